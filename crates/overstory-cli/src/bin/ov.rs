@@ -1,0 +1,4 @@
+//! The `ov` binary: hands the command line to the CLI library.
+fn main() -> std::process::ExitCode {
+    overstory_cli::main()
+}

@@ -1,0 +1,262 @@
+//! The root of the command line: global flags, parsing, dispatch, exit codes.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser};
+
+use crate::commands::{self, Command};
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output::{self, Style};
+
+/// Turn one coding session into a team of AI coding agents
+#[derive(Debug, Parser)]
+#[command(
+    name = "ov",
+    bin_name = "ov",
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    after_help = "Run 'ov <command> --help' for a command's flags. Docs: README.md"
+)]
+pub struct Cli {
+    /// Print the version (with --json: a JSON object)
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Hide success, warning and hint lines
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Print how long the command took to stderr
+    #[arg(long, global = true)]
+    pub timing: bool,
+
+    /// Show more detail (and error causes for unexpected errors)
+    #[arg(long, global = true)]
+    pub verbose: bool,
+
+    /// Use the project at PATH instead of discovering it from the current directory
+    #[arg(long, global = true, value_name = "PATH")]
+    pub project: Option<PathBuf>,
+
+    #[command(subcommand)]
+    /// The command to run.
+    pub command: Option<Command>,
+}
+
+/// Every top-level command name, for "did you mean" suggestions.
+const TOP_LEVEL: &[&str] = &[
+    "agents",
+    "init",
+    "sling",
+    "spec",
+    "prime",
+    "stop",
+    "status",
+    "dashboard",
+    "discover",
+    "inspect",
+    "clean",
+    "doctor",
+    "orchestrator",
+    "coordinator",
+    "supervisor",
+    "hooks",
+    "monitor",
+    "mail",
+    "merge",
+    "nudge",
+    "group",
+    "worktree",
+    "log",
+    "logs",
+    "watch",
+    "trace",
+    "ecosystem",
+    "feed",
+    "errors",
+    "replay",
+    "run",
+    "costs",
+    "metrics",
+    "serve",
+    "update",
+    "upgrade",
+    "completions",
+    "demo",
+];
+
+/// Runs `ov` with the process's arguments and returns its exit code.
+pub fn main() -> ExitCode {
+    run(std::env::args_os().collect())
+}
+
+/// Runs `ov` with `args` (the first is the program name).
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    let started = Instant::now();
+    let style = Style::detect();
+    let json_anywhere = args.iter().skip(1).any(|a| a == "--json");
+
+    let cli = match Cli::command().try_get_matches_from(&args) {
+        Ok(matches) => match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => return usage_error(&e, json_anywhere, style),
+        },
+        Err(e) => return usage_error(&e, json_anywhere, style),
+    };
+
+    if cli.version {
+        return print_version(cli.json || json_anywhere);
+    }
+    let Some(command) = cli.command else {
+        let help = Cli::command().render_help().to_string();
+        output::eprint_line(help.trim_end());
+        return ExitCode::FAILURE;
+    };
+
+    let envelope_name = command.envelope_name();
+    let ctx = match Context::new(cli.json, cli.quiet, cli.verbose, cli.project) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            e.print(json_anywhere, &envelope_name, style);
+            return ExitCode::FAILURE;
+        }
+    };
+    match commands::run(&ctx, command) {
+        Ok(out) => {
+            // A closed stdout (ov status | head) ends quietly and successfully.
+            out.print(ctx.json, ctx.quiet, ctx.style);
+            if cli.timing {
+                output::eprint_line(&format_elapsed(started.elapsed().as_millis()));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            e.print(ctx.json, &envelope_name, ctx.style);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_version(json: bool) -> ExitCode {
+    let text = if json {
+        let v = serde_json::json!({
+            "name": "@os-eco/overstory-cli",
+            "version": overstory_core::VERSION,
+            "runtime": "rust",
+            "platform": format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+        });
+        format!("{v}\n")
+    } else {
+        format!("{}\n", overstory_core::VERSION)
+    };
+    output::print_raw(&text);
+    ExitCode::SUCCESS
+}
+
+/// Formats `Done in <N>ms` below a second and `Done in <N.NN>s` above.
+fn format_elapsed(ms: u128) -> String {
+    if ms < 1000 {
+        format!("Done in {ms}ms")
+    } else {
+        format!("Done in {:.2}s", ms as f64 / 1000.0)
+    }
+}
+
+/// Renders a clap error ourselves: help and version go to stdout with exit 0;
+/// every real usage error exits 1 (the spec allows no other code).
+fn usage_error(e: &clap::Error, json: bool, style: Style) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            output::print_raw(&e.render().to_string());
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            output::eprint_line(e.render().to_string().trim_end());
+            return ExitCode::FAILURE;
+        }
+        _ => {}
+    }
+    let invalid_top = e.kind() == ErrorKind::InvalidSubcommand;
+    let bad = match e.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let err = match (invalid_top, bad) {
+        (true, Some(bad)) if is_top_level_error(e) => unknown_command(&bad),
+        _ => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_owned();
+            let mut err = CliError::with_code("USAGE_ERROR", first);
+            for line in text.lines().skip(1) {
+                let l = line.trim();
+                if let Some(tip) = l.strip_prefix("tip: ") {
+                    err = err.hint(tip.to_owned());
+                } else if l.starts_with("Usage:") {
+                    err = err.hint(l.to_owned());
+                }
+            }
+            err.hint("Run 'ov --help' for usage")
+        }
+    };
+    err.print(json, "ov", style);
+    ExitCode::FAILURE
+}
+
+/// Returns whether the invalid subcommand was given at the top level (a
+/// typo'd `ov mail sned` is reported by clap's own wording).
+fn is_top_level_error(e: &clap::Error) -> bool {
+    let text = e.render().to_string();
+    text.contains("Usage: ov [OPTIONS] [COMMAND]") || text.contains("Usage: ov [OPTIONS] <COMMAND>")
+}
+
+fn unknown_command(bad: &str) -> CliError {
+    let mut err = CliError::new(format!("Unknown command: {bad}"));
+    if let Some(best) = TOP_LEVEL
+        .iter()
+        .map(|c| (strsim::levenshtein(bad, c), *c))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+    {
+        err = err.hint(format!("Did you mean '{}'?", best.1));
+    }
+    err.hint("Run 'ov --help' for usage")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn elapsed_formats() {
+        assert_eq!(format_elapsed(12), "Done in 12ms");
+        assert_eq!(format_elapsed(1234), "Done in 1.23s");
+    }
+
+    #[test]
+    fn unknown_command_suggests_near_names() {
+        let e = unknown_command("stauts");
+        assert_eq!(e.message, "Unknown command: stauts");
+        assert_eq!(e.hints[0], "Did you mean 'status'?");
+        let e = unknown_command("zzzzzzzz");
+        assert_eq!(e.hints, ["Run 'ov --help' for usage"]);
+    }
+}

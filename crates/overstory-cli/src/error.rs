@@ -1,0 +1,210 @@
+//! Turning library errors into what the user reads.
+//!
+//! Library errors hold facts; this module adds the code, the cause chain and
+//! hints that name `ov` commands, and prints them: `Error [CODE]: message`,
+//! then `  caused by:` and `  hint:` lines on stderr, or the JSON error
+//! envelope on stdout under `--json`. Every failure exits 1.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the one module that writes errors"
+)]
+
+use std::error::Error as StdError;
+use std::path::Path;
+
+use overstory_core::{ConfigError, DbError, FsError, GitError, ProcessError, ValidationError};
+
+use crate::output::{Style, envelope_err};
+
+/// An error ready to show the user.
+#[derive(Debug)]
+pub struct CliError {
+    /// The error code (`VALIDATION_ERROR`), when the error has one.
+    pub code: Option<&'static str>,
+    /// The first line.
+    pub message: String,
+    /// The cause chain, outermost first.
+    pub causes: Vec<String>,
+    /// Suggestions naming `ov` commands.
+    pub hints: Vec<String>,
+    /// A broken invariant: asks for a bug report.
+    pub internal: bool,
+}
+
+impl CliError {
+    /// Builds an error with a message and no code.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            code: None,
+            message: message.into(),
+            causes: Vec::new(),
+            hints: Vec::new(),
+            internal: false,
+        }
+    }
+
+    /// Builds an error with a code.
+    pub fn with_code(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code: Some(code),
+            ..Self::new(message)
+        }
+    }
+
+    /// Builds a `VALIDATION_ERROR`.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::with_code("VALIDATION_ERROR", message)
+    }
+
+    /// Adds a hint line.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// Appends the chain of `err` as causes.
+    pub fn caused_by(mut self, err: impl StdError) -> Self {
+        self.causes.push(err.to_string());
+        self.causes.extend(chain(err.source()));
+        self
+    }
+
+    /// Marks the error as a broken invariant.
+    pub fn internal(mut self) -> Self {
+        self.internal = true;
+        self
+    }
+
+    /// The error for a command that needs an initialised project.
+    pub fn not_initialized(root: &Path) -> Self {
+        Self::with_code(
+            "CONFIG_ERROR",
+            format!(
+                "'{}' is not an overstory project (missing .overstory/config.yaml). Run 'ov init' first.",
+                root.display()
+            ),
+        )
+    }
+
+    /// Builds the error from a library error: its message, code and sources.
+    fn from_lib(code: &'static str, err: &dyn StdError) -> Self {
+        let mut e = Self::with_code(code, err.to_string());
+        e.causes.extend(chain(err.source()));
+        e
+    }
+
+    /// Prints the error for the user and returns nothing; the caller exits 1.
+    pub fn print(&self, json: bool, command: &str, style: Style) {
+        if json {
+            let v = envelope_err(command, &self.message, self.code);
+            println!("{v}");
+            return;
+        }
+        let head = match self.code {
+            Some(code) => format!("Error [{code}]: {}", self.message),
+            None => format!("Error: {}", self.message),
+        };
+        eprintln!("{}", style.red(&head));
+        for c in &self.causes {
+            eprintln!("{}", style.dim(&format!("  caused by: {c}")));
+        }
+        for h in &self.hints {
+            eprintln!("{}", style.dim(&format!("  hint: {h}")));
+        }
+        if self.internal {
+            eprintln!(
+                "{}",
+                style.dim(&format!(
+                    "  note: this is a bug in ov; please report it with the output of 'ov --version' ({})",
+                    overstory_core::VERSION
+                ))
+            );
+        }
+    }
+}
+
+fn chain(mut source: Option<&(dyn StdError + 'static)>) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(s) = source {
+        out.push(s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl From<ValidationError> for CliError {
+    fn from(e: ValidationError) -> Self {
+        Self::from_lib(e.code(), &e)
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        let not_project = matches!(e, ConfigError::NotAProject { .. });
+        let mut err = Self::from_lib(e.code(), &e);
+        if not_project {
+            err.message.push_str(". Run 'ov init' first.");
+        }
+        err
+    }
+}
+
+impl From<DbError> for CliError {
+    fn from(e: DbError) -> Self {
+        let hint = match &e {
+            DbError::Busy { .. } => Some(
+                "Another ov process is holding the database; retry, or find it with 'ov status'",
+            ),
+            DbError::Corrupt { .. } => Some(
+                "Move the damaged file aside (it is not deleted for you) and re-run the command to start a fresh one",
+            ),
+            _ => None,
+        };
+        let err = Self::from_lib(e.code(), &e);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
+impl From<GitError> for CliError {
+    fn from(e: GitError) -> Self {
+        let err = Self::from_lib(e.code(), &e);
+        match e {
+            GitError::Spawn { .. } => err.hint("Install git and make sure it is on PATH"),
+            _ => err,
+        }
+    }
+}
+
+impl From<ProcessError> for CliError {
+    fn from(e: ProcessError) -> Self {
+        Self::from_lib(e.code(), &e)
+    }
+}
+
+impl From<FsError> for CliError {
+    fn from(e: FsError) -> Self {
+        Self::from_lib(e.code(), &e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_errors_keep_code_and_cause_chain() {
+        let e: CliError = FsError::new(
+            "write",
+            "/x/y",
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        )
+        .into();
+        assert_eq!(e.code, Some("IO_ERROR"));
+        assert_eq!(e.message, "Failed to write \"/x/y\"");
+        assert_eq!(e.causes, ["denied"]);
+    }
+}

@@ -1,0 +1,280 @@
+//! Everything `ov` writes to the terminal on success.
+//!
+//! A command returns an [`Output`]: the envelope's command name, the data
+//! spread into the `--json` envelope, and the human lines. This module renders
+//! it one way or the other. With `--json`, stdout carries exactly one compact
+//! JSON document and nothing else.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the one module that writes output"
+)]
+
+use std::io::{IsTerminal as _, Write as _};
+
+use overstory_core::env;
+use serde_json::{Map, Value};
+
+/// Colour settings for human output.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Whether ANSI colour codes are written.
+    pub color: bool,
+}
+
+impl Style {
+    /// Decides colour from the environment: `NO_COLOR` (any non-empty value)
+    /// and `TERM=dumb` turn it off, `FORCE_COLOR` turns it on (unless `0` or
+    /// `false`), otherwise colour follows whether stdout is a terminal.
+    pub fn detect() -> Self {
+        let color = if env::is_set(env::NO_COLOR) {
+            false
+        } else if let Some(force) = env::var(env::FORCE_COLOR) {
+            !matches!(force.as_str(), "0" | "false")
+        } else if env::var(env::TERM).as_deref() == Some("dumb") {
+            false
+        } else {
+            std::io::stdout().is_terminal()
+        };
+        Self { color }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Returns `text` in green.
+    pub fn green(self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    /// Returns `text` in yellow.
+    pub fn yellow(self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    /// Returns `text` in red.
+    pub fn red(self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    /// Returns `text` dimmed.
+    pub fn dim(self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    /// Returns `text` in bold.
+    pub fn bold(self, text: &str) -> String {
+        self.paint("1", text)
+    }
+}
+
+/// One line of human output.
+#[derive(Debug, Clone)]
+pub enum Line {
+    /// `✓ <msg>`; hidden by `--quiet`.
+    Success(String),
+    /// `! <msg> — <hint>`; hidden by `--quiet`.
+    Warning(String, Option<String>),
+    /// A dim, two-space indented hint; hidden by `--quiet`.
+    Hint(String),
+    /// Plain text written as is (tables, context); never hidden.
+    Raw(String),
+}
+
+/// What a command produced.
+#[derive(Debug, Clone)]
+pub struct Output {
+    command: String,
+    data: Map<String, Value>,
+    lines: Vec<Line>,
+    /// When set, `--json` prints this value bare instead of an envelope.
+    bare_json: Option<Value>,
+}
+
+impl Output {
+    /// Starts an output for the envelope command name `command`.
+    pub fn new(command: impl Into<String>) -> Self {
+        Self {
+            command: command.into(),
+            data: Map::new(),
+            lines: Vec::new(),
+            bare_json: None,
+        }
+    }
+
+    /// Spreads the fields of `data` (a JSON object) into the envelope.
+    pub fn data(mut self, data: Value) -> Self {
+        if let Value::Object(map) = data {
+            self.data.extend(map);
+        }
+        self
+    }
+
+    /// Sets one envelope field.
+    pub fn field(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.data.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Prints `value` as is under `--json` (no envelope).
+    pub fn bare_json(mut self, value: Value) -> Self {
+        self.bare_json = Some(value);
+        self
+    }
+
+    /// Adds a `✓` line.
+    pub fn success(mut self, msg: impl Into<String>) -> Self {
+        self.lines.push(Line::Success(msg.into()));
+        self
+    }
+
+    /// Adds a `!` line.
+    pub fn warning(mut self, msg: impl Into<String>, hint: Option<String>) -> Self {
+        self.lines.push(Line::Warning(msg.into(), hint));
+        self
+    }
+
+    /// Adds a dim hint line.
+    pub fn hint(mut self, msg: impl Into<String>) -> Self {
+        self.lines.push(Line::Hint(msg.into()));
+        self
+    }
+
+    /// Adds plain text (may hold several lines).
+    pub fn raw(mut self, text: impl Into<String>) -> Self {
+        self.lines.push(Line::Raw(text.into()));
+        self
+    }
+
+    /// Returns the envelope command name.
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Writes the output to stdout. Returns `false` when stdout is closed.
+    pub fn print(&self, json: bool, quiet: bool, style: Style) -> bool {
+        let text = self.render(json, quiet, style);
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .is_ok()
+    }
+
+    /// Renders the output as it would be printed.
+    pub fn render(&self, json: bool, quiet: bool, style: Style) -> String {
+        if json {
+            let value = match &self.bare_json {
+                Some(v) => v.clone(),
+                None => envelope_ok(&self.command, &self.data),
+            };
+            return format!("{value}\n");
+        }
+        let mut s = String::new();
+        for line in &self.lines {
+            match line {
+                Line::Success(m) if !quiet => {
+                    s.push_str(&format!("{} {m}\n", style.green("✓")));
+                }
+                Line::Warning(m, hint) if !quiet => {
+                    let tail = hint.as_ref().map(|h| format!(" — {h}")).unwrap_or_default();
+                    s.push_str(&format!("{} {m}{tail}\n", style.yellow("!")));
+                }
+                Line::Hint(h) if !quiet => {
+                    s.push_str(&style.dim(&format!("  {h}")));
+                    s.push('\n');
+                }
+                Line::Raw(t) => {
+                    s.push_str(t);
+                    if !t.ends_with('\n') {
+                        s.push('\n');
+                    }
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// Builds `{"success":true,"command":…, …data}`.
+pub fn envelope_ok(command: &str, data: &Map<String, Value>) -> Value {
+    let mut map = Map::new();
+    map.insert("success".into(), Value::Bool(true));
+    map.insert("command".into(), Value::String(command.to_owned()));
+    for (k, v) in data {
+        if k != "success" && k != "command" {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(map)
+}
+
+/// Builds `{"success":false,"command":…,"error":…,"code":…}`.
+pub fn envelope_err(command: &str, error: &str, code: Option<&str>) -> Value {
+    let mut map = Map::new();
+    map.insert("success".into(), Value::Bool(false));
+    map.insert("command".into(), Value::String(command.to_owned()));
+    map.insert("error".into(), Value::String(error.to_owned()));
+    if let Some(code) = code {
+        map.insert("code".into(), Value::String(code.to_owned()));
+    }
+    Value::Object(map)
+}
+
+/// Writes a line to stderr (progress and timing lines that are not output).
+pub fn eprint_line(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Writes text to stdout as is (help, completion scripts).
+pub fn print_raw(text: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn envelope_spreads_data_after_success_and_command() {
+        let out = Output::new("mail send").data(json!({"id": "msg-1", "to": "x"}));
+        let text = out.render(true, false, Style { color: false });
+        assert_eq!(
+            text,
+            "{\"success\":true,\"command\":\"mail send\",\"id\":\"msg-1\",\"to\":\"x\"}\n"
+        );
+    }
+
+    #[test]
+    fn quiet_hides_status_lines_but_not_raw_text() {
+        let out = Output::new("x")
+            .success("done")
+            .warning("careful", Some("hint".into()))
+            .hint("try this")
+            .raw("table");
+        let style = Style { color: false };
+        assert_eq!(
+            out.render(false, false, style),
+            "✓ done\n! careful — hint\n  try this\ntable\n"
+        );
+        assert_eq!(out.render(false, true, style), "table\n");
+    }
+
+    #[test]
+    fn error_envelope_shape() {
+        let v = envelope_err("sling", "boom", Some("AGENT_ERROR"));
+        assert_eq!(
+            v.to_string(),
+            "{\"success\":false,\"command\":\"sling\",\"error\":\"boom\",\"code\":\"AGENT_ERROR\"}"
+        );
+    }
+}

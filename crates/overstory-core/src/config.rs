@@ -1,0 +1,360 @@
+//! `.overstory/config.yaml`: the project's settings, with the original's keys
+//! and defaults.
+//!
+//! The typed [`Config`] mirrors the file key for key (camelCase on disk).
+//! Loading merges built-in defaults ← `config.yaml` ← `config.local.yaml`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Config {
+    /// `project.*`.
+    pub project: ProjectConfig,
+    /// `agents.*`.
+    pub agents: AgentsConfig,
+    /// `worktrees.*`.
+    pub worktrees: WorktreesConfig,
+    /// `taskTracker.*`.
+    pub task_tracker: TaskTrackerConfig,
+    /// `mulch.*`.
+    pub mulch: MulchConfig,
+    /// `merge.*`.
+    pub merge: MergeConfig,
+    /// `providers.<name>`.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// `watchdog.*`.
+    pub watchdog: WatchdogConfig,
+    /// `coordinator.*`.
+    pub coordinator: CoordinatorConfig,
+    /// `models.<role>`: model per capability.
+    pub models: BTreeMap<String, String>,
+    /// `logging.*`.
+    pub logging: LoggingConfig,
+    /// `runtime.*`.
+    pub runtime: RuntimeConfig,
+}
+
+/// `project.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ProjectConfig {
+    /// Project name (default: the root's last path segment).
+    pub name: String,
+    /// The resolved root (a value in the file is ignored).
+    pub root: PathBuf,
+    /// The branch work is merged into (default `main`).
+    pub canonical_branch: String,
+    /// Checks agents must pass before reporting done.
+    pub quality_gates: Vec<QualityGate>,
+    /// Canopy profile used when no `--profile` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_profile: Option<String>,
+}
+
+/// One quality gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct QualityGate {
+    /// Short name (`Tests`).
+    pub name: String,
+    /// The command to run (`bun test`).
+    pub command: String,
+    /// What passing means.
+    pub description: String,
+}
+
+impl QualityGate {
+    /// Builds a gate.
+    pub fn new(name: &str, command: &str, description: &str) -> Self {
+        Self {
+            name: name.into(),
+            command: command.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// `agents.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AgentsConfig {
+    /// Path of the manifest, relative to the root.
+    pub manifest_path: String,
+    /// Directory of agent definitions, relative to the root.
+    pub base_dir: String,
+    /// Maximum concurrently active agents (≥ 1).
+    pub max_concurrent: u32,
+    /// Minimum delay between spawns, in milliseconds.
+    pub stagger_delay_ms: u64,
+    /// Maximum hierarchy depth (≥ 0).
+    pub max_depth: u32,
+    /// Maximum sessions per run (0 = unlimited).
+    pub max_sessions_per_run: u32,
+    /// Maximum children per lead (0 = unlimited).
+    pub max_agents_per_lead: u32,
+}
+
+/// `worktrees.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct WorktreesConfig {
+    /// Where agent worktrees live, relative to the root.
+    pub base_dir: String,
+}
+
+/// `taskTracker.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct TaskTrackerConfig {
+    /// `auto`, `seeds` or `beads`.
+    pub backend: String,
+    /// Whether the tracker is used.
+    pub enabled: bool,
+}
+
+/// `mulch.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct MulchConfig {
+    /// Whether mulch is used.
+    pub enabled: bool,
+    /// Expertise domains to prime.
+    pub domains: Vec<String>,
+    /// `markdown`, `xml` or `json`.
+    pub prime_format: String,
+}
+
+/// `merge.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct MergeConfig {
+    /// Whether tier 3 (AI resolve) is enabled.
+    pub ai_resolve_enabled: bool,
+    /// Whether tier 4 (reimagine) is enabled.
+    pub reimagine_enabled: bool,
+}
+
+/// One `providers.<name>` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ProviderConfig {
+    /// `native` or `gateway`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Gateway base URL (gateway only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Name of the variable holding the gateway token (gateway only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token_env: Option<String>,
+}
+
+/// `watchdog.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct WatchdogConfig {
+    /// Mechanical daemon enabled.
+    pub tier0_enabled: bool,
+    /// Daemon interval in ms.
+    pub tier0_interval_ms: u64,
+    /// AI triage enabled.
+    pub tier1_enabled: bool,
+    /// Monitor agent enabled.
+    pub tier2_enabled: bool,
+    /// Idle time before an agent is stalled, ms.
+    pub stale_threshold_ms: u64,
+    /// Idle time before an agent is a zombie, ms.
+    pub zombie_threshold_ms: u64,
+    /// Interval between nudges, ms.
+    pub nudge_interval_ms: u64,
+    /// RPC timeout, ms (1000–30000).
+    pub rpc_timeout_ms: u64,
+    /// Triage timeout, ms (5000–120000).
+    pub triage_timeout_ms: u64,
+    /// Highest escalation level (1–5).
+    pub max_escalation_level: u32,
+    /// Mail the parent when a worker dies.
+    pub notify_parent_on_death: bool,
+}
+
+/// `coordinator.*`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct CoordinatorConfig {
+    /// `coordinator.exitTriggers.*`.
+    pub exit_triggers: ExitTriggers,
+}
+
+/// `coordinator.exitTriggers.*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ExitTriggers {
+    /// Exit when all agents are done.
+    pub all_agents_done: bool,
+    /// Exit when the tracker has no work.
+    pub task_tracker_empty: bool,
+    /// Exit on a shutdown signal.
+    pub on_shutdown_signal: bool,
+}
+
+/// `logging.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct LoggingConfig {
+    /// Verbose logging.
+    pub verbose: bool,
+    /// Redact secrets in logs.
+    pub redact_secrets: bool,
+}
+
+/// `runtime.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct RuntimeConfig {
+    /// The default runtime name (`claude`).
+    pub default: String,
+    /// Runtime per capability.
+    #[serde(default)]
+    pub capabilities: BTreeMap<String, String>,
+    /// Command used for print-mode calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub print_command: Option<String>,
+    /// Delay after creating a tmux shell, ms.
+    pub shell_init_delay_ms: u64,
+    /// Run Claude agents headless unless `--no-headless`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude_headless_by_default: Option<bool>,
+    /// `runtime.pi.*`.
+    pub pi: PiConfig,
+}
+
+/// `runtime.pi.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PiConfig {
+    /// Provider name.
+    pub provider: String,
+    /// Alias → model id.
+    pub model_map: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Returns the built-in defaults for a project rooted at `root`.
+    pub fn defaults_for(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".into());
+        let mut providers = BTreeMap::new();
+        providers.insert(
+            "anthropic".to_owned(),
+            ProviderConfig {
+                kind: "native".into(),
+                base_url: None,
+                auth_token_env: None,
+            },
+        );
+        let model_map = [
+            ("opus", "anthropic/claude-opus-4-6"),
+            ("sonnet", "anthropic/claude-sonnet-4-6"),
+            ("haiku", "anthropic/claude-haiku-4-5"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Self {
+            project: ProjectConfig {
+                name,
+                root,
+                canonical_branch: "main".into(),
+                quality_gates: vec![
+                    QualityGate::new("Tests", "bun test", "all tests must pass"),
+                    QualityGate::new("Lint", "bun run lint", "zero errors"),
+                    QualityGate::new("Typecheck", "bun run typecheck", "no TypeScript errors"),
+                ],
+                default_profile: None,
+            },
+            agents: AgentsConfig {
+                manifest_path: ".overstory/agent-manifest.json".into(),
+                base_dir: ".overstory/agent-defs".into(),
+                max_concurrent: 25,
+                stagger_delay_ms: 2000,
+                max_depth: 2,
+                max_sessions_per_run: 0,
+                max_agents_per_lead: 5,
+            },
+            worktrees: WorktreesConfig {
+                base_dir: ".overstory/worktrees".into(),
+            },
+            task_tracker: TaskTrackerConfig {
+                backend: "auto".into(),
+                enabled: true,
+            },
+            mulch: MulchConfig {
+                enabled: true,
+                domains: Vec::new(),
+                prime_format: "markdown".into(),
+            },
+            merge: MergeConfig {
+                ai_resolve_enabled: true,
+                reimagine_enabled: false,
+            },
+            providers,
+            watchdog: WatchdogConfig {
+                tier0_enabled: true,
+                tier0_interval_ms: 30_000,
+                tier1_enabled: false,
+                tier2_enabled: false,
+                stale_threshold_ms: 300_000,
+                zombie_threshold_ms: 600_000,
+                nudge_interval_ms: 60_000,
+                rpc_timeout_ms: 5000,
+                triage_timeout_ms: 30_000,
+                max_escalation_level: 3,
+                notify_parent_on_death: true,
+            },
+            coordinator: CoordinatorConfig::default(),
+            models: BTreeMap::new(),
+            logging: LoggingConfig {
+                verbose: false,
+                redact_secrets: true,
+            },
+            runtime: RuntimeConfig {
+                default: "claude".into(),
+                capabilities: BTreeMap::new(),
+                print_command: None,
+                shell_init_delay_ms: 0,
+                claude_headless_by_default: None,
+                pi: PiConfig {
+                    provider: "anthropic".into(),
+                    model_map,
+                },
+            },
+        }
+    }
+
+    /// Returns whether Claude agents run headless unless told otherwise.
+    pub fn claude_headless_by_default(&self) -> bool {
+        self.runtime.claude_headless_by_default.unwrap_or(false)
+    }
+}

@@ -1,0 +1,210 @@
+//! Every path under `.overstory/`.
+//!
+//! This is the only module that joins path segments below a project's
+//! `.overstory/` directory. Agent and task components come in as validated
+//! [`AgentName`]s and [`TaskId`]s, so no path built here can leave the
+//! directory it is meant for.
+
+use std::path::{Path, PathBuf};
+
+use crate::names::{AgentName, TaskId};
+
+/// The name of the state directory at the project root.
+pub const STATE_DIR: &str = ".overstory";
+
+/// The paths of one project. Cheap to clone; holds only the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+macro_rules! file {
+    ($(#[$m:meta])* $fn:ident => $name:literal) => {
+        $(#[$m])*
+        pub fn $fn(&self) -> PathBuf {
+            self.dir.join($name)
+        }
+    };
+}
+
+impl Layout {
+    /// Creates the layout of the project rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let dir = root.join(STATE_DIR);
+        Self { root, dir }
+    }
+
+    /// Returns the project root (the directory holding `.overstory/`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Returns `<root>/.overstory`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Returns whether `.overstory/config.yaml` exists.
+    pub fn is_initialized(&self) -> bool {
+        self.config().is_file()
+    }
+
+    file!(/// Returns `.overstory/config.yaml`.
+        config => "config.yaml");
+    file!(/// Returns `.overstory/config.local.yaml` (machine-local, gitignored).
+        config_local => "config.local.yaml");
+    file!(/// Returns `.overstory/agent-manifest.json`.
+        manifest => "agent-manifest.json");
+    file!(/// Returns `.overstory/hooks.json`.
+        hooks => "hooks.json");
+    file!(/// Returns `.overstory/.gitignore`.
+        gitignore => ".gitignore");
+    file!(/// Returns `.overstory/README.md`.
+        readme => "README.md");
+    file!(/// Returns `.overstory/groups.json`.
+        groups => "groups.json");
+    file!(/// Returns `.overstory/agent-defs/`.
+        agent_defs_dir => "agent-defs");
+    file!(/// Returns `.overstory/agents/`.
+        agents_dir => "agents");
+    file!(/// Returns `.overstory/worktrees/` (the default `worktrees.baseDir`).
+        worktrees_dir => "worktrees");
+    file!(/// Returns `.overstory/specs/`.
+        specs_dir => "specs");
+    file!(/// Returns `.overstory/logs/`.
+        logs_dir => "logs");
+    file!(/// Returns `.overstory/pending-nudges/`.
+        pending_nudges_dir => "pending-nudges");
+    file!(/// Returns `.overstory/mail.db`.
+        mail_db => "mail.db");
+    file!(/// Returns `.overstory/sessions.db`.
+        sessions_db => "sessions.db");
+    file!(/// Returns `.overstory/events.db`.
+        events_db => "events.db");
+    file!(/// Returns `.overstory/metrics.db`.
+        metrics_db => "metrics.db");
+    file!(/// Returns `.overstory/merge-queue.db`.
+        merge_queue_db => "merge-queue.db");
+    file!(/// Returns `.overstory/turn-locks.db` (observability rows for turn locks).
+        turn_locks_db => "turn-locks.db");
+    file!(/// Returns `.overstory/current-run.txt`.
+        current_run => "current-run.txt");
+    file!(/// Returns `.overstory/session-branch.txt`.
+        session_branch => "session-branch.txt");
+    file!(/// Returns `.overstory/nudge-state.json`.
+        nudge_state => "nudge-state.json");
+    file!(/// Returns `.overstory/mail-check-state.json`.
+        mail_check_state => "mail-check-state.json");
+    file!(/// Returns `.overstory/watchdog.pid`.
+        watchdog_pid => "watchdog.pid");
+    file!(/// Returns `.overstory/serve.json`.
+        serve_state => "serve.json");
+    file!(/// Returns `.overstory/orchestrator-tmux.json`.
+        orchestrator_tmux => "orchestrator-tmux.json");
+    file!(/// Returns `.overstory/run-complete-notified.txt`.
+        run_complete_notified => "run-complete-notified.txt");
+
+    /// Returns `.overstory/agents/<agent>/`.
+    pub fn agent_dir(&self, agent: &AgentName) -> PathBuf {
+        self.agents_dir().join(agent.as_str())
+    }
+
+    /// Returns `.overstory/agents/<agent>/identity.yaml`.
+    pub fn agent_identity(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("identity.yaml")
+    }
+
+    /// Returns `.overstory/agents/<agent>/checkpoint.json`.
+    pub fn agent_checkpoint(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("checkpoint.json")
+    }
+
+    /// Returns `.overstory/agents/<agent>/turn.pid`: the pid of the running turn's child.
+    pub fn agent_turn_pid(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("turn.pid")
+    }
+
+    /// Returns `.overstory/agents/<agent>/turn.lock`: the OS-locked file that
+    /// serialises turns of one agent.
+    pub fn agent_turn_lock(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("turn.lock")
+    }
+
+    /// Returns `.overstory/agents/<agent>/dispatch.lock`: held by the process
+    /// that delivers an agent's mail as turns.
+    pub fn agent_dispatch_lock(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("dispatch.lock")
+    }
+
+    /// Returns `.overstory/agents/<agent>/applied-records.json`.
+    pub fn agent_applied_records(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("applied-records.json")
+    }
+
+    /// Returns `.overstory/logs/<agent>/`.
+    pub fn agent_logs_dir(&self, agent: &AgentName) -> PathBuf {
+        self.logs_dir().join(agent.as_str())
+    }
+
+    /// Returns `.overstory/worktrees/<agent>` (with the default `worktrees.baseDir`).
+    pub fn agent_worktree(&self, agent: &AgentName) -> PathBuf {
+        self.worktrees_dir().join(agent.as_str())
+    }
+
+    /// Returns `<root>/<base_dir>/<agent>` for a configured `worktrees.baseDir`.
+    pub fn agent_worktree_in(&self, base_dir: &Path, agent: &AgentName) -> PathBuf {
+        self.root.join(base_dir).join(agent.as_str())
+    }
+
+    /// Returns `.overstory/specs/<task>.md`.
+    pub fn task_spec(&self, task: &TaskId) -> PathBuf {
+        self.specs_dir().join(format!("{task}.md"))
+    }
+
+    /// Returns `.overstory/pending-nudges/<agent>.json`.
+    pub fn pending_nudge(&self, agent: &AgentName) -> PathBuf {
+        self.pending_nudges_dir().join(format!("{agent}.json"))
+    }
+
+    /// Returns the directories `ov init` creates, in creation order.
+    pub fn init_dirs(&self) -> [PathBuf; 6] {
+        [
+            self.dir.clone(),
+            self.agents_dir(),
+            self.agent_defs_dir(),
+            self.worktrees_dir(),
+            self.specs_dir(),
+            self.logs_dir(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_the_original_layout() {
+        let l = Layout::new("/p");
+        let a = AgentName::new("builder-1").unwrap();
+        let t = TaskId::new("task-1").unwrap();
+        assert_eq!(l.config(), Path::new("/p/.overstory/config.yaml"));
+        assert_eq!(l.mail_db(), Path::new("/p/.overstory/mail.db"));
+        assert_eq!(l.turn_locks_db(), Path::new("/p/.overstory/turn-locks.db"));
+        assert_eq!(
+            l.agent_turn_pid(&a),
+            Path::new("/p/.overstory/agents/builder-1/turn.pid")
+        );
+        assert_eq!(
+            l.agent_worktree(&a),
+            Path::new("/p/.overstory/worktrees/builder-1")
+        );
+        assert_eq!(l.task_spec(&t), Path::new("/p/.overstory/specs/task-1.md"));
+        assert_eq!(
+            l.pending_nudge(&a),
+            Path::new("/p/.overstory/pending-nudges/builder-1.json")
+        );
+    }
+}

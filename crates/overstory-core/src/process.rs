@@ -1,0 +1,288 @@
+//! Child processes, process groups, pid files and liveness.
+//!
+//! This is the only module allowed to construct a `Command` (a clippy lint
+//! enforces it). Every command built here starts its child as the leader of a
+//! new process group, so signalling the group reaches the child and all of its
+//! descendants, and nothing the child starts can outlive a group kill.
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+
+use crate::error::ProcessError;
+
+/// Returns a `std` command for `program` whose child leads its own process group.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one place commands are built"
+)]
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = std::process::Command::new(program);
+    cmd.process_group(0);
+    cmd
+}
+
+/// Returns a `std` command that stays in the caller's process group.
+///
+/// Only for short-lived helpers whose output is awaited immediately (`git`,
+/// `tmux`), where a terminal's Ctrl-C should reach them too.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one place commands are built"
+)]
+pub fn foreground_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    std::process::Command::new(program)
+}
+
+/// Converts a raw pid to a [`Pid`], rejecting zero and negative values.
+pub fn pid(raw: i32) -> Option<Pid> {
+    if raw <= 0 { None } else { Pid::from_raw(raw) }
+}
+
+/// Returns whether a process with this pid exists (a zombie counts as alive
+/// until reaped). A process owned by another user counts as alive.
+pub fn is_alive(raw: i32) -> bool {
+    let Some(p) = pid(raw) else { return false };
+    match rustix::process::test_kill_process(p) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
+}
+
+/// Returns whether any process is left in the process group `pgid`.
+pub fn is_group_alive(pgid: i32) -> bool {
+    let Some(p) = pid(pgid) else { return false };
+    match rustix::process::test_kill_process_group(p) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
+}
+
+/// A signal this crate sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sig {
+    /// SIGTERM: ask to exit.
+    Term,
+    /// SIGKILL: force exit.
+    Kill,
+    /// SIGINT: interrupt.
+    Int,
+}
+
+impl Sig {
+    fn to_rustix(self) -> Signal {
+        match self {
+            Sig::Term => Signal::TERM,
+            Sig::Kill => Signal::KILL,
+            Sig::Int => Signal::INT,
+        }
+    }
+
+    /// Returns the conventional name (`SIGTERM`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Sig::Term => "SIGTERM",
+            Sig::Kill => "SIGKILL",
+            Sig::Int => "SIGINT",
+        }
+    }
+}
+
+/// Sends `sig` to every process in group `pgid`. A group that no longer
+/// exists is not an error.
+///
+/// # Errors
+/// [`ProcessError::Signal`] when the OS refuses (for example, permission).
+pub fn signal_group(pgid: i32, sig: Sig) -> Result<(), ProcessError> {
+    let Some(p) = pid(pgid) else { return Ok(()) };
+    match rustix::process::kill_process_group(p, sig.to_rustix()) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(ProcessError::Signal {
+            signal: sig.name(),
+            pgid,
+            source: io::Error::from_raw_os_error(e.raw_os_error()),
+        }),
+    }
+}
+
+/// Sends `sig` to one process. A process that no longer exists is not an error.
+///
+/// # Errors
+/// [`ProcessError::Signal`] when the OS refuses.
+pub fn signal_process(raw: i32, sig: Sig) -> Result<(), ProcessError> {
+    let Some(p) = pid(raw) else { return Ok(()) };
+    match rustix::process::kill_process(p, sig.to_rustix()) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(ProcessError::Signal {
+            signal: sig.name(),
+            pgid: raw,
+            source: io::Error::from_raw_os_error(e.raw_os_error()),
+        }),
+    }
+}
+
+/// Terminates a process group that is not our child: SIGTERM, wait up to
+/// `grace` for the group to empty, then SIGKILL whatever is left.
+///
+/// Returns `true` when the group had to be killed. Use this for groups led by
+/// processes started elsewhere (a stale turn, another `ov`); for our own
+/// children, signal the group and then `wait` on the child to reap it.
+///
+/// # Errors
+/// [`ProcessError::Signal`] when a signal cannot be delivered.
+pub fn terminate_group(pgid: i32, grace: Duration) -> Result<bool, ProcessError> {
+    if !is_group_alive(pgid) {
+        return Ok(false);
+    }
+    signal_group(pgid, Sig::Term)?;
+    let deadline = Instant::now() + grace;
+    let mut delay = Duration::from_millis(5);
+    while Instant::now() < deadline {
+        if !is_group_alive(pgid) {
+            return Ok(false);
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(100));
+    }
+    if is_group_alive(pgid) {
+        signal_group(pgid, Sig::Kill)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Writes `pid` to `path` atomically (temp file + rename), creating the parent.
+///
+/// # Errors
+/// [`ProcessError::PidFile`] naming the file.
+pub fn write_pid_file(path: &Path, pid: u32) -> Result<(), ProcessError> {
+    let fail = |source| ProcessError::PidFile {
+        action: "write",
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let tmp = path.with_extension(format!("pid.tmp.{}", std::process::id()));
+    std::fs::write(&tmp, format!("{pid}\n")).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(e)
+    })
+}
+
+/// Reads a pid file. Returns `None` when it is missing or does not hold a pid.
+pub fn read_pid_file(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|p| *p > 0)
+}
+
+/// Removes a pid file; a missing file is fine.
+///
+/// # Errors
+/// [`ProcessError::PidFile`] for any other failure.
+pub fn remove_pid_file(path: &Path) -> Result<(), ProcessError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(ProcessError::PidFile {
+            action: "remove",
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Returns whether the current process runs as root (uid 0).
+pub fn is_root() -> bool {
+    rustix::process::getuid().is_root()
+}
+
+/// Finds `program` on `PATH`, returning its full path.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        let p = Path::new(program);
+        return is_executable(p).then(|| p.to_owned());
+    }
+    let path = crate::env::var_os(crate::env::PATH)?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_lead_their_own_group_and_die_with_it() {
+        let mut child = command("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        assert!(is_group_alive(pgid));
+        let own = rustix::process::getpgrp().as_raw_nonzero().get();
+        assert_ne!(own, pgid, "child must not share our group");
+        signal_group(pgid, Sig::Term).unwrap();
+        child.wait().unwrap();
+        // The grandchild `sleep` got the signal too.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while is_group_alive(pgid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!is_group_alive(pgid));
+    }
+
+    #[test]
+    fn terminate_group_escalates_to_kill() {
+        let mut child = command("sh")
+            .args(["-c", "trap '' TERM; echo ready; sleep 30"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let reap = std::thread::spawn(move || child.wait().unwrap());
+        let killed = terminate_group(pgid, Duration::from_millis(200)).unwrap();
+        let status = reap.join().unwrap();
+        assert!(killed, "trapping TERM must force a KILL");
+        assert!(!status.success());
+    }
+
+    #[test]
+    fn pid_files_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/turn.pid");
+        write_pid_file(&p, 4242).unwrap();
+        assert_eq!(read_pid_file(&p), Some(4242));
+        remove_pid_file(&p).unwrap();
+        remove_pid_file(&p).unwrap();
+        assert_eq!(read_pid_file(&p), None);
+    }
+
+    #[test]
+    fn liveness() {
+        assert!(is_alive(std::process::id() as i32));
+        assert!(!is_alive(0));
+        assert!(!is_alive(-1));
+    }
+}

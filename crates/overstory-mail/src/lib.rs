@@ -1,0 +1,2 @@
+//! The overstory mail bus (see issue 3; not implemented yet).
+#![deny(missing_docs)]

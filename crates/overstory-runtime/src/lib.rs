@@ -1,0 +1,2 @@
+//! How overstory agents run (see issues 5–7; not implemented yet).
+#![deny(missing_docs)]

@@ -1,0 +1,96 @@
+//! Shared test support for overstory's integration tests.
+//!
+//! - [`TempRepo`]: a real git repository in a temporary directory, with one
+//!   commit on `main`, ready for `ov init`.
+//! - [`ov`]: a `Command` for the built `ov` binary with a clean environment.
+//!
+//! Used from `tests/` only (a dev-dependency), never from unit tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "test support"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A real git repository in a temporary directory.
+#[derive(Debug)]
+pub struct TempRepo {
+    dir: tempfile::TempDir,
+}
+
+impl TempRepo {
+    /// Creates a repository on branch `main` with one commit holding `README.md`.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ov-test-")
+            .tempdir()
+            .unwrap();
+        let repo = Self { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "user.email", "test@example.invalid"]);
+        repo.git(&["config", "user.name", "Overstory Test"]);
+        repo.git(&["config", "commit.gpgsign", "false"]);
+        std::fs::write(repo.path().join("README.md"), "# test repo\n").unwrap();
+        repo.git(&["add", "README.md"]);
+        repo.git(&["commit", "-q", "-m", "initial"]);
+        repo
+    }
+
+    /// Returns the repository's root directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs git in the repository and returns trimmed stdout; panics on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Default for TempRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Returns the path of the `ov` binary built for this test run.
+///
+/// Integration tests of `overstory-cli` get it from `CARGO_BIN_EXE_ov`; other
+/// crates find it next to the test executable's `deps/` directory.
+pub fn ov_path() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_ov") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap();
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap()
+    } else {
+        dir
+    };
+    dir.join("ov")
+}
+
+/// Returns a command for `ov` running in `cwd`, with colour off and no
+/// inherited overstory variables.
+pub fn ov(bin: &Path, cwd: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(cwd)
+        .env_remove("OVERSTORY_PROJECT_ROOT")
+        .env_remove("OVERSTORY_AGENT_NAME")
+        .env_remove("FORCE_COLOR")
+        .env("NO_COLOR", "1");
+    cmd
+}
