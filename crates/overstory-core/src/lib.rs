@@ -58,13 +58,14 @@ pub mod env;
 pub mod error;
 pub mod git;
 pub mod ids;
+pub mod init;
 pub mod layout;
 pub mod names;
 pub mod process;
 pub mod project;
 
 pub use capability::{Capability, CapabilityProps, GuardClass, Lifecycle};
-pub use config::Config;
+pub use config::{Config, ConfigWarning, LoadedConfig};
 pub use error::{ConfigError, DbError, FsError, GitError, ProcessError, ValidationError};
 pub use layout::Layout;
 pub use names::{AgentName, BranchName, TaskId};
