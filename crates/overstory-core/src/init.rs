@@ -84,7 +84,6 @@ impl InitOptions {
 
 /// What [`init`] did.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum InitOutcome {
     /// `.overstory/config.yaml` already existed and `force` was not given;
     /// nothing was written.

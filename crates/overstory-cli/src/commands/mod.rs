@@ -8,12 +8,15 @@ use crate::error::CliError;
 use crate::output::Output;
 
 mod completions;
+mod init;
 
 /// Every `ov` command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
+    /// Initialize overstory in the current git repository
+    Init(init::InitArgs),
 }
 
 impl Command {
@@ -21,6 +24,7 @@ impl Command {
     pub fn envelope_name(&self) -> String {
         match self {
             Command::Completions(_) => "completions".into(),
+            Command::Init(_) => "init".into(),
         }
     }
 }
@@ -29,5 +33,6 @@ impl Command {
 pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
     match command {
         Command::Completions(args) => completions::run(ctx, args),
+        Command::Init(args) => init::run(ctx, args),
     }
 }
