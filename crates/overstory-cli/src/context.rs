@@ -36,6 +36,11 @@ impl Context {
     ) -> Result<Self, CliError> {
         let cwd = std::env::current_dir()
             .map_err(|e| CliError::new("Failed to read the current directory").caused_by(e))?;
+        // `--project` must name an initialised project, whatever the command.
+        let project = match project {
+            Some(p) => Some(project::resolve_root(Some(&p), None, &cwd)?.0),
+            None => None,
+        };
         Ok(Self {
             json,
             quiet,

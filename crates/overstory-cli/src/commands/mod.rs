@@ -8,6 +8,7 @@ use crate::error::CliError;
 use crate::output::Output;
 
 mod completions;
+mod config;
 mod init;
 
 /// Every `ov` command.
@@ -15,6 +16,8 @@ mod init;
 pub enum Command {
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
+    /// Show the merged configuration
+    Config(config::ConfigArgs),
     /// Initialize overstory in the current git repository
     Init(init::InitArgs),
 }
@@ -24,6 +27,7 @@ impl Command {
     pub fn envelope_name(&self) -> String {
         match self {
             Command::Completions(_) => "completions".into(),
+            Command::Config(_) => "config".into(),
             Command::Init(_) => "init".into(),
         }
     }
@@ -33,6 +37,7 @@ impl Command {
 pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
     match command {
         Command::Completions(args) => completions::run(ctx, args),
+        Command::Config(args) => config::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
     }
 }
