@@ -208,8 +208,14 @@ impl Validator<'_> {
         min: i64,
         max: Option<i64>,
     ) -> Result<u32, ConfigError> {
-        let max = Some(max.unwrap_or(i64::from(u32::MAX)));
-        Ok(u32::try_from(self.int(key, e, min, max)?).unwrap_or(0))
+        let n = self.int(key, e, min, max)?;
+        u32::try_from(n).map_err(|_| {
+            invalid(
+                key,
+                e.origin.as_ref(),
+                format!("must be at most {}, found {n}", u32::MAX),
+            )
+        })
     }
 
     fn string(&mut self, key: &str, e: &Entry, non_empty: bool) -> Result<String, ConfigError> {
