@@ -35,7 +35,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use crate::config::{Config, QualityGate};
 use crate::error::{FsError, GitError, ValidationError};
 use crate::git::Git;
 use crate::layout::{Layout, STATE_DIR};
@@ -92,7 +92,7 @@ pub enum InitOutcome {
         root: PathBuf,
     },
     /// The project was (re)initialised.
-    Initialized(InitReport),
+    Initialized(Box<InitReport>),
 }
 
 /// The facts of a successful [`init`].
@@ -107,6 +107,9 @@ pub struct InitReport {
     pub canonical_branch: String,
     /// The default runtime detected on `PATH`.
     pub runtime: String,
+    /// The kind of project detected from its files (`Rust`, `Go`, `Python`,
+    /// `Node`) when its quality gates replaced the bun defaults.
+    pub project_kind: Option<&'static str>,
     /// `Some(flag)` when an existing project was reinitialised.
     pub reinitialized: Option<&'static str>,
     /// The directories of the layout, in creation order.
@@ -178,12 +181,14 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitOutcome, InitError>
         .or_else(|| git.current_branch())
         .unwrap_or_else(|| "main".to_owned());
     let runtime = detect_runtime();
+    let detected = detect_quality_gates(dir);
 
     let mut report = InitReport {
         project: project.clone(),
         root: dir.to_path_buf(),
         canonical_branch: canonical_branch.clone(),
         runtime: runtime.clone(),
+        project_kind: detected.as_ref().map(|(kind, _)| *kind),
         reinitialized: if layout.is_initialized() {
             options.force
         } else {
@@ -213,6 +218,9 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitOutcome, InitError>
     config.project.canonical_branch = canonical_branch;
     config.runtime.default = runtime;
     config.runtime.claude_headless_by_default = Some(true);
+    if let Some((_, gates)) = detected {
+        config.project.quality_gates = gates;
+    }
     let config_text = config.to_yaml();
     report.config_backup = back_up_config(&layout, &config_text)?;
     write_file(&layout.config(), &config_text)?;
@@ -236,7 +244,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitOutcome, InitError>
             .warnings
             .push(format!("Scaffold commit skipped: {e}")),
     }
-    Ok(InitOutcome::Initialized(report))
+    Ok(InitOutcome::Initialized(Box::new(report)))
 }
 
 /// `--name`, else the `origin` remote's last path segment without `.git`,
@@ -266,6 +274,57 @@ fn project_name(git: &Git, dir: &Path, name: Option<&str>) -> Result<String, Val
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "project".to_owned())
     }))
+}
+
+/// Picks quality gates that fit the project's language, so a Rust or Go
+/// project is not told to run `bun test`. Bun projects and projects of an
+/// unknown kind keep the original's defaults.
+fn detect_quality_gates(dir: &Path) -> Option<(&'static str, Vec<QualityGate>)> {
+    let has = |f: &str| dir.join(f).exists();
+    let gates = |list: &[(&str, &str, &str)]| -> Vec<QualityGate> {
+        list.iter()
+            .map(|(n, c, d)| QualityGate::new(n, c, d))
+            .collect()
+    };
+    if has("Cargo.toml") {
+        return Some((
+            "Rust",
+            gates(&[
+                ("Tests", "cargo test", "all tests must pass"),
+                (
+                    "Lint",
+                    "cargo clippy --all-targets -- -D warnings",
+                    "zero warnings",
+                ),
+                ("Format", "cargo fmt --check", "no formatting changes"),
+            ]),
+        ));
+    }
+    if has("go.mod") {
+        return Some((
+            "Go",
+            gates(&[
+                ("Tests", "go test ./...", "all tests must pass"),
+                ("Vet", "go vet ./...", "no vet findings"),
+            ]),
+        ));
+    }
+    if has("pyproject.toml") || has("setup.py") {
+        return Some((
+            "Python",
+            gates(&[("Tests", "python -m pytest", "all tests must pass")]),
+        ));
+    }
+    if has("package.json") && !has("bun.lockb") && !has("bun.lock") {
+        return Some((
+            "Node",
+            gates(&[
+                ("Tests", "npm test", "all tests must pass"),
+                ("Lint", "npm run lint", "zero errors"),
+            ]),
+        ));
+    }
+    None
 }
 
 fn detect_runtime() -> String {

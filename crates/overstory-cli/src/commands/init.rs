@@ -117,6 +117,11 @@ fn render(r: &InitReport) -> Output {
     {
         out = out.success(format!("Created {}", rel(f)));
     }
+    if let Some(kind) = r.project_kind {
+        out = out.success(format!(
+            "Detected a {kind} project: quality gates set to match"
+        ));
+    }
     if let Some(backup) = &r.config_backup {
         out = out.warning(
             format!("Saved the previous config.yaml as {}", rel(backup)),

@@ -52,7 +52,7 @@ impl Repo {
 
 fn report(outcome: InitOutcome) -> InitReport {
     match outcome {
-        InitOutcome::Initialized(r) => r,
+        InitOutcome::Initialized(r) => *r,
         other => panic!("not initialised: {other:?}"),
     }
 }
@@ -241,4 +241,22 @@ fn gitattributes_lines_are_added_once_and_content_kept() {
         "*.png binary\n.seeds/issues.jsonl merge=union\n.mulch/expertise/*.jsonl merge=union\n"
     );
     assert!(!report(repo.init(Some("--force"))).gitattributes);
+}
+
+#[test]
+fn quality_gates_follow_the_project_kind() {
+    let repo = Repo::new(true);
+    std::fs::write(repo.path().join("Cargo.toml"), "[package]\n").unwrap();
+    let r = report(repo.init(None));
+    assert_eq!(r.project_kind, Some("Rust"));
+    let c = Config::load(repo.path()).unwrap().config;
+    assert_eq!(c.project.quality_gates[0].command, "cargo test");
+
+    let plain = Repo::new(true);
+    assert_eq!(report(plain.init(None)).project_kind, None);
+    let c = Config::load(plain.path()).unwrap().config;
+    assert_eq!(
+        c.project.quality_gates[0].command, "bun test",
+        "original defaults"
+    );
 }
