@@ -56,6 +56,7 @@ pub mod config;
 pub mod db;
 pub mod env;
 pub mod error;
+pub mod events;
 pub mod git;
 pub mod ids;
 pub mod layout;
