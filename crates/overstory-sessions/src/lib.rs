@@ -73,8 +73,8 @@ mod store;
 pub use error::SessionError;
 pub use legacy::open_sessions;
 pub use runs::{
-    NewRun, Run, RunStatus, RunStore, RunWithDuration, complete_current_run, current_run_id,
-    format_duration_compact, list_runs, write_current_run,
+    CurrentRun, NewRun, Run, RunStatus, RunStore, RunWithDuration, complete_current_run,
+    current_run, current_run_id, format_duration_compact, list_runs, show_run, write_current_run,
 };
 pub use schema::{RUN_COLUMNS, SESSION_COLUMNS};
 pub use state::{ALLOWED, AgentState, Transition, TransitionOutcome};

@@ -253,3 +253,69 @@ mod tests {
         assert!(parse_time_flag("since", "yesterday").is_err());
     }
 }
+
+/// Parses an age such as `7d`, `12h`, `30m`, `45s` or `500ms` into milliseconds.
+///
+/// # Errors
+/// [`ValidationError`] naming the flag when the value is not an age.
+pub fn parse_age(flag: &str, value: &str) -> Result<i64, ValidationError> {
+    let bad = || {
+        ValidationError::other(
+            Some(flag.to_owned()),
+            format!(
+                "Invalid --{flag} value: {value} (expected a number followed by ms, s, m, h or d, e.g. 7d)"
+            ),
+        )
+    };
+    let v = value.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = v.split_at(split);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).ok_or_else(bad)
+}
+
+/// What [`prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneReport {
+    /// Events deleted from `events.db`.
+    pub events: usize,
+    /// Token snapshots deleted from `metrics.db`.
+    pub snapshots: usize,
+}
+
+/// Retention: deletes events (and, by age or for all, token snapshots) by
+/// the AND of the given filters. Missing databases count as empty.
+///
+/// # Errors
+/// [`SessionError`] when a database fails.
+pub fn prune(
+    layout: &Layout,
+    purge: &overstory_core::events::EventPurge,
+) -> Result<PruneReport, SessionError> {
+    let mut report = PruneReport::default();
+    if let Some(store) = open_events(layout)? {
+        report.events = store.purge(purge)?;
+    }
+    if (purge.all || purge.older_than_ms.is_some()) && purge.agent_name.is_none() {
+        let path = layout.metrics_db();
+        if path.is_file() {
+            let m = crate::metrics::MetricsStore::open(&path)?;
+            report.snapshots = m.purge_snapshots(&crate::metrics::MetricsPurge {
+                all: purge.all,
+                agent: None,
+                older_than_ms: purge.older_than_ms,
+            })?;
+        }
+    }
+    Ok(report)
+}

@@ -338,3 +338,45 @@ pub fn complete_current_run(layout: &Layout) -> Result<String, SessionError> {
     }
     Ok(id)
 }
+
+/// What `current-run.txt` points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CurrentRun {
+    /// No file, or an empty one.
+    None,
+    /// The file names a run the store does not have.
+    Missing(String),
+    /// The run.
+    Found(RunWithDuration),
+}
+
+/// Returns the run named by `current-run.txt`.
+///
+/// # Errors
+/// [`SessionError`] when `sessions.db` cannot be read.
+pub fn current_run(layout: &Layout) -> Result<CurrentRun, SessionError> {
+    let Some(id) = current_run_id(layout) else {
+        return Ok(CurrentRun::None);
+    };
+    let store = RunStore::open(&layout.sessions_db())?;
+    Ok(match store.get(&id)? {
+        Some(r) => CurrentRun::Found(r.into()),
+        None => CurrentRun::Missing(id),
+    })
+}
+
+/// Returns run `id` with its sessions (oldest first).
+///
+/// # Errors
+/// [`SessionError::RunNotFound`] when there is no such run; database errors.
+pub fn show_run(
+    layout: &Layout,
+    id: &str,
+) -> Result<(RunWithDuration, Vec<crate::store::Session>), SessionError> {
+    let runs = RunStore::open(&layout.sessions_db())?;
+    let run = runs
+        .get(id)?
+        .ok_or_else(|| SessionError::RunNotFound { id: id.to_owned() })?;
+    let (sessions, _) = crate::legacy::open_sessions(layout)?;
+    Ok((run.into(), sessions.by_run(id)?))
+}
