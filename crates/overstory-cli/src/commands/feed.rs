@@ -5,6 +5,7 @@ use std::time::Duration;
 use overstory_core::events::{EventFilter, FollowFilter, StoredEvent};
 use overstory_sessions::observe::{self, EventScope};
 use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::timeline::{self, AgentColors};
 use crate::context::Context;
@@ -73,7 +74,23 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
             .raw(text));
     }
 
-    // Follow: print the initial window, then every event after the cursor.
+    // Follow. Install the SIGINT/SIGTERM handlers before printing anything,
+    // so an interrupt at any point ends the loop cleanly.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new("Failed to start the follow loop").caused_by(e))?;
+    let (mut sigint, mut sigterm) = {
+        let _guard = rt.enter();
+        let install = |kind| {
+            signal(kind)
+                .map_err(|e| CliError::new("Failed to install a signal handler").caused_by(e))
+        };
+        (
+            install(SignalKind::interrupt())?,
+            install(SignalKind::terminate())?,
+        )
+    };
     let store = loop_store(&layout)?;
     let cursor = store.as_ref().map_or(Ok(0), |s| s.latest_id())?;
     let mut colors = AgentColors::default();
@@ -98,20 +115,15 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
         agents: args.agents.clone(),
         run_id: args.run.clone(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new("Failed to start the follow loop").caused_by(e))?;
     let poll_every = Duration::from_millis(u64::try_from(interval).unwrap_or(1000));
     rt.block_on(async {
         let mut store = store;
         let mut cursor = cursor;
         let mut ticker = tokio::time::interval(poll_every);
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
         loop {
             tokio::select! {
-                _ = &mut ctrl_c => return Ok(()),
+                _ = sigint.recv() => return Ok(()),
+                _ = sigterm.recv() => return Ok(()),
                 _ = ticker.tick() => {}
             }
             if store.is_none() {
