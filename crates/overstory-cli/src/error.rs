@@ -203,6 +203,29 @@ impl From<FsError> for CliError {
     }
 }
 
+impl From<overstory_sessions::SessionError> for CliError {
+    fn from(e: overstory_sessions::SessionError) -> Self {
+        use overstory_sessions::SessionError as E;
+        match e {
+            E::Db(db) => db.into(),
+            E::Validation(v) => v.into(),
+            other => {
+                let hint = match &other {
+                    E::AgentNotFound { .. } => Some("List agents with 'ov status --all'"),
+                    E::RunNotFound { .. } => Some("List runs with 'ov run list'"),
+                    E::NoActiveRun => Some("Start one with 'ov coordinator start' or 'ov sling'"),
+                    _ => None,
+                };
+                let err = Self::from_lib(other.code(), &other);
+                match hint {
+                    Some(h) => err.hint(h),
+                    None => err,
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

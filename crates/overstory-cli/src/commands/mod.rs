@@ -7,28 +7,62 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::output::Output;
 
+mod agents;
 mod completions;
 mod config;
 mod init;
+mod errors;
+mod feed;
+mod log;
+mod replay;
+mod run;
+mod status;
+mod timeline;
+mod trace;
 
 /// Every `ov` command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Discover agents and what they own
+    Agents(agents::AgentsArgs),
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
     /// Show the merged configuration
     Config(config::ConfigArgs),
     /// Initialize overstory in the current git repository
     Init(init::InitArgs),
+    /// Show error events
+    Errors(errors::ErrorsArgs),
+    /// Show (and follow) recent events of all agents
+    Feed(feed::FeedArgs),
+    /// Record a hook event, or prune old events
+    Log(log::LogArgs),
+    /// Replay the events of a run or of agents
+    Replay(replay::ReplayArgs),
+    /// Show the current run, or list, show and complete runs
+    Run(run::RunArgs),
+    /// Show agents, worktrees, mail and the merge queue
+    Status(status::StatusArgs),
+    /// Show an agent's timeline
+    Trace(trace::TraceArgs),
 }
 
 impl Command {
     /// Returns the `command` field used in this command's JSON envelopes.
     pub fn envelope_name(&self) -> String {
         match self {
+            Command::Agents(_) => "agents discover".into(),
             Command::Completions(_) => "completions".into(),
             Command::Config(_) => "config".into(),
             Command::Init(_) => "init".into(),
+            Command::Errors(_) => "errors".into(),
+            Command::Feed(_) => "feed".into(),
+            Command::Log(a) if a.event == "prune" => "log prune".into(),
+            Command::Log(_) => "log".into(),
+            Command::Replay(_) => "replay".into(),
+            Command::Run(a) => a.envelope_name().into(),
+            Command::Status(_) => "status".into(),
+            Command::Trace(_) => "trace".into(),
         }
     }
 }
@@ -36,8 +70,16 @@ impl Command {
 /// Runs one command.
 pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
     match command {
+        Command::Agents(args) => agents::run(ctx, args),
         Command::Completions(args) => completions::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
+        Command::Errors(args) => errors::run(ctx, args),
+        Command::Feed(args) => feed::run(ctx, args),
+        Command::Log(args) => log::run(ctx, args),
+        Command::Replay(args) => replay::run(ctx, args),
+        Command::Run(args) => run::run(ctx, args),
+        Command::Status(args) => status::run(ctx, args),
+        Command::Trace(args) => trace::run(ctx, args),
     }
 }

@@ -1,13 +1,28 @@
 //! Integration tests of the `ov` binary: one test binary, a module per area.
 //!
 //! Every test runs the real binary (`CARGO_BIN_EXE_ov`) against real git
-//! repositories in temp directories.
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+//! repositories and real project files in temp directories.
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "tests"
+)]
 
+mod agents;
 mod completions;
 mod conventions;
+mod errors;
+mod feed;
 mod guard;
 mod help;
 mod init;
+mod log;
 mod project;
+mod replay;
+mod run;
+mod sessions_support;
+mod status;
 mod support;
+mod trace;
