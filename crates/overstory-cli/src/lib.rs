@@ -10,6 +10,7 @@
 //! The binary's whole job is [`main`].
 #![deny(missing_docs)]
 
+mod agents_directory;
 mod cli;
 mod commands;
 mod context;

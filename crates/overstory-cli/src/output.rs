@@ -94,6 +94,9 @@ pub struct Output {
     lines: Vec<Line>,
     /// When set, `--json` prints this value bare instead of an envelope.
     bare_json: Option<Value>,
+    /// When set, the human lines are printed even under `--json` (hook
+    /// formats such as `mail check --inject` take precedence over it).
+    text_only: bool,
 }
 
 impl Output {
@@ -104,6 +107,7 @@ impl Output {
             data: Map::new(),
             lines: Vec::new(),
             bare_json: None,
+            text_only: false,
         }
     }
 
@@ -124,6 +128,12 @@ impl Output {
     /// Prints `value` as is under `--json` (no envelope).
     pub fn bare_json(mut self, value: Value) -> Self {
         self.bare_json = Some(value);
+        self
+    }
+
+    /// Prints the human lines even under `--json` (no envelope).
+    pub fn text_only(mut self) -> Self {
+        self.text_only = true;
         self
     }
 
@@ -167,7 +177,7 @@ impl Output {
 
     /// Renders the output as it would be printed.
     pub fn render(&self, json: bool, quiet: bool, style: Style) -> String {
-        if json {
+        if json && !self.text_only {
             let value = match &self.bare_json {
                 Some(v) => v.clone(),
                 None => envelope_ok(&self.command, &self.data),

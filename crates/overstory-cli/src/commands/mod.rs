@@ -8,12 +8,15 @@ use crate::error::CliError;
 use crate::output::Output;
 
 mod completions;
+mod mail;
 
 /// Every `ov` command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
+    /// Send and receive mail between agents
+    Mail(mail::MailArgs),
 }
 
 impl Command {
@@ -21,6 +24,8 @@ impl Command {
     pub fn envelope_name(&self) -> String {
         match self {
             Command::Completions(_) => "completions".into(),
+            // The original's mail errors use the program name (spec 02 §6).
+            Command::Mail(_) => "ov".into(),
         }
     }
 }
@@ -29,5 +34,6 @@ impl Command {
 pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
     match command {
         Command::Completions(args) => completions::run(ctx, args),
+        Command::Mail(args) => mail::run(ctx, args),
     }
 }
