@@ -539,3 +539,31 @@ fn locked_database_is_reported_as_busy_with_the_file() {
     assert!(e.to_string().contains("mail.db"), "{e}");
     holder.execute_batch("ROLLBACK").unwrap();
 }
+
+#[test]
+fn closing_keeps_the_wal_small_without_checkpointing_every_call() {
+    let p = Project::new();
+    let wal = p.dir_path().join(".overstory/mail.db-wal");
+    let mut sizes = Vec::new();
+    for round in 0..30 {
+        let mut s = p.store();
+        let batch: Vec<NewMessage> = (0..40)
+            .map(|i| NewMessage {
+                body: "x".repeat(500),
+                ..msg("a", "b", &format!("{round}-{i}"))
+            })
+            .collect();
+        s.insert_all(&batch).unwrap();
+        drop(s);
+        sizes.push(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    assert!(
+        sizes.iter().any(|&n| n > 0),
+        "small writes leave the WAL in place: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().all(|&n| n <= 2 * 1024 * 1024),
+        "the WAL is truncated once large: {sizes:?}"
+    );
+    assert_eq!(p.store().count(&ListFilter::default()).unwrap(), 1200);
+}

@@ -16,6 +16,10 @@ impl Project {
         Self { _dir: dir, layout }
     }
 
+    pub fn dir_path(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn store(&self) -> MailStore {
         MailStore::open(self.layout.mail_db()).unwrap()
     }
