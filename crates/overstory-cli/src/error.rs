@@ -14,6 +14,7 @@ use std::error::Error as StdError;
 use std::path::Path;
 
 use overstory_core::{ConfigError, DbError, FsError, GitError, ProcessError, ValidationError};
+use overstory_mail::MailError;
 
 use crate::output::{Style, envelope_err};
 
@@ -222,6 +223,32 @@ impl From<overstory_sessions::SessionError> for CliError {
                     None => err,
                 }
             }
+        }
+    }
+}
+
+impl From<MailError> for CliError {
+    fn from(e: MailError) -> Self {
+        let code = e.code();
+        let hint = match &e {
+            MailError::MissingDirectory { .. } => Some("Run 'ov init' first"),
+            MailError::NotFound { .. } => Some("List message ids with 'ov mail list'"),
+            MailError::TerminalRecipient { .. } => {
+                Some("Check the agent's state with 'ov status'; mail its parent instead")
+            }
+            MailError::EmptyGroup { .. } => Some("See the active agents with 'ov status'"),
+            _ => None,
+        };
+        let mut err = match e {
+            // Keep the database hints (locked: retry; corrupt: move it aside).
+            MailError::Db(db) => Self::from(db),
+            MailError::Invalid(v) => Self::from(v),
+            other => Self::from_lib(code, &other),
+        };
+        err.code = Some(code);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
         }
     }
 }

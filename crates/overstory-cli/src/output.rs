@@ -97,6 +97,9 @@ pub struct Output {
     bare_json: Option<Value>,
     /// Prints nothing at all (the command already streamed its output).
     silent: bool,
+    /// When set, the human lines are printed even under `--json` (hook
+    /// formats such as `mail check --inject` take precedence over it).
+    text_only: bool,
 }
 
 #[allow(dead_code, reason = "used by commands on other branches")]
@@ -109,6 +112,7 @@ impl Output {
             lines: Vec::new(),
             bare_json: None,
             silent: false,
+            text_only: false,
         }
     }
 
@@ -138,6 +142,12 @@ impl Output {
     /// Prints `value` as is under `--json` (no envelope).
     pub fn bare_json(mut self, value: Value) -> Self {
         self.bare_json = Some(value);
+        self
+    }
+
+    /// Prints the human lines even under `--json` (no envelope).
+    pub fn text_only(mut self) -> Self {
+        self.text_only = true;
         self
     }
 
@@ -184,7 +194,7 @@ impl Output {
         if self.silent {
             return String::new();
         }
-        if json {
+        if json && !self.text_only {
             let value = match &self.bare_json {
                 Some(v) => v.clone(),
                 None => envelope_ok(&self.command, &self.data),

@@ -19,6 +19,7 @@ mod run;
 mod status;
 mod timeline;
 mod trace;
+mod mail;
 
 /// Every `ov` command.
 #[derive(Debug, Subcommand)]
@@ -45,6 +46,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Show an agent's timeline
     Trace(trace::TraceArgs),
+    /// Send and receive mail between agents
+    Mail(mail::MailArgs),
 }
 
 impl Command {
@@ -63,6 +66,8 @@ impl Command {
             Command::Run(a) => a.envelope_name().into(),
             Command::Status(_) => "status".into(),
             Command::Trace(_) => "trace".into(),
+            // The original's mail errors use the program name (spec 02 §6).
+            Command::Mail(_) => "ov".into(),
         }
     }
 }
@@ -81,5 +86,6 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Run(args) => run::run(ctx, args),
         Command::Status(args) => status::run(ctx, args),
         Command::Trace(args) => trace::run(ctx, args),
+        Command::Mail(args) => mail::run(ctx, args),
     }
 }

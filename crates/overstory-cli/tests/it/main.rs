@@ -19,6 +19,7 @@ mod guard;
 mod help;
 mod init;
 mod log;
+mod mail;
 mod project;
 mod replay;
 mod run;
