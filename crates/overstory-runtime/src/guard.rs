@@ -778,6 +778,33 @@ fn lead_close_gate(
     Decision::Allow
 }
 
+/// Builds the guard context from the agent's environment
+/// (`OVERSTORY_AGENT_NAME`, `OVERSTORY_WORKTREE_PATH`, `OVERSTORY_TASK_ID`,
+/// `HOME`). An unknown capability string gets the default (`builder`) rules.
+pub fn context_from_env(capability: &str, quality_gates: Vec<String>, cwd: &Path) -> GuardContext {
+    use overstory_core::env;
+    GuardContext {
+        capability: capability.parse().ok(),
+        agent_name: env::var(env::AGENT_NAME),
+        worktree: env::var(env::WORKTREE_PATH).map(PathBuf::from),
+        task_id: env::var(env::TASK_ID),
+        quality_gates,
+        home: env::var(env::HOME).map(PathBuf::from),
+        cwd: cwd.to_path_buf(),
+    }
+}
+
+/// Decides a hook invocation: parses Claude's PreToolUse JSON from `stdin`
+/// and evaluates it, probing mail and git through `ov` for the lead gate.
+pub fn decide_hook(ctx: &GuardContext, stdin: &str, ov: &Path) -> Decision {
+    let probe = ProcessProbe {
+        ov: ov.to_path_buf(),
+        project_root: overstory_core::env::var(overstory_core::env::PROJECT_ROOT)
+            .map(PathBuf::from),
+    };
+    evaluate(ctx, &ToolCall::from_hook_json(stdin), &probe)
+}
+
 /// A [`GateProbe`] that asks the `ov` binary for mail and git for ancestry.
 #[derive(Debug, Clone)]
 pub struct ProcessProbe {

@@ -627,6 +627,52 @@ pub fn play(
     Ok(Outcome::Exit(0))
 }
 
+/// Runs one scripted-agent process turn: loads the script (or a default
+/// that echoes its input), reads the user turn from `stdin` unless the
+/// script says not to, and plays it to `stdout`.
+///
+/// Turn counters go to `$OVERSTORY_SCRIPTED_STATE_DIR`, else next to the
+/// script, else to a directory under the system temp dir. Mail steps run
+/// `ov_program` as `OVERSTORY_AGENT_NAME`.
+///
+/// # Errors
+/// [`RuntimeError::Script`] for a bad script; [`RuntimeError::Io`] when
+/// stdin or stdout fail.
+pub fn run_agent(
+    script_path: Option<&Path>,
+    resume: Option<String>,
+    cwd: &Path,
+    ov_program: &Path,
+    stdin: &mut dyn std::io::Read,
+    stdout: &mut dyn Write,
+) -> Result<Outcome, RuntimeError> {
+    let script = match script_path {
+        Some(p) => Script::load(p)?,
+        None => Script {
+            steps: Some(vec![Step::EchoInput(true)]),
+            ..Script::default()
+        },
+    };
+    let mut input = String::new();
+    if script.read_stdin.unwrap_or(true) {
+        stdin
+            .read_to_string(&mut input)
+            .map_err(|source| RuntimeError::Io {
+                action: "read the user turn from stdin",
+                source,
+            })?;
+    }
+    let text = crate::event::decode_user_turns(&input);
+    let state_dir = overstory_core::env::var(STATE_DIR_VAR)
+        .map(PathBuf::from)
+        .or_else(|| script_path.map(default_state_dir))
+        .unwrap_or_else(|| std::env::temp_dir().join("ov-scripted-state"));
+    let opts = PlayOptions::new(cwd, ov_program, state_dir)
+        .resume(resume)
+        .agent_name(overstory_core::env::var(overstory_core::env::AGENT_NAME));
+    play(&script, &text, &opts, stdout)
+}
+
 fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| {

@@ -8,12 +8,20 @@ use crate::error::CliError;
 use crate::output::Output;
 
 mod completions;
+mod guard;
+mod scripted_agent;
 
 /// Every `ov` command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
+    /// Decide a tool call for an agent (PreToolUse hook)
+    #[command(hide = true)]
+    Guard(guard::GuardArgs),
+    /// Play one turn of an agent script (scripted runtime child)
+    #[command(hide = true, name = "scripted-agent")]
+    ScriptedAgent(scripted_agent::ScriptedAgentArgs),
 }
 
 impl Command {
@@ -21,6 +29,8 @@ impl Command {
     pub fn envelope_name(&self) -> String {
         match self {
             Command::Completions(_) => "completions".into(),
+            Command::Guard(_) => "guard".into(),
+            Command::ScriptedAgent(_) => "scripted-agent".into(),
         }
     }
 }
@@ -29,5 +39,7 @@ impl Command {
 pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
     match command {
         Command::Completions(args) => completions::run(ctx, args),
+        Command::Guard(args) => guard::run(ctx, args),
+        Command::ScriptedAgent(args) => scripted_agent::run(ctx, args),
     }
 }
