@@ -95,11 +95,13 @@
 #![deny(missing_docs)]
 
 pub mod claude;
+pub mod connection;
 pub mod error;
 pub mod event;
 pub mod guard;
 pub mod hooks;
 pub mod model;
+pub mod prompt;
 pub mod registry;
 pub mod runtime;
 pub mod scripted;
