@@ -62,6 +62,28 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// The agent manifest is missing, unreadable or invalid.
+    #[error("Invalid agent manifest \"{}\":\n{}", path.display(), problems.join("\n"))]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// Every problem, one per line.
+        problems: Vec<String>,
+    },
+    /// An overlay would be written into the canonical project root.
+    #[error("Refusing to write the overlay into the canonical project root \"{}\": agents get their own worktree", root.display())]
+    OverlayAtRoot {
+        /// The canonical root.
+        root: PathBuf,
+    },
+    /// A template holds a placeholder that is not in the allowed set.
+    #[error("Unknown placeholder {{{{{key}}}}} in {source_name}")]
+    Template {
+        /// The placeholder name.
+        key: String,
+        /// Which template (`overlay`, `agent definition`).
+        source_name: &'static str,
+    },
     /// An option is not supported by this runtime.
     #[error("Runtime \"{runtime}\" does not support {feature}")]
     Unsupported {
@@ -77,7 +99,10 @@ impl RuntimeError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownRuntime { .. } | Self::HeadlessUnsupported { .. } => "VALIDATION_ERROR",
-            Self::Deploy { .. } => "AGENT_ERROR",
+            Self::Deploy { .. }
+            | Self::Manifest { .. }
+            | Self::OverlayAtRoot { .. }
+            | Self::Template { .. } => "AGENT_ERROR",
             Self::Script { .. } | Self::Step { .. } => "SCRIPT_ERROR",
             Self::Io { .. } => "IO_ERROR",
             Self::Unsupported { .. } => "RUNTIME_ERROR",
