@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod claude_headless;
+mod lead_gate;
 mod parser_props;
 mod scripted_play;
 mod support;
