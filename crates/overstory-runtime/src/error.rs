@@ -84,6 +84,20 @@ pub enum RuntimeError {
         /// Which template (`overlay`, `agent definition`).
         source_name: &'static str,
     },
+    /// An agent has no identity file yet.
+    #[error("No identity for agent \"{agent}\"; it is created on the agent's first sling")]
+    IdentityNotFound {
+        /// The agent.
+        agent: String,
+    },
+    /// A checkpoint file holds invalid JSON.
+    #[error("Invalid checkpoint \"{}\": {message}", path.display())]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        message: String,
+    },
     /// An option is not supported by this runtime.
     #[error("Runtime \"{runtime}\" does not support {feature}")]
     Unsupported {
@@ -102,7 +116,9 @@ impl RuntimeError {
             Self::Deploy { .. }
             | Self::Manifest { .. }
             | Self::OverlayAtRoot { .. }
-            | Self::Template { .. } => "AGENT_ERROR",
+            | Self::Template { .. }
+            | Self::IdentityNotFound { .. } => "AGENT_ERROR",
+            Self::Checkpoint { .. } => "LIFECYCLE_ERROR",
             Self::Script { .. } | Self::Step { .. } => "SCRIPT_ERROR",
             Self::Io { .. } => "IO_ERROR",
             Self::Unsupported { .. } => "RUNTIME_ERROR",

@@ -100,6 +100,7 @@ pub mod error;
 pub mod event;
 pub mod guard;
 pub mod hooks;
+pub mod identity;
 pub mod manifest;
 pub mod model;
 pub mod overlay;
