@@ -183,7 +183,13 @@ impl AgentRuntime for ClaudeRuntime {
     }
 }
 
+/// Text Claude Code's TUI shows only while a turn is running.
+pub const BUSY_MARKERS: [&str; 2] = ["esc to interrupt", "Esc to interrupt"];
+
 /// Reads a captured Claude Code pane (see the chapter's readiness rules).
+///
+/// Dialogs win over everything; a visible busy indicator reports
+/// [`ReadyState::Busy`] so a beacon is not re-sent into a working agent.
 pub fn detect_ready(pane: &str) -> ReadyState {
     if pane.contains("WARNING: Claude Code running in Bypass Permissions mode")
         && pane.contains("1. No, exit")
@@ -193,6 +199,9 @@ pub fn detect_ready(pane: &str) -> ReadyState {
     }
     if pane.contains("trust this folder") {
         return ReadyState::Dialog(DialogAction::Enter);
+    }
+    if BUSY_MARKERS.iter().any(|m| pane.contains(m)) {
+        return ReadyState::Busy;
     }
     let prompt = pane.contains('\u{276f}') || pane.contains("Try \"");
     if prompt && pane.contains("bypass permissions") {
@@ -364,6 +373,10 @@ mod tests {
             assert_eq!(a.as_action(), "type:2");
         }
         assert_eq!(DialogAction::Enter.as_action(), "Enter");
+        assert_eq!(
+            detect_ready("❯ \n✻ Thinking… (esc to interrupt)\nbypass permissions on"),
+            ReadyState::Busy
+        );
     }
 
     #[test]

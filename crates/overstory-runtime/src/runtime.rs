@@ -163,6 +163,9 @@ pub enum ReadyState {
     Loading,
     /// A dialog waits for keys.
     Dialog(DialogAction),
+    /// The agent is working on a turn (the busy indicator is showing); the
+    /// prompt may be visible but input would be queued, not read.
+    Busy,
     /// The prompt is ready for input.
     Ready,
 }
