@@ -417,3 +417,93 @@ fn answer(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(mock: &MockApi, path: &str, body: &Value) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", mock.port)).unwrap();
+        let text = body.to_string();
+        write!(s, "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}", text.len()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    fn agent_body() -> Value {
+        json!({"model": "m", "stream": true, "tools": [{"name": "Bash"}], "messages": []})
+    }
+
+    #[test]
+    fn queued_replies_stream_in_order_then_default_to_done() {
+        let mock = MockApi::start();
+        mock.push([Reply::bash("ls"), Reply::text("hi")]);
+        let a = post(&mock, "/v1/messages?beta=true", &agent_body());
+        assert!(a.starts_with("HTTP/1.1 200") && a.contains("text/event-stream"));
+        assert!(
+            a.contains("\"type\":\"tool_use\"")
+                && a.contains("input_json_delta")
+                && a.contains("\"stop_reason\":\"tool_use\"")
+        );
+        let b = post(&mock, "/v1/messages", &agent_body());
+        assert!(b.contains("\"text\":\"hi\"") && b.contains("end_turn"));
+        let c = post(&mock, "/v1/messages", &agent_body());
+        assert!(c.contains("\"text\":\"done\""));
+        assert_eq!(mock.agent_requests().len(), 3);
+    }
+
+    #[test]
+    fn side_requests_do_not_consume_the_queue_and_unknown_paths_are_recorded() {
+        let mock = MockApi::start();
+        mock.push([Reply::text("for the agent")]);
+        let side = post(
+            &mock,
+            "/v1/messages",
+            &json!({"model": "m", "stream": false, "messages": []}),
+        );
+        assert!(side.contains("Mock title") && side.contains("application/json"));
+        let count = post(&mock, "/v1/messages/count_tokens", &json!({}));
+        assert!(count.contains("input_tokens"));
+        let unknown = post(&mock, "/api/whatever", &json!({}));
+        assert!(unknown.starts_with("HTTP/1.1 404"));
+        assert_eq!(mock.unknown_requests(), ["POST /api/whatever"]);
+        assert!(post(&mock, "/v1/messages", &agent_body()).contains("for the agent"));
+    }
+
+    #[test]
+    fn errors_carry_status_and_anthropic_error_body() {
+        let mock = MockApi::start();
+        mock.push([Reply::Error {
+            status: 529,
+            kind: "overloaded_error".into(),
+            message: "busy".into(),
+        }]);
+        let r = post(&mock, "/v1/messages", &agent_body());
+        assert!(r.starts_with("HTTP/1.1 529"));
+        assert!(r.contains("\"overloaded_error\""));
+    }
+
+    #[test]
+    fn hang_holds_the_connection_until_the_mock_is_dropped() {
+        let mock = MockApi::start();
+        mock.push([Reply::Hang]);
+        let mut s = TcpStream::connect(("127.0.0.1", mock.port)).unwrap();
+        let body = agent_body().to_string();
+        write!(
+            s,
+            "POST /v1/messages HTTP/1.1\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let err = s.read(&mut buf).unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ));
+        drop(mock);
+    }
+}

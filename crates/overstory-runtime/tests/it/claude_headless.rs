@@ -289,3 +289,57 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test]
+async fn a_hanging_model_leaves_claude_silent_until_its_group_is_killed() {
+    use overstory_runtime::{
+        AgentRuntime, ClaudeRuntime, DirectSpawnOptions, ParseOptions, encode_user_turn,
+    };
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt as _;
+    let Some(claude) = require_claude("a_hanging_model_leaves_claude_silent") else {
+        return;
+    };
+    let mock = MockApi::start();
+    mock.push([Reply::Hang]);
+    let home = tempfile::tempdir().unwrap();
+    let repo = TempRepo::new();
+    let rt = ClaudeRuntime::new().with_program(&claude);
+    let mut opts = DirectSpawnOptions::new(repo.path());
+    for (k, v) in mock.claude_env(home.path()) {
+        opts.env.insert(k, v);
+    }
+    let mut cmd = rt.direct_spawn(&opts).unwrap().tokio_command();
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id().unwrap() as i32;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(encode_user_turn("hang").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let mut reader = rt
+        .event_reader(
+            Box::new(child.stdout.take().unwrap()),
+            ParseOptions::default(),
+        )
+        .unwrap();
+    let mut kinds = Vec::new();
+    let waited = tokio::time::timeout(Duration::from_secs(6), async {
+        while let Some(ev) = reader.next().await.unwrap() {
+            kinds.push(ev.kind());
+        }
+    })
+    .await;
+    assert!(
+        waited.is_err(),
+        "claude finished although the model never answered: {kinds:?}"
+    );
+    assert!(!kinds.contains(&"result"));
+    overstory_core::process::signal_group(pid, overstory_core::process::Sig::Kill).unwrap();
+    assert!(!child.wait().await.unwrap().success());
+}
