@@ -88,7 +88,10 @@ impl AgentRuntime for ClaudeRuntime {
             PermissionMode::Bypass => "bypassPermissions",
             PermissionMode::Ask => "default",
         };
-        let mut cmd = format!("claude --model {} --permission-mode {mode}", opts.model);
+        let mut cmd = format!(
+            "claude --model {} --permission-mode {mode}",
+            hooks::shell_word(&opts.model)
+        );
         if let Some(file) = &opts.append_system_prompt_file {
             let quoted = hooks::shell_quote(&file.to_string_lossy());
             cmd.push_str(&format!(" --append-system-prompt \"$(cat {quoted})\""));
@@ -291,6 +294,17 @@ mod tests {
                 .unwrap();
             assert_eq!(spec.argv_strings()[11], m);
         }
+    }
+
+    #[test]
+    fn unsafe_model_strings_are_quoted_for_the_shell() {
+        let cmd = claude()
+            .spawn_command(&SpawnOptions::new("x; rm -rf ~"))
+            .unwrap();
+        assert_eq!(
+            cmd,
+            "claude --model 'x; rm -rf ~' --permission-mode bypassPermissions"
+        );
     }
 
     #[test]

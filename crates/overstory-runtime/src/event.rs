@@ -436,6 +436,8 @@ pub struct EventReader<R> {
     on_session_id: Option<SessionIdHook>,
     eof: bool,
     chunk: Box<[u8]>,
+    bytes_read: u64,
+    last_read_at: Option<tokio::time::Instant>,
 }
 
 impl<R> std::fmt::Debug for EventReader<R> {
@@ -461,6 +463,8 @@ impl<R: AsyncRead + Unpin> EventReader<R> {
             on_session_id: None,
             eof: false,
             chunk: vec![0; 8192].into_boxed_slice(),
+            bytes_read: 0,
+            last_read_at: None,
         }
     }
 
@@ -470,6 +474,17 @@ impl<R: AsyncRead + Unpin> EventReader<R> {
     pub fn on_session_id(mut self, hook: SessionIdHook) -> Self {
         self.on_session_id = Some(hook);
         self
+    }
+
+    /// Returns how many bytes have been read from the stream.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Returns when bytes were last read (raw output counts as activity even
+    /// while text is still being batched).
+    pub fn last_read_at(&self) -> Option<tokio::time::Instant> {
+        self.last_read_at
     }
 
     /// Takes the diagnostics recorded so far (skipped lines).
@@ -518,6 +533,8 @@ impl<R: AsyncRead + Unpin> EventReader<R> {
                     }
                 }
                 Some(Ok(n)) => {
+                    self.bytes_read += n as u64;
+                    self.last_read_at = Some(tokio::time::Instant::now());
                     let lines = self.splitter.push(&self.chunk[..n]);
                     for line in lines {
                         self.handle_line(&line);
@@ -911,6 +928,8 @@ mod tests {
         let ev = rd.next().await.unwrap().unwrap();
         assert_eq!(ev.kind(), "assistant_message");
         assert!(start.elapsed() >= DEFAULT_FLUSH_INTERVAL);
+        assert!(rd.bytes_read() > 0);
+        assert!(rd.last_read_at().unwrap() < tokio::time::Instant::now());
         // The pending read survived the timer: later lines still arrive.
         w.write_all(format!("{RESULT}\n").as_bytes()).await.unwrap();
         drop(w);

@@ -48,6 +48,15 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// Returns `s` bare when it is made only of shell-safe characters
+/// (`[A-Za-z0-9._/:@%+=,-]`), single-quoted otherwise.
+pub fn shell_word(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/:@%+=,-".contains(c));
+    if safe { s.to_owned() } else { shell_quote(s) }
+}
+
 fn managed(cmd: &str) -> String {
     format!("{cmd} {MANAGED_TAG}")
 }
