@@ -150,6 +150,18 @@ impl From<ConfigError> for CliError {
     }
 }
 
+impl From<overstory_core::init::InitError> for CliError {
+    fn from(e: overstory_core::init::InitError) -> Self {
+        use overstory_core::init::InitError;
+        match e {
+            InitError::Git(e) => e.into(),
+            InitError::Fs(e) => e.into(),
+            InitError::Validation(e) => e.into(),
+            other => Self::from_lib(other.code(), &other),
+        }
+    }
+}
+
 impl From<DbError> for CliError {
     fn from(e: DbError) -> Self {
         let hint = match &e {

@@ -8,7 +8,9 @@ use crate::error::CliError;
 use crate::output::Output;
 
 mod completions;
+mod config;
 mod guard;
+mod init;
 mod scripted_agent;
 
 /// Every `ov` command.
@@ -16,6 +18,10 @@ mod scripted_agent;
 pub enum Command {
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
+    /// Show the merged configuration
+    Config(config::ConfigArgs),
+    /// Initialize overstory in the current git repository
+    Init(init::InitArgs),
     /// Decide a tool call for an agent (PreToolUse hook)
     #[command(hide = true)]
     Guard(guard::GuardArgs),
@@ -29,6 +35,8 @@ impl Command {
     pub fn envelope_name(&self) -> String {
         match self {
             Command::Completions(_) => "completions".into(),
+            Command::Config(_) => "config".into(),
+            Command::Init(_) => "init".into(),
             Command::Guard(_) => "guard".into(),
             Command::ScriptedAgent(_) => "scripted-agent".into(),
         }
@@ -39,6 +47,8 @@ impl Command {
 pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
     match command {
         Command::Completions(args) => completions::run(ctx, args),
+        Command::Config(args) => config::run(ctx, args),
+        Command::Init(args) => init::run(ctx, args),
         Command::Guard(args) => guard::run(ctx, args),
         Command::ScriptedAgent(args) => scripted_agent::run(ctx, args),
     }
