@@ -62,6 +62,23 @@ impl ClaudeRuntime {
         self
     }
 
+    /// Returns the installed Claude Code version (`2.1.197`), or `None` when
+    /// the binary cannot be run. For `ov doctor`.
+    pub fn version(&self) -> Option<String> {
+        let out = overstory_core::process::foreground_command(&self.program)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .next()
+            .filter(|v| {
+                out.status.success() && v.chars().next().is_some_and(|c| c.is_ascii_digit())
+            })
+            .map(str::to_owned)
+    }
+
     /// Uses `home` for transcript lookups.
     pub fn with_home(mut self, home: Option<PathBuf>) -> Self {
         self.home = home;
@@ -390,6 +407,16 @@ mod tests {
         assert_eq!(
             detect_ready("❯ \n✻ Thinking… (esc to interrupt)\nbypass permissions on"),
             ReadyState::Busy
+        );
+    }
+
+    #[test]
+    fn version_is_none_for_a_missing_binary() {
+        assert_eq!(
+            ClaudeRuntime::new()
+                .with_program("/nonexistent/claude")
+                .version(),
+            None
         );
     }
 

@@ -158,6 +158,48 @@ impl RuntimeEvent {
         }
     }
 
+    /// Returns the events.db `eventType` the turn runner stores this event
+    /// as: `tool_start`, `tool_end`, `session_start`, `result` or `progress`.
+    pub fn store_type(&self) -> &'static str {
+        match self {
+            Self::ToolUse { .. } => "tool_start",
+            Self::ToolResult { .. } => "tool_end",
+            Self::Status { .. } => "session_start",
+            Self::Result { .. } => "result",
+            Self::AssistantMessage { .. } => "progress",
+        }
+    }
+
+    /// Returns the events.db level: `error` for a failed result, else `info`.
+    pub fn store_level(&self) -> &'static str {
+        match self {
+            Self::Result {
+                is_error: Some(true),
+                ..
+            } => "error",
+            _ => "info",
+        }
+    }
+
+    /// Returns the tool name of a `tool_use`.
+    pub fn tool_name(&self) -> Option<&str> {
+        match self {
+            Self::ToolUse { name, .. } => name.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Returns a result's duration rounded to whole milliseconds.
+    pub fn duration_ms_rounded(&self) -> Option<i64> {
+        match self {
+            Self::Result {
+                duration_ms: Some(d),
+                ..
+            } if d.is_finite() => Some(d.round() as i64),
+            _ => None,
+        }
+    }
+
     /// Returns whether this is a `result` that ended the turn cleanly
     /// (`isError` not `true`).
     pub fn is_clean_result(&self) -> bool {
@@ -716,6 +758,34 @@ mod tests {
         assert_eq!(model.as_deref(), Some("m1"));
         assert_eq!(usage.as_ref().unwrap()["output_tokens"], 1);
         assert!(evs[2].is_clean_result());
+    }
+
+    #[test]
+    fn store_mapping_matches_the_turn_runner_table() {
+        let input = format!(
+            "{INIT}\n{}\n{}\n{RESULT}\n",
+            assistant(
+                r#"{"type":"text","text":"t"},{"type":"tool_use","id":"x","name":"Bash","input":{}}"#
+            ),
+            r#"{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"x","content":"o"}]}}"#
+        );
+        let evs = collect(input.as_bytes());
+        let types: Vec<_> = evs.iter().map(RuntimeEvent::store_type).collect();
+        assert_eq!(
+            types,
+            [
+                "session_start",
+                "progress",
+                "tool_start",
+                "tool_end",
+                "result"
+            ]
+        );
+        assert_eq!(evs[2].tool_name(), Some("Bash"));
+        assert_eq!(evs[4].duration_ms_rounded(), Some(13));
+        assert_eq!(evs[4].store_level(), "info");
+        let err = collect(br#"{"type":"result","is_error":true}"#);
+        assert_eq!(err[0].store_level(), "error");
     }
 
     #[test]
