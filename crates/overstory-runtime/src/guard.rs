@@ -457,6 +457,9 @@ fn read_only_violation(c: &SimpleCommand) -> Option<String> {
     if is_in_place_edit(c) {
         return Some(format!("{prog} in-place edit"));
     }
+    if prog == "find" && has(&["-delete", "-fprint", "-fprintf", "-fls"]) {
+        return Some("find writing or deleting files".to_owned());
+    }
     if let Some((sub, _)) = git_args(c)
         && GIT_WRITES.contains(&sub)
     {
@@ -1091,6 +1094,8 @@ mod tests {
         ("vim f", false, true, true),
         ("find . -name '*.tmp' -exec rm {} \\;", false, true, true),
         ("xargs rm < list", false, true, true),
+        ("find . -name '*.log' -delete", false, true, true),
+        ("find . -name '*.rs' | head", false, false, false),
         ("rm -rf /etc/passwd", true, true, true),
         ("echo x > /abs/outside", true, true, true),
         ("echo x >/abs/outside", true, true, true),
