@@ -31,6 +31,12 @@
 //! }
 //! ```
 //!
+//! Without `--script`, the agent looks for its script in
+//! `$OVERSTORY_SCRIPTS_DIR`, else in `.overstory/scripts/` of the project:
+//! `<agent>.json`, then `<role>.json` (the agent name up to its last `-`, so
+//! `builder-2` finds `builder.json`), then `default.json`; with none of
+//! them it echoes its input.
+//!
 //! A top-level `"steps": [...]` is shorthand for a single turn. Turn *n* of a
 //! session (counted per session id in a state directory next to the script,
 //! or in `$OVERSTORY_SCRIPTED_STATE_DIR`) plays `turns[n]`; after the last
@@ -627,9 +633,36 @@ pub fn play(
     Ok(Outcome::Exit(0))
 }
 
-/// Runs one scripted-agent process turn: loads the script (or a default
-/// that echoes its input), reads the user turn from `stdin` unless the
-/// script says not to, and plays it to `stdout`.
+/// Environment variable naming a directory of agent scripts.
+pub const SCRIPTS_DIR_VAR: &str = "OVERSTORY_SCRIPTS_DIR";
+
+/// Finds the script for `agent` in `dir`: `<agent>.json`, then the name up
+/// to its last `-` (`builder-2` ⇒ `builder.json`), then `default.json`.
+pub fn find_script(dir: &Path, agent: Option<&str>) -> Option<PathBuf> {
+    let mut names = Vec::new();
+    if let Some(a) = agent {
+        names.push(format!("{a}.json"));
+        if let Some((stem, _)) = a.rsplit_once('-') {
+            names.push(format!("{stem}.json"));
+        }
+    }
+    names.push("default.json".to_owned());
+    names.into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// Returns the script directory: `$OVERSTORY_SCRIPTS_DIR`, else
+/// `.overstory/scripts/` of `$OVERSTORY_PROJECT_ROOT`.
+pub fn scripts_dir_from_env() -> Option<PathBuf> {
+    use overstory_core::env;
+    env::var(SCRIPTS_DIR_VAR).map(PathBuf::from).or_else(|| {
+        env::var(env::PROJECT_ROOT).map(|r| overstory_core::Layout::new(r).scripts_dir())
+    })
+}
+
+/// Runs one scripted-agent process turn: loads the script (given, else
+/// found by [`find_script`] in [`scripts_dir_from_env`], else a default that
+/// echoes its input), reads the user turn from `stdin` unless the script
+/// says not to, and plays it to `stdout`.
 ///
 /// Turn counters go to `$OVERSTORY_SCRIPTED_STATE_DIR`, else next to the
 /// script, else to a directory under the system temp dir. Mail steps run
@@ -646,6 +679,12 @@ pub fn run_agent(
     stdin: &mut dyn std::io::Read,
     stdout: &mut dyn Write,
 ) -> Result<Outcome, RuntimeError> {
+    let agent = overstory_core::env::var(overstory_core::env::AGENT_NAME);
+    let found = match script_path {
+        Some(p) => Some(p.to_path_buf()),
+        None => scripts_dir_from_env().and_then(|d| find_script(&d, agent.as_deref())),
+    };
+    let script_path = found.as_deref();
     let script = match script_path {
         Some(p) => Script::load(p)?,
         None => Script {
@@ -669,7 +708,7 @@ pub fn run_agent(
         .unwrap_or_else(|| std::env::temp_dir().join("ov-scripted-state"));
     let opts = PlayOptions::new(cwd, ov_program, state_dir)
         .resume(resume)
-        .agent_name(overstory_core::env::var(overstory_core::env::AGENT_NAME));
+        .agent_name(agent);
     play(&script, &text, &opts, stdout)
 }
 
@@ -903,6 +942,31 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (_, lines) = run(r#"{"steps":[{"echo_input":true}]}"#, "ping", d.path());
         assert_eq!(lines[1]["message"]["content"][0]["text"], "ping");
+    }
+
+    #[test]
+    fn scripts_are_found_by_agent_then_role_then_default() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(find_script(d.path(), Some("builder-2")), None);
+        std::fs::write(d.path().join("default.json"), "{}").unwrap();
+        assert_eq!(
+            find_script(d.path(), Some("builder-2")).unwrap(),
+            d.path().join("default.json")
+        );
+        std::fs::write(d.path().join("builder.json"), "{}").unwrap();
+        assert_eq!(
+            find_script(d.path(), Some("builder-2")).unwrap(),
+            d.path().join("builder.json")
+        );
+        std::fs::write(d.path().join("builder-2.json"), "{}").unwrap();
+        assert_eq!(
+            find_script(d.path(), Some("builder-2")).unwrap(),
+            d.path().join("builder-2.json")
+        );
+        assert_eq!(
+            find_script(d.path(), None).unwrap(),
+            d.path().join("default.json")
+        );
     }
 
     #[test]

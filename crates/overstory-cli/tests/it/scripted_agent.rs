@@ -181,3 +181,27 @@ fn bad_script_fails_with_a_script_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SCRIPT_ERROR"));
 }
+
+#[test]
+fn without_a_script_flag_the_agent_finds_its_script_by_name() {
+    let repo = TempRepo::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("builder.json"),
+        r#"{"steps":[{"say":"role script"}]}"#,
+    )
+    .unwrap();
+    let rt = ScriptedRuntime::new(ov_bin().to_path_buf(), None);
+    let mut opts = DirectSpawnOptions::new(repo.path());
+    opts.env
+        .insert("OVERSTORY_AGENT_NAME".into(), "builder-3".into());
+    opts.env.insert(
+        "OVERSTORY_SCRIPTS_DIR".into(),
+        dir.path().display().to_string(),
+    );
+    let mut cmd = rt.direct_spawn(&opts).unwrap().command();
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("role script"));
+}
