@@ -103,6 +103,7 @@ pub mod hooks;
 pub mod identity;
 pub mod manifest;
 pub mod model;
+pub mod others;
 pub mod overlay;
 pub mod prompt;
 pub mod registry;

@@ -438,6 +438,19 @@ pub fn write_overlay(
             root: canonical_root.to_path_buf(),
         });
     }
+    write_instruction_file(worktree, instruction_path, content, agent)
+}
+
+/// Writes `content` to `worktree/<instruction_path>`, creating directories.
+///
+/// # Errors
+/// [`RuntimeError::Deploy`] when writing fails.
+pub fn write_instruction_file(
+    worktree: &Path,
+    instruction_path: &str,
+    content: &str,
+    agent: &str,
+) -> Result<PathBuf, RuntimeError> {
     let path = worktree.join(instruction_path);
     let fail = |action, p: &Path, source| RuntimeError::Deploy {
         agent: agent.to_owned(),

@@ -10,8 +10,12 @@ use crate::error::RuntimeError;
 use crate::runtime::AgentRuntime;
 use crate::scripted::ScriptedRuntime;
 
-/// Runtime names this build can construct.
-pub const RUNTIME_NAMES: [&str; 2] = ["claude", "scripted"];
+/// Runtime names this build can construct: the original's eleven plus
+/// `scripted`.
+pub const RUNTIME_NAMES: [&str; 12] = [
+    "aider", "amp", "claude", "codex", "copilot", "cursor", "gemini", "goose", "opencode", "pi",
+    "sapling", "scripted",
+];
 
 /// The runtime used when nothing else is configured.
 pub const DEFAULT_RUNTIME: &str = "claude";
@@ -75,6 +79,19 @@ impl Registry {
         capability: Option<Capability>,
     ) -> Result<Arc<dyn AgentRuntime>, RuntimeError> {
         let resolved = Self::resolve_name(name, config, capability);
+        if resolved == "pi" {
+            let pi = config
+                .map(|c| c.runtime.pi.clone())
+                .unwrap_or_else(|| Config::defaults_for(".").runtime.pi);
+            return Ok(Arc::new(
+                crate::others::ShapeRuntime::by_id("pi", Some(pi)).ok_or_else(|| {
+                    RuntimeError::UnknownRuntime {
+                        name: "pi".into(),
+                        available: RUNTIME_NAMES.join(", "),
+                    }
+                })?,
+            ));
+        }
         self.by_name(resolved)
     }
 
@@ -91,6 +108,18 @@ impl Registry {
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("ov"));
                 Ok(Arc::new(ScriptedRuntime::new(ov, self.script.clone())))
+            }
+            "sapling" => Ok(Arc::new(crate::others::SaplingRuntime)),
+            other if crate::others::ShapeRuntime::by_id(other, None).is_some() => {
+                let pi = (other == "pi").then(|| Config::defaults_for(".").runtime.pi);
+                Ok(Arc::new(
+                    crate::others::ShapeRuntime::by_id(other, pi).ok_or_else(|| {
+                        RuntimeError::UnknownRuntime {
+                            name: other.to_owned(),
+                            available: RUNTIME_NAMES.join(", "),
+                        }
+                    })?,
+                ))
             }
             other => Err(RuntimeError::UnknownRuntime {
                 name: other.to_owned(),
@@ -159,8 +188,11 @@ mod tests {
         let err = r.get(Some("nope"), None, None).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Unknown runtime: \"nope\". Available: claude, scripted"
+            "Unknown runtime: \"nope\". Available: aider, amp, claude, codex, copilot, cursor, gemini, goose, opencode, pi, sapling, scripted"
         );
+        for name in RUNTIME_NAMES {
+            assert_eq!(r.by_name(name).unwrap().id(), name);
+        }
     }
 
     #[test]
@@ -200,6 +232,31 @@ mod tests {
             Registry::resolve_name(None, Some(&plain), Some(Capability::Lead)),
             "claude"
         );
+    }
+
+    #[test]
+    fn pi_receives_its_config_or_defaults() {
+        let r = Registry::default();
+        let mut c = cfg();
+        c.runtime
+            .pi
+            .model_map
+            .insert("opus".into(), "custom/opus-x".into());
+        let pi = r.get(Some("pi"), Some(&c), None).unwrap();
+        let cmd = pi.spawn_command(&crate::SpawnOptions::new("opus")).unwrap();
+        assert_eq!(cmd, "pi --model custom/opus-x");
+        let pi = r.get(Some("pi"), None, None).unwrap();
+        let cmd = pi.spawn_command(&crate::SpawnOptions::new("opus")).unwrap();
+        assert_eq!(cmd, "pi --model anthropic/claude-opus-4-6");
+    }
+
+    #[test]
+    fn headless_flag_on_codex_is_a_validation_error() {
+        let r = Registry::default();
+        let codex = r.by_name("codex").unwrap();
+        assert!(resolve_use_headless(codex.as_ref(), HeadlessFlag::Headless, &cfg()).is_err());
+        let sapling = r.by_name("sapling").unwrap();
+        assert!(resolve_use_headless(sapling.as_ref(), HeadlessFlag::NoHeadless, &cfg()).unwrap());
     }
 
     #[test]
