@@ -183,6 +183,10 @@ impl AgentRuntime for ClaudeRuntime {
             argv.push("--resume".into());
             argv.push(id.into());
         }
+        if !opts.disallowed_tools.is_empty() {
+            argv.push("--disallowedTools".into());
+            argv.push(opts.disallowed_tools.join(",").into());
+        }
         Some(SpawnSpec {
             argv,
             cwd: opts.cwd.clone(),
@@ -365,6 +369,16 @@ mod tests {
             ..DirectSpawnOptions::new("/w")
         };
         assert_eq!(claude().direct_spawn(&m).unwrap().argv.len(), 12);
+    }
+
+    #[test]
+    fn disallowed_tools_are_an_opt_in_trailing_flag() {
+        let o = DirectSpawnOptions {
+            disallowed_tools: vec!["Task".into(), "TeamCreate".into()],
+            ..DirectSpawnOptions::new("/w")
+        };
+        let argv = claude().direct_spawn(&o).unwrap().argv_strings();
+        assert_eq!(&argv[10..], ["--disallowedTools", "Task,TeamCreate"]);
     }
 
     #[test]

@@ -124,6 +124,16 @@ pub fn all_guards(capability: Capability) -> Vec<GuardRule> {
     g
 }
 
+/// Returns the tools no overstory agent may use (team and interactive
+/// tools), for a runtime-level deny list such as `--disallowedTools`.
+pub fn always_denied_tools() -> Vec<String> {
+    TEAM_TOOLS
+        .iter()
+        .chain(&INTERACTIVE_TOOLS)
+        .map(|t| (*t).to_owned())
+        .collect()
+}
+
 /// Returns the tool names the guard hook must be registered for (its matcher).
 pub fn guarded_tools(capability: Capability) -> Vec<&'static str> {
     let mut tools = vec!["Bash"];

@@ -97,6 +97,9 @@ pub struct DirectSpawnOptions {
     pub instruction_path: String,
     /// Resume this session; only a non-empty id activates resume.
     pub resume_session_id: Option<String>,
+    /// Tools the runtime itself should refuse (a second layer beside the
+    /// guard hooks); empty adds no flag.
+    pub disallowed_tools: Vec<String>,
 }
 
 impl DirectSpawnOptions {

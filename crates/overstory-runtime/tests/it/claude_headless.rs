@@ -343,3 +343,38 @@ async fn a_hanging_model_leaves_claude_silent_until_its_group_is_killed() {
     overstory_core::process::signal_group(pid, overstory_core::process::Sig::Kill).unwrap();
     assert!(!child.wait().await.unwrap().success());
 }
+
+#[tokio::test]
+async fn disallowed_tools_flag_is_accepted_and_removes_the_tools() {
+    let Some(claude) = require_claude("disallowed_tools_flag_is_accepted") else {
+        return;
+    };
+    let mock = MockApi::start();
+    mock.push([Reply::text("fine")]);
+    let home = tempfile::tempdir().unwrap();
+    let repo = TempRepo::new();
+    let denied = overstory_runtime::guard::always_denied_tools();
+    let out =
+        crate::support::claude_turn_with(&claude, &mock, home.path(), repo.path(), "hi", denied)
+            .await;
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let RuntimeEvent::Status {
+        tools: Some(tools), ..
+    } = &out.events[0]
+    else {
+        panic!("{:?}", out.events)
+    };
+    assert!(tools.iter().any(|t| t == "Bash"));
+    for t in [
+        "Task",
+        "TeamCreate",
+        "SendMessage",
+        "AskUserQuestion",
+        "EnterWorktree",
+    ] {
+        assert!(
+            !tools.iter().any(|x| x == t),
+            "{t} still offered: {tools:?}"
+        );
+    }
+}

@@ -54,8 +54,45 @@ pub async fn claude_turn(
     resume: Option<&str>,
     extra_env: &[(&str, String)],
 ) -> TurnOutput {
+    run(
+        claude,
+        mock,
+        home,
+        cwd,
+        prompt,
+        resume,
+        extra_env,
+        Vec::new(),
+    )
+    .await
+}
+
+/// Runs one turn with `--disallowedTools`.
+pub async fn claude_turn_with(
+    claude: &Path,
+    mock: &MockApi,
+    home: &Path,
+    cwd: &Path,
+    prompt: &str,
+    disallowed: Vec<String>,
+) -> TurnOutput {
+    run(claude, mock, home, cwd, prompt, None, &[], disallowed).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    claude: &Path,
+    mock: &MockApi,
+    home: &Path,
+    cwd: &Path,
+    prompt: &str,
+    resume: Option<&str>,
+    extra_env: &[(&str, String)],
+    disallowed: Vec<String>,
+) -> TurnOutput {
     let runtime = ClaudeRuntime::new().with_program(claude);
     let mut opts = DirectSpawnOptions::new(cwd);
+    opts.disallowed_tools = disallowed;
     opts.model = Some("sonnet".into());
     opts.resume_session_id = resume.map(str::to_owned);
     for (k, v) in mock.claude_env(home) {
