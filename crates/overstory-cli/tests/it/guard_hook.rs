@@ -283,3 +283,54 @@ fn deployed_guard_allows_permitted_commands() {
         "builder writes\n"
     );
 }
+
+#[test]
+fn the_deployed_hook_command_run_by_sh_prints_valid_json() {
+    let repo = TempRepo::new();
+    let def = HooksDef::new("reviewer-1", Some(Capability::Reviewer), repo.path())
+        .headless(true)
+        .guard_program(ov_bin())
+        .quality_gates(vec![
+            overstory_core::config::QualityGate::new("Deps", "npm install", "q"),
+            overstory_core::config::QualityGate::new("Odd", "say 'it''s'", "q"),
+        ]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(ClaudeRuntime::new().deploy_config(repo.path(), None, &def))
+        .unwrap();
+    let settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.path().join(".claude/settings.local.json")).unwrap(),
+    )
+    .unwrap();
+    let command = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = |cmd: &str| {
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", &command])
+            .env("OVERSTORY_AGENT_NAME", "reviewer-1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(bash_input(cmd).as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let denied = run("rm -rf src");
+    let v: Value = serde_json::from_str(denied.trim()).unwrap();
+    assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny");
+    // The gates reached the guard through sh quoting: a whitelisted gate
+    // passes while its neighbours stay blocked.
+    assert_eq!(run("npm install"), "");
+    assert!(run("npm ci").contains("deny"));
+}
