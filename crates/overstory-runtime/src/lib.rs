@@ -28,6 +28,27 @@
 //!   PreToolUse JSON and answers with [`guard::evaluate`]. Bash commands are
 //!   split by a real lexer ([`shell`]), so compound commands, subshells,
 //!   `env X=1 …` and `sh -c "…"` are checked part by part.
+//! - What an agent is told: [`manifest`] (model and definition per
+//!   capability), [`overlay`] (the rendered `CLAUDE.md`), [`prompt`] (the
+//!   beacon and mail sections of user turns), [`identity`] (the agent's CV
+//!   and checkpoints).
+//! - [`connection`]: a long-lived headless child (the coordinator) reached
+//!   through its stdin, and the per-process registry of such connections.
+//! - [`others`]: shape-only adapters for the other CLIs the original
+//!   registers (`codex`, `pi`, `gemini`, …, `sapling`).
+//!
+//! ## Who uses what
+//!
+//! The turn runner spawns [`AgentRuntime::direct_spawn`] (pass
+//! [`ResolvedModel::spawn_model`] as the model and the session's Claude id
+//! as `resume_session_id`), writes [`AgentRuntime::encode_user_turn`] to
+//! stdin, closes it, and drains [`AgentRuntime::event_reader`];
+//! [`RuntimeEvent::store_type`]/[`RuntimeEvent::store_level`] give the
+//! events.db columns and [`EventReader::last_read_at`] raw activity for the
+//! stall timer. Sling resolves the runtime with [`Registry`], decides the
+//! mode with [`resolve_use_headless`], renders the overlay and calls
+//! [`AgentRuntime::deploy_config`] with a [`HooksDef`] whose
+//! `guard_program` is the absolute path of the running `ov`.
 //!
 //! # Example
 //!
