@@ -253,6 +253,25 @@ impl From<MailError> for CliError {
     }
 }
 
+impl From<overstory_runtime::RuntimeError> for CliError {
+    fn from(e: overstory_runtime::RuntimeError) -> Self {
+        let hint = match &e {
+            overstory_runtime::RuntimeError::UnknownRuntime { .. } => {
+                Some("Set runtime.default in .overstory/config.yaml or pass --runtime")
+            }
+            overstory_runtime::RuntimeError::Script { .. } => {
+                Some("See the scripted runtime docs for the script format")
+            }
+            _ => None,
+        };
+        let err = Self::from_lib(e.code(), &e);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,16 +10,18 @@ use crate::output::Output;
 mod agents;
 mod completions;
 mod config;
-mod init;
 mod errors;
 mod feed;
+mod guard;
+mod init;
 mod log;
+mod mail;
 mod replay;
 mod run;
+mod scripted_agent;
 mod status;
 mod timeline;
 mod trace;
-mod mail;
 
 /// Every `ov` command.
 #[derive(Debug, Subcommand)]
@@ -48,6 +50,12 @@ pub enum Command {
     Trace(trace::TraceArgs),
     /// Send and receive mail between agents
     Mail(mail::MailArgs),
+    /// Decide a tool call for an agent (PreToolUse hook)
+    #[command(hide = true)]
+    Guard(guard::GuardArgs),
+    /// Play one turn of an agent script (scripted runtime child)
+    #[command(hide = true, name = "scripted-agent")]
+    ScriptedAgent(scripted_agent::ScriptedAgentArgs),
 }
 
 impl Command {
@@ -68,6 +76,8 @@ impl Command {
             Command::Trace(_) => "trace".into(),
             // The original's mail errors use the program name (spec 02 §6).
             Command::Mail(_) => "ov".into(),
+            Command::Guard(_) => "guard".into(),
+            Command::ScriptedAgent(_) => "scripted-agent".into(),
         }
     }
 }
@@ -87,5 +97,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Status(args) => status::run(ctx, args),
         Command::Trace(args) => trace::run(ctx, args),
         Command::Mail(args) => mail::run(ctx, args),
+        Command::Guard(args) => guard::run(ctx, args),
+        Command::ScriptedAgent(args) => scripted_agent::run(ctx, args),
     }
 }

@@ -16,6 +16,7 @@ mod conventions;
 mod errors;
 mod feed;
 mod guard;
+mod guard_hook;
 mod help;
 mod init;
 mod log;
@@ -23,7 +24,13 @@ mod mail;
 mod project;
 mod replay;
 mod run;
+mod scripted_agent;
 mod sessions_support;
 mod status;
 mod support;
 mod trace;
+
+/// The `ov` binary under test.
+pub fn ov_bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_ov"))
+}
