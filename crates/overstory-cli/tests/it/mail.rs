@@ -1014,6 +1014,15 @@ fn sixteen_senders_and_four_checkers_share_one_mail_db() {
         "a message was delivered twice"
     );
     assert_eq!(delivered.len(), total, "the final checks drained the inbox");
+    let events = rusqlite::Connection::open(p.state("events.db")).unwrap();
+    let sent_events: i64 = events
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE event_type = 'mail_sent'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sent_events, total as i64, "one mail_sent event per message");
 }
 
 #[test]
