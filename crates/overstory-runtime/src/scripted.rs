@@ -674,6 +674,7 @@ pub fn scripts_dir_from_env() -> Option<PathBuf> {
 pub fn run_agent(
     script_path: Option<&Path>,
     resume: Option<String>,
+    print: Option<&str>,
     cwd: &Path,
     ov_program: &Path,
     stdin: &mut dyn std::io::Read,
@@ -693,6 +694,25 @@ pub fn run_agent(
         },
     };
     let mut input = String::new();
+    if let Some(prompt) = print {
+        // Print mode: the prompt is the input and only the final text is
+        // written, like `claude --print`.
+        let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path)).agent_name(agent);
+        let mut buf = Vec::new();
+        let outcome = play(&script, prompt, &opts, &mut buf)?;
+        let text = String::from_utf8_lossy(&buf)
+            .lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v.get("type").and_then(Value::as_str) == Some("result"))
+            .and_then(|v| v.get("result").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        writeln!(stdout, "{text}").map_err(|source| RuntimeError::Io {
+            action: "write to stdout",
+            source,
+        })?;
+        return Ok(outcome);
+    }
     if script.read_stdin.unwrap_or(true) {
         stdin
             .read_to_string(&mut input)
@@ -702,14 +722,17 @@ pub fn run_agent(
             })?;
     }
     let text = crate::event::decode_user_turns(&input);
-    let state_dir = overstory_core::env::var(STATE_DIR_VAR)
-        .map(PathBuf::from)
-        .or_else(|| script_path.map(default_state_dir))
-        .unwrap_or_else(|| std::env::temp_dir().join("ov-scripted-state"));
-    let opts = PlayOptions::new(cwd, ov_program, state_dir)
+    let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path))
         .resume(resume)
         .agent_name(agent);
     play(&script, &text, &opts, stdout)
+}
+
+fn state_dir_for(script_path: Option<&Path>) -> PathBuf {
+    overstory_core::env::var(STATE_DIR_VAR)
+        .map(PathBuf::from)
+        .or_else(|| script_path.map(default_state_dir))
+        .unwrap_or_else(|| std::env::temp_dir().join("ov-scripted-state"))
 }
 
 fn sanitize(s: &str) -> String {
@@ -788,12 +811,13 @@ impl AgentRuntime for ScriptedRuntime {
     }
 
     fn print_command(&self, prompt: &str, _model: Option<&str>) -> Vec<String> {
-        vec![
-            self.ov.to_string_lossy().into_owned(),
-            "scripted-agent".into(),
-            "--print".into(),
-            prompt.into(),
-        ]
+        let mut argv: Vec<String> = self
+            .argv(None)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        argv.extend(["--print".to_owned(), prompt.to_owned()]);
+        argv
     }
 
     async fn deploy_config(
@@ -970,6 +994,30 @@ mod tests {
     }
 
     #[test]
+    fn print_mode_writes_only_the_final_text() {
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("p.json");
+        std::fs::write(
+            &script,
+            r#"{"steps":[{"say":"thinking"},{"echo_input":true}]}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let o = run_agent(
+            Some(&script),
+            None,
+            Some("resolve it"),
+            d.path(),
+            Path::new("ov"),
+            &mut std::io::empty(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(o, Outcome::Exit(0));
+        assert_eq!(String::from_utf8(out).unwrap(), "resolve it\n");
+    }
+
+    #[test]
     fn bad_scripts_are_rejected_with_the_path() {
         let e = Script::parse("{", Path::new("/s.json")).unwrap_err();
         assert!(e.to_string().contains("/s.json"));
@@ -997,5 +1045,16 @@ mod tests {
             ]
         );
         assert!(r.is_headless());
+        assert_eq!(
+            r.print_command("p", None),
+            [
+                "/bin/ov",
+                "scripted-agent",
+                "--script",
+                "/s.json",
+                "--print",
+                "p"
+            ]
+        );
     }
 }
