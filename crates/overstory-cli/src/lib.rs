@@ -13,6 +13,7 @@
 // only by commands that land in other issues. Remove once every one has a user.
 #![allow(dead_code, reason = "scaffolding for commands still being added")]
 
+mod agents_directory;
 mod cli;
 mod commands;
 mod context;

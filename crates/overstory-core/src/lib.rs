@@ -17,6 +17,10 @@
 //!   creates.
 //! - **db** opens SQLite the same way everywhere (WAL, `synchronous=NORMAL`,
 //!   a busy timeout, idempotent migrations recorded in `user_version`).
+//! - **events** ([`events::EventStore`]) is `events.db`, the timeline every
+//!   part writes: typed events and levels, the tool-argument filter, queries
+//!   by agent, run and time, batched inserts and retention
+//!   ([`events::EventStore::purge`], `ov log prune --older-than 7d`).
 //! - **process** is the only place a child process is built; every child leads
 //!   its own process group so it can be stopped with all its descendants.
 //! - **clock** and **ids** produce the original's time stamps
@@ -59,6 +63,7 @@ pub mod config;
 pub mod db;
 pub mod env;
 pub mod error;
+pub mod events;
 pub mod git;
 pub mod ids;
 pub mod init;
