@@ -452,14 +452,21 @@ pub fn play(
         .clone()
         .or_else(|| script.session_id.clone())
         .unwrap_or_else(|| format!("scripted-{}", overstory_core::ids::random_alnum(12)));
-    let counter = opts.state_dir.join(format!("{}.turn", sanitize(&session)));
-    let n = read_counter(&counter);
-    std::fs::create_dir_all(&opts.state_dir)
-        .and_then(|()| std::fs::write(&counter, format!("{}\n", n + 1)))
-        .map_err(|source| RuntimeError::Io {
+    let file = format!("{}.turn", sanitize(&session));
+    let store = |dir: &Path, n: usize| {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(dir.join(&file), format!("{}\n", n + 1)))
+    };
+    let mut n = read_counter(&opts.state_dir.join(&file));
+    if store(&opts.state_dir, n).is_err() {
+        // A read-only script directory: keep counting in the temp dir.
+        let fallback = std::env::temp_dir().join("ov-scripted-state");
+        n = read_counter(&fallback.join(&file)).max(n);
+        store(&fallback, n).map_err(|source| RuntimeError::Io {
             action: "store the scripted turn counter",
             source,
         })?;
+    }
     let turn = script.turn(n);
     let model = script
         .model
@@ -917,6 +924,32 @@ mod tests {
             })
             .collect();
         assert_eq!(texts, ["one", "two", "two"]);
+    }
+
+    #[test]
+    fn an_unwritable_state_dir_falls_back_to_the_temp_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let blocker = d.path().join("state");
+        std::fs::write(&blocker, "not a directory").unwrap();
+        let s = Script::parse(
+            r#"{"turns":[{"steps":[{"say":"a"}]},{"steps":[{"say":"b"}]}]}"#,
+            Path::new("t"),
+        )
+        .unwrap();
+        let sid = format!("fallback-{}", overstory_core::ids::random_alnum(10));
+        let opts = PlayOptions::new(d.path(), "ov", &blocker).resume(Some(sid.clone()));
+        let said = |o: &PlayOptions| {
+            let mut out = Vec::new();
+            play(&s, "", o, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(said(&opts).contains("\"a\""));
+        assert!(said(&opts).contains("\"b\""));
+        let _ = std::fs::remove_file(
+            std::env::temp_dir()
+                .join("ov-scripted-state")
+                .join(format!("{sid}.turn")),
+        );
     }
 
     #[test]
