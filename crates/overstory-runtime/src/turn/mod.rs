@@ -1,0 +1,4 @@
+//! The turn runner: one headless user turn at a time per agent.
+
+pub mod lock;
+pub mod prompt;
