@@ -74,6 +74,7 @@ impl Style {
 }
 
 /// One line of human output.
+#[allow(dead_code, reason = "used by commands on other branches")]
 #[derive(Debug, Clone)]
 pub enum Line {
     /// `✓ <msg>`; hidden by `--quiet`.
@@ -94,8 +95,14 @@ pub struct Output {
     lines: Vec<Line>,
     /// When set, `--json` prints this value bare instead of an envelope.
     bare_json: Option<Value>,
+    /// Prints nothing at all (the command already streamed its output).
+    silent: bool,
+    /// When set, the human lines are printed even under `--json` (hook
+    /// formats such as `mail check --inject` take precedence over it).
+    text_only: bool,
 }
 
+#[allow(dead_code, reason = "used by commands on other branches")]
 impl Output {
     /// Starts an output for the envelope command name `command`.
     pub fn new(command: impl Into<String>) -> Self {
@@ -104,6 +111,17 @@ impl Output {
             data: Map::new(),
             lines: Vec::new(),
             bare_json: None,
+            silent: false,
+            text_only: false,
+        }
+    }
+
+    /// Starts an output that prints nothing, for commands that streamed
+    /// their output as they ran (`ov feed --follow`).
+    pub fn silent(command: impl Into<String>) -> Self {
+        Self {
+            silent: true,
+            ..Self::new(command)
         }
     }
 
@@ -124,6 +142,12 @@ impl Output {
     /// Prints `value` as is under `--json` (no envelope).
     pub fn bare_json(mut self, value: Value) -> Self {
         self.bare_json = Some(value);
+        self
+    }
+
+    /// Prints the human lines even under `--json` (no envelope).
+    pub fn text_only(mut self) -> Self {
+        self.text_only = true;
         self
     }
 
@@ -167,7 +191,10 @@ impl Output {
 
     /// Renders the output as it would be printed.
     pub fn render(&self, json: bool, quiet: bool, style: Style) -> String {
-        if json {
+        if self.silent {
+            return String::new();
+        }
+        if json && !self.text_only {
             let value = match &self.bare_json {
                 Some(v) => v.clone(),
                 None => envelope_ok(&self.command, &self.data),

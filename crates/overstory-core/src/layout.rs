@@ -77,6 +77,8 @@ impl Layout {
         logs_dir => "logs");
     file!(/// Returns `.overstory/pending-nudges/`.
         pending_nudges_dir => "pending-nudges");
+    file!(/// Returns `.overstory/scripts/`: agent scripts for the scripted runtime.
+        scripts_dir => "scripts");
     file!(/// Returns `.overstory/mail.db`.
         mail_db => "mail.db");
     file!(/// Returns `.overstory/sessions.db`.
@@ -105,6 +107,8 @@ impl Layout {
         orchestrator_tmux => "orchestrator-tmux.json");
     file!(/// Returns `.overstory/run-complete-notified.txt`.
         run_complete_notified => "run-complete-notified.txt");
+    file!(/// Returns `.overstory/sessions.json` (legacy pre-SQLite session list, import only).
+        sessions_json => "sessions.json");
 
     /// Returns `.overstory/agents/<agent>/`.
     pub fn agent_dir(&self, agent: &AgentName) -> PathBuf {
@@ -146,6 +150,28 @@ impl Layout {
     /// Returns `.overstory/logs/<agent>/`.
     pub fn agent_logs_dir(&self, agent: &AgentName) -> PathBuf {
         self.logs_dir().join(agent.as_str())
+    }
+
+    /// Returns `.overstory/logs/<agent>/.current-session`: the hook logger's
+    /// current session log directory.
+    pub fn agent_current_session_marker(&self, agent: &AgentName) -> PathBuf {
+        self.agent_logs_dir(agent).join(".current-session")
+    }
+
+    /// Returns `.overstory/logs/<agent>/.transcript-path`: the cached transcript path.
+    pub fn agent_transcript_cache(&self, agent: &AgentName) -> PathBuf {
+        self.agent_logs_dir(agent).join(".transcript-path")
+    }
+
+    /// Returns `.overstory/logs/<agent>/.last-snapshot`: epoch-ms of the last token snapshot.
+    pub fn agent_last_snapshot(&self, agent: &AgentName) -> PathBuf {
+        self.agent_logs_dir(agent).join(".last-snapshot")
+    }
+
+    /// Returns `.overstory/logs/<agent>/<ts>/` for a log directory stamp
+    /// (RFC 3339 with `:` and `.` replaced by `-`).
+    pub fn agent_log_session_dir(&self, agent: &AgentName, stamp: &str) -> PathBuf {
+        self.agent_logs_dir(agent).join(stamp)
     }
 
     /// Returns `.overstory/worktrees/<agent>` (with the default `worktrees.baseDir`).

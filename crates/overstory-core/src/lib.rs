@@ -11,9 +11,16 @@
 //!   terminal mail types, default model.
 //! - **Layout** ([`Layout`]) is the only builder of paths under `.overstory/`.
 //! - **Config** ([`Config`]) holds `config.yaml` with the original's keys and
-//!   defaults.
+//!   defaults; [`Config::load`] merges `config.yaml` and `config.local.yaml`
+//!   over them and names the key, file and line of any bad value.
+//! - **init** ([`init::init`]) writes the `.overstory/` scaffold that `ov init`
+//!   creates.
 //! - **db** opens SQLite the same way everywhere (WAL, `synchronous=NORMAL`,
 //!   a busy timeout, idempotent migrations recorded in `user_version`).
+//! - **events** ([`events::EventStore`]) is `events.db`, the timeline every
+//!   part writes: typed events and levels, the tool-argument filter, queries
+//!   by agent, run and time, batched inserts and retention
+//!   ([`events::EventStore::purge`], `ov log prune --older-than 7d`).
 //! - **process** is the only place a child process is built; every child leads
 //!   its own process group so it can be stopped with all its descendants.
 //! - **clock** and **ids** produce the original's time stamps
@@ -56,15 +63,17 @@ pub mod config;
 pub mod db;
 pub mod env;
 pub mod error;
+pub mod events;
 pub mod git;
 pub mod ids;
+pub mod init;
 pub mod layout;
 pub mod names;
 pub mod process;
 pub mod project;
 
 pub use capability::{Capability, CapabilityProps, GuardClass, Lifecycle};
-pub use config::Config;
+pub use config::{Config, ConfigWarning, LoadedConfig};
 pub use error::{ConfigError, DbError, FsError, GitError, ProcessError, ValidationError};
 pub use layout::Layout;
 pub use names::{AgentName, BranchName, TaskId};

@@ -62,17 +62,17 @@ pub fn resolve_root(
         return Ok((normalize(&start.join(e)), RootSource::Env));
     }
     let start = normalize(start);
-    if let Some(root) = worktree_prefix(&start) {
-        if Layout::new(&root).is_initialized() {
-            return Ok((root, RootSource::WorktreePath));
-        }
+    if let Some(root) = worktree_prefix(&start)
+        && Layout::new(&root).is_initialized()
+    {
+        return Ok((root, RootSource::WorktreePath));
     }
-    if let Ok(common) = Git::new(&start).common_dir() {
-        if let Some(parent) = normalize(&common).parent() {
-            if parent != start && Layout::new(parent).is_initialized() {
-                return Ok((parent.to_owned(), RootSource::GitCommonDir));
-            }
-        }
+    if let Ok(common) = Git::new(&start).common_dir()
+        && let Some(parent) = normalize(&common).parent()
+        && parent != start
+        && Layout::new(parent).is_initialized()
+    {
+        return Ok((parent.to_owned(), RootSource::GitCommonDir));
     }
     for dir in start.ancestors() {
         if Layout::new(dir).is_initialized() {

@@ -2,5 +2,4 @@
 
 pub mod child;
 pub mod lock;
-pub mod prompt;
 pub mod shim;

@@ -1,0 +1,171 @@
+//! `ov feed`: the live stream of everyone's events.
+
+use std::time::Duration;
+
+use overstory_core::events::{EventFilter, FollowFilter, StoredEvent};
+use overstory_sessions::observe::{self, EventScope};
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::timeline::{self, AgentColors};
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output::{self, Output, Style, envelope_ok};
+
+/// Show recent events of all agents, optionally following new ones
+#[derive(Debug, clap::Args)]
+pub struct FeedArgs {
+    /// Keep printing new events until interrupted (Ctrl-C) or stdout closes
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Poll interval for --follow in ms (at least 200)
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
+    pub interval: i64,
+    /// Only these agents (repeatable)
+    #[arg(long = "agent")]
+    pub agents: Vec<String>,
+    /// Only this run
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Only events at or after this time (ISO 8601; default 5 minutes ago)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show the newest N events (default 50)
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
+    pub limit: i64,
+}
+
+/// The batch size of one follow poll.
+const FOLLOW_BATCH: usize = 1000;
+
+/// Runs `ov feed`.
+pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
+    let limit = observe::check_min("limit", args.limit, 1)?;
+    let interval = observe::check_min("interval", args.interval, 200)?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| observe::parse_time_flag("since", s))
+        .transpose()?;
+    let layout = ctx.layout()?;
+    let scope = match (&args.run, args.agents.is_empty()) {
+        (Some(r), _) => EventScope::Run(r.clone()),
+        (None, false) => EventScope::Agents(args.agents.clone()),
+        (None, true) => EventScope::All,
+    };
+    let filter = EventFilter {
+        since,
+        limit: Some(limit),
+        ..EventFilter::default()
+    };
+    if !args.follow {
+        let Some(events) = observe::feed(&layout, &scope, &filter)? else {
+            return Ok(Output::new("feed")
+                .data(json!({"events": []}))
+                .raw(timeline::NO_EVENTS));
+        };
+        let mut colors = AgentColors::default();
+        let text: String = events
+            .iter()
+            .map(|e| line(e, &mut colors, ctx.style))
+            .collect();
+        return Ok(Output::new("feed")
+            .data(json!({"events": events}))
+            .raw(text));
+    }
+
+    // Follow. Install the SIGINT/SIGTERM handlers before printing anything,
+    // so an interrupt at any point ends the loop cleanly.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new("Failed to start the follow loop").caused_by(e))?;
+    let (mut sigint, mut sigterm) = {
+        let _guard = rt.enter();
+        let install = |kind| {
+            signal(kind)
+                .map_err(|e| CliError::new("Failed to install a signal handler").caused_by(e))
+        };
+        (
+            install(SignalKind::interrupt())?,
+            install(SignalKind::terminate())?,
+        )
+    };
+    let store = loop_store(&layout)?;
+    let cursor = store.as_ref().map_or(Ok(0), |s| s.latest_id())?;
+    let mut colors = AgentColors::default();
+    let printer = |e: &StoredEvent, colors: &mut AgentColors| -> bool {
+        let text = if ctx.json {
+            let data = json!({"event": e});
+            let map = data.as_object().cloned().unwrap_or_default();
+            format!("{}\n", envelope_ok("feed", &map))
+        } else {
+            line(e, colors, ctx.style)
+        };
+        output::print_raw(&text)
+    };
+    if let Some(initial) = observe::feed(&layout, &scope, &filter)? {
+        for e in initial.iter().filter(|e| e.id <= cursor) {
+            if !printer(e, &mut colors) {
+                return Ok(Output::silent("feed"));
+            }
+        }
+    }
+    let follow = FollowFilter {
+        agents: args.agents.clone(),
+        run_id: args.run.clone(),
+    };
+    let poll_every = Duration::from_millis(u64::try_from(interval).unwrap_or(1000));
+    rt.block_on(async {
+        let mut store = store;
+        let mut cursor = cursor;
+        let mut ticker = tokio::time::interval(poll_every);
+        loop {
+            tokio::select! {
+                _ = sigint.recv() => return Ok(()),
+                _ = sigterm.recv() => return Ok(()),
+                _ = ticker.tick() => {}
+            }
+            if store.is_none() {
+                store = loop_store(&layout)?;
+            }
+            let Some(s) = store.as_ref() else { continue };
+            // Drain everything new, a batch at a time, so bursts are never cut.
+            loop {
+                let batch = s.after_id(cursor, &follow, FOLLOW_BATCH)?;
+                for e in &batch {
+                    cursor = e.id;
+                    if !printer(e, &mut colors) {
+                        return Ok(());
+                    }
+                }
+                if batch.len() < FOLLOW_BATCH {
+                    break;
+                }
+            }
+        }
+    })
+    .map_err(|e: overstory_sessions::SessionError| CliError::from(e))?;
+    Ok(Output::silent("feed"))
+}
+
+fn loop_store(
+    layout: &overstory_core::Layout,
+) -> Result<Option<overstory_core::events::EventStore>, overstory_sessions::SessionError> {
+    observe::open_events(layout)
+}
+
+/// `HH:MM:SS LABEL agent(15) detail(60)`.
+fn line(e: &StoredEvent, colors: &mut AgentColors, style: Style) -> String {
+    let label = if e.level == "error" {
+        style.red(e.compact_label())
+    } else {
+        e.compact_label().to_owned()
+    };
+    format!(
+        "{} {label} {} {}\n",
+        timeline::clock_time(&e.created_at),
+        colors.paint(style, &e.agent_name, 15),
+        timeline::cut(&timeline::detail(e, 60), 60)
+    )
+}

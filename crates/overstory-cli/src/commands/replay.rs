@@ -1,0 +1,62 @@
+//! `ov replay`: a run's (or some agents') events from the beginning.
+
+use overstory_core::events::EventFilter;
+use overstory_sessions::observe;
+use serde_json::json;
+
+use super::timeline;
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output::Output;
+
+/// Replay the events of a run or of agents in order
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The run to replay (default: the current run, else the last 24 hours)
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Only these agents (repeatable)
+    #[arg(long = "agent")]
+    pub agents: Vec<String>,
+    /// Only events at or after this time (ISO 8601)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events at or before this time (ISO 8601)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Show at most N events from the start (default 200)
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
+    pub limit: i64,
+}
+
+/// Runs `ov replay`.
+pub fn run(ctx: &Context, args: ReplayArgs) -> Result<Output, CliError> {
+    let limit = observe::check_min("limit", args.limit, 1)?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| observe::parse_time_flag("since", s))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| observe::parse_time_flag("until", s))
+        .transpose()?;
+    let layout = ctx.layout()?;
+    let filter = EventFilter {
+        since,
+        until,
+        limit: Some(limit),
+        ..EventFilter::default()
+    };
+    let Some(events) = observe::replay(&layout, args.run.as_deref(), &args.agents, &filter)? else {
+        return Ok(Output::new("replay")
+            .data(json!({"events": []}))
+            .raw(timeline::NO_EVENTS));
+    };
+    let mut text = format!("{}\n{} event(s)\n", ctx.style.bold("Replay"), events.len());
+    text.push_str(&timeline::render_timeline(&events, true, true, ctx.style));
+    Ok(Output::new("replay")
+        .data(json!({"events": events}))
+        .raw(text))
+}

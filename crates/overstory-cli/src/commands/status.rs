@@ -1,0 +1,195 @@
+//! `ov status`: the fleet at a glance.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use overstory_sessions::status::{self, StatusOptions, StatusReport, StatusSources};
+use overstory_sessions::{format_duration_compact, observe};
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output::{self, Output, Style};
+
+/// Show agents, worktrees, mail and the merge queue
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The agent whose unread mail is counted
+    #[arg(long, default_value = "orchestrator")]
+    pub agent: String,
+    /// Show every session, not only the current run's
+    #[arg(long)]
+    pub all: bool,
+    /// Deprecated: redraw every --interval ms (use 'ov dashboard')
+    #[arg(long)]
+    pub watch: bool,
+    /// Redraw interval for --watch in ms (at least 500)
+    #[arg(long, default_value_t = 3000, allow_negative_numbers = true)]
+    pub interval: i64,
+}
+
+/// Runs `ov status`.
+pub fn run(ctx: &Context, args: StatusArgs) -> Result<Output, CliError> {
+    let interval = observe::check_min("interval", args.interval, 500)?;
+    let layout = ctx.layout()?;
+    let config = ctx.config()?;
+    let opts = StatusOptions {
+        all: args.all,
+        mail_scope: args.agent,
+        verbose: ctx.verbose,
+        stale_ms: i64::try_from(config.watchdog.stale_threshold_ms).unwrap_or(300_000),
+    };
+    let sources = SideStores {
+        mail_db: layout.mail_db(),
+        merge_db: layout.merge_queue_db(),
+    };
+    if args.watch {
+        output::eprint_line("! --watch is deprecated; use 'ov dashboard' instead");
+        loop {
+            let report = status::gather(&layout, &opts, &sources)?;
+            let text = format!("\x1b[2J\x1b[H{}", render(&report, ctx.style));
+            if !output::print_raw(&text) {
+                return Ok(Output::silent("status"));
+            }
+            std::thread::sleep(Duration::from_millis(
+                u64::try_from(interval).unwrap_or(3000),
+            ));
+        }
+    }
+    let report = status::gather(&layout, &opts, &sources)?;
+    let text = render(&report, ctx.style);
+    let data = serde_json::to_value(&report).map_err(|e| {
+        CliError::new("Failed to encode the status")
+            .caused_by(e)
+            .internal()
+    })?;
+    Ok(Output::new("status").data(data).raw(text))
+}
+
+fn render(r: &StatusReport, style: Style) -> String {
+    let mut s = String::new();
+    if let Some(Some(run)) = &r.current_run_id {
+        s.push_str(&format!("Run: {run}\n"));
+    }
+    let active: Vec<_> = r.active_agents().collect();
+    s.push_str(&format!(
+        "{}\n",
+        style.bold(&format!("Agents: {} active", active.len()))
+    ));
+    let now = overstory_core::clock::now_millis();
+    for a in active {
+        let marker = if r.is_alive(&a.agent_name) {
+            style.green(">")
+        } else {
+            style.red("x")
+        };
+        let age = overstory_core::clock::parse_rfc3339(&a.started_at)
+            .map(|t| format_duration_compact(now - t))
+            .unwrap_or_default();
+        let task = if a.task_id.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", a.task_id)
+        };
+        s.push_str(&format!(
+            "  {marker} {} [{}] {}{task} {}\n",
+            a.agent_name,
+            a.capability,
+            a.state,
+            style.dim(&age)
+        ));
+    }
+    let ours: Vec<_> = r
+        .worktrees
+        .iter()
+        .filter(|w| w.branch.starts_with("overstory/"))
+        .collect();
+    s.push_str(&format!("Worktrees: {}\n", ours.len()));
+    for w in ours {
+        s.push_str(&format!("  {} {}\n", w.branch, style.dim(&w.path)));
+    }
+    if let Some(details) = &r.verbose_details {
+        for (name, d) in details {
+            s.push_str(&format!(
+                "  {name}: worktree {} logs {} last sent {} last received {}\n",
+                d.worktree_path,
+                d.logs_dir,
+                d.last_mail_sent.as_deref().unwrap_or("-"),
+                d.last_mail_received.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "Mail: {} unread (to {})\n",
+        r.unread_mail_count, r.unread_mail_scope
+    ));
+    s.push_str(&format!("Merge queue: {} pending\n", r.merge_queue_count));
+    s.push_str(&format!("Sessions recorded: {}\n", r.recent_metrics_count));
+    s
+}
+
+/// Counts from stores other crates own, read directly until their crates
+/// offer them.
+struct SideStores {
+    mail_db: PathBuf,
+    merge_db: PathBuf,
+}
+
+impl SideStores {
+    fn query_u64(path: &Path, sql: &str, arg: Option<&str>) -> u64 {
+        if !path.is_file() {
+            return 0;
+        }
+        let Ok(conn) = overstory_core::db::open_existing(path) else {
+            return 0;
+        };
+        let r: rusqlite::Result<i64> = match arg {
+            Some(a) => conn.query_row(sql, [a], |r| r.get(0)),
+            None => conn.query_row(sql, [], |r| r.get(0)),
+        };
+        r.map_or(0, |n| u64::try_from(n).unwrap_or(0))
+    }
+
+    fn query_text(path: &Path, sql: &str, arg: &str) -> Option<String> {
+        if !path.is_file() {
+            return None;
+        }
+        let conn = overstory_core::db::open_existing(path).ok()?;
+        conn.query_row(sql, [arg], |r| r.get(0)).ok().flatten()
+    }
+}
+
+impl StatusSources for SideStores {
+    // TODO(mail): use overstory_mail
+    fn unread_mail(&self, agent: &str) -> u64 {
+        Self::query_u64(
+            &self.mail_db,
+            "SELECT COUNT(*) FROM messages WHERE to_agent = ?1 AND read = 0",
+            Some(agent),
+        )
+    }
+
+    // TODO(merge): use the merge queue store once it exists
+    fn merge_queue_pending(&self) -> u64 {
+        Self::query_u64(
+            &self.merge_db,
+            "SELECT COUNT(*) FROM merge_queue WHERE status = 'pending'",
+            None,
+        )
+    }
+
+    // TODO(mail): use overstory_mail
+    fn last_mail(&self, agent: &str) -> (Option<String>, Option<String>) {
+        (
+            Self::query_text(
+                &self.mail_db,
+                "SELECT MAX(created_at) FROM messages WHERE from_agent = ?1",
+                agent,
+            ),
+            Self::query_text(
+                &self.mail_db,
+                "SELECT MAX(created_at) FROM messages WHERE to_agent = ?1",
+                agent,
+            ),
+        )
+    }
+}

@@ -1,0 +1,308 @@
+//! `ov status`: the fleet at a glance, gathered in one call.
+//!
+//! Reads sessions (scoped to the current run plus unscoped rows unless
+//! `all`), the project's worktrees, the tmux sessions on the `overstory`
+//! socket, and counts from the other stores. It never scans `events.db`.
+//!
+//! Reconciliation is CAS-only: an agent whose tmux session or process is
+//! gone is moved to `zombie` (or `completed` when it went quiet long ago)
+//! through [`SessionStore::transition`], so a state another writer set in
+//! the meantime (`completed` by `ov stop`) is never overwritten.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use overstory_core::git::Git;
+use overstory_core::{AgentName, Layout, clock, process};
+use serde::Serialize;
+
+use crate::error::SessionError;
+use crate::legacy::open_sessions;
+use crate::metrics::MetricsStore;
+use crate::runs::current_run_id;
+use crate::state::{AgentState, Transition};
+use crate::store::{Session, Topology};
+
+/// Counts read from stores this crate does not own (mail, merge queue).
+pub trait StatusSources {
+    /// Returns the number of unread messages addressed to `agent`.
+    fn unread_mail(&self, agent: &str) -> u64;
+    /// Returns the number of pending merge-queue entries.
+    fn merge_queue_pending(&self) -> u64;
+    /// Returns the times of the last mail `agent` sent and received.
+    fn last_mail(&self, _agent: &str) -> (Option<String>, Option<String>) {
+        (None, None)
+    }
+}
+
+/// A source that reports nothing (no mail, empty merge queue).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSources;
+
+impl StatusSources for NoSources {
+    fn unread_mail(&self, _agent: &str) -> u64 {
+        0
+    }
+    fn merge_queue_pending(&self) -> u64 {
+        0
+    }
+}
+
+/// Choices for one status call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusOptions {
+    /// Show every session, not just the current run's.
+    pub all: bool,
+    /// The agent whose unread mail is counted (default `orchestrator`).
+    pub mail_scope: String,
+    /// Include per-agent details.
+    pub verbose: bool,
+    /// Idle time after which a dead agent counts as finished rather than crashed.
+    pub stale_ms: i64,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        Self {
+            all: false,
+            mail_scope: "orchestrator".into(),
+            verbose: false,
+            stale_ms: 300_000,
+        }
+    }
+}
+
+/// A git worktree of the project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorktreeInfo {
+    /// Its directory.
+    pub path: String,
+    /// Its branch (empty when detached).
+    pub branch: String,
+    /// Its HEAD commit.
+    pub head: String,
+}
+
+/// A tmux session on the `overstory` socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TmuxSession {
+    /// The session name.
+    pub name: String,
+    /// The server-side pid of the session.
+    pub pid: i64,
+}
+
+/// Per-agent details shown with `--verbose`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerboseDetail {
+    /// The agent's worktree.
+    pub worktree_path: String,
+    /// Its log directory.
+    pub logs_dir: String,
+    /// When it last sent mail.
+    pub last_mail_sent: Option<String>,
+    /// When it last received mail.
+    pub last_mail_received: Option<String>,
+    /// Its capability.
+    pub capability: String,
+}
+
+/// The `ov status` payload, serialised exactly as the original's JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    /// The current run (`null` when none); absent with `--all`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_run_id: Option<Option<String>>,
+    /// Sessions in scope, oldest first, after reconciliation.
+    pub agents: Vec<Session>,
+    /// The project's worktrees.
+    pub worktrees: Vec<WorktreeInfo>,
+    /// Tmux sessions on the `overstory` socket.
+    pub tmux_sessions: Vec<TmuxSession>,
+    /// Unread mail to `unread_mail_scope`.
+    pub unread_mail_count: u64,
+    /// The agent whose mail is counted.
+    pub unread_mail_scope: String,
+    /// Pending merge-queue entries.
+    pub merge_queue_count: u64,
+    /// Rows in `metrics.db`.
+    pub recent_metrics_count: i64,
+    /// Details per agent (with `--verbose`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verbose_details: Option<BTreeMap<String, VerboseDetail>>,
+    /// Whether each agent's process is alive (text marker `>`/`x`).
+    #[serde(skip)]
+    pub alive: HashMap<String, bool>,
+}
+
+impl StatusReport {
+    /// Returns the agents that count as active (not zombie or completed).
+    pub fn active_agents(&self) -> impl Iterator<Item = &Session> {
+        self.agents.iter().filter(|s| s.state.is_active())
+    }
+
+    /// Returns whether `agent`'s process is alive: spawn-per-turn workers
+    /// while not terminal, headless agents while their pid lives, tmux agents
+    /// while their session is listed.
+    pub fn is_alive(&self, agent: &str) -> bool {
+        self.alive.get(agent).copied().unwrap_or(false)
+    }
+}
+
+/// Gathers the status of the project at `layout`.
+///
+/// # Errors
+/// [`SessionError`] when `sessions.db` cannot be opened or read. Missing
+/// `git`/`tmux` and unreadable side stores only leave their parts empty.
+pub fn gather(
+    layout: &Layout,
+    opts: &StatusOptions,
+    sources: &dyn StatusSources,
+) -> Result<StatusReport, SessionError> {
+    let (mut store, _) = open_sessions(layout)?;
+    let run = current_run_id(layout);
+    let mut agents = match (&run, opts.all) {
+        (Some(id), false) => store.by_run_or_unscoped(id)?,
+        _ => store.all()?,
+    };
+    let tmux_sessions = list_tmux_sessions();
+    let tmux_names: HashSet<&str> = tmux_sessions.iter().map(|t| t.name.as_str()).collect();
+    let now = clock::now_millis();
+    let mut alive = HashMap::new();
+    for s in &mut agents {
+        let live = match s.topology() {
+            Topology::Tmux => tmux_names.contains(s.tmux_session.as_str()),
+            Topology::Headless => s
+                .pid
+                .and_then(|p| i32::try_from(p).ok())
+                .is_some_and(process::is_alive),
+            Topology::SpawnPerTurn => s.state.is_active(),
+        };
+        alive.insert(s.agent_name.clone(), live);
+        let dead_process = !live && s.topology() != Topology::SpawnPerTurn;
+        if dead_process && s.state.is_active() {
+            let idle = clock::parse_rfc3339(&s.last_activity).map_or(0, |t| now - t);
+            let target = if idle > opts.stale_ms {
+                AgentState::Completed
+            } else {
+                AgentState::Zombie
+            };
+            let t = Transition::to(target).only_from(&[
+                AgentState::Booting,
+                AgentState::Working,
+                AgentState::Stalled,
+            ]);
+            match store.transition(&s.agent_name, &t) {
+                Ok(outcome) => {
+                    if let Some(cur) = outcome.current() {
+                        if cur.is_terminal() {
+                            s.tmux_session.clear();
+                        }
+                        s.state = cur;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(agent = %s.agent_name, error = %e, "status reconcile failed")
+                }
+            }
+        }
+    }
+    let verbose_details = opts.verbose.then(|| {
+        agents
+            .iter()
+            .map(|s| {
+                let logs_dir = AgentName::new(&s.agent_name)
+                    .map(|a| layout.agent_logs_dir(&a).display().to_string())
+                    .unwrap_or_default();
+                let (sent, received) = sources.last_mail(&s.agent_name);
+                (
+                    s.agent_name.clone(),
+                    VerboseDetail {
+                        worktree_path: s.worktree_path.clone(),
+                        logs_dir,
+                        last_mail_sent: sent,
+                        last_mail_received: received,
+                        capability: s.capability.clone(),
+                    },
+                )
+            })
+            .collect()
+    });
+    let recent_metrics_count = if layout.metrics_db().is_file() {
+        MetricsStore::open(&layout.metrics_db())
+            .and_then(|m| m.count())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    Ok(StatusReport {
+        current_run_id: (!opts.all).then_some(run),
+        agents,
+        worktrees: list_worktrees(layout),
+        tmux_sessions,
+        unread_mail_count: sources.unread_mail(&opts.mail_scope),
+        unread_mail_scope: opts.mail_scope.clone(),
+        merge_queue_count: sources.merge_queue_pending(),
+        recent_metrics_count,
+        verbose_details,
+        alive,
+    })
+}
+
+/// Lists the project's git worktrees (empty when git fails).
+pub fn list_worktrees(layout: &Layout) -> Vec<WorktreeInfo> {
+    let Ok(text) = Git::new(layout.root()).run(&["worktree", "list", "--porcelain"]) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut cur: Option<WorktreeInfo> = None;
+    for line in text.lines() {
+        if let Some(p) = line.strip_prefix("worktree ") {
+            out.extend(cur.take());
+            cur = Some(WorktreeInfo {
+                path: p.to_owned(),
+                branch: String::new(),
+                head: String::new(),
+            });
+        } else if let (Some(c), Some(h)) = (cur.as_mut(), line.strip_prefix("HEAD ")) {
+            c.head = h.to_owned();
+        } else if let (Some(c), Some(b)) = (cur.as_mut(), line.strip_prefix("branch ")) {
+            c.branch = b.strip_prefix("refs/heads/").unwrap_or(b).to_owned();
+        }
+    }
+    out.extend(cur);
+    out
+}
+
+/// Lists tmux sessions on the `overstory` socket (empty when tmux is
+/// missing or no server runs).
+pub fn list_tmux_sessions() -> Vec<TmuxSession> {
+    let Ok(out) = process::command("tmux")
+        .args([
+            "-L",
+            "overstory",
+            "list-sessions",
+            "-F",
+            "#{session_name}:#{pid}",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    if !out.status.success() {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (name, pid) = l.rsplit_once(':')?;
+            Some(TmuxSession {
+                name: name.to_owned(),
+                pid: pid.trim().parse().unwrap_or(0),
+            })
+        })
+        .collect()
+}
