@@ -10,22 +10,13 @@
 use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
+
+use crate::runtime::SpawnSpec;
 use std::pin::Pin;
 use std::process::Stdio;
 
 use overstory_core::process::{self, Sig};
 use tokio::io::{AsyncRead, AsyncWrite};
-
-/// What to start for one turn.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpawnRequest {
-    /// Program and arguments; never empty.
-    pub argv: Vec<String>,
-    /// Working directory (the agent's worktree).
-    pub cwd: PathBuf,
-    /// Variables set on top of the runner's own environment.
-    pub env: Vec<(String, String)>,
-}
 
 /// A boxed async writer (the child's stdin).
 pub type ChildStdin = Pin<Box<dyn AsyncWrite + Send>>;
@@ -59,11 +50,11 @@ pub trait TurnChild: Send {
 
 /// Starts turn children.
 pub trait TurnSpawner: Send + Sync {
-    /// Starts `req` with piped stdin, stdout and stderr.
+    /// Starts `spec` with piped stdin, stdout and stderr.
     ///
     /// # Errors
     /// The OS error when the program cannot be started.
-    fn spawn(&self, req: &SpawnRequest) -> io::Result<Box<dyn TurnChild>>;
+    fn spawn(&self, spec: &SpawnSpec) -> io::Result<Box<dyn TurnChild>>;
 }
 
 /// Runs children under `ov turn-shim` so they die with their runner.
@@ -106,8 +97,8 @@ impl ProcessSpawner {
 }
 
 impl TurnSpawner for ProcessSpawner {
-    fn spawn(&self, req: &SpawnRequest) -> io::Result<Box<dyn TurnChild>> {
-        let Some((program, args)) = req.argv.split_first() else {
+    fn spawn(&self, spec: &SpawnSpec) -> io::Result<Box<dyn TurnChild>> {
+        let Some((program, args)) = spec.argv.split_first() else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "buildDirectSpawn returned empty argv array",
@@ -130,8 +121,11 @@ impl TurnSpawner for ProcessSpawner {
                 c
             }
         };
-        cmd.current_dir(&req.cwd)
-            .envs(req.env.iter().map(|(k, v)| (k, v)))
+        for key in &spec.env_remove {
+            cmd.env_remove(key);
+        }
+        cmd.current_dir(&spec.cwd)
+            .envs(&spec.env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
