@@ -145,3 +145,5 @@ pub use runtime::{
     ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability, TranscriptSummary,
 };
 pub use scripted::ScriptedRuntime;
+
+pub mod turn;
