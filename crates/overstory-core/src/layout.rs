@@ -89,8 +89,6 @@ impl Layout {
         metrics_db => "metrics.db");
     file!(/// Returns `.overstory/merge-queue.db`.
         merge_queue_db => "merge-queue.db");
-    file!(/// Returns `.overstory/turn-locks.db` (observability rows for turn locks).
-        turn_locks_db => "turn-locks.db");
     file!(/// Returns `.overstory/current-run.txt`.
         current_run => "current-run.txt");
     file!(/// Returns `.overstory/session-branch.txt`.
@@ -235,7 +233,6 @@ mod tests {
         let t = TaskId::new("task-1").unwrap();
         assert_eq!(l.config(), Path::new("/p/.overstory/config.yaml"));
         assert_eq!(l.mail_db(), Path::new("/p/.overstory/mail.db"));
-        assert_eq!(l.turn_locks_db(), Path::new("/p/.overstory/turn-locks.db"));
         assert_eq!(
             l.agent_turn_pid(&a),
             Path::new("/p/.overstory/agents/builder-1/turn.pid")

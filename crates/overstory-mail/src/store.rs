@@ -18,7 +18,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, params_from_iter};
 
 use overstory_core::db::{self, Migration};
@@ -244,12 +243,7 @@ impl MailStore {
             tx.commit()
                 .map_err(|e| DbError::query("commit a schema migration", &path, e))?;
         }
-        // Every CLI call opens and closes its own connection. By default the
-        // last connection to close checkpoints and deletes the WAL (two
-        // fsyncs, ~20 ms on a virtual disk) on every call; instead the WAL is
-        // kept and truncated only once it passes WAL_TRUNCATE_BYTES (see Drop).
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .map_err(|e| DbError::query("configure the connection", &path, e))?;
+        // No checkpoint on close: `db::open` sets the WAL policy for every store.
         Ok(Self { conn, path })
     }
 
@@ -569,24 +563,6 @@ impl MailStore {
 /// process that opens the database first rebuilds its WAL index by reading
 /// the whole WAL, so the WAL is kept small; below this size closing costs no
 /// fsync.
-const WAL_TRUNCATE_BYTES: u64 = 1024 * 1024;
-
-impl Drop for MailStore {
-    fn drop(&mut self) {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES);
-        if big {
-            // Best effort and never waiting: if another process is busy, a
-            // later close will do it.
-            let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
-            let _ = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        }
-    }
-}
-
 fn where_clause(filter: &ListFilter) -> (String, Vec<String>) {
     let mut conds = Vec::new();
     let mut args = Vec::new();

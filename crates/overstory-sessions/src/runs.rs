@@ -249,14 +249,6 @@ impl RunStore {
     }
 }
 
-impl Drop for RunStore {
-    fn drop(&mut self) {
-        let _ = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-    }
-}
-
 fn read_run(r: &Row<'_>) -> rusqlite::Result<Run> {
     let status: String = r.get(6)?;
     Ok(Run {

@@ -508,14 +508,6 @@ impl SessionStore {
     }
 }
 
-impl Drop for SessionStore {
-    fn drop(&mut self) {
-        let _ = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-    }
-}
-
 pub(crate) fn read_session(r: &Row<'_>) -> rusqlite::Result<Session> {
     let state: String = r.get(7)?;
     let state = state.parse().map_err(|_| {

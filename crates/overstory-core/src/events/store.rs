@@ -502,14 +502,6 @@ impl EventStore {
     }
 }
 
-impl Drop for EventStore {
-    fn drop(&mut self) {
-        let _ = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-    }
-}
-
 fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

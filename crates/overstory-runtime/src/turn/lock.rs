@@ -9,16 +9,15 @@
 //! exactly like two processes do.
 //!
 //! The holder writes `<pid> <acquired_at>` into the file so [`read_turn_lock`]
-//! can say who holds it, and mirrors the same facts into the original's
-//! `turn_locks` table in `turn-locks.db` for tools that read it. The row is
-//! observability only; it never decides who may run.
+//! can say who holds it. (The original kept a `turn_locks` table in
+//! `turn-locks.db` as its lock; that lease is not used or written here: it
+//! cost two database round trips per turn and decided nothing.)
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use overstory_core::db::{self, Migration};
 use overstory_core::{AgentName, Layout, clock};
 
 /// How long [`acquire`] waits by default.
@@ -69,9 +68,7 @@ pub struct TurnLockInfo {
 pub struct TurnLock {
     agent: AgentName,
     path: PathBuf,
-    db_path: PathBuf,
     file: Option<File>,
-    pid: i32,
 }
 
 impl TurnLock {
@@ -93,7 +90,6 @@ impl TurnLock {
         // Clear the holder note while still holding the lock so a reader never
         // sees our pid on a free lock.
         let _ = file.set_len(0);
-        let _ = clear_row(&self.db_path, &self.agent, self.pid);
         let _ = file.unlock();
         drop(file);
     }
@@ -159,16 +155,10 @@ pub fn try_acquire(layout: &Layout, agent: &AgentName) -> Result<Option<TurnLock
             source,
         });
     }
-    let db_path = layout.turn_locks_db();
-    if let Err(e) = write_row(&db_path, agent, pid, &acquired_at) {
-        tracing::debug!(error = %e, "could not mirror turn lock into turn-locks.db");
-    }
     Ok(Some(TurnLock {
         agent: agent.clone(),
         path,
-        db_path,
         file: Some(file),
-        pid,
     }))
 }
 
@@ -261,47 +251,6 @@ pub fn read_turn_lock(layout: &Layout, agent: &AgentName) -> TurnLockInfo {
     }
 }
 
-fn create_table(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS turn_locks (
-            agent_name TEXT PRIMARY KEY,
-            held_by_pid INTEGER,
-            acquired_at TEXT
-        )",
-    )
-}
-
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    apply: create_table,
-}];
-
-fn write_row(
-    db_path: &Path,
-    agent: &AgentName,
-    pid: i32,
-    at: &str,
-) -> Result<(), overstory_core::DbError> {
-    let conn = db::open(db_path, MIGRATIONS)?;
-    conn.execute(
-        "INSERT INTO turn_locks (agent_name, held_by_pid, acquired_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(agent_name) DO UPDATE SET held_by_pid = excluded.held_by_pid, acquired_at = excluded.acquired_at",
-        rusqlite::params![agent.as_str(), pid, at],
-    )
-    .map_err(|e| overstory_core::DbError::query("record the turn lock holder", db_path, e))?;
-    Ok(())
-}
-
-fn clear_row(db_path: &Path, agent: &AgentName, pid: i32) -> Result<(), overstory_core::DbError> {
-    let conn = db::open(db_path, MIGRATIONS)?;
-    conn.execute(
-        "UPDATE turn_locks SET held_by_pid = NULL, acquired_at = NULL WHERE agent_name = ?1 AND held_by_pid = ?2",
-        rusqlite::params![agent.as_str(), pid],
-    )
-    .map_err(|e| overstory_core::DbError::query("clear the turn lock holder", db_path, e))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,15 +264,6 @@ mod tests {
     }
 
     #[test]
-    fn turn_locks_db_lives_in_the_overstory_dir() {
-        let layout = Layout::new("/tmp");
-        assert_eq!(
-            layout.turn_locks_db(),
-            Path::new("/tmp/.overstory/turn-locks.db")
-        );
-    }
-
-    #[test]
     fn acquire_records_holder_pid_and_time() {
         let (_d, layout, agent) = setup();
         let lock = acquire(&layout, &agent, DEFAULT_TIMEOUT).unwrap();
@@ -331,15 +271,11 @@ mod tests {
         assert_eq!(info.held_by_pid, Some(std::process::id() as i32));
         let at = info.acquired_at.unwrap();
         assert!(clock::parse_rfc3339(&at).is_some(), "{at}");
-        let conn = rusqlite::Connection::open(layout.turn_locks_db()).unwrap();
-        let pid: i32 = conn
-            .query_row(
-                "SELECT held_by_pid FROM turn_locks WHERE agent_name = 'builder-1'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(pid, std::process::id() as i32);
+        let note = std::fs::read_to_string(lock.path()).unwrap();
+        assert!(
+            note.starts_with(&format!("{} ", std::process::id())),
+            "{note}"
+        );
         drop(lock);
     }
 
@@ -350,15 +286,11 @@ mod tests {
         lock.release();
         lock.release();
         assert_eq!(read_turn_lock(&layout, &agent), TurnLockInfo::default());
-        let conn = rusqlite::Connection::open(layout.turn_locks_db()).unwrap();
-        let pid: Option<i32> = conn
-            .query_row(
-                "SELECT held_by_pid FROM turn_locks WHERE agent_name = 'builder-1'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(pid, None);
+        assert_eq!(
+            std::fs::read_to_string(lock.path()).unwrap(),
+            "",
+            "holder note cleared"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! 8. on every path: remove `turn.pid`, release the lock.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -277,7 +277,13 @@ pub async fn run_turn(opts: RunTurnOptions) -> Result<TurnResult, TurnError> {
             method: "buildDirectSpawn",
         });
     }
-    let peeked = read_state(&opts.paths.sessions_db, &opts.agent).unwrap_or(AgentState::Booting);
+    // One sessions connection serves the whole turn (opening costs more
+    // than any query the runner makes).
+    let mut sessions = SessionStore::open(&opts.paths.sessions_db).ok();
+    let peeked = sessions
+        .as_ref()
+        .and_then(|s| s.get(opts.agent.as_str()).ok().flatten())
+        .map_or(AgentState::Booting, |s| s.state);
     if opts.user_turn.is_empty() {
         return Ok(TurnResult {
             exit_code: None,
@@ -301,7 +307,16 @@ pub async fn run_turn(opts: RunTurnOptions) -> Result<TurnResult, TurnError> {
         turn_pid: None,
     };
     let mut sink = Sink::new(opts.log.clone(), opts.agent.as_str());
-    let result = drive(&opts, peeked, started, &started_at, &mut guard, &mut sink).await;
+    let result = drive(
+        &opts,
+        &mut sessions,
+        peeked,
+        started,
+        &started_at,
+        &mut guard,
+        &mut sink,
+    )
+    .await;
     guard.cleanup(&sink);
     result
 }
@@ -348,13 +363,8 @@ struct RowFacts {
     last_activity: Option<String>,
 }
 
-fn read_state(path: &Path, agent: &AgentName) -> Option<AgentState> {
-    let store = SessionStore::open(path).ok()?;
-    store.get(agent.as_str()).ok()?.map(|s| s.state)
-}
-
-fn read_row(path: &Path, agent: &AgentName) -> RowFacts {
-    let Ok(store) = SessionStore::open(path) else {
+fn read_row(store: Option<&SessionStore>, agent: &AgentName) -> RowFacts {
+    let Some(store) = store else {
         return RowFacts::default();
     };
     match store.get(agent.as_str()) {
@@ -376,6 +386,7 @@ enum Feed {
 
 async fn drive(
     opts: &RunTurnOptions,
+    sessions: &mut Option<SessionStore>,
     peeked: AgentState,
     started: Instant,
     started_at: &str,
@@ -383,7 +394,7 @@ async fn drive(
     sink: &mut Sink,
 ) -> Result<TurnResult, TurnError> {
     let agent = opts.agent.as_str();
-    let row = read_row(&opts.paths.sessions_db, &opts.agent);
+    let row = read_row(sessions.as_ref(), &opts.agent);
     let initial_state = row.state.unwrap_or(peeked);
     let terminal_types = Capability::terminal_mail_types_for(&opts.capability);
 
@@ -426,8 +437,10 @@ async fn drive(
     }
 
     // Baseline for terminal mail: a rowid, not a time stamp.
-    let baseline = MailStore::open(&opts.paths.mail_db)
-        .and_then(|m| m.high_water_mark())
+    let mail = MailStore::open(&opts.paths.mail_db).ok();
+    let baseline = mail
+        .as_ref()
+        .and_then(|m| m.high_water_mark().ok())
         .unwrap_or(0);
 
     // Spawn.
@@ -522,7 +535,6 @@ async fn drive(
             None
         }
     };
-    let mut sessions = SessionStore::open(&opts.paths.sessions_db).ok();
     let mut batch: Vec<NewEvent> = Vec::new();
     let mut new_session_id: Option<String> = None;
     let mut resume_mismatch = false;
@@ -669,7 +681,6 @@ async fn drive(
     }
 
     // Terminal mail, outstanding work.
-    let mail = MailStore::open(&opts.paths.mail_db).ok();
     let terminal_mail_observed = mail
         .as_ref()
         .and_then(|m| m.has_sent_since(agent, terminal_types, baseline).ok())
