@@ -286,6 +286,21 @@ impl Worktrees {
         Ok(out.trim().parse().unwrap_or(0))
     }
 
+    /// Returns whether `branch` changes anything outside `dir` compared
+    /// with `target` (`git diff <target>...<branch> -- . ':!<dir>'`). Errors
+    /// count as changes.
+    pub fn has_changes_outside(&self, branch: &str, target: &str, dir: &str) -> bool {
+        let range = format!("{target}...{branch}");
+        let exclude = format!(":(exclude){dir}");
+        match self
+            .git
+            .output(&["diff", "--quiet", &range, "--", ".", &exclude])
+        {
+            Ok(o) => o.status.code() != Some(0),
+            Err(_) => true,
+        }
+    }
+
     /// Returns whether `branch` exists locally.
     pub fn branch_exists(&self, branch: &str) -> bool {
         !branch.is_empty()

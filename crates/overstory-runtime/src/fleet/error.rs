@@ -82,7 +82,6 @@ impl FleetError {
         Self::Validation(ValidationError::other(Some(field.to_owned()), message))
     }
 
-    #[allow(dead_code, reason = "used by the groups module")]
     pub(crate) fn group(message: impl Into<String>, group_id: Option<&str>) -> Self {
         Self::Group {
             message: message.into(),
