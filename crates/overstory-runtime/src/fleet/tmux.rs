@@ -217,6 +217,8 @@ fn is_no_server(msg: &str) -> bool {
     msg.contains("no server running")
         || msg.contains("no sessions")
         || msg.contains("error connecting")
+        || msg.contains("server exited")
+        || msg.contains("lost server")
 }
 
 fn is_missing_session(msg: &str) -> bool {
