@@ -5,6 +5,7 @@
 //! its input before anything is written, and a failed operation writes
 //! nothing.
 
+use overstory_core::events::{EventStore, EventType, NewEvent};
 use overstory_core::{AgentName, Layout, clock};
 
 use crate::error::MailError;
@@ -230,6 +231,7 @@ impl CheckOutcome {
 pub struct MailClient {
     store: MailStore,
     layout: Layout,
+    record_events: bool,
 }
 
 impl MailClient {
@@ -241,7 +243,16 @@ impl MailClient {
         Ok(Self {
             store: MailStore::open(layout.mail_db())?,
             layout: layout.clone(),
+            record_events: true,
         })
+    }
+
+    /// Turns recording of `mail_sent` events in `.overstory/events.db` on
+    /// (the default) or off, for [`MailClient::deliver`] and
+    /// [`MailClient::reply`].
+    pub fn record_events(mut self, on: bool) -> Self {
+        self.record_events = on;
+        self
     }
 
     /// Returns the underlying store.
@@ -311,7 +322,8 @@ impl MailClient {
                 let names = resolve_group(address, req.from.as_str(), roster)?;
                 let rows: Vec<NewMessage> = names.iter().map(|n| new_message(req, n)).collect();
                 let stored = self.store.insert_all(&rows)?;
-                let sent = stored.into_iter().map(|m| self.mark(m)).collect();
+                let sent: Vec<Sent> = stored.into_iter().map(|m| self.mark(m)).collect();
+                self.record_sent(&sent, true);
                 Ok(Delivery {
                     sent,
                     broadcast: true,
@@ -324,14 +336,52 @@ impl MailClient {
                 let message = self.store.insert(&new_message(req, to.as_str()))?;
                 let review_coverage = (req.kind == MessageType::MergeReady)
                     .then(|| ReviewCoverage::of(req.from.as_str(), roster));
+                let sent = vec![self.mark(message)];
+                self.record_sent(&sent, false);
                 Ok(Delivery {
-                    sent: vec![self.mark(message)],
+                    sent,
                     broadcast: false,
                     unknown_recipient: roster.find(to.as_str()).is_none()
                         && !ROLE_NAMES.contains(&to.as_str()),
                     review_coverage,
                 })
             }
+        }
+    }
+
+    /// Records one `mail_sent` event per message, in one transaction of
+    /// `events.db`. Failures are logged, never returned: the mail is stored.
+    fn record_sent(&self, sent: &[Sent], broadcast: bool) {
+        if !self.record_events || sent.is_empty() {
+            return;
+        }
+        let run_id = std::fs::read_to_string(self.layout.current_run())
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        let events: Vec<NewEvent> = sent
+            .iter()
+            .map(|s| {
+                let m = &s.message;
+                let mut data = serde_json::json!({
+                    "to": m.to,
+                    "subject": m.subject,
+                    "type": m.kind,
+                    "priority": m.priority,
+                    "messageId": m.id,
+                });
+                if broadcast {
+                    data["broadcast"] = serde_json::Value::Bool(true);
+                }
+                NewEvent::new(m.from.clone(), EventType::MailSent)
+                    .run(run_id.clone())
+                    .data(&data)
+            })
+            .collect();
+        let res =
+            EventStore::open(&self.layout.events_db()).and_then(|mut s| s.insert_many(&events));
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not record mail_sent events");
         }
     }
 
@@ -496,7 +546,9 @@ impl MailClient {
             });
         }
         let message = self.store.insert(&msg)?;
-        Ok(self.mark(message))
+        let sent = self.mark(message);
+        self.record_sent(std::slice::from_ref(&sent), false);
+        Ok(sent)
     }
 
     /// Deletes matching messages; returns how many.

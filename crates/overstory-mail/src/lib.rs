@@ -87,6 +87,7 @@ mod message;
 pub mod nudge;
 pub mod protocol;
 mod store;
+mod terminal;
 
 pub use client::{
     Address, CheckOptions, CheckOutcome, Delivery, INJECT_LIMIT, MAX_BODY_BYTES, MAX_PAYLOAD_BYTES,

@@ -564,11 +564,28 @@ fn modified_paths(c: &SimpleCommand) -> Option<Vec<String>> {
         .map(|r| r.target.clone())
         .collect();
     let prog = c.program().unwrap_or_default();
-    if FILE_MODIFYING.contains(&prog) || is_in_place_edit(c) {
+    if matches!(prog, "cp" | "rsync" | "install" | "ln" | "scp") {
+        // Sources are only read: check the destination (`-t DIR` or the last
+        // operand).
+        let args = &c.words[1..];
+        let target = args.iter().enumerate().find_map(|(i, a)| {
+            a.strip_prefix("--target-directory=")
+                .map(str::to_owned)
+                .or_else(|| (a == "-t").then(|| args.get(i + 1).cloned()).flatten())
+        });
+        match target {
+            Some(t) => paths.push(t),
+            None => {
+                if let Some(last) = args.iter().rev().find(|a| !a.starts_with('-')) {
+                    paths.push(last.clone());
+                }
+            }
+        }
+    } else if FILE_MODIFYING.contains(&prog) || is_in_place_edit(c) {
         for w in &c.words[1..] {
             if let Some(v) = w.strip_prefix("of=") {
                 paths.push(v.to_owned());
-            } else if !w.starts_with('-') {
+            } else if !(w.starts_with('-') || prog == "dd" && w.contains('=')) {
                 paths.push(w.clone());
             }
         }
@@ -1184,6 +1201,9 @@ mod tests {
             "touch rel/file",
             "cp a \"/tmp/b\";",
             "ls /etc",
+            "cp -r /usr/share/doc/x ./vendor",
+            "rsync -a /etc/skel/ ./skel",
+            "dd if=/dev/zero of=./blob bs=1 count=1",
         ] {
             assert!(!decide(Capability::Builder, d.path(), ok).is_deny(), "{ok}");
         }
@@ -1191,6 +1211,17 @@ mod tests {
         assert!(!decide(Capability::Builder, d.path(), &inside).is_deny());
         let dotdot = format!("rm {}/../other/file", d.path().display());
         assert!(decide(Capability::Builder, d.path(), &dotdot).is_deny());
+        for bad in [
+            "cp a /etc/x",
+            "cp -t /etc a b",
+            "mv /etc/x ./x",
+            "dd if=a of=/etc/x",
+        ] {
+            assert!(
+                decide(Capability::Builder, d.path(), bad).is_deny(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -98,13 +98,15 @@ pub fn overstory_hooks(def: &HooksDef) -> Map<String, Value> {
         hooks.insert("PreToolUse".into(), Value::Array(vec![guard_entry]));
         return hooks;
     }
-    let mail = format!("ov mail check --inject --agent {AGENT}");
+    // The same `ov` the guard runs (bare `ov` unless an absolute path was given).
+    let ov = shell_word(&def.guard_program.to_string_lossy());
+    let mail = format!("{ov} mail check --inject --agent {AGENT}");
     hooks.insert(
         "SessionStart".into(),
         json!([entry(
             "",
             vec![
-                template_cmd(&format!("ov prime --agent {AGENT}")),
+                template_cmd(&format!("{ov} prime --agent {AGENT}")),
                 template_cmd(&mail)
             ]
         )]),
@@ -120,7 +122,7 @@ pub fn overstory_hooks(def: &HooksDef) -> Map<String, Value> {
             entry(
                 "",
                 vec![template_cmd(&format!(
-                    "ov log tool-start --agent {AGENT} --stdin"
+                    "{ov} log tool-start --agent {AGENT} --stdin"
                 ))]
             ),
         ]),
@@ -131,7 +133,7 @@ pub fn overstory_hooks(def: &HooksDef) -> Map<String, Value> {
             entry(
                 "",
                 vec![
-                    template_cmd(&format!("ov log tool-end --agent {AGENT} --stdin")),
+                    template_cmd(&format!("{ov} log tool-end --agent {AGENT} --stdin")),
                     template_cmd(&format!("{mail} --debounce 500")),
                 ]
             ),
@@ -149,7 +151,7 @@ pub fn overstory_hooks(def: &HooksDef) -> Map<String, Value> {
         json!([entry(
             "",
             vec![
-                template_cmd(&format!("ov log session-end --agent {AGENT} --stdin")),
+                template_cmd(&format!("{ov} log session-end --agent {AGENT} --stdin")),
                 template_cmd("ml learn"),
             ]
         )]),
@@ -158,7 +160,9 @@ pub fn overstory_hooks(def: &HooksDef) -> Map<String, Value> {
         "PreCompact".into(),
         json!([entry(
             "",
-            vec![template_cmd(&format!("ov prime --agent {AGENT} --compact"))]
+            vec![template_cmd(&format!(
+                "{ov} prime --agent {AGENT} --compact"
+            ))]
         )]),
     );
     hooks
@@ -330,6 +334,15 @@ mod tests {
             .map(|h| h["command"].as_str().unwrap().to_owned())
             .collect();
         assert!(session[0].contains("ov prime") && session[1].contains("mail check --inject"));
+    }
+
+    #[test]
+    fn template_hooks_use_the_given_ov_program() {
+        let d = def(Capability::Builder, false).guard_program("/opt/ov bin/ov");
+        let v = merge_settings(None, overstory_hooks(&d));
+        let all = commands(&v).join("\n");
+        assert!(all.contains("'/opt/ov bin/ov' prime --agent"));
+        assert!(all.contains("'/opt/ov bin/ov' guard builder"));
     }
 
     #[test]

@@ -119,12 +119,14 @@
 
 pub mod claude;
 pub mod connection;
+pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod fleet;
 pub mod guard;
 pub mod hooks;
 pub mod identity;
+pub mod mailroom;
 pub mod manifest;
 pub mod model;
 pub mod others;
@@ -148,3 +150,5 @@ pub use runtime::{
     ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability, TranscriptSummary,
 };
 pub use scripted::ScriptedRuntime;
+
+pub mod turn;

@@ -452,14 +452,21 @@ pub fn play(
         .clone()
         .or_else(|| script.session_id.clone())
         .unwrap_or_else(|| format!("scripted-{}", overstory_core::ids::random_alnum(12)));
-    let counter = opts.state_dir.join(format!("{}.turn", sanitize(&session)));
-    let n = read_counter(&counter);
-    std::fs::create_dir_all(&opts.state_dir)
-        .and_then(|()| std::fs::write(&counter, format!("{}\n", n + 1)))
-        .map_err(|source| RuntimeError::Io {
+    let file = format!("{}.turn", sanitize(&session));
+    let store = |dir: &Path, n: usize| {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(dir.join(&file), format!("{}\n", n + 1)))
+    };
+    let mut n = read_counter(&opts.state_dir.join(&file));
+    if store(&opts.state_dir, n).is_err() {
+        // A read-only script directory: keep counting in the temp dir.
+        let fallback = std::env::temp_dir().join("ov-scripted-state");
+        n = read_counter(&fallback.join(&file)).max(n);
+        store(&fallback, n).map_err(|source| RuntimeError::Io {
             action: "store the scripted turn counter",
             source,
         })?;
+    }
     let turn = script.turn(n);
     let model = script
         .model
@@ -674,6 +681,7 @@ pub fn scripts_dir_from_env() -> Option<PathBuf> {
 pub fn run_agent(
     script_path: Option<&Path>,
     resume: Option<String>,
+    print: Option<&str>,
     cwd: &Path,
     ov_program: &Path,
     stdin: &mut dyn std::io::Read,
@@ -693,6 +701,25 @@ pub fn run_agent(
         },
     };
     let mut input = String::new();
+    if let Some(prompt) = print {
+        // Print mode: the prompt is the input and only the final text is
+        // written, like `claude --print`.
+        let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path)).agent_name(agent);
+        let mut buf = Vec::new();
+        let outcome = play(&script, prompt, &opts, &mut buf)?;
+        let text = String::from_utf8_lossy(&buf)
+            .lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v.get("type").and_then(Value::as_str) == Some("result"))
+            .and_then(|v| v.get("result").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        writeln!(stdout, "{text}").map_err(|source| RuntimeError::Io {
+            action: "write to stdout",
+            source,
+        })?;
+        return Ok(outcome);
+    }
     if script.read_stdin.unwrap_or(true) {
         stdin
             .read_to_string(&mut input)
@@ -702,14 +729,17 @@ pub fn run_agent(
             })?;
     }
     let text = crate::event::decode_user_turns(&input);
-    let state_dir = overstory_core::env::var(STATE_DIR_VAR)
-        .map(PathBuf::from)
-        .or_else(|| script_path.map(default_state_dir))
-        .unwrap_or_else(|| std::env::temp_dir().join("ov-scripted-state"));
-    let opts = PlayOptions::new(cwd, ov_program, state_dir)
+    let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path))
         .resume(resume)
         .agent_name(agent);
     play(&script, &text, &opts, stdout)
+}
+
+fn state_dir_for(script_path: Option<&Path>) -> PathBuf {
+    overstory_core::env::var(STATE_DIR_VAR)
+        .map(PathBuf::from)
+        .or_else(|| script_path.map(default_state_dir))
+        .unwrap_or_else(|| std::env::temp_dir().join("ov-scripted-state"))
 }
 
 fn sanitize(s: &str) -> String {
@@ -788,12 +818,13 @@ impl AgentRuntime for ScriptedRuntime {
     }
 
     fn print_command(&self, prompt: &str, _model: Option<&str>) -> Vec<String> {
-        vec![
-            self.ov.to_string_lossy().into_owned(),
-            "scripted-agent".into(),
-            "--print".into(),
-            prompt.into(),
-        ]
+        let mut argv: Vec<String> = self
+            .argv(None)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        argv.extend(["--print".to_owned(), prompt.to_owned()]);
+        argv
     }
 
     async fn deploy_config(
@@ -896,6 +927,32 @@ mod tests {
     }
 
     #[test]
+    fn an_unwritable_state_dir_falls_back_to_the_temp_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let blocker = d.path().join("state");
+        std::fs::write(&blocker, "not a directory").unwrap();
+        let s = Script::parse(
+            r#"{"turns":[{"steps":[{"say":"a"}]},{"steps":[{"say":"b"}]}]}"#,
+            Path::new("t"),
+        )
+        .unwrap();
+        let sid = format!("fallback-{}", overstory_core::ids::random_alnum(10));
+        let opts = PlayOptions::new(d.path(), "ov", &blocker).resume(Some(sid.clone()));
+        let said = |o: &PlayOptions| {
+            let mut out = Vec::new();
+            play(&s, "", o, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(said(&opts).contains("\"a\""));
+        assert!(said(&opts).contains("\"b\""));
+        let _ = std::fs::remove_file(
+            std::env::temp_dir()
+                .join("ov-scripted-state")
+                .join(format!("{sid}.turn")),
+        );
+    }
+
+    #[test]
     fn resume_id_becomes_the_session_id() {
         let d = tempfile::tempdir().unwrap();
         let s = Script::parse(r#"{"steps":[]}"#, Path::new("t")).unwrap();
@@ -970,6 +1027,30 @@ mod tests {
     }
 
     #[test]
+    fn print_mode_writes_only_the_final_text() {
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("p.json");
+        std::fs::write(
+            &script,
+            r#"{"steps":[{"say":"thinking"},{"echo_input":true}]}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let o = run_agent(
+            Some(&script),
+            None,
+            Some("resolve it"),
+            d.path(),
+            Path::new("ov"),
+            &mut std::io::empty(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(o, Outcome::Exit(0));
+        assert_eq!(String::from_utf8(out).unwrap(), "resolve it\n");
+    }
+
+    #[test]
     fn bad_scripts_are_rejected_with_the_path() {
         let e = Script::parse("{", Path::new("/s.json")).unwrap_err();
         assert!(e.to_string().contains("/s.json"));
@@ -997,5 +1078,16 @@ mod tests {
             ]
         );
         assert!(r.is_headless());
+        assert_eq!(
+            r.print_command("p", None),
+            [
+                "/bin/ov",
+                "scripted-agent",
+                "--script",
+                "/s.json",
+                "--print",
+                "p"
+            ]
+        );
     }
 }

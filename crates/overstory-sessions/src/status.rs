@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use overstory_core::git::Git;
 use overstory_core::{AgentName, Layout, clock, process};
 use serde::Serialize;
 
@@ -160,13 +159,16 @@ pub fn gather(
     opts: &StatusOptions,
     sources: &dyn StatusSources,
 ) -> Result<StatusReport, SessionError> {
+    // Start both helper processes first so their latency overlaps the reads.
+    let tmux = spawn_capture(tmux_command());
+    let git = spawn_capture(worktree_command(layout));
     let (mut store, _) = open_sessions(layout)?;
     let run = current_run_id(layout);
     let mut agents = match (&run, opts.all) {
         (Some(id), false) => store.by_run_or_unscoped(id)?,
         _ => store.all()?,
     };
-    let tmux_sessions = list_tmux_sessions();
+    let tmux_sessions = finish_capture(tmux).map_or_else(Vec::new, |t| parse_tmux(&t));
     let tmux_names: HashSet<&str> = tmux_sessions.iter().map(|t| t.name.as_str()).collect();
     let now = clock::now_millis();
     let mut alive = HashMap::new();
@@ -239,7 +241,7 @@ pub fn gather(
     Ok(StatusReport {
         current_run_id: (!opts.all).then_some(run),
         agents,
-        worktrees: list_worktrees(layout),
+        worktrees: finish_capture(git).map_or_else(Vec::new, |t| parse_worktrees(&t)),
         tmux_sessions,
         unread_mail_count: sources.unread_mail(&opts.mail_scope),
         unread_mail_scope: opts.mail_scope.clone(),
@@ -250,11 +252,55 @@ pub fn gather(
     })
 }
 
+fn tmux_command() -> std::process::Command {
+    let mut c = process::command("tmux");
+    c.args([
+        "-L",
+        "overstory",
+        "list-sessions",
+        "-F",
+        "#{session_name}:#{pid}",
+    ]);
+    c
+}
+
+fn worktree_command(layout: &Layout) -> std::process::Command {
+    let mut c = process::command("git");
+    c.arg("-C")
+        .arg(layout.root())
+        .args(["worktree", "list", "--porcelain"]);
+    c
+}
+
+fn spawn_capture(mut cmd: std::process::Command) -> Option<std::process::Child> {
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
+}
+
+/// Waits for a captured child; its stdout when it exited 0.
+fn finish_capture(child: Option<std::process::Child>) -> Option<String> {
+    let out = child?.wait_with_output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Lists the project's git worktrees (empty when git fails).
 pub fn list_worktrees(layout: &Layout) -> Vec<WorktreeInfo> {
-    let Ok(text) = Git::new(layout.root()).run(&["worktree", "list", "--porcelain"]) else {
-        return Vec::new();
-    };
+    finish_capture(spawn_capture(worktree_command(layout)))
+        .map_or_else(Vec::new, |t| parse_worktrees(&t))
+}
+
+/// Lists tmux sessions on the `overstory` socket (empty when tmux is
+/// missing or no server runs).
+pub fn list_tmux_sessions() -> Vec<TmuxSession> {
+    finish_capture(spawn_capture(tmux_command())).map_or_else(Vec::new, |t| parse_tmux(&t))
+}
+
+fn parse_worktrees(text: &str) -> Vec<WorktreeInfo> {
     let mut out = Vec::new();
     let mut cur: Option<WorktreeInfo> = None;
     for line in text.lines() {
@@ -275,28 +321,8 @@ pub fn list_worktrees(layout: &Layout) -> Vec<WorktreeInfo> {
     out
 }
 
-/// Lists tmux sessions on the `overstory` socket (empty when tmux is
-/// missing or no server runs).
-pub fn list_tmux_sessions() -> Vec<TmuxSession> {
-    let Ok(out) = process::command("tmux")
-        .args([
-            "-L",
-            "overstory",
-            "list-sessions",
-            "-F",
-            "#{session_name}:#{pid}",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-    else {
-        return Vec::new();
-    };
-    if !out.status.success() {
-        return Vec::new();
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+fn parse_tmux(text: &str) -> Vec<TmuxSession> {
+    text.lines()
         .filter_map(|l| {
             let (name, pid) = l.rsplit_once(':')?;
             Some(TmuxSession {

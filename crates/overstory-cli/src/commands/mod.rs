@@ -11,6 +11,7 @@ mod agents;
 mod clean;
 mod completions;
 mod config;
+mod dispatch;
 mod errors;
 mod feed;
 mod group;
@@ -28,6 +29,7 @@ mod status;
 mod stop;
 mod timeline;
 mod trace;
+pub mod turn_shim;
 mod worktree;
 
 /// Every `ov` command.
@@ -77,6 +79,12 @@ pub enum Command {
     /// Play one turn of an agent script (scripted runtime child)
     #[command(hide = true, name = "scripted-agent")]
     ScriptedAgent(scripted_agent::ScriptedAgentArgs),
+    /// Deliver pending mail and queued turns to a headless agent
+    #[command(hide = true)]
+    Dispatch(dispatch::DispatchArgs),
+    /// Run an agent process that dies with its runner
+    #[command(hide = true, name = "turn-shim")]
+    TurnShim(turn_shim::TurnShimArgs),
 }
 
 impl Command {
@@ -87,6 +95,8 @@ impl Command {
             Command::Completions(_) => "completions".into(),
             Command::Config(_) => "config".into(),
             Command::Init(_) => "init".into(),
+            Command::Dispatch(_) => "dispatch".into(),
+            Command::TurnShim(_) => "turn-shim".into(),
             Command::Errors(_) => "errors".into(),
             Command::Feed(_) => "feed".into(),
             Command::Log(a) if a.event == "prune" => "log prune".into(),
@@ -117,6 +127,12 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Completions(args) => completions::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
+        Command::Dispatch(args) => dispatch::run(ctx, args),
+        // Handled in cli.rs before a context exists: it exits with its
+        // child's status and prints nothing.
+        Command::TurnShim(_) => {
+            Err(CliError::new("turn-shim runs before command dispatch").internal())
+        }
         Command::Errors(args) => errors::run(ctx, args),
         Command::Feed(args) => feed::run(ctx, args),
         Command::Log(args) => log::run(ctx, args),

@@ -18,6 +18,9 @@ pub struct ScriptedAgentArgs {
     /// Resume this session id
     #[arg(long, value_name = "ID")]
     pub resume: Option<String>,
+    /// Print mode: use PROMPT as the input and print only the final text
+    #[arg(long, value_name = "PROMPT")]
+    pub print: Option<String>,
 }
 
 /// Plays the turn; exits with the scripted code or aborts on a scripted crash.
@@ -26,6 +29,7 @@ pub fn run(ctx: &Context, args: ScriptedAgentArgs) -> Result<Output, CliError> {
     let outcome = scripted::run_agent(
         args.script.as_deref(),
         args.resume,
+        args.print.as_deref(),
         ctx.cwd(),
         &ov,
         &mut std::io::stdin().lock(),

@@ -30,8 +30,9 @@ pub struct StatusArgs {
 /// Runs `ov status`.
 pub fn run(ctx: &Context, args: StatusArgs) -> Result<Output, CliError> {
     let interval = observe::check_min("interval", args.interval, 500)?;
-    let layout = ctx.layout()?;
+    // One project resolution: config() checks the project is initialised.
     let config = ctx.config()?;
+    let layout = overstory_core::Layout::new(&config.project.root);
     let opts = StatusOptions {
         all: args.all,
         mail_scope: args.agent,

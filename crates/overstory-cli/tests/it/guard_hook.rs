@@ -334,3 +334,92 @@ fn the_deployed_hook_command_run_by_sh_prints_valid_json() {
     assert_eq!(run("npm install"), "");
     assert!(run("npm ci").contains("deny"));
 }
+
+#[test]
+fn lead_close_gate_counts_real_merge_ready_mail() {
+    let repo = TempRepo::new();
+    let ov = |args: &[&str]| {
+        let out = std::process::Command::new(ov_bin())
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ov {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ov(&["init"]);
+    let close = |cmd: &str| {
+        let mut child = std::process::Command::new(ov_bin())
+            .args(["guard", "lead"])
+            .current_dir(repo.path())
+            .env("OVERSTORY_AGENT_NAME", "lead-1")
+            .env("OVERSTORY_TASK_ID", "task-1")
+            .env_remove("OVERSTORY_WORKTREE_PATH")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(bash_input(cmd).as_bytes())
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    assert!(
+        close("sd close task-1").contains("merge_ready"),
+        "no merge_ready yet must block"
+    );
+    ov(&[
+        "mail",
+        "send",
+        "--to",
+        "coordinator",
+        "--subject",
+        "ready",
+        "--body",
+        "b",
+        "--type",
+        "merge_ready",
+        "--agent",
+        "lead-1",
+    ]);
+    assert_eq!(close("sd close task-1"), "");
+    // Two workers reporting done raise the bar above one merge_ready.
+    ov(&[
+        "mail",
+        "send",
+        "--to",
+        "lead-1",
+        "--subject",
+        "done",
+        "--body",
+        "b",
+        "--type",
+        "worker_done",
+        "--agent",
+        "builder-1",
+    ]);
+    ov(&[
+        "mail",
+        "send",
+        "--to",
+        "lead-1",
+        "--subject",
+        "done",
+        "--body",
+        "b",
+        "--type",
+        "worker_done",
+        "--agent",
+        "builder-2",
+    ]);
+    assert!(
+        close("sd close task-1").contains("worker_done"),
+        "1 merge_ready < 2 worker_done must block"
+    );
+}

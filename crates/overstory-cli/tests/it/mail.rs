@@ -1014,4 +1014,40 @@ fn sixteen_senders_and_four_checkers_share_one_mail_db() {
         "a message was delivered twice"
     );
     assert_eq!(delivered.len(), total, "the final checks drained the inbox");
+    let events = rusqlite::Connection::open(p.state("events.db")).unwrap();
+    let sent_events: i64 = events
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE event_type = 'mail_sent'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sent_events, total as i64, "one mail_sent event per message");
+}
+
+#[test]
+fn send_records_a_mail_sent_event_with_the_current_run() {
+    let p = Project::new();
+    std::fs::write(p.state("current-run.txt"), "run-1\n").unwrap();
+    let id = p.send(&["--to", "builder-1", "--agent", "lead-1"]);
+    let c = rusqlite::Connection::open(p.state("events.db")).unwrap();
+    let (agent, kind, level, run, data): (String, String, String, Option<String>, String) = c
+        .query_row(
+            "SELECT agent_name, event_type, level, run_id, data FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            agent.as_str(),
+            kind.as_str(),
+            level.as_str(),
+            run.as_deref()
+        ),
+        ("lead-1", "mail_sent", "info", Some("run-1"))
+    );
+    let data: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(data["messageId"], id.as_str());
+    assert_eq!(data["to"], "builder-1");
 }

@@ -14,6 +14,7 @@ mod agents;
 mod clean;
 mod completions;
 mod conventions;
+mod dispatch;
 mod errors;
 mod feed;
 mod group;

@@ -205,3 +205,37 @@ fn without_a_script_flag_the_agent_finds_its_script_by_name() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("role script"));
 }
+
+#[test]
+fn scripted_mail_step_lands_in_mail_db() {
+    let repo = TempRepo::new();
+    let init = std::process::Command::new(ov_bin())
+        .arg("init")
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(
+        dir.path(),
+        r#"{"steps":[{"mail":{"to":"lead-1","subject":"task-1 done","body":"all good","type":"worker_done","priority":"high"}}]}"#,
+    );
+    let out = spawn(&s, repo.path(), None).wait_with_output().unwrap();
+    assert!(out.status.success());
+    let list = std::process::Command::new(ov_bin())
+        .args(["mail", "list", "--json", "--from", "builder-1"])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let msgs = v["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1, "{v}");
+    assert_eq!(msgs[0]["to"], "lead-1");
+    assert_eq!(msgs[0]["type"], "worker_done");
+    assert_eq!(msgs[0]["priority"], "high");
+    assert_eq!(msgs[0]["body"], "all good");
+}

@@ -19,11 +19,15 @@
 
 mod filter;
 mod store;
+mod tailer;
 
 pub use filter::{FilteredArgs, SUMMARY_MAX_CHARS, filter_tool_args, truncate};
 pub use store::{
     Correlation, EventBatcher, EventFilter, EventPurge, EventStore, FollowFilter, ToolStat,
     normalize_timestamp,
+};
+pub use tailer::{
+    SessionIdSink, Tailer, TailerHandle, TailerOptions, find_latest_stdout_log, spawn_tailer,
 };
 
 use std::fmt;

@@ -3,6 +3,7 @@
 
 mod client;
 mod concurrency;
+mod events;
 mod framing;
 mod group;
 mod schema;

@@ -310,3 +310,26 @@ fn concurrent_first_opens_of_a_legacy_table_migrate_once() {
         assert_eq!(h.join().unwrap().unwrap(), 100);
     }
 }
+
+#[test]
+fn many_processes_creating_the_database_at_once_all_succeed() {
+    for _ in 0..5 {
+        let p = Project::new();
+        let path = p.layout.mail_db();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(12));
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let s = MailStore::open(&path)?;
+                    s.insert(&msg("a", "b", &i.to_string()))
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        assert_eq!(p.store().list(&ListFilter::default()).unwrap().len(), 12);
+    }
+}

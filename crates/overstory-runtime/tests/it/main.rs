@@ -18,6 +18,7 @@ mod lead_gate;
 mod parser_props;
 mod scripted_play;
 mod support;
+mod turn_runner;
 
 #[test]
 fn every_test_module_is_declared() {

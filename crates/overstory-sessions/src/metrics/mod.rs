@@ -448,6 +448,16 @@ impl MetricsStore {
     }
 }
 
+impl Drop for MetricsStore {
+    fn drop(&mut self) {
+        // The original closed metrics.db without a checkpoint; do as the
+        // other stores do so the WAL file does not keep growing.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+}
+
 fn read_metrics(r: &Row<'_>) -> rusqlite::Result<SessionMetrics> {
     Ok(SessionMetrics {
         agent_name: r.get(0)?,
