@@ -3,6 +3,7 @@
 //! - [`tmux`]: the tmux manager for interactive agents (dedicated server,
 //!   quoted startup scripts, exact targets, send-keys, readiness,
 //!   process-tree kill).
+//! - [`tui`]: after a tmux pane exists — readiness, the beacon, its check.
 //! - [`stop`]: `ov stop` for headless and tmux agents.
 //! - [`worktrees`]: `ov worktree list|clean`.
 //! - [`clean`]: `ov clean` by category or for one agent.
@@ -21,7 +22,8 @@
 //! [`overstory_core::Worktrees::rollback`]; a tmux agent gets
 //! [`Tmux::create_session`] (after [`Tmux::ensure_available`]) named by
 //! [`tmux::session_name`], then [`Tmux::wait_for_tui_ready`] with the
-//! runtime's `detect_ready` and [`Tmux::send_keys`] for the beacon.
+//! runtime's `detect_ready` and [`Tmux::send_keys`] for the beacon —
+//! or [`tui::deliver_beacon`], which does that whole sequence.
 //! [`stop_agent`] ends either kind.
 //!
 //! ```
@@ -59,6 +61,7 @@ pub mod prime;
 pub mod spec;
 pub mod stop;
 pub mod tmux;
+pub mod tui;
 pub mod worktrees;
 
 pub use error::FleetError;

@@ -71,6 +71,24 @@ pub enum TmuxError {
         /// tmux's message.
         output: String,
     },
+    /// The agent's TUI never showed its prompt; the session was killed.
+    #[error(
+        "Agent in tmux session \"{name}\" did not become ready during startup (waited {waited_ms} ms); the session was killed"
+    )]
+    NotReady {
+        /// The session name.
+        name: String,
+        /// How long readiness was awaited.
+        waited_ms: u64,
+    },
+    /// The session ended before the TUI was ready.
+    #[error("Agent in tmux session \"{name}\" died during startup ({})", if *no_server { "the tmux server is gone" } else { "the agent process exited; check its command and environment" })]
+    DiedDuringStartup {
+        /// The session name.
+        name: String,
+        /// Whether the whole tmux server was gone.
+        no_server: bool,
+    },
     /// tmux could not be started.
     #[error("Failed to run tmux")]
     Spawn {

@@ -250,3 +250,93 @@ fn descendants_are_listed_deepest_first() {
         d.iter().all(|p| !process::is_alive(*p) || is_zombie(*p))
     });
 }
+
+/// A fake TUI: an idle prompt until a line containing the beacon arrives,
+/// then a busy screen.
+const FAKE_TUI: &str = "sh -c 'printf \"PROMPT>\\n\"; while read l; do case \"$l\" in *OVERSTORY*) printf \"BUSY working\\n\"; sleep 30;; esac; done'";
+
+fn fake_detect(pane: &str) -> ReadyState {
+    if pane.contains("BUSY") {
+        ReadyState::Busy
+    } else if pane.contains("PROMPT>") {
+        ReadyState::Ready
+    } else {
+        ReadyState::Loading
+    }
+}
+
+fn fast() -> overstory_runtime::fleet::tui::BeaconTiming {
+    overstory_runtime::fleet::tui::BeaconTiming {
+        shell_init_delay: Duration::ZERO,
+        ready_timeout: Duration::from_secs(5),
+        poll: Duration::from_millis(50),
+        settle: Duration::from_millis(50),
+        follow_up_enters: vec![Duration::from_millis(20); 2],
+        verify_attempts: 5,
+        verify_wait: Duration::from_millis(200),
+    }
+}
+
+#[test]
+fn beacon_is_delivered_once_the_tui_is_ready() {
+    let Some(server) = Server::new("beacon") else {
+        return;
+    };
+    let t = &server.0;
+    let dir = tempfile::tempdir().unwrap();
+    t.create_session(&session("overstory-b-a", dir.path(), FAKE_TUI))
+        .unwrap();
+    let beacon = "[OVERSTORY] a (builder) task:t-1 — Depth: 1 | Parent: lead";
+    overstory_runtime::fleet::tui::deliver_beacon(t, "overstory-b-a", beacon, fake_detect, &fast())
+        .unwrap();
+    let pane = t.capture_pane("overstory-b-a", 50).unwrap();
+    assert!(pane.contains("BUSY working"), "{pane}");
+    assert!(pane.contains("[OVERSTORY] a (builder)"), "{pane}");
+}
+
+#[test]
+fn a_tui_that_never_gets_ready_is_killed_and_reported() {
+    let Some(server) = Server::new("notready") else {
+        return;
+    };
+    let t = &server.0;
+    let dir = tempfile::tempdir().unwrap();
+    t.create_session(&session("overstory-n-a", dir.path(), "sleep 30"))
+        .unwrap();
+    let mut timing = fast();
+    timing.ready_timeout = Duration::from_millis(300);
+    let err = overstory_runtime::fleet::tui::deliver_beacon(
+        t,
+        "overstory-n-a",
+        "x",
+        fake_detect,
+        &timing,
+    )
+    .unwrap_err();
+    assert!(matches!(err, TmuxError::NotReady { .. }), "{err:?}");
+    assert!(err.to_string().contains("did not become ready"));
+    assert!(!t.is_alive("overstory-n-a"));
+
+    t.create_session(&session("overstory-n-b", dir.path(), "sleep 30"))
+        .unwrap();
+    t.create_session(&session("overstory-n-c", dir.path(), "true"))
+        .unwrap_or_default();
+    let err = overstory_runtime::fleet::tui::deliver_beacon(
+        t,
+        "overstory-n-c",
+        "x",
+        fake_detect,
+        &timing,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TmuxError::DiedDuringStartup {
+                no_server: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
