@@ -65,5 +65,5 @@ pub mod tui;
 pub mod worktrees;
 
 pub use error::FleetError;
-pub use stop::{StopOptions, StopReport, stop_agent};
+pub use stop::{StopOptions, StopReport, stop_agent, take_sender_notes};
 pub use tmux::{NewSession, SessionState, Tmux, TmuxError};

@@ -276,3 +276,28 @@ fn lead_subject(layout: &Layout, lead: &str) -> String {
         ),
     }
 }
+
+/// Reads and deletes every note other agents left for `recipient` with
+/// [`Layout::pending_nudge_from`] (stopped leads' notes to the
+/// coordinator), oldest first. Unreadable notes are deleted and skipped.
+pub fn take_sender_notes(layout: &Layout, recipient: &AgentName) -> Vec<NudgeMarker> {
+    let prefix = format!("{recipient}.from-");
+    let Ok(entries) = std::fs::read_dir(layout.pending_nudges_dir()) else {
+        return Vec::new();
+    };
+    let mut notes: Vec<NudgeMarker> = entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".json"))
+        })
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok();
+            let _ = std::fs::remove_file(e.path());
+            text.and_then(|t| serde_json::from_str(&t).ok())
+        })
+        .collect();
+    notes.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    notes
+}

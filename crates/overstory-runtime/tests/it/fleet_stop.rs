@@ -316,3 +316,41 @@ fn tmux_stop_kills_the_session() {
     assert!(!alive_after);
     assert_eq!(state(&p, "builder-5"), AgentState::Completed);
 }
+
+#[test]
+fn lead_note_names_the_branch_of_its_merge_ready_mail() {
+    let p = project();
+    let client = overstory_mail::MailClient::open(&p.layout).unwrap();
+    let payload = serde_json::json!({
+        "branch": "overstory/lead-c/t-1",
+        "taskId": "t-1",
+        "agentName": "lead-c",
+        "filesModified": ["a.rs"],
+    });
+    client
+        .send(
+            &overstory_mail::SendRequest::new(
+                AgentName::new("lead-c").unwrap(),
+                overstory_mail::Address::Agent(AgentName::new("coordinator").unwrap()),
+                "Merge ready",
+                "done",
+            )
+            .kind(overstory_mail::MessageType::MergeReady)
+            .payload(payload.to_string()),
+        )
+        .unwrap();
+    let mut s = Session::new("lead-c", "lead");
+    s.state = AgentState::Working;
+    put(&p, &s);
+    stop_agent(&p.layout, &p.config, "lead-c", &opts()).unwrap();
+    let notes = overstory_runtime::fleet::take_sender_notes(
+        &p.layout,
+        &AgentName::new("coordinator").unwrap(),
+    );
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].subject.contains("overstory/lead-c/t-1"),
+        "{}",
+        notes[0].subject
+    );
+}
