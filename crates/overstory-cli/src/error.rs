@@ -280,6 +280,9 @@ impl From<overstory_core::WorktreeError> for CliError {
                 Some("Merge the branch with 'ov merge', or pass --force to discard its commits")
             }
             W::AlreadyExists { .. } => Some("List agent worktrees with 'ov worktree list'"),
+            W::Unverified { .. } => {
+                Some("Check project.canonicalBranch in .overstory/config.yaml, or pass --force")
+            }
             _ => None,
         };
         let err = Self::from_lib(e.code(), &e);

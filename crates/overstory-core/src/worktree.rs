@@ -60,6 +60,23 @@ pub enum WorktreeError {
         /// How many commits would be lost.
         commits: usize,
     },
+    /// Whether the branch is merged could not be checked (for example, the
+    /// target branch does not exist), so nothing was deleted.
+    #[error(
+        "Cannot tell whether branch \"{branch}\" is merged into \"{target}\"; refusing to delete worktree \"{}\" (check the canonical branch name, or force)",
+        path.display()
+    )]
+    Unverified {
+        /// The worktree path.
+        path: PathBuf,
+        /// The agent branch.
+        branch: String,
+        /// The branch it was compared with.
+        target: String,
+        /// Why the check failed.
+        #[source]
+        source: Box<WorktreeError>,
+    },
     /// The path is not a registered worktree.
     #[error("\"{}\" is not a git worktree of this repository", path.display())]
     NotFound {
@@ -323,7 +340,8 @@ impl Worktrees {
     /// `git branch -d`, which keeps unmerged branches silently.
     ///
     /// # Errors
-    /// [`WorktreeError::Unmerged`] as above; [`WorktreeError::Git`] when
+    /// [`WorktreeError::Unmerged`] as above; [`WorktreeError::Unverified`]
+    /// when the merge check itself fails; [`WorktreeError::Git`] when
     /// `git worktree remove` fails (for example, uncommitted changes without
     /// `force_worktree`).
     pub fn remove(
@@ -334,17 +352,26 @@ impl Worktrees {
         let branch = self.find(path)?.map(|w| w.branch).unwrap_or_default();
         let mut discarded = 0;
         if let (Some(target), false) = (&opts.target, branch.is_empty() || opts.keep_branch) {
-            let commits = self.unmerged_commits(&branch, target).unwrap_or(usize::MAX);
-            if commits > 0 {
-                if !opts.force_unmerged {
+            match self.unmerged_commits(&branch, target) {
+                Ok(0) => {}
+                Ok(commits) if opts.force_unmerged => discarded = commits,
+                Ok(commits) => {
                     return Err(WorktreeError::Unmerged {
                         path: path.to_owned(),
                         branch,
                         target: target.clone(),
-                        commits: if commits == usize::MAX { 0 } else { commits },
+                        commits,
                     });
                 }
-                discarded = if commits == usize::MAX { 0 } else { commits };
+                Err(_) if opts.force_unmerged => {}
+                Err(e) => {
+                    return Err(WorktreeError::Unverified {
+                        path: path.to_owned(),
+                        branch,
+                        target: target.clone(),
+                        source: Box::new(e),
+                    });
+                }
             }
         }
         let path_s = path.to_string_lossy().into_owned();

@@ -191,7 +191,9 @@ fn clean_worktree(
                 ));
             }
         }
-        Err(e @ WorktreeError::Unmerged { .. }) => report.warnings.push(e.to_string()),
+        Err(e @ (WorktreeError::Unmerged { .. } | WorktreeError::Unverified { .. })) => {
+            report.warnings.push(e.to_string());
+        }
         Err(e) => {
             // The directory may already be gone: still try the branch, safely.
             let branch = session.branch_name.as_str();

@@ -181,3 +181,19 @@ fn lead_seeds_changes_are_committed_to_canonical() {
     assert!(!again.preserved);
     assert_eq!(again.error, None);
 }
+
+#[test]
+fn remove_refuses_when_the_merge_check_cannot_run() {
+    let repo = TempRepo::new();
+    let wt = Worktrees::new(repo.path());
+    let (a, t) = names("builder-1", "task-1");
+    let c = wt.create(base(), &a, &t, "main").unwrap();
+    let opts = RemoveOptions {
+        target: Some("no-such-canonical".into()),
+        ..RemoveOptions::default()
+    };
+    let err = wt.remove(&c.path, &opts).unwrap_err();
+    assert!(matches!(err, WorktreeError::Unverified { .. }), "{err:?}");
+    assert!(err.to_string().contains("Cannot tell whether branch"));
+    assert!(c.path.exists());
+}
