@@ -199,3 +199,102 @@ fn lead_worktree_preserves_seeds_and_keeps_other_unmerged_work() {
         "a lead's non-seeds commits are not thrown away"
     );
 }
+
+fn sleeper() -> std::process::Child {
+    overstory_core::process::command("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn live_children_block_worktree_clean_unless_forced() {
+    let p = project();
+    let wt = agent(&p, "lead-9", "builder", AgentState::Completed);
+    // The agent's own sub-project store lists a live child.
+    let mut child = sleeper();
+    let inner = Layout::new(&wt);
+    std::fs::create_dir_all(inner.dir()).unwrap();
+    let mut s = Session::new("kid", "builder");
+    s.state = AgentState::Working;
+    s.pid = Some(i64::from(child.id()));
+    SessionStore::open(&inner.sessions_db())
+        .unwrap()
+        .upsert(&s)
+        .unwrap();
+
+    let r = clean_worktrees(&p.layout, &p.config, &WorktreeCleanOptions::default()).unwrap();
+    assert_eq!(
+        r.blocked_by_children,
+        vec!["overstory/lead-9/t-1".to_owned()]
+    );
+    assert!(wt.exists());
+
+    let forced = WorktreeCleanOptions {
+        force: true,
+        ..WorktreeCleanOptions::default()
+    };
+    let r = clean_worktrees(&p.layout, &p.config, &forced).unwrap();
+    assert_eq!(r.cleaned, vec!["overstory/lead-9/t-1".to_owned()]);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the child was signalled");
+}
+
+#[test]
+fn clean_worktrees_kills_live_agent_processes() {
+    let p = project();
+    agent(&p, "b5", "builder", AgentState::Working);
+    let mut child = sleeper();
+    let a = overstory_core::AgentName::new("b5").unwrap();
+    overstory_core::process::write_pid_file(&p.layout.agent_turn_pid(&a), child.id()).unwrap();
+    let reaper = std::thread::spawn(move || child.wait().unwrap());
+    let opts = CleanOptions {
+        worktrees: true,
+        ..CleanOptions::default()
+    };
+    let r = clean(&p.layout, &p.config, &opts, &tmux()).unwrap();
+    assert_eq!(r.orphan_pids_reaped, 1);
+    assert!(!reaper.join().unwrap().success());
+    assert!(!p.layout.agent_turn_pid(&a).exists());
+}
+
+#[test]
+fn prime_compact_shows_session_recovery_from_the_checkpoint() {
+    use overstory_runtime::fleet::prime::{PrimeOptions, prime};
+    let p = project();
+    let a = overstory_core::AgentName::new("b6").unwrap();
+    std::fs::create_dir_all(p.layout.agent_dir(&a)).unwrap();
+    std::fs::write(
+        p.layout.agent_checkpoint(&a),
+        serde_json::json!({
+            "agentName": "b6", "taskId": "t-6", "sessionId": "s", "timestamp": "2026-01-01T00:00:00.000Z",
+            "progressSummary": "half done", "filesModified": ["a.rs"], "currentBranch": "overstory/b6/t-6",
+            "pendingWork": "tests", "mulchDomains": []
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let opts = PrimeOptions {
+        agent: Some("b6".into()),
+        compact: true,
+    };
+    let out = prime(&p.layout, &p.config, &opts).unwrap();
+    assert!(
+        out.context.contains("## Session Recovery"),
+        "{}",
+        out.context
+    );
+    assert!(out.context.contains("half done"));
+    assert!(!out.context.contains("## Expertise"));
+    let full = prime(
+        &p.layout,
+        &p.config,
+        &PrimeOptions {
+            compact: false,
+            ..opts
+        },
+    )
+    .unwrap();
+    assert!(!full.context.contains("## Session Recovery"));
+    assert!(full.context.contains("## Expertise"));
+}
