@@ -112,6 +112,40 @@ pub struct CreatedWorktree {
     pub branch: BranchName,
 }
 
+/// A worktree that is rolled back when dropped unless [`keep`](Self::keep)
+/// is called: sling creates one first and keeps it only once the agent is
+/// running, so any error (or panic) in between leaves no worktree or branch
+/// behind and a retry works.
+#[derive(Debug)]
+#[must_use = "dropping it removes the worktree again"]
+pub struct PendingWorktree {
+    manager: Worktrees,
+    created: CreatedWorktree,
+    armed: bool,
+}
+
+impl PendingWorktree {
+    /// Returns the worktree.
+    pub fn worktree(&self) -> &CreatedWorktree {
+        &self.created
+    }
+
+    /// Keeps the worktree and returns it.
+    pub fn keep(mut self) -> CreatedWorktree {
+        self.armed = false;
+        self.created.clone()
+    }
+}
+
+impl Drop for PendingWorktree {
+    fn drop(&mut self) {
+        if self.armed {
+            self.manager
+                .rollback(&self.created.path, self.created.branch.as_str());
+        }
+    }
+}
+
 /// Options of [`Worktrees::remove`].
 #[derive(Debug, Clone, Default)]
 pub struct RemoveOptions {
@@ -219,6 +253,26 @@ impl Worktrees {
                 source,
             })?;
         Ok(CreatedWorktree { path, branch })
+    }
+
+    /// Like [`create`](Self::create), but the worktree is rolled back when the
+    /// returned guard is dropped without [`PendingWorktree::keep`].
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_pending(
+        &self,
+        base_dir: &Path,
+        agent: &AgentName,
+        task: &TaskId,
+        base_branch: &str,
+    ) -> Result<PendingWorktree, WorktreeError> {
+        let created = self.create(base_dir, agent, task, base_branch)?;
+        Ok(PendingWorktree {
+            manager: self.clone(),
+            created,
+            armed: true,
+        })
     }
 
     /// Undoes a [`create`](Self::create): force-removes the worktree and

@@ -197,3 +197,21 @@ fn remove_refuses_when_the_merge_check_cannot_run() {
     assert!(err.to_string().contains("Cannot tell whether branch"));
     assert!(c.path.exists());
 }
+
+#[test]
+fn pending_worktree_rolls_back_on_drop_and_survives_keep() {
+    let repo = TempRepo::new();
+    let wt = Worktrees::new(repo.path());
+    let (a, t) = names("builder-1", "task-1");
+    let path = {
+        let pending = wt.create_pending(base(), &a, &t, "main").unwrap();
+        assert!(pending.worktree().path.exists());
+        pending.worktree().path.clone()
+        // Dropped here: as if a later sling step failed.
+    };
+    assert!(!path.exists());
+    assert!(!wt.branch_exists("overstory/builder-1/task-1"));
+    let kept = wt.create_pending(base(), &a, &t, "main").unwrap().keep();
+    assert!(kept.path.exists());
+    assert!(wt.branch_exists(kept.branch.as_str()));
+}
