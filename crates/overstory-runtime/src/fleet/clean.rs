@@ -371,7 +371,9 @@ fn kill_agent_processes(layout: &Layout, s: &Session) -> bool {
         }
         let _ = process::remove_pid_file(&pid_file);
     }
+    // A terminal row's pid is history and may belong to someone else by now.
     if let Some(pid) = s.pid.and_then(|p| i32::try_from(p).ok())
+        && !s.state.is_terminal()
         && process::is_alive(pid)
         && pid != std::process::id() as i32
     {
