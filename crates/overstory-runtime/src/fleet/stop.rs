@@ -123,6 +123,12 @@ pub fn stop_agent(
             report.pid_killed = kill_headless(layout, &agent, &session, opts.grace);
         } else if opts.tmux.is_alive(&session.tmux_session) {
             report.tmux_killed = opts.tmux.kill_session(&session.tmux_session, opts.grace)?;
+        } else if let Some(pid) = session.pid.and_then(|p| i32::try_from(p).ok())
+            && process::is_alive(pid)
+        {
+            // The session is gone but the agent process outlived it.
+            kill_process_tree(pid, opts.grace);
+            report.pid_killed = true;
         }
         store.transition(
             agent.as_str(),

@@ -354,3 +354,22 @@ fn lead_note_names_the_branch_of_its_merge_ready_mail() {
         notes[0].subject
     );
 }
+
+#[test]
+fn tmux_agent_whose_session_vanished_has_its_process_killed() {
+    let p = project();
+    let mut child = process::command("sleep").arg("300").spawn().unwrap();
+    let mut s = Session::new("builder-6", "builder");
+    s.state = AgentState::Working;
+    s.tmux_session = "overstory-proj-builder-6".into();
+    s.pid = Some(i64::from(child.id()));
+    put(&p, &s);
+    let o = StopOptions {
+        tmux: Tmux::new(format!("ov-test-gone-{}", std::process::id())),
+        ..opts()
+    };
+    let r = stop_agent(&p.layout, &p.config, "builder-6", &o).unwrap();
+    assert!(r.pid_killed);
+    assert!(!r.tmux_killed);
+    assert!(!child.wait().unwrap().success());
+}
