@@ -272,6 +272,57 @@ impl From<overstory_runtime::RuntimeError> for CliError {
     }
 }
 
+impl From<overstory_core::WorktreeError> for CliError {
+    fn from(e: overstory_core::WorktreeError) -> Self {
+        use overstory_core::WorktreeError as W;
+        let hint = match &e {
+            W::Unmerged { .. } => {
+                Some("Merge the branch with 'ov merge', or pass --force to discard its commits")
+            }
+            W::AlreadyExists { .. } => Some("List agent worktrees with 'ov worktree list'"),
+            W::Unverified { .. } => {
+                Some("Check project.canonicalBranch in .overstory/config.yaml, or pass --force")
+            }
+            _ => None,
+        };
+        let err = Self::from_lib(e.code(), &e);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
+impl From<overstory_runtime::fleet::FleetError> for CliError {
+    fn from(e: overstory_runtime::fleet::FleetError) -> Self {
+        use overstory_runtime::fleet::FleetError as F;
+        match e {
+            F::Validation(v) => v.into(),
+            F::Db(d) => d.into(),
+            F::Session(s) => s.into(),
+            F::Mail(m) => m.into(),
+            F::Worktree(w) => w.into(),
+            F::Fs(f) => f.into(),
+            F::Config(c) => c.into(),
+            F::Process(p) => p.into(),
+            other => {
+                let hint = match &other {
+                    F::AgentNotFound { .. } => Some("List agents with 'ov status --all'"),
+                    F::Tmux(overstory_runtime::fleet::TmuxError::NotInstalled) => {
+                        Some("Install tmux, or run agents headless (the default for new projects)")
+                    }
+                    _ => None,
+                };
+                let err = Self::from_lib(other.code(), &other);
+                match hint {
+                    Some(h) => err.hint(h),
+                    None => err,
+                }
+            }
+        }
+    }
+}
+
 impl From<overstory_runtime::dispatch::DispatchError> for CliError {
     fn from(e: overstory_runtime::dispatch::DispatchError) -> Self {
         use overstory_runtime::dispatch::DispatchError as E;

@@ -209,6 +209,14 @@ impl Layout {
         self.pending_nudges_dir().join(format!("{agent}.json"))
     }
 
+    /// Returns `.overstory/pending-nudges/<recipient>.from-<sender>.json`: a
+    /// marker one sender leaves for a recipient without overwriting the
+    /// markers of other senders (a stopped lead's note to the coordinator).
+    pub fn pending_nudge_from(&self, recipient: &AgentName, sender: &AgentName) -> PathBuf {
+        self.pending_nudges_dir()
+            .join(format!("{recipient}.from-{sender}.json"))
+    }
+
     /// Returns the directories `ov init` creates, in creation order.
     pub fn init_dirs(&self) -> [PathBuf; 6] {
         [

@@ -21,6 +21,8 @@
 //!   part writes: typed events and levels, the tool-argument filter, queries
 //!   by agent, run and time, batched inserts and retention
 //!   ([`events::EventStore::purge`], `ov log prune --older-than 7d`).
+//! - **worktree** ([`Worktrees`]) creates, lists and removes agent
+//!   worktrees, and never deletes unmerged work unless forced.
 //! - **process** is the only place a child process is built; every child leads
 //!   its own process group so it can be stopped with all its descendants.
 //! - **clock** and **ids** produce the original's time stamps
@@ -71,12 +73,14 @@ pub mod layout;
 pub mod names;
 pub mod process;
 pub mod project;
+pub mod worktree;
 
 pub use capability::{Capability, CapabilityProps, GuardClass, Lifecycle};
 pub use config::{Config, ConfigWarning, LoadedConfig};
 pub use error::{ConfigError, DbError, FsError, GitError, ProcessError, ValidationError};
 pub use layout::Layout;
 pub use names::{AgentName, BranchName, TaskId};
+pub use worktree::{WorktreeError, Worktrees};
 
 /// The version string reported by `ov --version`, kept equal to the
 /// original's so both can share a project.

@@ -34,6 +34,8 @@
 //!   and checkpoints).
 //! - [`connection`]: a long-lived headless child (the coordinator) reached
 //!   through its stdin, and the per-process registry of such connections.
+//! - [`fleet`]: agent lifecycle around the runner — worktrees, the tmux
+//!   manager, `ov stop`, cleanup, groups, specs, priming and hooks install.
 //! - [`others`]: shape-only adapters for the other CLIs the original
 //!   registers (`codex`, `pi`, `gemini`, …, `sapling`).
 //!
@@ -120,6 +122,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+pub mod fleet;
 pub mod guard;
 pub mod hooks;
 pub mod identity;

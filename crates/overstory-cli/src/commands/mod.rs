@@ -8,22 +8,29 @@ use crate::error::CliError;
 use crate::output::Output;
 
 mod agents;
+mod clean;
 mod completions;
 mod config;
 mod dispatch;
 mod errors;
 mod feed;
+mod group;
 mod guard;
+mod hooks;
 mod init;
 mod log;
 mod mail;
+mod prime;
 mod replay;
 mod run;
 mod scripted_agent;
+mod spec;
 mod status;
+mod stop;
 mod timeline;
 mod trace;
 pub mod turn_shim;
+mod worktree;
 
 /// Every `ov` command.
 #[derive(Debug, Subcommand)]
@@ -52,6 +59,20 @@ pub enum Command {
     Trace(trace::TraceArgs),
     /// Send and receive mail between agents
     Mail(mail::MailArgs),
+    /// Stop an agent and mark it completed
+    Stop(stop::StopArgs),
+    /// List and clean agent worktrees
+    Worktree(worktree::WorktreeArgs),
+    /// Remove runtime state: worktrees, branches, databases, logs
+    Clean(clean::CleanArgs),
+    /// Create and track groups of issues
+    Group(group::GroupArgs),
+    /// Write task specifications
+    Spec(spec::SpecArgs),
+    /// Print the context a session loads at start
+    Prime(prime::PrimeArgs),
+    /// Install overstory's hooks into .claude/settings.local.json
+    Hooks(hooks::HooksArgs),
     /// Decide a tool call for an agent (PreToolUse hook)
     #[command(hide = true)]
     Guard(guard::GuardArgs),
@@ -86,6 +107,13 @@ impl Command {
             Command::Trace(_) => "trace".into(),
             // The original's mail errors use the program name (spec 02 §6).
             Command::Mail(_) => "ov".into(),
+            Command::Stop(_) => "stop".into(),
+            Command::Worktree(a) => a.envelope_name().into(),
+            Command::Clean(_) => "clean".into(),
+            Command::Group(a) => a.envelope_name().into(),
+            Command::Spec(_) => "spec-write".into(),
+            Command::Prime(_) => "prime".into(),
+            Command::Hooks(a) => a.envelope_name().into(),
             Command::Guard(_) => "guard".into(),
             Command::ScriptedAgent(_) => "scripted-agent".into(),
         }
@@ -113,6 +141,13 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Status(args) => status::run(ctx, args),
         Command::Trace(args) => trace::run(ctx, args),
         Command::Mail(args) => mail::run(ctx, args),
+        Command::Stop(args) => stop::run(ctx, args),
+        Command::Worktree(args) => worktree::run(ctx, args),
+        Command::Clean(args) => clean::run(ctx, args),
+        Command::Group(args) => group::run(ctx, args),
+        Command::Spec(args) => spec::run(ctx, args),
+        Command::Prime(args) => prime::run(ctx, args),
+        Command::Hooks(args) => hooks::run(ctx, args),
         Command::Guard(args) => guard::run(ctx, args),
         Command::ScriptedAgent(args) => scripted_agent::run(ctx, args),
     }

@@ -11,25 +11,32 @@
 )]
 
 mod agents;
+mod clean;
 mod completions;
 mod conventions;
 mod dispatch;
 mod errors;
 mod feed;
+mod group;
 mod guard;
 mod guard_hook;
 mod help;
+mod hooks;
 mod init;
 mod log;
 mod mail;
+mod prime;
 mod project;
 mod replay;
 mod run;
 mod scripted_agent;
 mod sessions_support;
+mod spec;
 mod status;
+mod stop;
 mod support;
 mod trace;
+mod worktree;
 
 /// The `ov` binary under test.
 pub fn ov_bin() -> &'static std::path::Path {
