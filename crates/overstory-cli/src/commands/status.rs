@@ -57,13 +57,15 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<Output, CliError> {
         }
     }
     let report = status::gather(&layout, &opts, &sources)?;
-    let text = render(&report, ctx.style);
+    if !ctx.json {
+        return Ok(Output::new("status").raw(render(&report, ctx.style)));
+    }
     let data = serde_json::to_value(&report).map_err(|e| {
         CliError::new("Failed to encode the status")
             .caused_by(e)
             .internal()
     })?;
-    Ok(Output::new("status").data(data).raw(text))
+    Ok(Output::new("status").data(data))
 }
 
 fn render(r: &StatusReport, style: Style) -> String {
