@@ -1,12 +1,13 @@
 //! What every command gets: the global flags, resolved once, and the project.
 
+use std::cell::OnceCell;
 use std::path::PathBuf;
 
 use overstory_core::config::Config;
 use overstory_core::{Layout, env, project};
 
 use crate::error::CliError;
-use crate::output::Style;
+use crate::output::{self, Style};
 
 /// The global flags and the lazily resolved project.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ pub struct Context {
     /// Colour and glyph settings for human output.
     pub style: Style,
     cwd: PathBuf,
+    config: OnceCell<Config>,
 }
 
 impl Context {
@@ -34,6 +36,11 @@ impl Context {
     ) -> Result<Self, CliError> {
         let cwd = std::env::current_dir()
             .map_err(|e| CliError::new("Failed to read the current directory").caused_by(e))?;
+        // `--project` must name an initialised project, whatever the command.
+        let project = match project {
+            Some(p) => Some(project::resolve_root(Some(&p), None, &cwd)?.0),
+            None => None,
+        };
         Ok(Self {
             json,
             quiet,
@@ -41,11 +48,11 @@ impl Context {
             project,
             style: Style::detect(),
             cwd,
+            config: OnceCell::new(),
         })
     }
 
     /// Returns the directory `ov` was started in.
-    #[allow(dead_code, reason = "used by commands on other branches")]
     pub fn cwd(&self) -> &std::path::Path {
         &self.cwd
     }
@@ -70,9 +77,17 @@ impl Context {
         Ok(layout)
     }
 
-    /// Returns the project's configuration (defaults until the loader lands).
+    /// Loads the project's configuration (once per process) and prints its
+    /// warnings (unknown keys, deprecated keys) to stderr.
     pub fn config(&self) -> Result<Config, CliError> {
+        if let Some(config) = self.config.get() {
+            return Ok(config.clone());
+        }
         let layout = self.layout()?;
-        Ok(Config::defaults_for(layout.root()))
+        let loaded = Config::load(layout.root())?;
+        for warning in &loaded.warnings {
+            output::eprint_line(&warning.to_string());
+        }
+        Ok(self.config.get_or_init(|| loaded.config).clone())
     }
 }

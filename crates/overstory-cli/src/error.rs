@@ -14,6 +14,7 @@ use std::error::Error as StdError;
 use std::path::Path;
 
 use overstory_core::{ConfigError, DbError, FsError, GitError, ProcessError, ValidationError};
+use overstory_mail::MailError;
 
 use crate::output::{Style, envelope_err};
 
@@ -150,6 +151,18 @@ impl From<ConfigError> for CliError {
     }
 }
 
+impl From<overstory_core::init::InitError> for CliError {
+    fn from(e: overstory_core::init::InitError) -> Self {
+        use overstory_core::init::InitError;
+        match e {
+            InitError::Git(e) => e.into(),
+            InitError::Fs(e) => e.into(),
+            InitError::Validation(e) => e.into(),
+            other => Self::from_lib(other.code(), &other),
+        }
+    }
+}
+
 impl From<DbError> for CliError {
     fn from(e: DbError) -> Self {
         let hint = match &e {
@@ -210,6 +223,51 @@ impl From<overstory_sessions::SessionError> for CliError {
                     None => err,
                 }
             }
+        }
+    }
+}
+
+impl From<MailError> for CliError {
+    fn from(e: MailError) -> Self {
+        let code = e.code();
+        let hint = match &e {
+            MailError::MissingDirectory { .. } => Some("Run 'ov init' first"),
+            MailError::NotFound { .. } => Some("List message ids with 'ov mail list'"),
+            MailError::TerminalRecipient { .. } => {
+                Some("Check the agent's state with 'ov status'; mail its parent instead")
+            }
+            MailError::EmptyGroup { .. } => Some("See the active agents with 'ov status'"),
+            _ => None,
+        };
+        let mut err = match e {
+            // Keep the database hints (locked: retry; corrupt: move it aside).
+            MailError::Db(db) => Self::from(db),
+            MailError::Invalid(v) => Self::from(v),
+            other => Self::from_lib(code, &other),
+        };
+        err.code = Some(code);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
+impl From<overstory_runtime::RuntimeError> for CliError {
+    fn from(e: overstory_runtime::RuntimeError) -> Self {
+        let hint = match &e {
+            overstory_runtime::RuntimeError::UnknownRuntime { .. } => {
+                Some("Set runtime.default in .overstory/config.yaml or pass --runtime")
+            }
+            overstory_runtime::RuntimeError::Script { .. } => {
+                Some("See the scripted runtime docs for the script format")
+            }
+            _ => None,
+        };
+        let err = Self::from_lib(e.code(), &e);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
         }
     }
 }

@@ -74,7 +74,6 @@ impl Style {
 }
 
 /// One line of human output.
-#[allow(dead_code, reason = "used by commands on other branches")]
 #[derive(Debug, Clone)]
 pub enum Line {
     /// `✓ <msg>`; hidden by `--quiet`.
@@ -97,9 +96,11 @@ pub struct Output {
     bare_json: Option<Value>,
     /// Prints nothing at all (the command already streamed its output).
     silent: bool,
+    /// When set, the human lines are printed even under `--json` (hook
+    /// formats such as `mail check --inject` take precedence over it).
+    text_only: bool,
 }
 
-#[allow(dead_code, reason = "used by commands on other branches")]
 impl Output {
     /// Starts an output for the envelope command name `command`.
     pub fn new(command: impl Into<String>) -> Self {
@@ -109,6 +110,7 @@ impl Output {
             lines: Vec::new(),
             bare_json: None,
             silent: false,
+            text_only: false,
         }
     }
 
@@ -138,6 +140,12 @@ impl Output {
     /// Prints `value` as is under `--json` (no envelope).
     pub fn bare_json(mut self, value: Value) -> Self {
         self.bare_json = Some(value);
+        self
+    }
+
+    /// Prints the human lines even under `--json` (no envelope).
+    pub fn text_only(mut self) -> Self {
+        self.text_only = true;
         self
     }
 
@@ -184,7 +192,7 @@ impl Output {
         if self.silent {
             return String::new();
         }
-        if json {
+        if json && !self.text_only {
             // Serialised in place: large payloads (ov status with a
             // thousand sessions) are not deep-copied into a new envelope.
             let mut text = match &self.bare_json {

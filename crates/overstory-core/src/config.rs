@@ -2,10 +2,49 @@
 //! and defaults.
 //!
 //! The typed [`Config`] mirrors the file key for key (camelCase on disk).
-//! Loading merges built-in defaults ← `config.yaml` ← `config.local.yaml`.
+//! [`Config::load`] merges built-in defaults ← `config.yaml` ←
+//! `config.local.yaml` (maps merge key by key; lists, scalars and an explicit
+//! `null` replace), migrates deprecated keys, then checks the type and range
+//! of every value. A bad value is a [`ConfigError::Invalid`] naming the dotted
+//! key, the file and the line; an unknown key is only a [`ConfigWarning`].
+//! [`Config::to_yaml`] writes the file `ov init` creates, which loads back to
+//! the same value.
+//!
+//! ```
+//! use overstory_core::Config;
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::create_dir(dir.path().join(".overstory"))?;
+//! std::fs::write(
+//!     dir.path().join(".overstory/config.yaml"),
+//!     "agents:\n  maxConcurrent: 10\n",
+//! )?;
+//! let loaded = Config::load(dir.path())?;
+//! assert_eq!(loaded.config.agents.max_concurrent, 10);
+//! assert_eq!(loaded.config.agents.max_depth, 2); // the default
+//! assert!(loaded.warnings.is_empty());
+//!
+//! std::fs::write(
+//!     dir.path().join(".overstory/config.yaml"),
+//!     "agents:\n  maxConcurrent: 0\n",
+//! )?;
+//! let err = Config::load(dir.path()).unwrap_err();
+//! assert!(err.to_string().contains("\"agents.maxConcurrent\""));
+//! assert!(err.to_string().contains("line 2"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::ConfigError;
+use crate::layout::Layout;
+
+mod load;
+mod validate;
+mod write;
+mod yaml;
 
 use serde::{Deserialize, Serialize};
 
@@ -358,3 +397,103 @@ impl Config {
         self.runtime.claude_headless_by_default.unwrap_or(false)
     }
 }
+
+/// A configuration and the warnings produced while loading it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LoadedConfig {
+    /// The merged, validated configuration.
+    pub config: Config,
+    /// Unknown keys, deprecated keys and questionable values, in file order.
+    /// A program should show them to the user (the CLI prints them to stderr).
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// What a [`ConfigWarning`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WarningKind {
+    /// A key the program does not know; it is kept and ignored.
+    UnknownKey,
+    /// A deprecated key that was migrated to its new name.
+    Deprecated,
+    /// A key written twice in one map; the later value is used.
+    DuplicateKey,
+    /// A value that is accepted but probably not what was meant.
+    Value,
+}
+
+/// Something in the configuration worth telling the user that does not stop
+/// the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfigWarning {
+    /// What kind of warning this is.
+    pub kind: WarningKind,
+    /// The dotted key, when the warning is about one.
+    pub key: Option<String>,
+    /// The file, when known.
+    pub path: Option<PathBuf>,
+    /// The 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is worth knowing, as a sentence.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    /// Formats the line the CLI prints: `[overstory] DEPRECATED: …` for
+    /// deprecated keys, `[overstory] WARNING: …` otherwise, with the file and
+    /// line in parentheses.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.kind {
+            WarningKind::Deprecated => "DEPRECATED",
+            _ => "WARNING",
+        };
+        write!(f, "[overstory] {label}: {}", self.message)?;
+        match (&self.path, self.line) {
+            (Some(p), Some(l)) => write!(f, " (\"{}\" line {l})", p.display()),
+            (Some(p), None) => write!(f, " (\"{}\")", p.display()),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration of the project rooted at `root`: defaults ←
+    /// `.overstory/config.yaml` ← `.overstory/config.local.yaml`.
+    ///
+    /// Missing files are skipped, so an uninitialised directory gets the
+    /// defaults (named after the directory). `project.root` is always `root`,
+    /// whatever the files say.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when a file exists but cannot be read,
+    /// [`ConfigError::Parse`] for malformed YAML, and [`ConfigError::Invalid`]
+    /// for a value of the wrong type or out of range.
+    pub fn load(root: &Path) -> Result<LoadedConfig, ConfigError> {
+        let layout = Layout::new(root);
+        load::load_files(root, &[layout.config(), layout.config_local()])
+    }
+
+    /// Loads a configuration from YAML text as if it were the project's
+    /// `config.yaml` (with no `config.local.yaml`).
+    ///
+    /// # Errors
+    /// As [`Config::load`], with `.overstory/config.yaml` under `root` as the
+    /// path in messages.
+    pub fn from_yaml(text: &str, root: &Path) -> Result<LoadedConfig, ConfigError> {
+        load::load_texts(root, &[(Layout::new(root).config(), text.to_owned())])
+    }
+
+    /// Writes the configuration as `ov init` does: a comment header, two-space
+    /// indentation, keys in the order of the defaults, `[]` for empty lists,
+    /// a bare `key:` for empty maps, and strings quoted when they would
+    /// otherwise read back as something else. The text loads back to an equal
+    /// configuration.
+    pub fn to_yaml(&self) -> String {
+        write::to_yaml(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;

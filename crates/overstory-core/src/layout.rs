@@ -77,6 +77,8 @@ impl Layout {
         logs_dir => "logs");
     file!(/// Returns `.overstory/pending-nudges/`.
         pending_nudges_dir => "pending-nudges");
+    file!(/// Returns `.overstory/scripts/`: agent scripts for the scripted runtime.
+        scripts_dir => "scripts");
     file!(/// Returns `.overstory/mail.db`.
         mail_db => "mail.db");
     file!(/// Returns `.overstory/sessions.db`.

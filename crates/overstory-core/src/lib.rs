@@ -11,7 +11,10 @@
 //!   terminal mail types, default model.
 //! - **Layout** ([`Layout`]) is the only builder of paths under `.overstory/`.
 //! - **Config** ([`Config`]) holds `config.yaml` with the original's keys and
-//!   defaults.
+//!   defaults; [`Config::load`] merges `config.yaml` and `config.local.yaml`
+//!   over them and names the key, file and line of any bad value.
+//! - **init** ([`init::init`]) writes the `.overstory/` scaffold that `ov init`
+//!   creates.
 //! - **db** opens SQLite the same way everywhere (WAL, `synchronous=NORMAL`,
 //!   a busy timeout, idempotent migrations recorded in `user_version`).
 //! - **events** ([`events::EventStore`]) is `events.db`, the timeline every
@@ -63,13 +66,14 @@ pub mod error;
 pub mod events;
 pub mod git;
 pub mod ids;
+pub mod init;
 pub mod layout;
 pub mod names;
 pub mod process;
 pub mod project;
 
 pub use capability::{Capability, CapabilityProps, GuardClass, Lifecycle};
-pub use config::Config;
+pub use config::{Config, ConfigWarning, LoadedConfig};
 pub use error::{ConfigError, DbError, FsError, GitError, ProcessError, ValidationError};
 pub use layout::Layout;
 pub use names::{AgentName, BranchName, TaskId};

@@ -1,2 +1,149 @@
-//! How overstory agents run (see issues 5–7; not implemented yet).
+//! How overstory agents run: the runtime trait, the Claude Code and scripted
+//! adapters, hooks and guards, and the stream-json event parser.
+//!
+//! # The model
+//!
+//! - [`AgentRuntime`] is one coding-agent CLI. It builds spawn specs for the
+//!   three modes — a shell command for a tmux pane
+//!   ([`AgentRuntime::spawn_command`]), a one-shot print argv
+//!   ([`AgentRuntime::print_command`]) and a headless child
+//!   ([`AgentRuntime::direct_spawn`], whose presence makes `--headless`
+//!   legal) — plus provider environment, readiness of a tmux pane, transcript
+//!   lookups, per-agent config deployment and an [`EventReader`] over the
+//!   child's stdout.
+//! - [`ClaudeRuntime`] drives Claude Code. Headless agents run one
+//!   `claude -p --output-format stream-json --input-format stream-json …`
+//!   process per user turn, resumed with `--resume <session id>`.
+//! - [`ScriptedRuntime`] plays a JSON script instead of calling a model (see
+//!   [`scripted`]); its child speaks the same stream-json, so the rest of the
+//!   system cannot tell the difference.
+//! - [`Registry`] picks a runtime by name: `--runtime`, then
+//!   `runtime.capabilities.<cap>`, then `runtime.default`, then `claude`.
+//! - [`resolve_model`] decides the model (config → manifest → capability
+//!   default) and gateway routing; [`ResolvedModel::spawn_model`] is passed
+//!   as `--model` in every mode.
+//! - Deployment writes `.claude/CLAUDE.md` (the overlay) and merges hooks
+//!   into `.claude/settings.local.json` ([`hooks`]). Guards are not shell
+//!   one-liners: the hook runs `ov guard <capability>`, which reads Claude's
+//!   PreToolUse JSON and answers with [`guard::evaluate`]. Bash commands are
+//!   split by a real lexer ([`shell`]), so compound commands, subshells,
+//!   `env X=1 …` and `sh -c "…"` are checked part by part.
+//! - What an agent is told: [`manifest`] (model and definition per
+//!   capability), [`overlay`] (the rendered `CLAUDE.md`), [`prompt`] (the
+//!   beacon and mail sections of user turns), [`identity`] (the agent's CV
+//!   and checkpoints).
+//! - [`connection`]: a long-lived headless child (the coordinator) reached
+//!   through its stdin, and the per-process registry of such connections.
+//! - [`others`]: shape-only adapters for the other CLIs the original
+//!   registers (`codex`, `pi`, `gemini`, …, `sapling`).
+//!
+//! ## Who uses what
+//!
+//! The turn runner spawns [`AgentRuntime::direct_spawn`] (pass
+//! [`ResolvedModel::spawn_model`] as the model and the session's Claude id
+//! as `resume_session_id`), writes [`AgentRuntime::encode_user_turn`] to
+//! stdin, closes it, and drains [`AgentRuntime::event_reader`];
+//! [`RuntimeEvent::store_type`]/[`RuntimeEvent::store_level`] give the
+//! events.db columns and [`EventReader::last_read_at`] raw activity for the
+//! stall timer. Sling resolves the runtime with [`Registry`], decides the
+//! mode with [`resolve_use_headless`], renders the overlay and calls
+//! [`AgentRuntime::deploy_config`] with a [`HooksDef`] whose
+//! `guard_program` is the absolute path of the running `ov`.
+//!
+//! # Example
+//!
+//! Parse a turn's stdout into typed events:
+//!
+//! ```
+//! use overstory_runtime::{EventReader, ParseOptions, RuntimeEvent};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let stdout = br#"{"type":"system","subtype":"init","session_id":"s-1"}
+//! {"type":"assistant","message":{"content":[{"type":"text","text":"hello"}]}}
+//! not json at all
+//! {"type":"result","subtype":"success","is_error":false,"result":"done","session_id":"s-1"}
+//! "#;
+//! let mut reader = EventReader::new(&stdout[..], ParseOptions::default());
+//! let mut kinds = Vec::new();
+//! while let Some(event) = reader.next().await? {
+//!     kinds.push(event.kind());
+//! }
+//! assert_eq!(kinds, ["status", "assistant_message", "result"]);
+//! assert_eq!(reader.take_diagnostics().len(), 1); // the malformed line
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! Ask the guard about a command, as `ov guard scout` does:
+//!
+//! ```
+//! use overstory_core::Capability;
+//! use overstory_runtime::guard::{evaluate, GuardContext, NoProbe, ToolCall};
+//!
+//! let ctx = GuardContext {
+//!     capability: Some(Capability::Scout),
+//!     agent_name: Some("scout-1".into()),
+//!     cwd: "/tmp".into(),
+//!     ..GuardContext::default()
+//! };
+//! assert!(evaluate(&ctx, &ToolCall::bash("git status && git push"), &NoProbe).is_deny());
+//! assert!(!evaluate(&ctx, &ToolCall::bash("grep -r TODO src | head"), &NoProbe).is_deny());
+//! ```
+//!
+//! # Rehearsing a swarm without spending tokens
+//!
+//! Set `runtime.default: scripted` (or pass `--runtime scripted`) and give
+//! each agent a script (format in [`scripted`]). Every agent then runs as a
+//! real child process that emits Claude-shaped events, edits and commits in
+//! its worktree and sends mail through `ov mail send`, with delays, stalls,
+//! crashes and exit codes as scripted — enough to exercise dispatch, the turn
+//! runner, the watchdog and the merge queue end to end, offline and free.
+//! You can also run one turn by hand:
+//!
+//! ```text
+//! echo '{"type":"user","message":{"role":"user","content":[{"type":"text","text":"go"}]}}' \
+//!   | ov scripted-agent --script builder.json
+//! ```
+//!
+//! # Caveats
+//!
+//! - [`SpawnSpec::command`] starts the child in its own process group;
+//!   dropping the `Child` does not kill it. Signal the group and wait.
+//! - [`EventReader::next`] is cancel safe; text is batched for up to
+//!   [`event::DEFAULT_FLUSH_INTERVAL`], so events may lag output by that much.
+//! - Claude Code refuses bypass-permission mode as root unless `IS_SANDBOX=1`
+//!   is set; the variable is inherited by headless children.
 #![deny(missing_docs)]
+
+pub mod claude;
+pub mod connection;
+pub mod error;
+pub mod event;
+pub mod guard;
+pub mod hooks;
+pub mod identity;
+pub mod manifest;
+pub mod model;
+pub mod others;
+pub mod overlay;
+pub mod prompt;
+pub mod registry;
+pub mod runtime;
+pub mod scripted;
+pub mod shell;
+pub mod transcript;
+
+pub use claude::ClaudeRuntime;
+pub use error::RuntimeError;
+pub use event::{
+    Diagnostic, DiagnosticKind, EventReader, ParseOptions, RuntimeEvent, encode_user_turn,
+};
+pub use model::resolve_model;
+pub use registry::{HeadlessFlag, Registry, resolve_use_headless};
+pub use runtime::{
+    AgentRuntime, DialogAction, DirectSpawnOptions, HooksDef, OverlayContent, PermissionMode,
+    ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability, TranscriptSummary,
+};
+pub use scripted::ScriptedRuntime;
+
+pub mod turn;

@@ -3,13 +3,21 @@
 //! - [`TempRepo`]: a real git repository in a temporary directory, with one
 //!   commit on `main`, ready for `ov init`.
 //! - [`ov`]: a `Command` for the built `ov` binary with a clean environment.
+//! - [`mock_api::MockApi`]: a local Anthropic Messages API whose replies each
+//!   test scripts, so the real `claude` binary runs offline.
+//! - [`require_claude`]: finds the `claude` binary, or skips loudly (and
+//!   fails when `CI` is set).
 //!
 //! Used from `tests/` only (a dev-dependency), never from unit tests.
 #![allow(
     clippy::unwrap_used,
     clippy::disallowed_methods,
+    clippy::print_stderr,
+    clippy::missing_panics_doc,
     reason = "test support"
 )]
+
+pub mod mock_api;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,4 +101,34 @@ pub fn ov(bin: &Path, cwd: &Path) -> Command {
         .env_remove("FORCE_COLOR")
         .env("NO_COLOR", "1");
     cmd
+}
+
+/// Returns the `claude` binary (`$OVERSTORY_TEST_CLAUDE`, else `claude` on
+/// `PATH`). When it is missing, prints a loud notice and returns `None` so
+/// the caller can skip — unless `CI` is set, where a missing binary fails the
+/// test.
+pub fn require_claude(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("OVERSTORY_TEST_CLAUDE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join("claude"))
+                    .find(|p| p.is_file())
+            })
+        });
+    if found.is_none() {
+        let msg = format!(
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !!! SKIPPING {test}: the real `claude` binary is not installed.\n\
+             !!! Install it with: npm install -g @anthropic-ai/claude-code\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+        );
+        eprintln!("{msg}");
+        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+            panic!("{test}: `claude` is required in CI (CI is set) but was not found on PATH");
+        }
+    }
+    found
 }

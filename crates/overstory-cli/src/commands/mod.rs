@@ -9,11 +9,16 @@ use crate::output::Output;
 
 mod agents;
 mod completions;
+mod config;
 mod errors;
 mod feed;
+mod guard;
+mod init;
 mod log;
+mod mail;
 mod replay;
 mod run;
+mod scripted_agent;
 mod status;
 mod timeline;
 mod trace;
@@ -25,6 +30,10 @@ pub enum Command {
     Agents(agents::AgentsArgs),
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
+    /// Show the merged configuration
+    Config(config::ConfigArgs),
+    /// Initialize overstory in the current git repository
+    Init(init::InitArgs),
     /// Show error events
     Errors(errors::ErrorsArgs),
     /// Show (and follow) recent events of all agents
@@ -39,6 +48,14 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Show an agent's timeline
     Trace(trace::TraceArgs),
+    /// Send and receive mail between agents
+    Mail(mail::MailArgs),
+    /// Decide a tool call for an agent (PreToolUse hook)
+    #[command(hide = true)]
+    Guard(guard::GuardArgs),
+    /// Play one turn of an agent script (scripted runtime child)
+    #[command(hide = true, name = "scripted-agent")]
+    ScriptedAgent(scripted_agent::ScriptedAgentArgs),
 }
 
 impl Command {
@@ -47,6 +64,8 @@ impl Command {
         match self {
             Command::Agents(_) => "agents discover".into(),
             Command::Completions(_) => "completions".into(),
+            Command::Config(_) => "config".into(),
+            Command::Init(_) => "init".into(),
             Command::Errors(_) => "errors".into(),
             Command::Feed(_) => "feed".into(),
             Command::Log(a) if a.event == "prune" => "log prune".into(),
@@ -55,6 +74,10 @@ impl Command {
             Command::Run(a) => a.envelope_name().into(),
             Command::Status(_) => "status".into(),
             Command::Trace(_) => "trace".into(),
+            // The original's mail errors use the program name (spec 02 §6).
+            Command::Mail(_) => "ov".into(),
+            Command::Guard(_) => "guard".into(),
+            Command::ScriptedAgent(_) => "scripted-agent".into(),
         }
     }
 }
@@ -64,6 +87,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
     match command {
         Command::Agents(args) => agents::run(ctx, args),
         Command::Completions(args) => completions::run(ctx, args),
+        Command::Config(args) => config::run(ctx, args),
+        Command::Init(args) => init::run(ctx, args),
         Command::Errors(args) => errors::run(ctx, args),
         Command::Feed(args) => feed::run(ctx, args),
         Command::Log(args) => log::run(ctx, args),
@@ -71,5 +96,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Run(args) => run::run(ctx, args),
         Command::Status(args) => status::run(ctx, args),
         Command::Trace(args) => trace::run(ctx, args),
+        Command::Mail(args) => mail::run(ctx, args),
+        Command::Guard(args) => guard::run(ctx, args),
+        Command::ScriptedAgent(args) => scripted_agent::run(ctx, args),
     }
 }

@@ -1,0 +1,24 @@
+//! The top-level help, held as a snapshot so changes show up in review.
+//!
+//! After an intended change, refresh it with
+//! `UPDATE_SNAPSHOTS=1 cargo test -p overstory-cli --test it help`.
+
+use crate::support::{command, run};
+
+#[test]
+fn top_level_help_matches_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    // A fixed width, so the wrapping does not depend on the terminal.
+    let help = run(command(dir.path()).arg("--help").env("COLUMNS", "100"))
+        .ok()
+        .stdout;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots/help.txt");
+    if overstory_core::env::is_set("UPDATE_SNAPSHOTS") {
+        std::fs::write(&path, &help).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        help, want,
+        "ov --help changed; if intended, run UPDATE_SNAPSHOTS=1 cargo test -p overstory-cli --test it help"
+    );
+}

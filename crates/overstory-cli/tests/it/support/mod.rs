@@ -1,0 +1,75 @@
+//! Running `ov` and reading what it printed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use overstory_testkit::TempRepo;
+
+/// The result of one `ov` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts exit 0 and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+
+    /// Asserts exit 1 and returns self.
+    #[track_caller]
+    pub fn fails(self) -> Self {
+        assert_eq!(self.code, 1, "expected exit 1: {self:#?}");
+        self
+    }
+
+    /// Parses stdout as exactly one JSON document on one line.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        assert_eq!(
+            self.stdout.matches('\n').count(),
+            1,
+            "stdout must be one line: {self:#?}"
+        );
+        serde_json::from_str(self.stdout.trim_end())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ov"))
+}
+
+/// A command for `ov` in `cwd` with colour off and no inherited overstory
+/// variables.
+pub fn command(cwd: &Path) -> Command {
+    overstory_testkit::ov(&bin(), cwd)
+}
+
+/// Runs `ov <args>` in `cwd`.
+pub fn ov(cwd: &Path, args: &[&str]) -> Run {
+    run(command(cwd).args(args))
+}
+
+/// Runs a prepared command.
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A temp git repository with `ov init` already run.
+pub fn initialized_repo() -> TempRepo {
+    let repo = TempRepo::new();
+    ov(repo.path(), &["init"]).ok();
+    repo
+}

@@ -1,0 +1,443 @@
+//! Protocol payloads: the JSON each protocol message type carries.
+//!
+//! Each protocol type has one struct here whose serde names are the
+//! original's keys (`taskId`, `filesModified`, …). [`validate_payload`]
+//! checks a payload's text against its type's struct before anything is
+//! stored; semantic types (`status`, `question`, `result`, `error`) accept any
+//! JSON value.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use overstory_core::{Capability, clock};
+
+use crate::error::MailError;
+use crate::message::MessageType;
+
+/// A payload struct bound to its message type.
+pub trait ProtocolPayload: Serialize + DeserializeOwned {
+    /// The message type this payload travels with.
+    const TYPE: MessageType;
+}
+
+macro_rules! bind {
+    ($t:ty => $kind:ident) => {
+        impl ProtocolPayload for $t {
+            const TYPE: MessageType = MessageType::$kind;
+        }
+    };
+}
+
+/// `worker_done`: a worker finished its task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerDone {
+    /// The task.
+    pub task_id: String,
+    /// The worker's branch.
+    pub branch: String,
+    /// The worker's exit code.
+    pub exit_code: i64,
+    /// Files the worker changed.
+    pub files_modified: Vec<String>,
+}
+bind!(WorkerDone => WorkerDone);
+
+/// Which layer declared a worker dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TerminatedBy {
+    /// The watchdog's mechanical tier.
+    Tier0,
+    /// The watchdog's triage tier.
+    Tier1,
+    /// The turn runner.
+    Runner,
+}
+
+/// `worker_died`: a worker stopped without finishing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerDied {
+    /// The dead agent.
+    pub agent_name: String,
+    /// Its capability.
+    pub capability: String,
+    /// Its task.
+    pub task_id: String,
+    /// Why it was declared dead.
+    pub reason: String,
+    /// Its last activity (RFC 3339).
+    pub last_activity: String,
+    /// Who declared it dead.
+    pub terminated_by: TerminatedBy,
+}
+bind!(WorkerDied => WorkerDied);
+
+/// `merge_ready`: a branch is ready for the merger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeReady {
+    /// The branch.
+    pub branch: String,
+    /// The task.
+    pub task_id: String,
+    /// The agent that did the work.
+    pub agent_name: String,
+    /// Files changed on the branch.
+    pub files_modified: Vec<String>,
+}
+bind!(MergeReady => MergeReady);
+
+/// Which resolution tier a merge needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MergeTier {
+    /// No conflicts.
+    CleanMerge,
+    /// Conflicts resolved mechanically.
+    AutoResolve,
+    /// Conflicts resolved by an agent.
+    AiResolve,
+    /// The change was redone on top of the target.
+    Reimagine,
+}
+
+/// `merged`: a branch was merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Merged {
+    /// The branch.
+    pub branch: String,
+    /// The task.
+    pub task_id: String,
+    /// The tier that succeeded.
+    pub tier: MergeTier,
+}
+bind!(Merged => Merged);
+
+/// `merge_failed`: a merge could not be completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeFailed {
+    /// The branch.
+    pub branch: String,
+    /// The task.
+    pub task_id: String,
+    /// Files left in conflict.
+    pub conflict_files: Vec<String>,
+    /// What went wrong.
+    pub error_message: String,
+}
+bind!(MergeFailed => MergeFailed);
+
+/// How bad an escalation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Warning,
+    /// Needs action.
+    Error,
+    /// Needs action now.
+    Critical,
+}
+
+/// `escalation`: a problem for someone higher up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Escalation {
+    /// How bad it is.
+    pub severity: Severity,
+    /// The task concerned (`null` when none).
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// What happened.
+    pub context: String,
+}
+bind!(Escalation => Escalation);
+
+/// Which health probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckType {
+    /// Is the agent alive.
+    Liveness,
+    /// Is the agent ready for work.
+    Readiness,
+}
+
+/// `health_check`: a probe of an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// The agent probed.
+    pub agent_name: String,
+    /// The probe.
+    pub check_type: CheckType,
+}
+bind!(HealthCheck => HealthCheck);
+
+/// `dispatch`: work handed to an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dispatch {
+    /// The task.
+    pub task_id: String,
+    /// The task's spec file.
+    pub spec_path: String,
+    /// The capability to use.
+    pub capability: Capability,
+    /// Files the work may touch.
+    pub file_scope: Vec<String>,
+    /// Skip the scouting phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_scouts: Option<bool>,
+    /// Skip review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_review: Option<bool>,
+    /// The most agents the recipient may start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_agents: Option<u32>,
+}
+bind!(Dispatch => Dispatch);
+
+/// The payload `ov coordinator ask` attaches to a `dispatch`: only a
+/// correlation id for matching the answer. Accepted on `dispatch` messages
+/// alongside [`Dispatch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Correlation {
+    /// A UUID that the answer's thread carries.
+    pub correlation_id: String,
+}
+
+/// `assign`: a worker was assigned to a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assign {
+    /// The task.
+    pub task_id: String,
+    /// The task's spec file.
+    pub spec_path: String,
+    /// The worker.
+    pub worker_name: String,
+    /// The worker's branch.
+    pub branch: String,
+}
+bind!(Assign => Assign);
+
+/// `decision_gate`: a choice someone must make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionGate {
+    /// The choices.
+    pub options: Vec<String>,
+    /// What the decision is about.
+    pub context: String,
+    /// When the decision is needed by (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+}
+bind!(DecisionGate => DecisionGate);
+
+/// Any protocol payload, tagged by its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Payload {
+    /// `worker_done`.
+    WorkerDone(WorkerDone),
+    /// `worker_died`.
+    WorkerDied(WorkerDied),
+    /// `merge_ready`.
+    MergeReady(MergeReady),
+    /// `merged`.
+    Merged(Merged),
+    /// `merge_failed`.
+    MergeFailed(MergeFailed),
+    /// `escalation`.
+    Escalation(Escalation),
+    /// `health_check`.
+    HealthCheck(HealthCheck),
+    /// `dispatch`.
+    Dispatch(Dispatch),
+    /// `dispatch` carrying only a correlation id.
+    Correlation(Correlation),
+    /// `assign`.
+    Assign(Assign),
+    /// `decision_gate`.
+    DecisionGate(DecisionGate),
+}
+
+impl Payload {
+    /// Returns the message type this payload travels with.
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Self::WorkerDone(_) => MessageType::WorkerDone,
+            Self::WorkerDied(_) => MessageType::WorkerDied,
+            Self::MergeReady(_) => MessageType::MergeReady,
+            Self::Merged(_) => MessageType::Merged,
+            Self::MergeFailed(_) => MessageType::MergeFailed,
+            Self::Escalation(_) => MessageType::Escalation,
+            Self::HealthCheck(_) => MessageType::HealthCheck,
+            Self::Dispatch(_) | Self::Correlation(_) => MessageType::Dispatch,
+            Self::Assign(_) => MessageType::Assign,
+            Self::DecisionGate(_) => MessageType::DecisionGate,
+        }
+    }
+
+    /// Returns the payload as compact JSON text, as it is stored.
+    pub fn to_json(&self) -> String {
+        let v = match self {
+            Self::WorkerDone(p) => serde_json::to_string(p),
+            Self::WorkerDied(p) => serde_json::to_string(p),
+            Self::MergeReady(p) => serde_json::to_string(p),
+            Self::Merged(p) => serde_json::to_string(p),
+            Self::MergeFailed(p) => serde_json::to_string(p),
+            Self::Escalation(p) => serde_json::to_string(p),
+            Self::HealthCheck(p) => serde_json::to_string(p),
+            Self::Dispatch(p) => serde_json::to_string(p),
+            Self::Correlation(p) => serde_json::to_string(p),
+            Self::Assign(p) => serde_json::to_string(p),
+            Self::DecisionGate(p) => serde_json::to_string(p),
+        };
+        // Serialising these plain structs cannot fail.
+        v.unwrap_or_default()
+    }
+
+    /// Parses `text` as the payload of a `kind` message. Returns `Ok(None)`
+    /// for semantic types, whose payload may be any JSON.
+    ///
+    /// # Errors
+    /// [`MailError::InvalidPayload`] when `text` is not JSON or lacks the
+    /// type's shape.
+    pub fn parse(kind: MessageType, text: &str) -> Result<Option<Self>, MailError> {
+        fn de<T: DeserializeOwned>(kind: MessageType, text: &str) -> Result<T, MailError> {
+            serde_json::from_str(text).map_err(|e| MailError::InvalidPayload {
+                kind,
+                reason: e.to_string(),
+            })
+        }
+        let p = match kind {
+            MessageType::Status
+            | MessageType::Question
+            | MessageType::Result
+            | MessageType::Error => {
+                de::<serde_json::Value>(kind, text)?;
+                return Ok(None);
+            }
+            MessageType::WorkerDone => Self::WorkerDone(de(kind, text)?),
+            MessageType::WorkerDied => {
+                let p: WorkerDied = de(kind, text)?;
+                check_time(kind, "lastActivity", &p.last_activity)?;
+                Self::WorkerDied(p)
+            }
+            MessageType::MergeReady => Self::MergeReady(de(kind, text)?),
+            MessageType::Merged => Self::Merged(de(kind, text)?),
+            MessageType::MergeFailed => Self::MergeFailed(de(kind, text)?),
+            MessageType::Escalation => Self::Escalation(de(kind, text)?),
+            MessageType::HealthCheck => Self::HealthCheck(de(kind, text)?),
+            MessageType::Dispatch => match de::<Dispatch>(kind, text) {
+                Ok(d) => Self::Dispatch(d),
+                Err(full) => match serde_json::from_str::<Correlation>(text) {
+                    Ok(c) => Self::Correlation(c),
+                    Err(_) => return Err(full),
+                },
+            },
+            MessageType::Assign => Self::Assign(de(kind, text)?),
+            MessageType::DecisionGate => {
+                let p: DecisionGate = de(kind, text)?;
+                if let Some(d) = &p.deadline {
+                    check_time(kind, "deadline", d)?;
+                }
+                Self::DecisionGate(p)
+            }
+        };
+        Ok(Some(p))
+    }
+}
+
+fn check_time(kind: MessageType, field: &str, value: &str) -> Result<(), MailError> {
+    if clock::parse_rfc3339(value).is_none() {
+        return Err(MailError::InvalidPayload {
+            kind,
+            reason: format!("{field} \"{value}\" is not an ISO 8601 time"),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `text` is a valid payload for a `kind` message: JSON for
+/// semantic types, the type's shape for protocol types.
+///
+/// # Errors
+/// [`MailError::InvalidPayload`] saying what is wrong.
+pub fn validate_payload(kind: MessageType, text: &str) -> Result<(), MailError> {
+    Payload::parse(kind, text).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_done_uses_the_original_keys() {
+        let p = WorkerDone {
+            task_id: "t-1".into(),
+            branch: "b".into(),
+            exit_code: 0,
+            files_modified: vec!["a.rs".into()],
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"taskId":"t-1","branch":"b","exitCode":0,"filesModified":["a.rs"]}"#
+        );
+    }
+
+    #[test]
+    fn shape_mismatch_names_the_type_and_the_field() {
+        let e = validate_payload(MessageType::WorkerDone, r#"{"taskId":"t"}"#).unwrap_err();
+        assert_eq!(e.code(), "VALIDATION_ERROR");
+        let s = e.to_string();
+        assert!(s.contains("worker_done") && s.contains("branch"), "{s}");
+    }
+
+    #[test]
+    fn semantic_types_accept_any_json_but_not_garbage() {
+        validate_payload(MessageType::Status, "[1,2]").unwrap();
+        validate_payload(MessageType::Question, "\"x\"").unwrap();
+        assert!(validate_payload(MessageType::Status, "{nope").is_err());
+    }
+
+    #[test]
+    fn dispatch_accepts_a_correlation_only_payload() {
+        let p = Payload::parse(MessageType::Dispatch, r#"{"correlationId":"c-1"}"#)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(p, Payload::Correlation(_)));
+        assert!(validate_payload(MessageType::Dispatch, r#"{"taskId":"t"}"#).is_err());
+    }
+
+    #[test]
+    fn enums_use_the_original_strings() {
+        let m = Merged {
+            branch: "b".into(),
+            task_id: "t".into(),
+            tier: MergeTier::AiResolve,
+        };
+        assert!(
+            serde_json::to_string(&m)
+                .unwrap()
+                .contains("\"ai-resolve\"")
+        );
+        let e = Escalation {
+            severity: Severity::Critical,
+            task_id: None,
+            context: "c".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"severity":"critical","taskId":null,"context":"c"}"#
+        );
+    }
+}
