@@ -3,41 +3,29 @@
 //!
 //! The mail crate does not read `sessions.db`; commands build its
 //! [`Roster`] here and pass it in.
-// TODO(sessions): switch to overstory_sessions::SessionStore
 
-use overstory_core::{DbError, Layout, db};
+use overstory_core::Layout;
 use overstory_mail::{Roster, RosterEntry};
+use overstory_sessions::SessionStore;
 
 use crate::error::CliError;
 
-/// Reads every session of the project. A missing `sessions.db` or a missing
-/// `sessions` table means no agents yet: an empty roster.
+/// Reads every session of the project. A missing `sessions.db` means no
+/// agents yet: an empty roster (the file is not created).
 pub fn roster(layout: &Layout) -> Result<Roster, CliError> {
     let path = layout.sessions_db();
     if !path.is_file() {
         return Ok(Roster::default());
     }
-    let conn = db::open_existing(&path)?;
-    let has_table = db::has_table(&conn, "sessions")
-        .map_err(|e| DbError::query("read the schema", &path, e))?;
-    if !has_table {
-        return Ok(Roster::default());
-    }
-    let mut stmt = conn
-        .prepare(
-            "SELECT agent_name, capability, state, parent_agent FROM sessions ORDER BY started_at ASC",
-        )
-        .map_err(|e| DbError::query("read sessions", &path, e))?;
-    let entries = stmt
-        .query_map([], |r| {
-            Ok(RosterEntry {
-                name: r.get(0)?,
-                capability: r.get(1)?,
-                state: r.get(2)?,
-                parent: r.get(3)?,
-            })
+    let entries = SessionStore::open(&path)?
+        .all()?
+        .into_iter()
+        .map(|s| RosterEntry {
+            name: s.agent_name,
+            capability: s.capability,
+            state: s.state.as_str().to_owned(),
+            parent: s.parent_agent,
         })
-        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-        .map_err(|e| DbError::query("read sessions", &path, e))?;
+        .collect();
     Ok(Roster::new(entries))
 }

@@ -52,13 +52,22 @@ fn text_names_the_mail_scope_agent() {
 #[test]
 fn unread_mail_is_counted_from_mail_db() {
     let p = Project::new();
-    let conn = rusqlite::Connection::open(p.layout.mail_db()).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE messages (id TEXT PRIMARY KEY, from_agent TEXT, to_agent TEXT, read INTEGER, created_at TEXT);
-         INSERT INTO messages VALUES ('m1','a','orchestrator',0,'t'),('m2','a','orchestrator',1,'t'),('m3','a','x',0,'t');",
-    )
-    .unwrap();
-    let v = json(&p.ov(&["status", "--json"]));
+    let store = overstory_mail::MailStore::open(p.layout.mail_db()).unwrap();
+    let mut ids = Vec::new();
+    for to in ["orchestrator", "orchestrator", "x"] {
+        let m = store
+            .insert(&overstory_mail::NewMessage {
+                from: "a".into(),
+                to: to.into(),
+                subject: "s".into(),
+                body: "b".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        ids.push(m.id);
+    }
+    store.mark_read(&ids[1]).unwrap();
+    let v = json(&p.ov(&["status", "--json", "--verbose"]));
     assert_eq!(v["unreadMailCount"], 1);
 }
 
