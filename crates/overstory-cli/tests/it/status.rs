@@ -78,3 +78,31 @@ fn interval_below_500_is_rejected() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json(&o)["success"], false);
 }
+
+#[test]
+fn watch_is_deprecated_on_stderr_and_ends_when_stdout_closes() {
+    use std::io::Read as _;
+    let p = Project::new();
+    let mut child = p
+        .cmd()
+        .args(["status", "--watch", "--interval", "500"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    let n = out.read(&mut first).unwrap();
+    assert!(n > 0);
+    drop(out);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("deprecated"), "{err}");
+}
