@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::legacy::open_sessions;
 use crate::metrics::{MetricsStore, SessionMetrics, TokenSnapshot, estimate_cost, read_transcript};
 use crate::runs::RunStore;
-use crate::state::{AgentState, Transition, TransitionOutcome};
+use crate::state::{AgentState, Transition};
 use crate::store::{Session, SessionStore};
 
 /// Token snapshots are taken at most this often per agent.
@@ -387,11 +387,6 @@ fn session_end_state(
         }
         report.warn("complete session", e);
     }
-}
-
-/// Returns the outcome of a state change as the original's JSON.
-pub fn outcome_json(o: &TransitionOutcome) -> Value {
-    o.to_json()
 }
 
 /// Returns the log directory stamp for now: RFC 3339 with `:` and `.` as `-`.
