@@ -20,7 +20,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::legacy::open_sessions;
-use crate::metrics::{MetricsStore, SessionMetrics, TokenSnapshot, estimate_cost, read_transcript};
+use crate::metrics::{
+    MetricsStore, SessionMetrics, TokenSnapshot, estimate_cost, read_transcript,
+    read_transcript_incremental,
+};
 use crate::runs::RunStore;
 use crate::state::{AgentState, Transition};
 use crate::store::{Session, SessionStore};
@@ -493,7 +496,8 @@ fn snapshot(
     let Some(path) = resolve_transcript(layout, agent, store, session, session_id) else {
         return Ok(false);
     };
-    let usage = read_transcript(&path).ok_or("unreadable transcript")?;
+    let usage = read_transcript_incremental(&path, &layout.agent_transcript_cursor(agent))
+        .ok_or("unreadable transcript")?;
     let snap = TokenSnapshot {
         agent_name: agent.to_string(),
         input_tokens: usage.input_tokens,
