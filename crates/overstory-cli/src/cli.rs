@@ -122,6 +122,11 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         return ExitCode::FAILURE;
     };
 
+    // The shim's exit status is its child's; it prints nothing of its own.
+    if let Command::TurnShim(args) = &command {
+        let code = commands::turn_shim::run(args);
+        return ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1));
+    }
     let envelope_name = command.envelope_name();
     let ctx = match Context::new(cli.json, cli.quiet, cli.verbose, cli.project) {
         Ok(ctx) => ctx,

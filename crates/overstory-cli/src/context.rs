@@ -77,6 +77,12 @@ impl Context {
         Ok(layout)
     }
 
+    /// Returns the path of the running `ov` executable, used to start
+    /// dispatchers, turn shims and scripted agents.
+    pub fn ov_exe(&self) -> Option<std::path::PathBuf> {
+        std::env::current_exe().ok()
+    }
+
     /// Loads the project's configuration (once per process) and prints its
     /// warnings (unknown keys, deprecated keys) to stderr.
     pub fn config(&self) -> Result<Config, CliError> {

@@ -272,6 +272,19 @@ impl From<overstory_runtime::RuntimeError> for CliError {
     }
 }
 
+impl From<overstory_runtime::dispatch::DispatchError> for CliError {
+    fn from(e: overstory_runtime::dispatch::DispatchError) -> Self {
+        use overstory_runtime::dispatch::DispatchError as E;
+        match e {
+            E::Db(db) => db.into(),
+            E::Mail(m) => m.into(),
+            E::Fs(f) => f.into(),
+            E::Runtime(r) => r.into(),
+            other => Self::from_lib(other.code(), &other),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

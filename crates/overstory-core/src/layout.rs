@@ -142,6 +142,23 @@ impl Layout {
         self.agent_dir(agent).join("dispatch.lock")
     }
 
+    /// Returns `.overstory/agents/<agent>/nudges/`: queued user turns (nudges
+    /// and the first prompt) waiting for the agent's dispatcher.
+    pub fn agent_nudge_dir(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("nudges")
+    }
+
+    /// Returns `.overstory/agents/<agent>/runtime.json`: the runtime the
+    /// agent was slung with, so later turns use the same one.
+    pub fn agent_runtime_choice(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("runtime.json")
+    }
+
+    /// Returns `.overstory/logs/<agent>/dispatch.log`: the dispatcher's stderr.
+    pub fn agent_dispatch_log(&self, agent: &AgentName) -> PathBuf {
+        self.agent_logs_dir(agent).join("dispatch.log")
+    }
+
     /// Returns `.overstory/agents/<agent>/applied-records.json`.
     pub fn agent_applied_records(&self, agent: &AgentName) -> PathBuf {
         self.agent_dir(agent).join("applied-records.json")

@@ -117,11 +117,13 @@
 
 pub mod claude;
 pub mod connection;
+pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod guard;
 pub mod hooks;
 pub mod identity;
+pub mod mailroom;
 pub mod manifest;
 pub mod model;
 pub mod others;

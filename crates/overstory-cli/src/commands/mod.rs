@@ -10,6 +10,7 @@ use crate::output::Output;
 mod agents;
 mod completions;
 mod config;
+mod dispatch;
 mod errors;
 mod feed;
 mod guard;
@@ -22,6 +23,7 @@ mod scripted_agent;
 mod status;
 mod timeline;
 mod trace;
+pub mod turn_shim;
 
 /// Every `ov` command.
 #[derive(Debug, Subcommand)]
@@ -56,6 +58,12 @@ pub enum Command {
     /// Play one turn of an agent script (scripted runtime child)
     #[command(hide = true, name = "scripted-agent")]
     ScriptedAgent(scripted_agent::ScriptedAgentArgs),
+    /// Deliver pending mail and queued turns to a headless agent
+    #[command(hide = true)]
+    Dispatch(dispatch::DispatchArgs),
+    /// Run an agent process that dies with its runner
+    #[command(hide = true, name = "turn-shim")]
+    TurnShim(turn_shim::TurnShimArgs),
 }
 
 impl Command {
@@ -66,6 +74,8 @@ impl Command {
             Command::Completions(_) => "completions".into(),
             Command::Config(_) => "config".into(),
             Command::Init(_) => "init".into(),
+            Command::Dispatch(_) => "dispatch".into(),
+            Command::TurnShim(_) => "turn-shim".into(),
             Command::Errors(_) => "errors".into(),
             Command::Feed(_) => "feed".into(),
             Command::Log(a) if a.event == "prune" => "log prune".into(),
@@ -89,6 +99,12 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Completions(args) => completions::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
+        Command::Dispatch(args) => dispatch::run(ctx, args),
+        // Handled in cli.rs before a context exists: it exits with its
+        // child's status and prints nothing.
+        Command::TurnShim(_) => {
+            Err(CliError::new("turn-shim runs before command dispatch").internal())
+        }
         Command::Errors(args) => errors::run(ctx, args),
         Command::Feed(args) => feed::run(ctx, args),
         Command::Log(args) => log::run(ctx, args),

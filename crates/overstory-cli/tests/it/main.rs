@@ -13,6 +13,7 @@
 mod agents;
 mod completions;
 mod conventions;
+mod dispatch;
 mod errors;
 mod feed;
 mod guard;

@@ -151,6 +151,28 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// Wakes headless recipients so their mail starts a turn with no server
+/// running, and notes the turns started on the human output.
+pub(super) fn wake(
+    ctx: &Context,
+    layout: &overstory_core::Layout,
+    recipients: &[String],
+    mut out: Output,
+) -> Output {
+    let (Ok(config), Some(ov)) = (ctx.config(), ctx.ov_exe()) else {
+        return out;
+    };
+    for w in overstory_runtime::mailroom::wake_recipients(layout, &config, &ov, recipients) {
+        if let overstory_runtime::dispatch::WakeOutcome::Started { pid } = w.outcome {
+            out = out.hint(format!(
+                "Started a turn for \"{}\" (dispatcher pid {pid})",
+                w.agent
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

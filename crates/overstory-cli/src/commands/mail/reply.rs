@@ -56,5 +56,10 @@ pub fn run(ctx: &Context, args: ReplyArgs) -> Result<Output, CliError> {
             sent.message.to, n.reason
         ));
     }
-    Ok(out)
+    Ok(super::wake(
+        ctx,
+        &layout,
+        std::slice::from_ref(&sent.message.to),
+        out,
+    ))
 }

@@ -61,7 +61,9 @@ pub fn run(ctx: &Context, args: SendArgs) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let roster = agents_directory::roster(&layout)?;
     let delivery = super::open(ctx)?.deliver(&req, &roster)?;
-    Ok(render(&req, &delivery))
+    let recipients: Vec<String> = delivery.sent.iter().map(|s| s.message.to.clone()).collect();
+    let out = render(&req, &delivery);
+    Ok(super::wake(ctx, &layout, &recipients, out))
 }
 
 fn render(req: &SendRequest, d: &Delivery) -> Output {

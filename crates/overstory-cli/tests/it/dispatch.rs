@@ -1,0 +1,374 @@
+//! Mail wakes its recipient with no server running: `ov mail send` starts a
+//! detached dispatcher that runs the headless turn (issue 6, decision 1).
+//!
+//! Everything is real: the `ov` binary, the dispatcher and shim processes,
+//! the scripted agent as a child process (or the real `claude` against the
+//! mock Messages API), SQLite files and a git repository.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use overstory_core::{AgentName, Layout};
+use overstory_mail::{ListFilter, MailStore, MessageType};
+use overstory_runtime::dispatch::RuntimeChoice;
+use overstory_runtime::turn::lock::read_turn_lock;
+use overstory_sessions::{AgentState, Session, SessionStore};
+use overstory_testkit::TempRepo;
+use overstory_testkit::mock_api::{MockApi, Reply};
+
+use crate::support::{command, initialized_repo, run};
+
+/// Waits until `cond` holds, polling the files it reads; panics with `what`
+/// after `secs` seconds.
+fn await_cond(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+struct Project {
+    repo: TempRepo,
+    layout: Layout,
+}
+
+impl Project {
+    fn new() -> Self {
+        let repo = initialized_repo();
+        let layout = Layout::new(repo.path());
+        Self { repo, layout }
+    }
+
+    fn path(&self) -> &Path {
+        self.repo.path()
+    }
+
+    /// Registers a headless session working in the project root.
+    fn agent(
+        &self,
+        name: &str,
+        capability: &str,
+        parent: Option<&str>,
+        state: AgentState,
+        runtime: &str,
+    ) {
+        let mut s = Session::new(name, capability);
+        s.worktree_path = self.path().display().to_string();
+        s.branch_name = "main".into();
+        s.task_id = format!("task-{name}");
+        s.parent_agent = parent.map(str::to_owned);
+        s.state = state;
+        SessionStore::open(&self.layout.sessions_db())
+            .unwrap()
+            .upsert(&s)
+            .unwrap();
+        RuntimeChoice {
+            runtime: runtime.into(),
+            script: None,
+        }
+        .save(&self.layout, &AgentName::new(name).unwrap())
+        .unwrap();
+    }
+
+    fn script(&self, agent: &str, json: &serde_json::Value) {
+        let dir = self.layout.dir().join("scripts");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{agent}.json")), json.to_string()).unwrap();
+    }
+
+    fn session(&self, name: &str) -> Session {
+        SessionStore::open(&self.layout.sessions_db())
+            .unwrap()
+            .get(name)
+            .unwrap()
+            .unwrap()
+    }
+
+    fn mail(&self, to: &str, kind: MessageType) -> Vec<overstory_mail::MailMessage> {
+        MailStore::open(self.layout.mail_db())
+            .unwrap()
+            .list(&ListFilter {
+                to: Some(to.into()),
+                kind: Some(kind),
+                ..ListFilter::default()
+            })
+            .unwrap()
+    }
+
+    fn unread(&self, agent: &str) -> usize {
+        MailStore::open(self.layout.mail_db())
+            .unwrap()
+            .unread_count(agent)
+            .unwrap()
+    }
+
+    fn send(&self, to: &str, subject: &str, env: &[(String, String)]) {
+        let mut cmd = command(self.path());
+        cmd.args([
+            "mail",
+            "send",
+            "--to",
+            to,
+            "--subject",
+            subject,
+            "--body",
+            "please",
+            "--from",
+            "coordinator",
+        ]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run(&mut cmd).ok();
+    }
+
+    fn dispatching(&self, agent: &str) -> bool {
+        overstory_runtime::dispatch::is_dispatching(&self.layout, &AgentName::new(agent).unwrap())
+    }
+
+    fn turn_pid(&self, agent: &str) -> PathBuf {
+        self.layout.agent_turn_pid(&AgentName::new(agent).unwrap())
+    }
+}
+
+#[test]
+fn mail_to_an_idle_headless_agent_runs_a_turn_and_resumes_on_the_next_mail() {
+    let p = Project::new();
+    // A lead with a live builder child: its first turn ends without terminal
+    // mail, so it waits (working) instead of completing (decision 2).
+    p.agent(
+        "lead-1",
+        "lead",
+        Some("coordinator"),
+        AgentState::Booting,
+        "scripted",
+    );
+    p.agent(
+        "builder-9",
+        "builder",
+        Some("lead-1"),
+        AgentState::Working,
+        "scripted",
+    );
+    p.script(
+        "lead-1",
+        &serde_json::json!({"turns": [
+            {"steps": [{"say": "waiting for my builder"}]},
+            {"steps": [
+                {"write": {"path": "lead-notes.txt", "content": "merged\n"}},
+                {"commit": "lead: record the merge"},
+                {"mail": {"to": "coordinator", "subject": "all done", "body": "work merged", "type": "worker_done"}}
+            ]}
+        ]}),
+    );
+
+    let started = Instant::now();
+    p.send("lead-1", "first", &[]);
+    await_cond(30, "the first mail to be delivered", || {
+        p.unread("lead-1") == 0 && !p.dispatching("lead-1")
+    });
+    let first = p.session("lead-1");
+    assert_eq!(first.state, AgentState::Working, "waiting is not finishing");
+    let sid = first
+        .claude_session_id
+        .clone()
+        .expect("the turn recorded its session id");
+    assert!(p.mail("coordinator", MessageType::WorkerDied).is_empty());
+    assert!(
+        !p.turn_pid("lead-1").exists(),
+        "turn.pid removed after the turn"
+    );
+    eprintln!("first turn delivered in {:?}", started.elapsed());
+
+    // The second mail starts a second turn that resumes the same session
+    // (the script plays its second turn only under --resume of that id).
+    p.send("lead-1", "second", &[]);
+    await_cond(30, "the lead to complete", || {
+        p.session("lead-1").state == AgentState::Completed
+    });
+    let done = p.session("lead-1");
+    assert_eq!(done.claude_session_id.as_deref(), Some(sid.as_str()));
+    let to_coord = p.mail("coordinator", MessageType::WorkerDone);
+    assert_eq!(to_coord.len(), 1);
+    assert_eq!(to_coord[0].from, "lead-1");
+    assert!(p.mail("coordinator", MessageType::WorkerDied).is_empty());
+    assert!(
+        p.repo
+            .git(&["log", "--oneline", "-1"])
+            .contains("lead: record the merge")
+    );
+    await_cond(10, "the dispatcher to exit", || !p.dispatching("lead-1"));
+    assert_eq!(
+        p.unread("lead-1"),
+        0,
+        "mail marked read after the clean turn"
+    );
+}
+
+/// Processes in group `pgid` that are not zombies.
+fn live_group_members(pgid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command: state ppid pgrp …
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    rest.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn killing_the_runner_frees_the_lock_kills_the_turn_and_the_next_turn_runs() {
+    let p = Project::new();
+    p.agent(
+        "builder-1",
+        "builder",
+        Some("lead-1"),
+        AgentState::Booting,
+        "scripted",
+    );
+    p.script(
+        "builder-1",
+        &serde_json::json!({"steps": [{"say": "thinking hard"}, {"run": "sleep 300"}]}),
+    );
+    p.send("builder-1", "work", &[]);
+    let pid_file = p.turn_pid("builder-1");
+    await_cond(30, "the turn to start", || pid_file.exists());
+    let shim: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The agent and its tool (`sleep 300`) run in the shim's group.
+    await_cond(10, "the agent's tool to start", || {
+        live_group_members(shim).len() >= 3
+    });
+    let runner = parent_of(shim);
+    let agent = AgentName::new("builder-1").unwrap();
+    assert_eq!(read_turn_lock(&p.layout, &agent).held_by_pid, Some(runner));
+
+    overstory_core::process::signal_process(runner, overstory_core::process::Sig::Kill).unwrap();
+
+    await_cond(5, "the turn lock to be free", || {
+        read_turn_lock(&p.layout, &agent).held_by_pid.is_none()
+    });
+    await_cond(5, "the turn's process group to be gone", || {
+        live_group_members(shim).is_empty()
+    });
+
+    // The next turn runs: a new script finishes the work.
+    p.script(
+        "builder-1",
+        &serde_json::json!({"steps": [
+            {"mail": {"to": "lead-1", "subject": "done", "body": "built", "type": "worker_done"}}
+        ]}),
+    );
+    p.send("builder-1", "again", &[]);
+    await_cond(30, "the builder to complete", || {
+        p.session("builder-1").state == AgentState::Completed
+    });
+    assert_eq!(p.mail("lead-1", MessageType::WorkerDone).len(), 1);
+    await_cond(10, "both mails read", || p.unread("builder-1") == 0);
+}
+
+#[test]
+fn mail_to_a_tmux_or_persistent_agent_starts_no_dispatcher() {
+    let p = Project::new();
+    p.agent(
+        "coordinator",
+        "coordinator",
+        None,
+        AgentState::Working,
+        "scripted",
+    );
+    let mut s = Session::new("builder-t", "builder");
+    s.tmux_session = "overstory-x-builder-t".into();
+    s.worktree_path = p.path().display().to_string();
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .upsert(&s)
+        .unwrap();
+    p.send("coordinator", "hi", &[]);
+    p.send("builder-t", "hi", &[]);
+    assert!(!p.dispatching("coordinator"));
+    assert!(!p.dispatching("builder-t"));
+    assert!(
+        !p.layout
+            .agent_logs_dir(&AgentName::new("builder-t").unwrap())
+            .join("dispatch.log")
+            .exists()
+    );
+    assert_eq!(
+        p.unread("builder-t"),
+        1,
+        "tmux agents read their mail through hooks"
+    );
+}
+
+#[test]
+fn real_claude_sends_worker_done_through_ov_and_completes() {
+    let Some(claude) = overstory_testkit::require_claude("real_claude_sends_worker_done") else {
+        return;
+    };
+    let p = Project::new();
+    p.agent(
+        "builder-c",
+        "builder",
+        Some("lead-c"),
+        AgentState::Booting,
+        "claude",
+    );
+    let mock = MockApi::start();
+    let ov = crate::ov_bin().display().to_string();
+    mock.push([
+        Reply::bash(&format!(
+            "{ov} mail send --to lead-c --subject done --body 'task finished' --type worker_done --agent builder-c"
+        )),
+        Reply::text("I sent my worker_done."),
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    let mut env = mock.claude_env(home.path());
+    let path = format!(
+        "{}:{}",
+        claude.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.push(("PATH".into(), path));
+    p.send("builder-c", "build it", &env);
+    await_cond(120, "claude's turn to complete the builder", || {
+        p.session("builder-c").state == AgentState::Completed && !p.dispatching("builder-c")
+    });
+    let done = p.mail("lead-c", MessageType::WorkerDone);
+    assert_eq!(done.len(), 1, "the parent got worker_done");
+    assert_eq!(done[0].from, "builder-c");
+    assert!(
+        p.mail("lead-c", MessageType::WorkerDied).is_empty(),
+        "no worker_died"
+    );
+    assert!(p.session("builder-c").claude_session_id.is_some());
+    let prompt_seen = mock
+        .agent_requests()
+        .iter()
+        .any(|r| r.body.to_string().contains("build it"));
+    assert!(prompt_seen, "the mail reached the model as the user turn");
+}
