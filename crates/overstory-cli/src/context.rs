@@ -53,7 +53,6 @@ impl Context {
     }
 
     /// Returns the directory `ov` was started in.
-    #[allow(dead_code, reason = "used by commands on other branches")]
     pub fn cwd(&self) -> &std::path::Path {
         &self.cwd
     }

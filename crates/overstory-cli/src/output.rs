@@ -74,7 +74,6 @@ impl Style {
 }
 
 /// One line of human output.
-#[allow(dead_code, reason = "used by commands on other branches")]
 #[derive(Debug, Clone)]
 pub enum Line {
     /// `✓ <msg>`; hidden by `--quiet`.
@@ -102,7 +101,6 @@ pub struct Output {
     text_only: bool,
 }
 
-#[allow(dead_code, reason = "used by commands on other branches")]
 impl Output {
     /// Starts an output for the envelope command name `command`.
     pub fn new(command: impl Into<String>) -> Self {
@@ -195,11 +193,14 @@ impl Output {
             return String::new();
         }
         if json && !self.text_only {
-            let value = match &self.bare_json {
-                Some(v) => v.clone(),
-                None => envelope_ok(&self.command, &self.data),
+            // Serialised in place: large payloads (ov status with a
+            // thousand sessions) are not deep-copied into a new envelope.
+            let mut text = match &self.bare_json {
+                Some(v) => v.to_string(),
+                None => envelope_ok_text(&self.command, &self.data),
             };
-            return format!("{value}\n");
+            text.push('\n');
+            return text;
         }
         let mut s = String::new();
         for line in &self.lines {
@@ -239,6 +240,22 @@ pub fn envelope_ok(command: &str, data: &Map<String, Value>) -> Value {
         }
     }
     Value::Object(map)
+}
+
+/// Returns the text of [`envelope_ok`] without building the envelope value.
+fn envelope_ok_text(command: &str, data: &Map<String, Value>) -> String {
+    let quote = |s: &str| Value::String(s.to_owned()).to_string();
+    let mut s = format!("{{\"success\":true,\"command\":{}", quote(command));
+    for (k, v) in data {
+        if k != "success" && k != "command" {
+            s.push(',');
+            s.push_str(&quote(k));
+            s.push(':');
+            s.push_str(&v.to_string());
+        }
+    }
+    s.push('}');
+    s
 }
 
 /// Builds `{"success":false,"command":…,"error":…,"code":…}`.
@@ -294,6 +311,16 @@ mod tests {
             "✓ done\n! careful — hint\n  try this\ntable\n"
         );
         assert_eq!(out.render(false, true, style), "table\n");
+    }
+
+    #[test]
+    fn envelope_text_equals_the_envelope_value() {
+        let data = json!({"a": [1, {"b": "x\"y"}], "command": "ignored", "z": null});
+        let map = data.as_object().unwrap().clone();
+        assert_eq!(
+            envelope_ok_text("st\"at", &map),
+            envelope_ok("st\"at", &map).to_string()
+        );
     }
 
     #[test]

@@ -178,6 +178,12 @@ impl Layout {
         self.agent_logs_dir(agent).join(".transcript-path")
     }
 
+    /// Returns `.overstory/logs/<agent>/.transcript-cursor`: how far the
+    /// transcript has been summed (incremental token snapshots).
+    pub fn agent_transcript_cursor(&self, agent: &AgentName) -> PathBuf {
+        self.agent_logs_dir(agent).join(".transcript-cursor")
+    }
+
     /// Returns `.overstory/logs/<agent>/.last-snapshot`: epoch-ms of the last token snapshot.
     pub fn agent_last_snapshot(&self, agent: &AgentName) -> PathBuf {
         self.agent_logs_dir(agent).join(".last-snapshot")

@@ -20,9 +20,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::legacy::open_sessions;
-use crate::metrics::{MetricsStore, SessionMetrics, TokenSnapshot, estimate_cost, read_transcript};
+use crate::metrics::{
+    MetricsStore, SessionMetrics, TokenSnapshot, estimate_cost, read_transcript,
+    read_transcript_incremental,
+};
 use crate::runs::RunStore;
-use crate::state::{AgentState, Transition, TransitionOutcome};
+use crate::state::{AgentState, Transition};
 use crate::store::{Session, SessionStore};
 
 /// Token snapshots are taken at most this often per agent.
@@ -389,11 +392,6 @@ fn session_end_state(
     }
 }
 
-/// Returns the outcome of a state change as the original's JSON.
-pub fn outcome_json(o: &TransitionOutcome) -> Value {
-    o.to_json()
-}
-
 /// Returns the log directory stamp for now: RFC 3339 with `:` and `.` as `-`.
 pub fn log_dir_stamp() -> String {
     clock::now_rfc3339().replace([':', '.'], "-")
@@ -498,7 +496,8 @@ fn snapshot(
     let Some(path) = resolve_transcript(layout, agent, store, session, session_id) else {
         return Ok(false);
     };
-    let usage = read_transcript(&path).ok_or("unreadable transcript")?;
+    let usage = read_transcript_incremental(&path, &layout.agent_transcript_cursor(agent))
+        .ok_or("unreadable transcript")?;
     let snap = TokenSnapshot {
         agent_name: agent.to_string(),
         input_tokens: usage.input_tokens,

@@ -78,4 +78,4 @@ pub use runs::{
 };
 pub use schema::{RUN_COLUMNS, SESSION_COLUMNS};
 pub use state::{ALLOWED, AgentState, Transition, TransitionOutcome};
-pub use store::{Session, SessionPurge, SessionStore, Topology};
+pub use store::{Session, SessionIdWriter, SessionPurge, SessionStore, Topology};

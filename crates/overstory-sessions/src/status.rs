@@ -6,7 +6,7 @@
 //!
 //! Reconciliation is CAS-only: an agent whose tmux session or process is
 //! gone is moved to `zombie` (or `completed` when it went quiet long ago)
-//! through [`SessionStore::transition`], so a state another writer set in
+//! through [`crate::SessionStore::transition`], so a state another writer set in
 //! the meantime (`completed` by `ov stop`) is never overwritten.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -539,3 +539,29 @@ pub(crate) fn read_session(r: &Row<'_>) -> rusqlite::Result<Session> {
         claude_session_id: r.get(18)?,
     })
 }
+
+/// Stores the runtime session id the event tailer observes, on the agent's
+/// session row (`claude_session_id`). Plug it into
+/// [`overstory_core::events::spawn_tailer`].
+#[derive(Debug, Clone)]
+pub struct SessionIdWriter {
+    path: PathBuf,
+}
+
+impl SessionIdWriter {
+    /// Writes to the `sessions.db` at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+impl overstory_core::events::SessionIdSink for SessionIdWriter {
+    fn pin(&mut self, agent: &str, observed: &str) -> Option<String> {
+        let store = SessionStore::open(&self.path).ok()?;
+        let prior = store.get(agent).ok().flatten()?.claude_session_id;
+        if let Err(e) = store.update_claude_session_id(agent, observed) {
+            tracing::warn!(agent, error = %e, "failed to store the observed session id");
+        }
+        prior
+    }
+}

@@ -1,8 +1,9 @@
 //! `ov status`: the fleet at a glance.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use overstory_mail::{ListFilter, MailStore};
 use overstory_sessions::status::{self, StatusOptions, StatusReport, StatusSources};
 use overstory_sessions::{format_duration_compact, observe};
 
@@ -57,13 +58,15 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<Output, CliError> {
         }
     }
     let report = status::gather(&layout, &opts, &sources)?;
-    let text = render(&report, ctx.style);
+    if !ctx.json {
+        return Ok(Output::new("status").raw(render(&report, ctx.style)));
+    }
     let data = serde_json::to_value(&report).map_err(|e| {
         CliError::new("Failed to encode the status")
             .caused_by(e)
             .internal()
     })?;
-    Ok(Output::new("status").data(data).raw(text))
+    Ok(Output::new("status").data(data))
 }
 
 fn render(r: &StatusReport, style: Style) -> String {
@@ -128,69 +131,70 @@ fn render(r: &StatusReport, style: Style) -> String {
     s
 }
 
-/// Counts from stores other crates own, read directly until their crates
-/// offer them.
+/// Counts from stores other crates own: mail through overstory-mail, the
+/// merge queue read directly until its store exists.
 struct SideStores {
     mail_db: PathBuf,
     merge_db: PathBuf,
 }
 
 impl SideStores {
-    fn query_u64(path: &Path, sql: &str, arg: Option<&str>) -> u64 {
-        if !path.is_file() {
-            return 0;
-        }
-        let Ok(conn) = overstory_core::db::open_existing(path) else {
-            return 0;
-        };
-        let r: rusqlite::Result<i64> = match arg {
-            Some(a) => conn.query_row(sql, [a], |r| r.get(0)),
-            None => conn.query_row(sql, [], |r| r.get(0)),
-        };
-        r.map_or(0, |n| u64::try_from(n).unwrap_or(0))
+    fn mail(&self) -> Option<MailStore> {
+        // Never create mail.db from a read command.
+        self.mail_db
+            .is_file()
+            .then(|| MailStore::open(&self.mail_db).ok())
+            .flatten()
     }
 
-    fn query_text(path: &Path, sql: &str, arg: &str) -> Option<String> {
-        if !path.is_file() {
-            return None;
-        }
-        let conn = overstory_core::db::open_existing(path).ok()?;
-        conn.query_row(sql, [arg], |r| r.get(0)).ok().flatten()
+    fn newest(&self, filter: ListFilter) -> Option<String> {
+        let filter = ListFilter {
+            limit: Some(1),
+            ..filter
+        };
+        let msgs = self.mail()?.list(&filter).ok()?;
+        msgs.into_iter().map(|m| m.created_at).max()
     }
 }
 
 impl StatusSources for SideStores {
-    // TODO(mail): use overstory_mail
     fn unread_mail(&self, agent: &str) -> u64 {
-        Self::query_u64(
-            &self.mail_db,
-            "SELECT COUNT(*) FROM messages WHERE to_agent = ?1 AND read = 0",
-            Some(agent),
-        )
+        let filter = ListFilter {
+            to: Some(agent.to_owned()),
+            unread: Some(true),
+            ..ListFilter::default()
+        };
+        self.mail()
+            .and_then(|m| m.count(&filter).ok())
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0))
     }
 
     // TODO(merge): use the merge queue store once it exists
     fn merge_queue_pending(&self) -> u64 {
-        Self::query_u64(
-            &self.merge_db,
+        if !self.merge_db.is_file() {
+            return 0;
+        }
+        let Ok(conn) = overstory_core::db::open_existing(&self.merge_db) else {
+            return 0;
+        };
+        conn.query_row(
             "SELECT COUNT(*) FROM merge_queue WHERE status = 'pending'",
-            None,
+            [],
+            |r| r.get::<_, i64>(0),
         )
+        .map_or(0, |n| u64::try_from(n).unwrap_or(0))
     }
 
-    // TODO(mail): use overstory_mail
     fn last_mail(&self, agent: &str) -> (Option<String>, Option<String>) {
         (
-            Self::query_text(
-                &self.mail_db,
-                "SELECT MAX(created_at) FROM messages WHERE from_agent = ?1",
-                agent,
-            ),
-            Self::query_text(
-                &self.mail_db,
-                "SELECT MAX(created_at) FROM messages WHERE to_agent = ?1",
-                agent,
-            ),
+            self.newest(ListFilter {
+                from: Some(agent.to_owned()),
+                ..ListFilter::default()
+            }),
+            self.newest(ListFilter {
+                to: Some(agent.to_owned()),
+                ..ListFilter::default()
+            }),
         )
     }
 }

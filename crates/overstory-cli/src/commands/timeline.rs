@@ -135,3 +135,44 @@ pub fn render_timeline(
 
 /// The text shown when `events.db` does not exist.
 pub const NO_EVENTS: &str = "No events data yet.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(data: &str) -> StoredEvent {
+        StoredEvent {
+            id: 1,
+            run_id: None,
+            agent_name: "a".into(),
+            session_id: None,
+            event_type: "tool_start".into(),
+            tool_name: Some("Bash".into()),
+            tool_args: Some("{}".into()),
+            tool_duration_ms: Some(12),
+            level: "info".into(),
+            data: Some(data.into()),
+            created_at: "2026-03-05T14:52:26.089Z".into(),
+        }
+    }
+
+    #[test]
+    fn long_data_is_cut_with_an_ellipsis() {
+        let long = format!("{{\"summary\":\"{}\"}}", "x".repeat(200));
+        let d = detail(&event(&long), 80);
+        assert_eq!(d, format!("tool=Bash dur=12ms data={}…", "x".repeat(80)));
+        assert_eq!(cut("abc", 3), "abc");
+    }
+
+    #[test]
+    fn relative_times() {
+        let t = clock::parse_rfc3339("2026-03-05T14:52:26.089Z").unwrap();
+        let ts = "2026-03-05T14:52:26.089Z";
+        assert_eq!(relative(ts, t + 12_000), "12s ago");
+        assert_eq!(relative(ts, t + 180_000), "3m ago");
+        assert_eq!(relative(ts, t + 7_200_000), "2h ago");
+        assert_eq!(relative(ts, t + 3 * 86_400_000), "3d ago");
+        assert_eq!(clock_time(ts), "14:52:26");
+        assert_eq!(date(ts), "2026-03-05");
+    }
+}

@@ -52,13 +52,22 @@ fn text_names_the_mail_scope_agent() {
 #[test]
 fn unread_mail_is_counted_from_mail_db() {
     let p = Project::new();
-    let conn = rusqlite::Connection::open(p.layout.mail_db()).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE messages (id TEXT PRIMARY KEY, from_agent TEXT, to_agent TEXT, read INTEGER, created_at TEXT);
-         INSERT INTO messages VALUES ('m1','a','orchestrator',0,'t'),('m2','a','orchestrator',1,'t'),('m3','a','x',0,'t');",
-    )
-    .unwrap();
-    let v = json(&p.ov(&["status", "--json"]));
+    let store = overstory_mail::MailStore::open(p.layout.mail_db()).unwrap();
+    let mut ids = Vec::new();
+    for to in ["orchestrator", "orchestrator", "x"] {
+        let m = store
+            .insert(&overstory_mail::NewMessage {
+                from: "a".into(),
+                to: to.into(),
+                subject: "s".into(),
+                body: "b".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        ids.push(m.id);
+    }
+    store.mark_read(&ids[1]).unwrap();
+    let v = json(&p.ov(&["status", "--json", "--verbose"]));
     assert_eq!(v["unreadMailCount"], 1);
 }
 
@@ -68,4 +77,32 @@ fn interval_below_500_is_rejected() {
     let o = p.ov(&["status", "--interval", "100", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json(&o)["success"], false);
+}
+
+#[test]
+fn watch_is_deprecated_on_stderr_and_ends_when_stdout_closes() {
+    use std::io::Read as _;
+    let p = Project::new();
+    let mut child = p
+        .cmd()
+        .args(["status", "--watch", "--interval", "500"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    let n = out.read(&mut first).unwrap();
+    assert!(n > 0);
+    drop(out);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("deprecated"), "{err}");
 }

@@ -10,7 +10,7 @@ mod pricing;
 mod transcript;
 
 pub use pricing::{Pricing, estimate_cost, pricing_for};
-pub use transcript::{parse_transcript, read_transcript};
+pub use transcript::{parse_transcript, read_transcript, read_transcript_incremental};
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +34,19 @@ pub struct TokenUsage {
     pub cache_creation_tokens: i64,
     /// The model of the first assistant turn.
     pub model_used: Option<String>,
+}
+
+impl TokenUsage {
+    /// Adds `other`'s counts; keeps this model, or takes `other`'s if unset.
+    pub fn add(&mut self, other: &TokenUsage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_creation_tokens += other.cache_creation_tokens;
+        if self.model_used.is_none() {
+            self.model_used.clone_from(&other.model_used);
+        }
+    }
 }
 
 /// One metrics row (table `sessions` of `metrics.db`).

@@ -1,6 +1,9 @@
 //! Token usage from a Claude Code transcript (JSONL).
 
-use std::path::Path;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::TokenUsage;
 
@@ -46,6 +49,48 @@ pub fn read_transcript(path: &Path) -> Option<TokenUsage> {
         .map(|t| parse_transcript(&t))
 }
 
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cursor {
+    path: PathBuf,
+    offset: u64,
+    usage: TokenUsage,
+}
+
+/// Returns the transcript's usage, reading only what was appended since the
+/// last call: the sum so far and the byte offset of the last complete line
+/// are kept in `cursor_file`. A different or truncated transcript starts over.
+/// (The original re-parsed the whole file on every snapshot.)
+pub fn read_transcript_incremental(transcript: &Path, cursor_file: &Path) -> Option<TokenUsage> {
+    let mut cur = std::fs::read_to_string(cursor_file)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Cursor>(&t).ok())
+        .filter(|c| c.path == transcript)
+        .unwrap_or_else(|| Cursor {
+            path: transcript.to_owned(),
+            ..Cursor::default()
+        });
+    let mut f = std::fs::File::open(transcript).ok()?;
+    let len = f.metadata().ok()?.len();
+    if len < cur.offset {
+        cur = Cursor {
+            path: transcript.to_owned(),
+            ..Cursor::default()
+        };
+    }
+    let mut buf = Vec::new();
+    f.seek(SeekFrom::Start(cur.offset)).ok()?;
+    f.read_to_end(&mut buf).ok()?;
+    if let Some(last_nl) = buf.iter().rposition(|b| *b == b'\n') {
+        let add = parse_transcript(&String::from_utf8_lossy(&buf[..=last_nl]));
+        cur.usage.add(&add);
+        cur.offset += last_nl as u64 + 1;
+        if let Ok(text) = serde_json::to_string(&cur) {
+            let _ = std::fs::write(cursor_file, text);
+        }
+    }
+    Some(cur.usage)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +113,55 @@ not json
             (11, 5, 3, 7)
         );
         assert_eq!(u.model_used.as_deref(), Some("claude-sonnet-4"));
+    }
+
+    #[test]
+    fn incremental_reading_equals_a_full_parse() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("t.jsonl");
+        let cursor = dir.path().join("cursor");
+        let line = |n: i64| {
+            format!(
+                "{{\"type\":\"assistant\",\"message\":{{\"model\":\"m{n}\",\"usage\":{{\"input_tokens\":{n},\"output_tokens\":1}}}}}}\n"
+            )
+        };
+        let append = |s: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&t)
+                .unwrap()
+                .write_all(s.as_bytes())
+                .unwrap();
+        };
+        append(&(line(1) + &line(2)));
+        assert_eq!(
+            read_transcript_incremental(&t, &cursor)
+                .unwrap()
+                .input_tokens,
+            3
+        );
+        let l3 = line(4);
+        let (head, tail) = l3.split_at(10);
+        append(head);
+        assert_eq!(
+            read_transcript_incremental(&t, &cursor)
+                .unwrap()
+                .input_tokens,
+            3
+        );
+        append(tail);
+        let inc = read_transcript_incremental(&t, &cursor).unwrap();
+        assert_eq!(inc, read_transcript(&t).unwrap());
+        assert_eq!(inc.model_used.as_deref(), Some("m1"));
+        // A rewritten (shorter) transcript starts over.
+        std::fs::write(&t, line(5)).unwrap();
+        assert_eq!(
+            read_transcript_incremental(&t, &cursor)
+                .unwrap()
+                .input_tokens,
+            5
+        );
     }
 }

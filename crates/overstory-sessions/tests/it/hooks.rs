@@ -281,3 +281,31 @@ fn session_end_tolerates_a_missing_sessions_db() {
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     assert!(r.event_id.is_some());
 }
+
+#[test]
+fn tool_end_records_a_throttled_token_snapshot_from_the_transcript() {
+    let p = Project::new();
+    let transcript = p.dir.path().join("t.jsonl");
+    std::fs::write(
+        &transcript,
+        "{\"type\":\"assistant\",\"message\":{\"model\":\"claude-opus-4\",\"usage\":{\"input_tokens\":100}}}\n",
+    )
+    .unwrap();
+    let mut s = booting("b1", "2026-01-01T00:00:00.000Z");
+    s.transcript_path = Some(transcript.display().to_string());
+    s.run_id = Some("r1".into());
+    p.sessions().upsert(&s).unwrap();
+    let end = json!({"tool_name": "Bash", "session_id": "sid-1"});
+    let r = record_hook(&p.layout, &req(HookEvent::ToolEnd, "b1", Some(end.clone())));
+    assert!(r.snapshot, "{:?}", r.warnings);
+    let r2 = record_hook(&p.layout, &req(HookEvent::ToolEnd, "b1", Some(end)));
+    assert!(!r2.snapshot, "throttled within 30 s");
+    let snaps = MetricsStore::open(&p.layout.metrics_db())
+        .unwrap()
+        .latest_snapshots(Some("r1"))
+        .unwrap();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0].input_tokens, 100);
+    assert_eq!(snaps[0].model_used.as_deref(), Some("claude-opus-4"));
+    assert!(snaps[0].estimated_cost_usd.unwrap() > 0.0);
+}

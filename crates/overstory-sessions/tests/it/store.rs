@@ -240,3 +240,24 @@ fn table_columns_equal_the_record_fields() {
         ]
     );
 }
+
+#[test]
+fn tailer_session_ids_land_on_the_row_and_report_the_prior_one() {
+    use overstory_core::events::SessionIdSink as _;
+    let p = Project::new();
+    let mut s = booting("coordinator", "2026-01-01T00:00:00.000Z");
+    s.claude_session_id = Some("old".into());
+    p.sessions().upsert(&s).unwrap();
+    let mut w = overstory_sessions::SessionIdWriter::new(p.layout.sessions_db());
+    assert_eq!(w.pin("coordinator", "new").as_deref(), Some("old"));
+    assert_eq!(
+        p.sessions()
+            .get("coordinator")
+            .unwrap()
+            .unwrap()
+            .claude_session_id
+            .as_deref(),
+        Some("new")
+    );
+    assert_eq!(w.pin("ghost", "x"), None);
+}

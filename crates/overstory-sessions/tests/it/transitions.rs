@@ -192,3 +192,33 @@ fn narrowed_transition_only_promotes_listed_states() {
         }
     );
 }
+
+/// The turn runner writes its final state only when it differs from the
+/// initial one; the CAS then yields the combined table of the turn-runner
+/// chapter (§3.17).
+#[test]
+fn turn_runner_final_state_table_holds() {
+    let p = Project::new();
+    let mut store = p.sessions();
+    // Outcome targets: abort/stall, clean(+/-terminal), unclean with events, no events.
+    let outcomes = [Some(Zombie), Some(Completed), Some(Working), None];
+    let expected = [
+        (Booting, [Zombie, Completed, Working, Booting]),
+        (Working, [Zombie, Completed, Working, Working]),
+        (Stalled, [Zombie, Completed, Working, Stalled]),
+        (Zombie, [Zombie, Completed, Zombie, Zombie]),
+        (Completed, [Completed, Completed, Completed, Completed]),
+    ];
+    for (initial, finals) in expected {
+        for (outcome, want) in outcomes.iter().zip(finals) {
+            at(&mut store, initial);
+            if let Some(target) = outcome
+                && *target != initial
+            {
+                store.transition("a", &Transition::to(*target)).unwrap();
+            }
+            let got = store.get("a").unwrap().unwrap().state;
+            assert_eq!(got, want, "initial {initial}, outcome {outcome:?}");
+        }
+    }
+}
