@@ -1,5 +1,6 @@
 //! How overstory agents run: the runtime trait, the Claude Code and scripted
-//! adapters, hooks and guards, and the stream-json event parser.
+//! adapters, hooks and guards, the stream-json event parser, the turn runner
+//! and mail dispatch.
 //!
 //! # The model
 //!
@@ -34,6 +35,18 @@
 //!   and checkpoints).
 //! - [`connection`]: a long-lived headless child (the coordinator) reached
 //!   through its stdin, and the per-process registry of such connections.
+//! - [`turn`]: the turn runner. [`turn::run_turn`] runs one user turn of one
+//!   headless agent: the agent's OS-locked [`turn::lock`], the child in its
+//!   own process group (under [`turn::shim`] so it dies with its runner),
+//!   events into `events.db`, and the final state decided by
+//!   [`turn::outcome::settle`] and written through the sessions
+//!   compare-and-swap. Tests inject children through [`turn::child`].
+//! - [`dispatch`]: turns mail and queued nudges into turns with no server
+//!   running — [`dispatch::wake`] starts a detached dispatcher that batches an
+//!   agent's pending work into one turn at a time, marking mail read only
+//!   after a clean turn; [`dispatch::sweep`] is the backstop.
+//! - [`mailroom`]: where mail meets sessions (the mail roster, waking
+//!   recipients, the counts `ov status` shows).
 //! - [`fleet`]: agent lifecycle around the runner — worktrees, the tmux
 //!   manager, `ov stop`, cleanup, groups, specs, priming and hooks install.
 //! - [`others`]: shape-only adapters for the other CLIs the original
@@ -41,7 +54,7 @@
 //!
 //! ## Who uses what
 //!
-//! The turn runner spawns [`AgentRuntime::direct_spawn`] (pass
+//! [`turn::run_turn`] spawns [`AgentRuntime::direct_spawn`] (pass
 //! [`ResolvedModel::spawn_model`] as the model and the session's Claude id
 //! as `resume_session_id`), writes [`AgentRuntime::encode_user_turn`] to
 //! stdin, closes it, and drains [`AgentRuntime::event_reader`];

@@ -1,10 +1,9 @@
 //! `ov status`: the fleet at a glance.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use overstory_mail::{ListFilter, MailStore};
-use overstory_sessions::status::{self, StatusOptions, StatusReport, StatusSources};
+use overstory_runtime::mailroom::ProjectSources;
+use overstory_sessions::status::{self, StatusOptions, StatusReport};
 use overstory_sessions::{format_duration_compact, observe};
 
 use crate::context::Context;
@@ -40,10 +39,7 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<Output, CliError> {
         verbose: ctx.verbose,
         stale_ms: i64::try_from(config.watchdog.stale_threshold_ms).unwrap_or(300_000),
     };
-    let sources = SideStores {
-        mail_db: layout.mail_db(),
-        merge_db: layout.merge_queue_db(),
-    };
+    let sources = ProjectSources::new(&layout);
     if args.watch {
         output::eprint_line("! --watch is deprecated; use 'ov dashboard' instead");
         loop {
@@ -129,72 +125,4 @@ fn render(r: &StatusReport, style: Style) -> String {
     s.push_str(&format!("Merge queue: {} pending\n", r.merge_queue_count));
     s.push_str(&format!("Sessions recorded: {}\n", r.recent_metrics_count));
     s
-}
-
-/// Counts from stores other crates own: mail through overstory-mail, the
-/// merge queue read directly until its store exists.
-struct SideStores {
-    mail_db: PathBuf,
-    merge_db: PathBuf,
-}
-
-impl SideStores {
-    fn mail(&self) -> Option<MailStore> {
-        // Never create mail.db from a read command.
-        self.mail_db
-            .is_file()
-            .then(|| MailStore::open(&self.mail_db).ok())
-            .flatten()
-    }
-
-    fn newest(&self, filter: ListFilter) -> Option<String> {
-        let filter = ListFilter {
-            limit: Some(1),
-            ..filter
-        };
-        let msgs = self.mail()?.list(&filter).ok()?;
-        msgs.into_iter().map(|m| m.created_at).max()
-    }
-}
-
-impl StatusSources for SideStores {
-    fn unread_mail(&self, agent: &str) -> u64 {
-        let filter = ListFilter {
-            to: Some(agent.to_owned()),
-            unread: Some(true),
-            ..ListFilter::default()
-        };
-        self.mail()
-            .and_then(|m| m.count(&filter).ok())
-            .map_or(0, |n| u64::try_from(n).unwrap_or(0))
-    }
-
-    // TODO(merge): use the merge queue store once it exists
-    fn merge_queue_pending(&self) -> u64 {
-        if !self.merge_db.is_file() {
-            return 0;
-        }
-        let Ok(conn) = overstory_core::db::open_existing(&self.merge_db) else {
-            return 0;
-        };
-        conn.query_row(
-            "SELECT COUNT(*) FROM merge_queue WHERE status = 'pending'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_or(0, |n| u64::try_from(n).unwrap_or(0))
-    }
-
-    fn last_mail(&self, agent: &str) -> (Option<String>, Option<String>) {
-        (
-            self.newest(ListFilter {
-                from: Some(agent.to_owned()),
-                ..ListFilter::default()
-            }),
-            self.newest(ListFilter {
-                to: Some(agent.to_owned()),
-                ..ListFilter::default()
-            }),
-        )
-    }
 }

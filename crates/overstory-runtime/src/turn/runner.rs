@@ -1,21 +1,4 @@
 //! `run_turn`: one user turn of one headless agent, from lock to settlement.
-//!
-//! The steps, each with its cleanup guaranteed by [`TurnGuard`]:
-//!
-//! 1. refuse runtimes without a headless direct spawn or an event reader;
-//! 2. an empty turn is a no-op (no lock, no spawn, no write);
-//! 3. take the agent's turn lock and re-read its row (the stored runtime
-//!    session id there wins over anything the caller believed);
-//! 4. take the mail high-water mark, the baseline for terminal mail;
-//! 5. spawn the child (own process group), publish `turn.pid`, feed the user
-//!    turn to stdin while draining stdout into `events.db` in batches;
-//! 6. watch for an operator abort and for stalls (no output for
-//!    `stall_timeout`), escalating SIGTERM → SIGKILL to the whole group and
-//!    always reaping the child;
-//! 7. decide the final state ([`outcome::settle`]), write it through the
-//!    compare-and-swap, notify the parent with `worker_died` when the agent
-//!    ended without finishing, and refresh `last_activity`;
-//! 8. on every path: remove `turn.pid`, release the lock.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -255,7 +238,8 @@ impl TurnError {
     }
 }
 
-/// Runs one user turn for one agent. See the [module docs](self).
+/// Runs one user turn for one agent; the steps are described in the
+/// [`turn`](crate::turn) module docs.
 ///
 /// # Errors
 /// [`TurnError`] for a runtime without headless support, a lock timeout, a
