@@ -43,6 +43,26 @@ pub fn check_min(flag: &str, value: i64, min: i64) -> Result<usize, ValidationEr
     Ok(usize::try_from(value).unwrap_or(usize::MAX))
 }
 
+/// Builds the event filter of the timeline commands (`trace`, `errors`,
+/// `replay`) from their `--since`, `--until` and `--limit` flags.
+///
+/// # Errors
+/// [`ValidationError`] naming the flag: a time that does not parse, or a
+/// limit below 1.
+pub fn window_filter(
+    since: Option<&str>,
+    until: Option<&str>,
+    limit: i64,
+) -> Result<EventFilter, ValidationError> {
+    let limit = check_min("limit", limit, 1)?;
+    Ok(EventFilter {
+        since: since.map(|s| parse_time_flag("since", s)).transpose()?,
+        until: until.map(|s| parse_time_flag("until", s)).transpose()?,
+        limit: Some(limit),
+        ..EventFilter::default()
+    })
+}
+
 /// Where to read events from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventScope {

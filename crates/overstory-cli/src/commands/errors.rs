@@ -1,6 +1,5 @@
 //! `ov errors`: error-level events, grouped by agent.
 
-use overstory_core::events::EventFilter;
 use overstory_sessions::observe;
 use serde_json::json;
 
@@ -31,24 +30,8 @@ pub struct ErrorsArgs {
 
 /// Runs `ov errors`.
 pub fn run(ctx: &Context, args: ErrorsArgs) -> Result<Output, CliError> {
-    let limit = observe::check_min("limit", args.limit, 1)?;
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| observe::parse_time_flag("since", s))
-        .transpose()?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|s| observe::parse_time_flag("until", s))
-        .transpose()?;
+    let filter = observe::window_filter(args.since.as_deref(), args.until.as_deref(), args.limit)?;
     let layout = ctx.layout()?;
-    let filter = EventFilter {
-        since,
-        until,
-        limit: Some(limit),
-        ..EventFilter::default()
-    };
     let Some(events) =
         observe::errors(&layout, args.agent.as_deref(), args.run.as_deref(), &filter)?
     else {

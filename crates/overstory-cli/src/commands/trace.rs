@@ -1,6 +1,5 @@
 //! `ov trace <target>`: one agent's timeline.
 
-use overstory_core::events::EventFilter;
 use overstory_sessions::observe;
 use serde_json::json;
 
@@ -27,26 +26,10 @@ pub struct TraceArgs {
 
 /// Runs `ov trace`.
 pub fn run(ctx: &Context, args: TraceArgs) -> Result<Output, CliError> {
-    let limit = observe::check_min("limit", args.limit, 1)?;
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| observe::parse_time_flag("since", s))
-        .transpose()?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|s| observe::parse_time_flag("until", s))
-        .transpose()?;
+    let filter = observe::window_filter(args.since.as_deref(), args.until.as_deref(), args.limit)?;
     let layout = ctx.layout()?;
     let agent = observe::resolve_trace_target(&layout, &args.target)?;
-    let absolute = since.is_some();
-    let filter = EventFilter {
-        since,
-        until,
-        limit: Some(limit),
-        ..EventFilter::default()
-    };
+    let absolute = filter.since.is_some();
     let Some(events) = observe::trace(&layout, &agent, &filter)? else {
         return Ok(Output::new("trace")
             .data(json!({"events": []}))
