@@ -22,29 +22,13 @@ pub struct MailItem {
     pub body: String,
 }
 
-/// Escapes one metadata field of a mail header line.
-pub fn escape_meta(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '|' => out.push_str("\\|"),
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Renders one mail: `[MAIL] From: … | Subject: … | Priority: …`, a blank
-/// line, then the body.
+/// Renders one mail: `[MAIL] From: … | Subject: … | Priority: …` (metadata
+/// escaped by [`overstory_mail::framing`], the one implementation of the
+/// framing), a blank line, then the body.
 pub fn format_mail(m: &MailItem) -> String {
     format!(
-        "[MAIL] From: {} | Subject: {} | Priority: {}\n\n{}",
-        escape_meta(&m.from),
-        escape_meta(&m.subject),
-        escape_meta(&m.priority),
+        "{}\n\n{}",
+        overstory_mail::framing::header_line(&m.from, &m.subject, &m.priority),
         m.body
     )
 }

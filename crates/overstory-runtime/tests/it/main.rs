@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod claude_headless;
+mod dispatch;
+mod fake_child;
 mod fleet_clean;
 mod fleet_groups;
 mod fleet_hooks;
