@@ -8,12 +8,15 @@
 //! 2. `OVERSTORY_PROJECT_ROOT` (set for every slung agent);
 //! 3. a start directory inside `<root>/.overstory/worktrees/…` whose `<root>`
 //!    holds `.overstory/config.yaml`;
-//! 4. the parent of git's common directory, when it holds
+//! 4. the nearest ancestor holding `.overstory/config.yaml` when that
+//!    ancestor is a main checkout (its `.git` is a directory) — found without
+//!    running git;
+//! 5. the parent of git's common directory, when it holds
 //!    `.overstory/config.yaml` (an agent worktree resolves to the main
 //!    repository even when `config.yaml` is committed into the worktree);
-//! 5. the nearest ancestor of the start directory holding
+//! 6. the nearest ancestor of the start directory holding
 //!    `.overstory/config.yaml`;
-//! 6. the start directory itself (uninitialised; commands that need a project
+//! 7. the start directory itself (uninitialised; commands that need a project
 //!    then fail with a clear message).
 
 use std::path::{Component, Path, PathBuf};
@@ -66,6 +69,14 @@ pub fn resolve_root(
         && Layout::new(&root).is_initialized()
     {
         return Ok((root, RootSource::WorktreePath));
+    }
+    // The common case needs no git process: the nearest initialised ancestor
+    // holds a real `.git` directory, so it is a main checkout, not a linked
+    // worktree whose committed config.yaml must not count.
+    if let Some(dir) = start.ancestors().find(|d| Layout::new(d).is_initialized())
+        && dir.join(".git").is_dir()
+    {
+        return Ok((dir.to_owned(), RootSource::Ancestor));
     }
     if let Ok(common) = Git::new(&start).common_dir()
         && let Some(parent) = normalize(&common).parent()
@@ -156,6 +167,56 @@ mod tests {
         std::fs::create_dir_all(&sub).unwrap();
         let (root, src) = resolve_root(None, None, &sub).unwrap();
         assert_eq!((root.as_path(), src), (a.path(), RootSource::Ancestor));
+    }
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = crate::process::foreground_command("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn linked_worktree_with_committed_config_resolves_to_the_main_checkout() {
+        let main = tempfile::tempdir().unwrap();
+        git(main.path(), &["init", "-q", "-b", "main"]);
+        init(main.path());
+        git(main.path(), &["add", ".overstory/config.yaml"]);
+        git(
+            main.path(),
+            &[
+                "-c",
+                "user.email=t@x",
+                "-c",
+                "user.name=t",
+                "commit",
+                "-q",
+                "-m",
+                "config",
+            ],
+        );
+        let (root, src) = resolve_root(None, None, main.path()).unwrap();
+        assert_eq!((root.as_path(), src), (main.path(), RootSource::Ancestor));
+        // A worktree outside .overstory/worktrees has the committed config too.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let wt = elsewhere.path().join("wt");
+        git(
+            main.path(),
+            &["worktree", "add", "-q", "-b", "side", wt.to_str().unwrap()],
+        );
+        assert!(Layout::new(&wt).is_initialized(), "the config is committed");
+        let (root, src) = resolve_root(None, None, &wt).unwrap();
+        assert_eq!(src, RootSource::GitCommonDir);
+        assert_eq!(
+            root.canonicalize().unwrap(),
+            main.path().canonicalize().unwrap()
+        );
     }
 
     #[test]
