@@ -48,3 +48,13 @@ git_repo() { git -C "$1" init -q -b main; }
 
 measure "ov --version" no_setup --version
 measure "ov init" git_repo init
+
+# One initialised project shared by the runs (warm databases), addressed
+# with --project so each run starts from its own empty directory.
+template="$work/template"
+mkdir -p "$template"
+git_repo "$template"
+(cd "$template" && "$ov" init --yes >/dev/null && "$ov" mail send --to lead-1 --subject warm --body up >/dev/null)
+measure "ov mail send" no_setup --project "$template" mail send --to lead-1 --subject s --body b --from builder-1
+measure "ov mail check" no_setup --project "$template" mail check --agent lead-1
+measure "ov status" no_setup --project "$template" status --json

@@ -53,9 +53,36 @@ pub struct Wakeup {
     pub outcome: WakeOutcome,
 }
 
+/// Returns the recipients that may need waking: those with a session that is
+/// task-scoped, not finished and not in tmux. A cheap check (one read of
+/// `sessions.db`, no config or manifest) so a send to anyone else pays
+/// nothing for dispatch.
+pub fn headless_recipients(layout: &Layout, recipients: &[String]) -> Vec<String> {
+    if recipients.is_empty() || !layout.sessions_db().is_file() {
+        return Vec::new();
+    }
+    let Ok(store) = SessionStore::open(&layout.sessions_db()) else {
+        return Vec::new();
+    };
+    recipients
+        .iter()
+        .filter(|r| {
+            store.get(r).ok().flatten().is_some_and(|s| {
+                s.capability
+                    .parse::<overstory_core::Capability>()
+                    .is_ok_and(overstory_core::Capability::is_task_scoped)
+                    && !s.state.is_terminal()
+                    && s.tmux_session.is_empty()
+            })
+        })
+        .cloned()
+        .collect()
+}
+
 /// Wakes each recipient that takes turns headless, so its new mail is
 /// delivered without any server running. Failures never undo the send: they
-/// come back as `NotEligible` with the reason.
+/// come back as `NotEligible` with the reason. Pass the recipients through
+/// [`headless_recipients`] first to skip loading the config for nobody.
 pub fn wake_recipients(
     layout: &Layout,
     config: &Config,

@@ -159,10 +159,14 @@ pub(super) fn wake(
     recipients: &[String],
     mut out: Output,
 ) -> Output {
+    let headless = overstory_runtime::mailroom::headless_recipients(layout, recipients);
+    if headless.is_empty() {
+        return out;
+    }
     let (Ok(config), Some(ov)) = (ctx.config(), ctx.ov_exe()) else {
         return out;
     };
-    for w in overstory_runtime::mailroom::wake_recipients(layout, &config, &ov, recipients) {
+    for w in overstory_runtime::mailroom::wake_recipients(layout, &config, &ov, &headless) {
         if let overstory_runtime::dispatch::WakeOutcome::Started { pid } = w.outcome {
             out = out.hint(format!(
                 "Started a turn for \"{}\" (dispatcher pid {pid})",
