@@ -57,7 +57,9 @@ pub mod clean;
 mod error;
 pub mod groups;
 pub mod hooks_install;
+pub mod nudge;
 pub mod prime;
+pub mod sling;
 pub mod spec;
 pub mod stop;
 pub mod tmux;
@@ -65,5 +67,7 @@ pub mod tui;
 pub mod worktrees;
 
 pub use error::FleetError;
+pub use nudge::{NudgeOptions, NudgeReport, nudge_agent};
+pub use sling::{SlingReport, SlingRequest, SlingStep, sling};
 pub use stop::{StopOptions, StopReport, stop_agent, take_sender_notes};
 pub use tmux::{NewSession, SessionState, Tmux, TmuxError};
