@@ -30,7 +30,7 @@ pub struct SlingArgs {
     #[arg(long)]
     pub parent: Option<String>,
     /// Depth in the hierarchy, used only without a parent row
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub depth: Option<String>,
     /// Leads only: skip the scout phase
     #[arg(long)]
@@ -45,10 +45,10 @@ pub struct SlingArgs {
     #[arg(long)]
     pub force_hierarchy: bool,
     /// Per-parent ceiling on active children (0 = unlimited)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub max_agents: Option<String>,
     /// Worker ceiling written into the agent's overlay
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub dispatch_max_agents: Option<String>,
     /// Do not warn about builders dispatched without a scout
     #[arg(long)]
