@@ -35,9 +35,10 @@ pub fn run(ctx: &Context, args: NudgeArgs) -> Result<Output, CliError> {
     } else {
         words
     };
-    let message = format!("[NUDGE from {}] {text}", args.from);
+    let message = format!("[NUDGE from {}] {text}", args.from.trim());
     let mut opts = NudgeOptions::new(ov);
     opts.force = args.force;
+    opts.from = args.from;
     let r = nudge_agent(&layout, &config, &args.agent, &message, &opts)?;
     if !r.delivered {
         return Err(CliError::with_code(

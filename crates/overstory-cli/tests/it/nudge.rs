@@ -60,6 +60,20 @@ fn nudge_to_a_terminal_agent_fails_with_a_recover_hint() {
             .contains("ov sling task-42 --capability builder --recover"),
         "{r:?}"
     );
+    // The attempt is recorded with the real sender.
+    p.ov(&["nudge", "done-1", "--from", "lead-7", "--force"])
+        .fails();
+    let events = overstory_core::events::EventStore::open(&p.layout.events_db())
+        .unwrap()
+        .by_agent("done-1", &Default::default())
+        .unwrap();
+    let data: Vec<String> = events.iter().filter_map(|e| e.data.clone()).collect();
+    assert!(
+        data.iter().any(|d| d.contains("\"type\":\"nudge\"")
+            && d.contains("\"from\":\"lead-7\"")
+            && d.contains("\"delivered\":false")),
+        "{data:?}"
+    );
     let r = p.ov(&["nudge", "nobody"]).fails();
     assert!(r.stderr.contains("No active session for agent"), "{r:?}");
 }

@@ -651,6 +651,30 @@ fn tmux_sling_starts_a_session_records_the_pane_and_delivers_the_beacon() {
         })
     });
 
+    // A failure after the session exists kills it and removes the row.
+    let r = run(std::process::Command::new(bin.path().join("ov"))
+        .current_dir(p.path())
+        .env("IS_SANDBOX", "1")
+        .env_remove("OVERSTORY_PROJECT_ROOT")
+        .args([
+            "sling",
+            "task-u",
+            "--runtime",
+            "claude",
+            "--no-headless",
+            "--name",
+            "tmux-0",
+            "--fail-after",
+            "spawn",
+            "--json",
+        ]))
+    .fails();
+    assert!(r.stdout.contains("spawn"), "{r:?}");
+    let failed_session = session.replace("-tmux-1", "-tmux-0");
+    assert!(!tmux.is_alive(&failed_session));
+    assert!(p.session("tmux-0").is_none());
+    assert!(!p.worktree("tmux-0").exists());
+
     p.ov(&["stop", "tmux-1", "--clean-worktree", "--force"])
         .ok();
     assert!(!tmux.is_alive(&session));

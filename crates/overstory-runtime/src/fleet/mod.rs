@@ -4,6 +4,10 @@
 //!   quoted startup scripts, exact targets, send-keys, readiness,
 //!   process-tree kill).
 //! - [`tui`]: after a tmux pane exists — readiness, the beacon, its check.
+//! - [`sling`]: `ov sling` — atomic admission, set-up, non-blocking headless
+//!   start or tmux start, complete rollback on failure.
+//! - [`nudge`]: `ov nudge` — debounced; headless agents get a queued turn,
+//!   tmux agents typed text (never into a busy pane).
 //! - [`stop`]: `ov stop` for headless and tmux agents.
 //! - [`worktrees`]: `ov worktree list|clean`.
 //! - [`clean`]: `ov clean` by category or for one agent.

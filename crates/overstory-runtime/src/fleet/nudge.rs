@@ -19,6 +19,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use overstory_core::events::{EventStore, NewEvent};
 use overstory_core::{AgentName, Config, Layout, clock};
 use overstory_mail::nudge::claim_debounce;
 use overstory_sessions::SessionStore;
@@ -46,6 +47,8 @@ pub struct NudgeOptions {
     pub busy_wait: Duration,
     /// The running `ov` (starts dispatchers for headless agents).
     pub ov_program: PathBuf,
+    /// Who the nudge is from (recorded in the `nudge` event).
+    pub from: String,
 }
 
 impl NudgeOptions {
@@ -56,6 +59,7 @@ impl NudgeOptions {
             tmux: Tmux::default(),
             busy_wait: Duration::from_secs(3),
             ov_program,
+            from: "orchestrator".to_owned(),
         }
     }
 }
@@ -90,7 +94,9 @@ impl NudgeReport {
 /// Nudges `agent` with `message`.
 ///
 /// Not delivering is not an error: the report says why
-/// (`delivered: false` and a `reason`).
+/// (`delivered: false` and a `reason`). Every attempt that was not debounced
+/// records a `custom` event `{type:"nudge", from, message, delivered}` in the
+/// current run.
 ///
 /// # Errors
 /// [`FleetError::Validation`] for an invalid name; store, file and
@@ -117,6 +123,27 @@ pub fn nudge_agent(
             "Debounced: nudge sent too recently",
         ));
     }
+    let report = deliver(layout, config, &agent, message, opts)?;
+    if let Ok(events) = EventStore::open(&layout.events_db()) {
+        let e = NewEvent::custom(
+            name,
+            "nudge",
+            serde_json::json!({"from": opts.from, "message": message, "delivered": report.delivered}),
+        )
+        .run(overstory_sessions::current_run_id(layout));
+        let _ = events.insert(&e);
+    }
+    Ok(report)
+}
+
+fn deliver(
+    layout: &Layout,
+    config: &Config,
+    agent: &AgentName,
+    message: &str,
+    opts: &NudgeOptions,
+) -> Result<NudgeReport, FleetError> {
+    let name = agent.as_str();
     let store = SessionStore::open(&layout.sessions_db())?;
     let session = store.get(name)?;
     let tmux_target = match &session {
@@ -146,11 +173,11 @@ pub fn nudge_agent(
                     ),
                 ));
             }
-            enqueue_turn(layout, &agent, message)?;
+            enqueue_turn(layout, agent, message)?;
             let launcher = Launcher {
                 ov: opts.ov_program.clone(),
             };
-            return Ok(match wake(&factory, &launcher, &agent)? {
+            return Ok(match wake(&factory, &launcher, agent)? {
                 WakeOutcome::Started { .. } | WakeOutcome::AlreadyRunning => NudgeReport {
                     agent_name: name.to_owned(),
                     delivered: true,
