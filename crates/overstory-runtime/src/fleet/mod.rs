@@ -4,9 +4,9 @@
 //!   quoted startup scripts, exact targets, send-keys, readiness,
 //!   process-tree kill).
 //! - [`tui`]: after a tmux pane exists — readiness, the beacon, its check.
-//! - [`sling`]: `ov sling` — atomic admission, set-up, non-blocking headless
+//! - [`sling`](mod@sling): `ov sling` — atomic admission, set-up, non-blocking headless
 //!   start or tmux start, complete rollback on failure.
-//! - [`nudge`]: `ov nudge` — debounced; headless agents get a queued turn,
+//! - [`nudge`](mod@nudge): `ov nudge` — debounced; headless agents get a queued turn,
 //!   tmux agents typed text (never into a busy pane).
 //! - [`stop`]: `ov stop` for headless and tmux agents.
 //! - [`worktrees`]: `ov worktree list|clean`.

@@ -24,6 +24,20 @@
 //! tmux session, worktree, branch and the row (a prior terminal row of the
 //! same name is restored) — so a retry with the same name works.
 //! [`SlingRequest::fail_after`] injects such a failure for tests.
+//!
+//! ```no_run
+//! use overstory_core::{Config, Layout};
+//! use overstory_runtime::fleet::{SlingRequest, sling};
+//!
+//! let layout = Layout::new("/path/to/project");
+//! let config = Config::load(layout.root())?.config;
+//! let mut req = SlingRequest::new(layout, config, "task-1", "/usr/local/bin/ov".into());
+//! req.capability = "builder".into();
+//! req.runtime = Some("scripted".into());
+//! let report = sling(&req)?; // returns while the first turn runs
+//! assert!(report.branch.starts_with("overstory/"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
