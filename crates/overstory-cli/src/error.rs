@@ -305,6 +305,8 @@ impl From<overstory_runtime::fleet::FleetError> for CliError {
             F::Fs(f) => f.into(),
             F::Config(c) => c.into(),
             F::Process(p) => p.into(),
+            F::Runtime(r) => r.into(),
+            F::Dispatch(d) => d.into(),
             other => {
                 let hint = match &other {
                     F::AgentNotFound { .. } => Some("List agents with 'ov status --all'"),

@@ -95,6 +95,8 @@ impl Layout {
         session_branch => "session-branch.txt");
     file!(/// Returns `.overstory/nudge-state.json`.
         nudge_state => "nudge-state.json");
+    file!(/// Returns `.overstory/sling.lock`: held while sling admits an agent.
+        sling_lock => "sling.lock");
     file!(/// Returns `.overstory/mail-check-state.json`.
         mail_check_state => "mail-check-state.json");
     file!(/// Returns `.overstory/watchdog.pid`.

@@ -20,10 +20,12 @@ mod hooks;
 mod init;
 mod log;
 mod mail;
+mod nudge;
 mod prime;
 mod replay;
 mod run;
 mod scripted_agent;
+mod sling;
 mod spec;
 mod status;
 mod stop;
@@ -59,6 +61,10 @@ pub enum Command {
     Trace(trace::TraceArgs),
     /// Send and receive mail between agents
     Mail(mail::MailArgs),
+    /// Spawn an agent on a task in its own worktree
+    Sling(sling::SlingArgs),
+    /// Send a short message to an agent's session or turn queue
+    Nudge(nudge::NudgeArgs),
     /// Stop an agent and mark it completed
     Stop(stop::StopArgs),
     /// List and clean agent worktrees
@@ -108,6 +114,8 @@ impl Command {
             // The original's mail errors use the program name (spec 02 §6).
             Command::Mail(_) => "ov".into(),
             Command::Stop(_) => "stop".into(),
+            Command::Sling(_) => "sling".into(),
+            Command::Nudge(_) => "nudge".into(),
             Command::Worktree(a) => a.envelope_name().into(),
             Command::Clean(_) => "clean".into(),
             Command::Group(a) => a.envelope_name().into(),
@@ -142,6 +150,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Trace(args) => trace::run(ctx, args),
         Command::Mail(args) => mail::run(ctx, args),
         Command::Stop(args) => stop::run(ctx, args),
+        Command::Sling(args) => sling::run(ctx, args),
+        Command::Nudge(args) => nudge::run(ctx, args),
         Command::Worktree(args) => worktree::run(ctx, args),
         Command::Clean(args) => clean::run(ctx, args),
         Command::Group(args) => group::run(ctx, args),

@@ -49,6 +49,32 @@ pub enum FleetError {
         /// The agent.
         agent: String,
     },
+    /// The runtime could not be chosen, built or deployed.
+    #[error(transparent)]
+    Runtime(#[from] crate::error::RuntimeError),
+    /// Starting the agent's first turn failed.
+    #[error(transparent)]
+    Dispatch(#[from] crate::dispatch::DispatchError),
+    /// An agent operation was refused (limits, names, root, nudge failures).
+    #[error("{message}")]
+    Agent {
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A capability may not be spawned without a parent.
+    #[error(
+        "Capability \"{capability}\" cannot be spawned without a parent: only lead, scout and builder may be slung directly. Pass --parent <agent>, or --force-hierarchy to bypass"
+    )]
+    Hierarchy {
+        /// The capability asked for.
+        capability: String,
+    },
+    /// A test hook stopped sling after a step (see `SlingRequest::fail_after`).
+    #[error("Injected failure after sling step \"{step}\"")]
+    Injected {
+        /// The step after which sling failed.
+        step: String,
+    },
     /// A group operation was refused.
     #[error("{message}")]
     Group {
@@ -72,7 +98,13 @@ impl FleetError {
             Self::Process(e) => e.code(),
             Self::Fs(e) => e.code(),
             Self::Config(e) => e.code(),
-            Self::AgentNotFound { .. } | Self::AlreadyCompleted { .. } => "AGENT_ERROR",
+            Self::Runtime(e) => e.code(),
+            Self::Dispatch(e) => e.code(),
+            Self::AgentNotFound { .. }
+            | Self::AlreadyCompleted { .. }
+            | Self::Agent { .. }
+            | Self::Injected { .. } => "AGENT_ERROR",
+            Self::Hierarchy { .. } => "HIERARCHY_VIOLATION",
             Self::Group { .. } => "GROUP_ERROR",
         }
     }
@@ -80,6 +112,12 @@ impl FleetError {
     /// Builds a validation error for `field`.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(ValidationError::other(Some(field.to_owned()), message))
+    }
+
+    pub(crate) fn agent(message: impl Into<String>) -> Self {
+        Self::Agent {
+            message: message.into(),
+        }
     }
 
     pub(crate) fn group(message: impl Into<String>, group_id: Option<&str>) -> Self {

@@ -4,6 +4,10 @@
 //!   quoted startup scripts, exact targets, send-keys, readiness,
 //!   process-tree kill).
 //! - [`tui`]: after a tmux pane exists — readiness, the beacon, its check.
+//! - [`sling`](mod@sling): `ov sling` — atomic admission, set-up, non-blocking headless
+//!   start or tmux start, complete rollback on failure.
+//! - [`nudge`](mod@nudge): `ov nudge` — debounced; headless agents get a queued turn,
+//!   tmux agents typed text (never into a busy pane).
 //! - [`stop`]: `ov stop` for headless and tmux agents.
 //! - [`worktrees`]: `ov worktree list|clean`.
 //! - [`clean`]: `ov clean` by category or for one agent.
@@ -57,7 +61,9 @@ pub mod clean;
 mod error;
 pub mod groups;
 pub mod hooks_install;
+pub mod nudge;
 pub mod prime;
+pub mod sling;
 pub mod spec;
 pub mod stop;
 pub mod tmux;
@@ -65,5 +71,7 @@ pub mod tui;
 pub mod worktrees;
 
 pub use error::FleetError;
+pub use nudge::{NudgeOptions, NudgeReport, nudge_agent};
+pub use sling::{SlingReport, SlingRequest, SlingStep, sling};
 pub use stop::{StopOptions, StopReport, stop_agent, take_sender_notes};
 pub use tmux::{NewSession, SessionState, Tmux, TmuxError};

@@ -1,0 +1,681 @@
+//! `ov sling`: real git repositories, the real `ov` binary, the scripted
+//! runtime as a real child process, real tmux.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use overstory_core::{AgentName, Layout};
+use overstory_mail::{ListFilter, MailStore, MessageType};
+use overstory_sessions::{AgentState, Session, SessionStore};
+use overstory_testkit::TempRepo;
+
+use crate::support::{Run, command, initialized_repo, run};
+
+/// Waits until `cond` holds; panics naming `what` after `secs` seconds.
+pub fn await_cond(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// An initialised project with no sling stagger.
+pub struct Project {
+    pub repo: TempRepo,
+    pub layout: Layout,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        let repo = initialized_repo();
+        let layout = Layout::new(repo.path());
+        let cfg = layout.config();
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(
+            &cfg,
+            text.replace("staggerDelayMs: 2000", "staggerDelayMs: 0"),
+        )
+        .unwrap();
+        Self { repo, layout }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.repo.path()
+    }
+
+    pub fn ov(&self, args: &[&str]) -> Run {
+        run(command(self.path()).args(args))
+    }
+
+    pub fn script(&self, agent: &str, json: &serde_json::Value) {
+        let dir = self.layout.scripts_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{agent}.json")), json.to_string()).unwrap();
+    }
+
+    pub fn store(&self) -> SessionStore {
+        SessionStore::open(&self.layout.sessions_db()).unwrap()
+    }
+
+    pub fn session(&self, name: &str) -> Option<Session> {
+        self.store().get(name).unwrap()
+    }
+
+    /// Registers a row directly (a parent, a sibling, a name holder).
+    pub fn row(
+        &self,
+        name: &str,
+        capability: &str,
+        state: AgentState,
+        f: impl FnOnce(&mut Session),
+    ) {
+        let mut s = Session::new(name, capability);
+        s.worktree_path = self.path().display().to_string();
+        s.task_id = format!("task-of-{name}");
+        s.state = state;
+        f(&mut s);
+        self.store().upsert(&s).unwrap();
+    }
+
+    /// A lead row in tmux (not woken by mail: its session is not alive).
+    pub fn lead(&self, name: &str, depth: i64) {
+        self.row(name, "lead", AgentState::Working, |s| {
+            s.depth = depth;
+            s.tmux_session = format!("overstory-nowhere-{name}");
+        });
+    }
+
+    pub fn mail_to(&self, to: &str, kind: MessageType) -> Vec<overstory_mail::MailMessage> {
+        MailStore::open(self.layout.mail_db())
+            .unwrap()
+            .list(&ListFilter {
+                to: Some(to.into()),
+                kind: Some(kind),
+                ..ListFilter::default()
+            })
+            .unwrap()
+    }
+
+    pub fn branch_exists(&self, branch: &str) -> bool {
+        std::process::Command::new("git")
+            .args([
+                "show-ref",
+                "--verify",
+                "--quiet",
+                &format!("refs/heads/{branch}"),
+            ])
+            .current_dir(self.path())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    pub fn worktree(&self, agent: &str) -> PathBuf {
+        self.layout.agent_worktree(&AgentName::new(agent).unwrap())
+    }
+}
+
+fn builder_script() -> serde_json::Value {
+    serde_json::json!({"steps": [
+        {"sleep_ms": 700},
+        {"write": {"path": "hello.txt", "content": "hi\n"}},
+        {"commit": "add hello"},
+        {"mail": {"to": "lead-1", "subject": "task-1 done", "body": "built", "type": "worker_done"}}
+    ]})
+}
+
+#[test]
+fn headless_sling_returns_before_the_turn_and_the_agent_completes_its_task() {
+    let p = Project::new();
+    p.lead("lead-1", 1);
+    p.script("builder-1", &builder_script());
+    let started = Instant::now();
+    let out = p
+        .ov(&[
+            "sling",
+            "task-1",
+            "--capability",
+            "builder",
+            "--runtime",
+            "scripted",
+            "--name",
+            "builder-1",
+            "--parent",
+            "lead-1",
+            "--json",
+        ])
+        .ok();
+    let j = out.json();
+    // The turn sleeps 700 ms first; sling must not wait for it.
+    let row = p.session("builder-1").unwrap();
+    assert_ne!(
+        row.state,
+        AgentState::Completed,
+        "sling waited for the turn"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(j["success"], true);
+    assert_eq!(j["command"], "sling");
+    assert_eq!(j["agentName"], "builder-1");
+    assert_eq!(j["capability"], "builder");
+    assert_eq!(j["taskId"], "task-1");
+    assert_eq!(j["branch"], "overstory/builder-1/task-1");
+    assert_eq!(j["tmuxSession"], "");
+    assert!(j["pid"].is_null());
+    assert_eq!(j["depth"], 2, "depth = parent's depth + 1");
+    assert_eq!(j["sessionId"], row.id.as_str());
+    assert!(j["warnings"][0].as_str().unwrap().contains("scout"));
+    assert_eq!(row.parent_agent.as_deref(), Some("lead-1"));
+    assert_eq!(row.depth, 2);
+    assert_eq!(row.tmux_session, "");
+    assert!(row.run_id.is_some());
+    let wt = p.worktree("builder-1");
+    assert_eq!(j["worktree"], wt.display().to_string().as_str());
+    assert!(wt.join(".claude/CLAUDE.md").is_file(), "overlay written");
+    assert!(
+        wt.join(".claude/settings.local.json").is_file(),
+        "guards deployed"
+    );
+
+    let dispatch = p.mail_to("builder-1", MessageType::Dispatch);
+    assert_eq!(dispatch.len(), 1);
+    assert_eq!(dispatch[0].from, "lead-1");
+    assert!(dispatch[0].subject.contains("task-1"));
+    assert!(dispatch[0].body.contains("builder"));
+
+    await_cond(60, "builder-1 completed", || {
+        p.session("builder-1")
+            .is_some_and(|s| s.state == AgentState::Completed)
+    });
+    let log = p
+        .repo
+        .git(&["log", "--format=%s", "overstory/builder-1/task-1"]);
+    assert!(log.lines().next().unwrap().contains("add hello"), "{log}");
+    let done = p.mail_to("lead-1", MessageType::WorkerDone);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].from, "builder-1");
+
+    p.ov(&["stop", "builder-1", "--clean-worktree", "--force"])
+        .ok();
+    assert!(!wt.exists());
+    p.ov(&["worktree", "clean"]).ok();
+}
+
+#[test]
+fn spec_is_copied_and_named_in_the_dispatch_mail() {
+    let p = Project::new();
+    p.script("builder-1", &serde_json::json!({"steps": [{"say": "ok"}]}));
+    std::fs::write(p.path().join("my-spec.md"), "# Build it\n").unwrap();
+    let j = p
+        .ov(&[
+            "sling",
+            "task-7",
+            "--runtime",
+            "scripted",
+            "--name",
+            "builder-1",
+            "--spec",
+            "my-spec.md",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let copy = p.layout.dir().join("specs/task-7.md");
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "# Build it\n");
+    assert_eq!(j["specPath"], copy.display().to_string().as_str());
+    let mail = p.mail_to("builder-1", MessageType::Dispatch);
+    assert_eq!(mail[0].from, "orchestrator");
+    assert!(mail[0].body.contains(&copy.display().to_string()));
+
+    let missing = p
+        .ov(&[
+            "sling",
+            "task-8",
+            "--runtime",
+            "scripted",
+            "--spec",
+            "nope.md",
+            "--json",
+        ])
+        .fails();
+    assert!(
+        missing.stdout.contains("Spec file not found"),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn depth_limit_and_unknown_parent_are_refused() {
+    let p = Project::new();
+    p.lead("deep-lead", 2);
+    let r = p
+        .ov(&[
+            "sling",
+            "task-1",
+            "--runtime",
+            "scripted",
+            "--parent",
+            "deep-lead",
+            "--json",
+        ])
+        .fails();
+    let j = r.json();
+    assert_eq!(j["code"], "AGENT_ERROR", "{r:?}");
+    assert!(
+        r.stdout
+            .contains("Depth limit exceeded: depth 3 > maxDepth 2"),
+        "{r:?}"
+    );
+    let r = p
+        .ov(&[
+            "sling",
+            "task-1",
+            "--runtime",
+            "scripted",
+            "--parent",
+            "ghost",
+            "--json",
+        ])
+        .fails();
+    assert_eq!(r.json()["code"], "AGENT_ERROR");
+    assert!(r.stdout.contains("ghost"), "{r:?}");
+    let r = p
+        .ov(&[
+            "sling",
+            "task-1",
+            "--runtime",
+            "scripted",
+            "--depth",
+            "3",
+            "--json",
+        ])
+        .fails();
+    assert!(r.stdout.contains("Depth limit exceeded"), "{r:?}");
+    let r = p
+        .ov(&["sling", "task-1", "--depth", "-1", "--json"])
+        .fails();
+    assert_eq!(r.json()["code"], "VALIDATION_ERROR");
+    assert!(r.stdout.contains("--depth must be a non-negative integer"));
+    assert!(
+        p.store()
+            .all()
+            .unwrap()
+            .iter()
+            .all(|s| s.capability == "lead")
+    );
+}
+
+#[test]
+fn per_parent_and_concurrency_limits_are_refused() {
+    let p = Project::new();
+    p.lead("lead-1", 1);
+    p.row("child-a", "builder", AgentState::Working, |s| {
+        s.parent_agent = Some("lead-1".into());
+    });
+    let r = p
+        .ov(&[
+            "sling",
+            "task-1",
+            "--runtime",
+            "scripted",
+            "--parent",
+            "lead-1",
+            "--max-agents",
+            "1",
+            "--json",
+        ])
+        .fails();
+    assert_eq!(r.json()["code"], "AGENT_ERROR");
+    assert!(r.stdout.contains("Per-lead agent limit reached"), "{r:?}");
+
+    let cfg = p.layout.config();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("maxConcurrent: 25", "maxConcurrent: 1")).unwrap();
+    let r = p
+        .ov(&["sling", "task-2", "--runtime", "scripted", "--json"])
+        .fails();
+    assert_eq!(r.json()["code"], "AGENT_ERROR");
+    assert!(
+        r.stdout.contains("Max concurrent agent limit reached: 2/1"),
+        "{r:?}"
+    );
+    assert!(!p.worktree("builder-task-2").exists());
+}
+
+#[test]
+fn hierarchy_violation_unless_forced() {
+    let p = Project::new();
+    p.script(
+        "merger-task-1",
+        &serde_json::json!({"steps": [{"say": "ok"}]}),
+    );
+    let r = p
+        .ov(&[
+            "sling",
+            "task-1",
+            "--capability",
+            "merger",
+            "--runtime",
+            "scripted",
+            "--json",
+        ])
+        .fails();
+    let j = r.json();
+    assert_eq!(j["code"], "HIERARCHY_VIOLATION", "{r:?}");
+    assert!(p.session("merger-task-1").is_none());
+    p.ov(&[
+        "sling",
+        "task-1",
+        "--capability",
+        "merger",
+        "--runtime",
+        "scripted",
+        "--force-hierarchy",
+        "--json",
+    ])
+    .ok();
+    assert!(p.session("merger-task-1").is_some());
+    let r = p
+        .ov(&[
+            "sling",
+            "task-1",
+            "--capability",
+            "wizard",
+            "--runtime",
+            "scripted",
+            "--json",
+        ])
+        .fails();
+    assert_eq!(r.json()["code"], "VALIDATION_ERROR");
+}
+
+#[test]
+fn auto_names_skip_active_names_and_leftover_worktrees() {
+    let p = Project::new();
+    p.script(
+        "builder",
+        &serde_json::json!({"steps": [{"stall_ms": 60000}]}),
+    );
+    p.row("builder-task-9", "builder", AgentState::Working, |s| {
+        s.task_id = "other".into();
+    });
+    std::fs::create_dir_all(p.worktree("builder-task-9-2")).unwrap();
+    let j = p
+        .ov(&[
+            "sling",
+            "task-9",
+            "--runtime",
+            "scripted",
+            "--parent",
+            "builder-task-9",
+            "--force-hierarchy",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["agentName"], "builder-task-9-3");
+    let r = p
+        .ov(&[
+            "sling",
+            "task-10",
+            "--runtime",
+            "scripted",
+            "--name",
+            "builder-task-9",
+            "--json",
+        ])
+        .fails();
+    assert_eq!(r.json()["code"], "AGENT_ERROR");
+    assert!(
+        r.stdout
+            .contains("Agent name \\\"builder-task-9\\\" is already in use (state: working)"),
+        "{r:?}"
+    );
+    // Task lock: task-9 is held by builder-task-9-3.
+    let r = p
+        .ov(&["sling", "task-9", "--runtime", "scripted", "--json"])
+        .fails();
+    assert!(r.stdout.contains("already being worked by agent"), "{r:?}");
+    p.ov(&["stop", "builder-task-9-3", "--clean-worktree", "--force"])
+        .ok();
+}
+
+#[test]
+fn a_failure_at_any_step_rolls_back_everything_and_a_retry_works() {
+    let p = Project::new();
+    p.script(
+        "builder-1",
+        &serde_json::json!({"steps": [
+            {"mail": {"to": "orchestrator", "subject": "done", "body": "ok", "type": "worker_done"}}
+        ]}),
+    );
+    for step in [
+        "reserve",
+        "worktree",
+        "deploy",
+        "runtime-choice",
+        "mail",
+        "spawn",
+    ] {
+        let r = p
+            .ov(&[
+                "sling",
+                "task-1",
+                "--runtime",
+                "scripted",
+                "--name",
+                "builder-1",
+                "--fail-after",
+                step,
+                "--json",
+            ])
+            .fails();
+        assert!(r.stdout.contains(step), "{step}: {r:?}");
+        let agent = AgentName::new("builder-1").unwrap();
+        assert!(p.session("builder-1").is_none(), "{step}: row left");
+        assert!(!p.worktree("builder-1").exists(), "{step}: worktree left");
+        assert!(
+            !p.branch_exists("overstory/builder-1/task-1"),
+            "{step}: branch left"
+        );
+        assert!(
+            !p.layout.agent_runtime_choice(&agent).exists(),
+            "{step}: runtime choice left"
+        );
+        assert!(
+            !p.layout.agent_identity(&agent).exists(),
+            "{step}: identity left"
+        );
+        assert!(
+            p.mail_to("builder-1", MessageType::Dispatch).is_empty(),
+            "{step}: mail left"
+        );
+        let queued = std::fs::read_dir(p.layout.agent_nudge_dir(&agent))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(queued, 0, "{step}: queued turn left");
+    }
+    p.ov(&[
+        "sling",
+        "task-1",
+        "--runtime",
+        "scripted",
+        "--name",
+        "builder-1",
+        "--json",
+    ])
+    .ok();
+    await_cond(60, "builder-1 completed after the retry", || {
+        p.session("builder-1")
+            .is_some_and(|s| s.state == AgentState::Completed)
+    });
+    assert_eq!(p.mail_to("builder-1", MessageType::Dispatch).len(), 1);
+}
+
+#[test]
+fn concurrent_slings_never_share_a_name() {
+    let p = Project::new();
+    p.script(
+        "builder",
+        &serde_json::json!({"steps": [{"stall_ms": 60000}]}),
+    );
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            command(p.path())
+                .args([
+                    "sling",
+                    "task-c",
+                    "--runtime",
+                    "scripted",
+                    "--force-hierarchy",
+                    "--json",
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    // The first admitted holds task-c; the others are refused by the task
+    // lock — never two agents on one task, never two rows for one name.
+    let ok = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1, "{outs:?}");
+    let rows = p.store().all().unwrap();
+    assert_eq!(rows.len(), 1);
+    p.ov(&["stop", &rows[0].agent_name, "--clean-worktree", "--force"])
+        .ok();
+}
+
+#[test]
+fn root_without_is_sandbox_is_refused_with_both_options() {
+    if !overstory_core::process::is_root() {
+        return;
+    }
+    let p = Project::new();
+    let r = run(command(p.path()).env_remove("IS_SANDBOX").args([
+        "sling",
+        "task-1",
+        "--runtime",
+        "claude",
+        "--json",
+    ]))
+    .fails();
+    assert_eq!(r.json()["code"], "AGENT_ERROR");
+    assert!(r.stdout.contains("IS_SANDBOX=1"), "{r:?}");
+    assert!(r.stdout.contains("regular user"), "{r:?}");
+    assert!(p.store().all().unwrap().is_empty());
+}
+
+/// A fake `claude` for tmux: looks ready, then echoes the first line it reads.
+pub fn fake_claude_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ov = dir.path().join("ov");
+    std::fs::hard_link(crate::support::bin(), &ov)
+        .or_else(|_| std::fs::copy(crate::support::bin(), &ov).map(|_| ()))
+        .unwrap();
+    let claude = dir.path().join("claude");
+    std::fs::write(
+        &claude,
+        "#!/bin/bash\nprintf '\\xe2\\x9d\\xaf Try \"hi\"\\n  bypass permissions on\\n'\nIFS= read -r line\nclear\nprintf 'beacon received: %s\\n' \"$line\"\nexec sleep 300\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn tmux_sling_starts_a_session_records_the_pane_and_delivers_the_beacon() {
+    if !overstory_runtime::fleet::Tmux::is_available() {
+        eprintln!("tmux not installed; skipping");
+        return;
+    }
+    let p = Project::new();
+    let bin = fake_claude_dir();
+    let r = run(std::process::Command::new(bin.path().join("ov"))
+        .current_dir(p.path())
+        .env("IS_SANDBOX", "1")
+        .env("NO_COLOR", "1")
+        .env_remove("OVERSTORY_PROJECT_ROOT")
+        .env_remove("OVERSTORY_AGENT_NAME")
+        .args([
+            "sling",
+            "task-t",
+            "--runtime",
+            "claude",
+            "--no-headless",
+            "--name",
+            "tmux-1",
+            "--json",
+        ]))
+    .ok();
+    let j = r.json();
+    let session = j["tmuxSession"].as_str().unwrap().to_owned();
+    assert!(
+        session.starts_with("overstory-") && session.ends_with("-tmux-1"),
+        "{j}"
+    );
+    let row = p.session("tmux-1").unwrap();
+    assert_eq!(row.tmux_session, session);
+    assert_eq!(row.pid, j["pid"].as_i64());
+    assert!(row.pid.is_some());
+    let tmux = overstory_runtime::fleet::Tmux::default();
+    let pane = tmux
+        .capture_pane(&session, 50)
+        .unwrap_or_default()
+        .replace('\n', "");
+    assert!(
+        pane.contains("beacon received: [OVERSTORY] tmux-1 (builder)"),
+        "{pane}"
+    );
+    assert!(pane.contains("task:task-t"), "{pane}");
+
+    // A tmux nudge is typed into the pane.
+    let n = p
+        .ov(&["nudge", "tmux-1", "hello", "there", "--json"])
+        .ok()
+        .json();
+    assert_eq!(n["delivered"], true);
+    await_cond(10, "nudge echoed in the pane", || {
+        tmux.capture_pane(&session, 50).is_some_and(|p| {
+            p.replace('\n', "")
+                .contains("[NUDGE from orchestrator] hello there")
+        })
+    });
+
+    // A failure after the session exists kills it and removes the row.
+    let r = run(std::process::Command::new(bin.path().join("ov"))
+        .current_dir(p.path())
+        .env("IS_SANDBOX", "1")
+        .env_remove("OVERSTORY_PROJECT_ROOT")
+        .args([
+            "sling",
+            "task-u",
+            "--runtime",
+            "claude",
+            "--no-headless",
+            "--name",
+            "tmux-0",
+            "--fail-after",
+            "spawn",
+            "--json",
+        ]))
+    .fails();
+    assert!(r.stdout.contains("spawn"), "{r:?}");
+    let failed_session = session.replace("-tmux-1", "-tmux-0");
+    assert!(!tmux.is_alive(&failed_session));
+    assert!(p.session("tmux-0").is_none());
+    assert!(!p.worktree("tmux-0").exists());
+
+    p.ov(&["stop", "tmux-1", "--clean-worktree", "--force"])
+        .ok();
+    assert!(!tmux.is_alive(&session));
+}
