@@ -11,7 +11,6 @@
 #![deny(missing_docs)]
 // Context, output and error helpers are shared scaffolding; some are used
 // only by commands that land in other issues. Remove once every one has a user.
-#![allow(dead_code, reason = "scaffolding for commands still being added")]
 
 mod agents_directory;
 mod cli;

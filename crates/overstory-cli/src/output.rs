@@ -173,11 +173,6 @@ impl Output {
         self
     }
 
-    /// Returns the envelope command name.
-    pub fn command(&self) -> &str {
-        &self.command
-    }
-
     /// Writes the output to stdout. Returns `false` when stdout is closed.
     pub fn print(&self, json: bool, quiet: bool, style: Style) -> bool {
         let text = self.render(json, quiet, style);
