@@ -532,12 +532,22 @@ pub async fn run_dispatcher(
     opts: &DispatcherOptions,
 ) -> Result<DispatchReport, DispatchError> {
     let mut report = DispatchReport::default();
+    if !factory.layout.is_initialized() {
+        report.stopped = Some("the project is gone".into());
+        return Ok(report);
+    }
     let Some(mut lock) = DispatchLock::try_take(&factory.layout, agent)? else {
         report.already_running = true;
         return Ok(report);
     };
     let mut attempts = 0u32;
     loop {
+        // A project deleted under us (a test's temp dir, a removed checkout)
+        // must not be recreated by our lock and log files.
+        if !factory.layout.is_initialized() {
+            report.stopped = Some("the project is gone".into());
+            return Ok(report);
+        }
         let sessions = SessionStore::open(&factory.layout.sessions_db())?;
         let Some(session) = sessions.get(agent.as_str())? else {
             report.stopped = Some("no session".into());

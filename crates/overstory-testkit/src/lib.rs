@@ -91,15 +91,24 @@ pub fn ov_path() -> PathBuf {
     dir.join("ov")
 }
 
-/// Returns a command for `ov` running in `cwd`, with colour off and no
-/// inherited overstory variables.
+/// The Messages API address every `ov` under test sees unless a test points
+/// it at a [`mock_api::MockApi`]: a closed port on this machine, so a real
+/// `claude` started by accident (say, a dispatcher waking an agent that has
+/// no recorded runtime) fails at once instead of reaching the network.
+pub const NO_MODEL_URL: &str = "http://127.0.0.1:9";
+
+/// Returns a command for `ov` running in `cwd`, with colour off, no
+/// inherited overstory variables, and the model API pointed at
+/// [`NO_MODEL_URL`] (override with `.env(...)` after this call).
 pub fn ov(bin: &Path, cwd: &Path) -> Command {
     let mut cmd = Command::new(bin);
     cmd.current_dir(cwd)
         .env_remove("OVERSTORY_PROJECT_ROOT")
         .env_remove("OVERSTORY_AGENT_NAME")
         .env_remove("FORCE_COLOR")
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        .env("ANTHROPIC_BASE_URL", NO_MODEL_URL)
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
     cmd
 }
 

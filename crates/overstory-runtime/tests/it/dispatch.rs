@@ -31,6 +31,7 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
         std::fs::create_dir_all(layout.dir()).unwrap();
+        std::fs::write(layout.config(), "project:\n  name: dispatch-test\n").unwrap();
         Self { _dir: dir, layout }
     }
 
@@ -366,6 +367,21 @@ async fn queued_nudges_ride_in_the_same_turn_before_the_mail() {
     let (n, m) = (stdin.find("NUDGE").unwrap(), stdin.find("Task C").unwrap());
     assert!(n < m, "nudge first: {stdin}");
     assert!(!queued.exists(), "a delivered nudge is removed");
+}
+
+#[tokio::test]
+async fn a_dispatcher_whose_project_vanished_stops_without_recreating_it() {
+    let p = Project::new();
+    p.session("b9", "builder", AgentState::Working);
+    p.mail("b9", "x");
+    std::fs::remove_file(p.layout.config()).unwrap();
+    let spawner = FakeSpawner::new(|_| panic!("must not spawn"));
+    let agent = AgentName::new("b9").unwrap();
+    let report = run_dispatcher(&p.factory(spawner), &agent, &quick())
+        .await
+        .unwrap();
+    assert_eq!(report.stopped.as_deref(), Some("the project is gone"));
+    assert!(!p.layout.agent_dispatch_lock(&agent).exists());
 }
 
 #[tokio::test]
