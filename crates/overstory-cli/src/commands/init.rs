@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use overstory_core::Layout;
 use overstory_core::init::{self, InitOptions, InitOutcome, InitReport};
 use serde_json::json;
 
@@ -61,17 +62,14 @@ pub fn run(ctx: &Context, args: InitArgs) -> Result<Output, CliError> {
     };
     let outcome = init::init(ctx.cwd(), &InitOptions::new(args.name, force))?;
     Ok(match outcome {
-        InitOutcome::AlreadyInitialized { root } => Output::new("init")
-            .field("alreadyInitialized", true)
-            .field("path", root.join(".overstory").display().to_string())
-            .warning(
-                format!(
-                    "overstory is already initialized in {}",
-                    root.join(".overstory").display()
-                ),
-                None,
-            )
-            .hint("Use --force or --yes to reinitialize."),
+        InitOutcome::AlreadyInitialized { root } => {
+            let dir = Layout::new(&root).dir().display().to_string();
+            Output::new("init")
+                .field("alreadyInitialized", true)
+                .field("path", dir.clone())
+                .warning(format!("overstory is already initialized in {dir}"), None)
+                .hint("Use --force or --yes to reinitialize.")
+        }
         InitOutcome::Initialized(report) => render(&report),
     })
 }
@@ -85,7 +83,7 @@ fn render(r: &InitReport) -> Output {
             shown
         }
     };
-    let overstory_dir = r.root.join(".overstory");
+    let overstory_dir = Layout::new(&r.root).dir().to_owned();
     let mut out = Output::new("init").data(json!({
         "project": r.project,
         "tools": {
