@@ -185,3 +185,20 @@ impl StatusSources for ProjectSources {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use overstory_mail::RosterEntry;
+    use overstory_sessions::AgentState;
+
+    /// overstory-mail reads states as strings (it must not depend on
+    /// overstory-sessions); this pins its reading to the state machine's.
+    #[test]
+    fn mail_roster_classifies_states_as_the_state_machine_does() {
+        for state in AgentState::ALL {
+            let entry = RosterEntry::new("a", "builder", state.as_str());
+            assert_eq!(entry.is_terminal(), state.is_terminal(), "{state}");
+            assert_eq!(entry.is_active(), state.is_active(), "{state}");
+        }
+    }
+}
