@@ -415,6 +415,12 @@ pub enum WakeOutcome {
         /// Why.
         reason: String,
     },
+    /// Waking failed (the mail is stored and waits for the next wake or
+    /// sweep).
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Makes sure a dispatcher will deliver `agent`'s pending work: starts one

@@ -81,7 +81,7 @@ pub fn headless_recipients(layout: &Layout, recipients: &[String]) -> Vec<String
 
 /// Wakes each recipient that takes turns headless, so its new mail is
 /// delivered without any server running. Failures never undo the send: they
-/// come back as `NotEligible` with the reason. Pass the recipients through
+/// come back as [`WakeOutcome::Failed`] with the reason. Pass the recipients through
 /// [`headless_recipients`] first to skip loading the config for nobody.
 pub fn wake_recipients(
     layout: &Layout,
@@ -96,8 +96,8 @@ pub fn wake_recipients(
         .filter_map(|r| AgentName::new(r).ok())
         .map(|agent| {
             let outcome =
-                wake(&factory, &launcher, &agent).unwrap_or_else(|e| WakeOutcome::NotEligible {
-                    reason: format!("wake failed: {e}"),
+                wake(&factory, &launcher, &agent).unwrap_or_else(|e| WakeOutcome::Failed {
+                    reason: error_chain(&e),
                 });
             Wakeup {
                 agent: agent.into_string(),
@@ -105,6 +105,17 @@ pub fn wake_recipients(
             }
         })
         .collect()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// The [`StatusSources`] of a project: mail counts through overstory-mail,

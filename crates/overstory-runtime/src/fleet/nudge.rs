@@ -184,7 +184,7 @@ fn deliver(
                     queued: Some(true),
                     reason: None,
                 },
-                WakeOutcome::NotEligible { reason } => {
+                WakeOutcome::NotEligible { reason } | WakeOutcome::Failed { reason } => {
                     NudgeReport::failed(name, format!("Spawn-per-turn dispatch failed: {reason}"))
                 }
             });

@@ -402,3 +402,29 @@ async fn a_second_dispatcher_for_the_same_agent_does_nothing() {
     assert!(report.already_running);
     assert_eq!(p.unread("b8"), 1);
 }
+
+#[test]
+fn a_wake_that_cannot_start_a_dispatcher_says_so() {
+    use overstory_runtime::dispatch::WakeOutcome;
+    use overstory_runtime::mailroom::{headless_recipients, wake_recipients};
+    let p = Project::new();
+    p.session("b10", "builder", AgentState::Working);
+    p.session("c1", "coordinator", AgentState::Working);
+    let recipients = vec!["b10".to_owned(), "c1".to_owned(), "nobody".to_owned()];
+    let headless = headless_recipients(&p.layout, &recipients);
+    assert_eq!(headless, ["b10"], "only the headless task-scoped session");
+    let config = Config::defaults_for(p.layout.root());
+    let woken = wake_recipients(
+        &p.layout,
+        &config,
+        std::path::Path::new("/nonexistent/ov"),
+        &headless,
+    );
+    assert_eq!(woken.len(), 1);
+    match &woken[0].outcome {
+        WakeOutcome::Failed { reason } => {
+            assert!(reason.contains("Failed to start the dispatcher"), "{reason}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}

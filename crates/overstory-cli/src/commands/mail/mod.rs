@@ -8,6 +8,7 @@
 use clap::Subcommand;
 use overstory_core::{AgentName, env};
 use overstory_mail::{MailClient, MailMessage, MessageType, Priority};
+use overstory_runtime::dispatch::WakeOutcome;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -167,11 +168,23 @@ pub(super) fn wake(
         return out;
     };
     for w in overstory_runtime::mailroom::wake_recipients(layout, &config, &ov, &headless) {
-        if let overstory_runtime::dispatch::WakeOutcome::Started { pid } = w.outcome {
-            out = out.hint(format!(
-                "Started a turn for \"{}\" (dispatcher pid {pid})",
-                w.agent
-            ));
+        match w.outcome {
+            WakeOutcome::Started { pid } => {
+                out = out.hint(format!(
+                    "Started a turn for \"{}\" (dispatcher pid {pid})",
+                    w.agent
+                ));
+            }
+            WakeOutcome::Failed { reason } => {
+                out = out.warning(
+                    format!(
+                        "The mail to \"{}\" is stored, but no turn was started: {reason}",
+                        w.agent
+                    ),
+                    Some("run 'ov dispatch --sweep' to deliver it".into()),
+                );
+            }
+            WakeOutcome::AlreadyRunning | WakeOutcome::NotEligible { .. } => {}
         }
     }
     out
