@@ -18,7 +18,6 @@
     reason = "a benchmark program"
 )]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -29,7 +28,7 @@ use overstory_core::{AgentName, Layout};
 use overstory_runtime::turn::{RunTurnOptions, run_turn};
 use overstory_runtime::{
     AgentRuntime, ClaudeRuntime, DirectSpawnOptions, EventReader, HooksDef, OverlayContent,
-    ParseOptions, ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability, TranscriptSummary,
+    ParseOptions, ResolvedModel, SpawnOptions, SpawnSpec, Stability,
 };
 use overstory_sessions::{AgentState, Session, SessionStore};
 use tokio::io::AsyncRead;
@@ -64,18 +63,6 @@ impl AgentRuntime for ShRuntime {
         _: &HooksDef,
     ) -> Result<(), overstory_runtime::RuntimeError> {
         Ok(())
-    }
-    fn detect_ready(&self, _: &str) -> ReadyState {
-        ReadyState::Ready
-    }
-    async fn parse_transcript(&self, _: &Path) -> Option<TranscriptSummary> {
-        None
-    }
-    fn transcript_dir(&self, _: &Path) -> Option<PathBuf> {
-        None
-    }
-    fn build_env(&self, _: &ResolvedModel) -> BTreeMap<String, String> {
-        BTreeMap::new()
     }
     fn direct_spawn(&self, opts: &DirectSpawnOptions) -> Option<SpawnSpec> {
         let mut spec = ClaudeRuntime::new().direct_spawn(opts)?;

@@ -7,8 +7,7 @@
 //! output is not stream-json it offers no event reader, so the turn runner
 //! refuses it rather than misreading its output.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use async_trait::async_trait;
 use overstory_core::config::PiConfig;
@@ -18,8 +17,8 @@ use crate::error::RuntimeError;
 use crate::event::{EventReader, ParseOptions};
 use crate::hooks::shell_word;
 use crate::runtime::{
-    AgentRuntime, DirectSpawnOptions, HooksDef, OverlayContent, PermissionMode, ReadyState,
-    ResolvedModel, SpawnOptions, SpawnSpec, Stability, TranscriptSummary,
+    AgentRuntime, DirectSpawnOptions, HooksDef, OverlayContent, PermissionMode, SpawnOptions,
+    SpawnSpec, Stability,
 };
 
 /// The shape of one experimental adapter.
@@ -218,22 +217,6 @@ impl AgentRuntime for ShapeRuntime {
         .map(|_| ())
     }
 
-    fn detect_ready(&self, _pane: &str) -> ReadyState {
-        ReadyState::Ready
-    }
-
-    async fn parse_transcript(&self, _path: &Path) -> Option<TranscriptSummary> {
-        None
-    }
-
-    fn transcript_dir(&self, _project_root: &Path) -> Option<PathBuf> {
-        None
-    }
-
-    fn build_env(&self, model: &ResolvedModel) -> BTreeMap<String, String> {
-        model.env.clone()
-    }
-
     fn requires_beacon_verification(&self) -> bool {
         self.shape.beacon_verification
     }
@@ -305,22 +288,6 @@ impl AgentRuntime for SaplingRuntime {
         .map(|_| ())
     }
 
-    fn detect_ready(&self, _pane: &str) -> ReadyState {
-        ReadyState::Ready
-    }
-
-    async fn parse_transcript(&self, _path: &Path) -> Option<TranscriptSummary> {
-        None
-    }
-
-    fn transcript_dir(&self, _project_root: &Path) -> Option<PathBuf> {
-        None
-    }
-
-    fn build_env(&self, model: &ResolvedModel) -> BTreeMap<String, String> {
-        model.env.clone()
-    }
-
     fn requires_beacon_verification(&self) -> bool {
         false
     }
@@ -358,6 +325,7 @@ impl AgentRuntime for SaplingRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn rt(id: &str) -> ShapeRuntime {
         ShapeRuntime::by_id(id, None).unwrap()

@@ -343,17 +343,29 @@ pub trait AgentRuntime: Send + Sync + std::fmt::Debug {
         hooks: &HooksDef,
     ) -> Result<(), RuntimeError>;
 
-    /// Reads a captured tmux pane.
-    fn detect_ready(&self, pane: &str) -> ReadyState;
+    /// Reads a captured tmux pane. The default treats any pane as ready, for
+    /// runtimes with no start-up screen to wait for.
+    fn detect_ready(&self, _pane: &str) -> ReadyState {
+        ReadyState::Ready
+    }
 
     /// Sums token usage from a session transcript; `None` when unreadable.
-    async fn parse_transcript(&self, path: &Path) -> Option<TranscriptSummary>;
+    /// The default has no transcripts.
+    async fn parse_transcript(&self, _path: &Path) -> Option<TranscriptSummary> {
+        None
+    }
 
-    /// Returns where transcripts of a project live, `None` when unsupported.
-    fn transcript_dir(&self, project_root: &Path) -> Option<PathBuf>;
+    /// Returns where transcripts of a project live, `None` when unsupported
+    /// (the default).
+    fn transcript_dir(&self, _project_root: &Path) -> Option<PathBuf> {
+        None
+    }
 
-    /// Returns provider/model routing variables (may be empty).
-    fn build_env(&self, model: &ResolvedModel) -> BTreeMap<String, String>;
+    /// Returns provider/model routing variables (may be empty). The default
+    /// passes the resolved model's variables through unchanged.
+    fn build_env(&self, model: &ResolvedModel) -> BTreeMap<String, String> {
+        model.env.clone()
+    }
 
     /// Whether the tmux spawner must verify the beacon was received.
     fn requires_beacon_verification(&self) -> bool {

@@ -59,7 +59,6 @@
 //! | `{"exit": n}` | exits with code n at once (no result line) |
 //! | `{"crash": true}` | aborts (SIGABRT, no result line) |
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -72,8 +71,8 @@ use tokio::io::AsyncRead;
 use crate::error::RuntimeError;
 use crate::event::{EventReader, ParseOptions};
 use crate::runtime::{
-    AgentRuntime, DirectSpawnOptions, HooksDef, NESTED_SESSION_VARS, OverlayContent, ReadyState,
-    ResolvedModel, SpawnOptions, SpawnSpec, Stability, TranscriptSummary,
+    AgentRuntime, DirectSpawnOptions, HooksDef, NESTED_SESSION_VARS, OverlayContent, SpawnOptions,
+    SpawnSpec, Stability,
 };
 
 /// Environment variable that overrides where turn counters are kept.
@@ -837,22 +836,6 @@ impl AgentRuntime for ScriptedRuntime {
         crate::claude::ClaudeRuntime::new()
             .deploy_config(worktree, overlay, hooks)
             .await
-    }
-
-    fn detect_ready(&self, _pane: &str) -> ReadyState {
-        ReadyState::Ready
-    }
-
-    async fn parse_transcript(&self, _path: &Path) -> Option<TranscriptSummary> {
-        None
-    }
-
-    fn transcript_dir(&self, _project_root: &Path) -> Option<PathBuf> {
-        None
-    }
-
-    fn build_env(&self, model: &ResolvedModel) -> BTreeMap<String, String> {
-        model.env.clone()
     }
 
     fn requires_beacon_verification(&self) -> bool {

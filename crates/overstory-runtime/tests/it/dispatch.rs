@@ -423,7 +423,10 @@ fn a_wake_that_cannot_start_a_dispatcher_says_so() {
     assert_eq!(woken.len(), 1);
     match &woken[0].outcome {
         WakeOutcome::Failed { reason } => {
-            assert!(reason.contains("Failed to start the dispatcher"), "{reason}");
+            assert!(
+                reason.contains("Failed to start the dispatcher"),
+                "{reason}"
+            );
         }
         other => panic!("expected a failure, got {other:?}"),
     }
