@@ -168,9 +168,16 @@ fn mail_to_an_idle_headless_agent_runs_a_turn_and_resumes_on_the_next_mail() {
 
     let started = Instant::now();
     p.send("lead-1", "first", &[]);
+    let lead_log = p
+        .layout
+        .agent_dispatch_log(&AgentName::new("lead-1").unwrap());
     await_cond(30, "the first mail to be delivered", || {
         p.unread("lead-1") == 0 && !p.dispatching("lead-1")
     });
+    assert!(
+        lead_log.exists(),
+        "the positive case leaves the same evidence"
+    );
     let first = p.session("lead-1");
     assert_eq!(first.state, AgentState::Working, "waiting is not finishing");
     let sid = first
@@ -310,14 +317,12 @@ fn mail_to_a_tmux_or_persistent_agent_starts_no_dispatcher() {
         .unwrap();
     p.send("coordinator", "hi", &[]);
     p.send("builder-t", "hi", &[]);
-    assert!(!p.dispatching("coordinator"));
-    assert!(!p.dispatching("builder-t"));
-    assert!(
-        !p.layout
-            .agent_logs_dir(&AgentName::new("builder-t").unwrap())
-            .join("dispatch.log")
-            .exists()
-    );
+    // A launched dispatcher creates its log before it starts, so a missing
+    // log proves none was launched (not merely that one already finished).
+    for agent in ["coordinator", "builder-t"] {
+        let log = p.layout.agent_dispatch_log(&AgentName::new(agent).unwrap());
+        assert!(!log.exists(), "a dispatcher was launched for {agent}");
+    }
     assert_eq!(
         p.unread("builder-t"),
         1,
