@@ -5,7 +5,7 @@
 //! commands print `No events data yet.` or an empty list). Queries that
 //! users read as "recent" take the newest N and return them oldest first.
 
-use overstory_core::events::{EventFilter, EventStore, StoredEvent};
+use overstory_core::events::{EventFilter, EventStore, FollowFilter, StoredEvent};
 use overstory_core::{Layout, ValidationError, clock};
 
 use crate::error::SessionError;
@@ -142,6 +142,71 @@ fn looks_like_task_id(s: &str) -> bool {
 /// [`SessionError::Db`] when the existing file cannot be opened.
 pub fn open_events(layout: &Layout) -> Result<Option<EventStore>, SessionError> {
     Ok(EventStore::open_if_exists(&layout.events_db())?)
+}
+
+/// Follows `events.db` from a starting point: each [`Follower::poll`]
+/// returns every event recorded since the previous one, in order. Used by
+/// `ov feed --follow`; any live view can poll it on its own schedule.
+///
+/// The store is opened lazily, so following a project whose `events.db`
+/// does not exist yet waits for it rather than creating it.
+#[derive(Debug)]
+pub struct Follower {
+    layout: Layout,
+    filter: FollowFilter,
+    store: Option<EventStore>,
+    cursor: i64,
+}
+
+impl Follower {
+    /// Events are read in batches of this many, so a burst is never cut.
+    pub const BATCH: usize = 1000;
+
+    /// Starts after the newest event recorded now.
+    ///
+    /// # Errors
+    /// [`SessionError`] when `events.db` exists but cannot be read.
+    pub fn from_now(layout: &Layout, filter: FollowFilter) -> Result<Self, SessionError> {
+        let store = open_events(layout)?;
+        let cursor = store.as_ref().map_or(Ok(0), EventStore::latest_id)?;
+        Ok(Self {
+            layout: layout.clone(),
+            filter,
+            store,
+            cursor,
+        })
+    }
+
+    /// Returns the id of the last event returned (or of the newest event at
+    /// start).
+    pub fn cursor(&self) -> i64 {
+        self.cursor
+    }
+
+    /// Returns every matching event recorded since the last poll.
+    ///
+    /// # Errors
+    /// [`SessionError`] when the store fails.
+    pub fn poll(&mut self) -> Result<Vec<StoredEvent>, SessionError> {
+        if self.store.is_none() {
+            self.store = open_events(&self.layout)?;
+        }
+        let Some(store) = self.store.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        loop {
+            let batch = store.after_id(self.cursor, &self.filter, Self::BATCH)?;
+            let full = batch.len() == Self::BATCH;
+            if let Some(last) = batch.last() {
+                self.cursor = last.id;
+            }
+            out.extend(batch);
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
 }
 
 /// `ov trace`: one agent's newest `limit` events in a time window.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use overstory_core::events::{EventFilter, FollowFilter, StoredEvent};
-use overstory_sessions::observe::{self, EventScope};
+use overstory_sessions::observe::{self, EventScope, Follower};
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -34,9 +34,6 @@ pub struct FeedArgs {
     #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
     pub limit: i64,
 }
-
-/// The batch size of one follow poll.
-const FOLLOW_BATCH: usize = 1000;
 
 /// Runs `ov feed`.
 pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
@@ -91,8 +88,14 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
             install(SignalKind::terminate())?,
         )
     };
-    let store = loop_store(&layout)?;
-    let cursor = store.as_ref().map_or(Ok(0), |s| s.latest_id())?;
+    let mut follower = Follower::from_now(
+        &layout,
+        FollowFilter {
+            agents: args.agents.clone(),
+            run_id: args.run.clone(),
+        },
+    )?;
+    let cursor = follower.cursor();
     let mut colors = AgentColors::default();
     let printer = |e: &StoredEvent, colors: &mut AgentColors| -> bool {
         let text = if ctx.json {
@@ -111,14 +114,8 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
             }
         }
     }
-    let follow = FollowFilter {
-        agents: args.agents.clone(),
-        run_id: args.run.clone(),
-    };
     let poll_every = Duration::from_millis(u64::try_from(interval).unwrap_or(1000));
     rt.block_on(async {
-        let mut store = store;
-        let mut cursor = cursor;
         let mut ticker = tokio::time::interval(poll_every);
         loop {
             tokio::select! {
@@ -126,33 +123,15 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
                 _ = sigterm.recv() => return Ok(()),
                 _ = ticker.tick() => {}
             }
-            if store.is_none() {
-                store = loop_store(&layout)?;
-            }
-            let Some(s) = store.as_ref() else { continue };
-            // Drain everything new, a batch at a time, so bursts are never cut.
-            loop {
-                let batch = s.after_id(cursor, &follow, FOLLOW_BATCH)?;
-                for e in &batch {
-                    cursor = e.id;
-                    if !printer(e, &mut colors) {
-                        return Ok(());
-                    }
-                }
-                if batch.len() < FOLLOW_BATCH {
-                    break;
+            for e in &follower.poll()? {
+                if !printer(e, &mut colors) {
+                    return Ok(());
                 }
             }
         }
     })
     .map_err(|e: overstory_sessions::SessionError| CliError::from(e))?;
     Ok(Output::silent("feed"))
-}
-
-fn loop_store(
-    layout: &overstory_core::Layout,
-) -> Result<Option<overstory_core::events::EventStore>, overstory_sessions::SessionError> {
-    observe::open_events(layout)
 }
 
 /// `HH:MM:SS LABEL agent(15) detail(60)`.

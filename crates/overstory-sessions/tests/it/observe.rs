@@ -3,9 +3,9 @@
 
 use overstory_core::clock;
 use overstory_core::events::{
-    EventFilter, EventLevel, EventPurge, EventStore, EventType, NewEvent,
+    EventFilter, EventLevel, EventPurge, EventStore, EventType, FollowFilter, NewEvent,
 };
-use overstory_sessions::observe::{self, EventScope};
+use overstory_sessions::observe::{self, EventScope, Follower};
 use overstory_sessions::write_current_run;
 
 use crate::support::{Project, booting};
@@ -189,4 +189,51 @@ fn prune_deletes_old_events_and_snapshots() {
     );
     assert!(observe::parse_age("older-than", "soon").is_err());
     let _ = clock::now_millis();
+}
+
+#[test]
+fn follower_waits_for_the_store_then_returns_each_new_event_once_in_order() {
+    let p = Project::new();
+    let all = FollowFilter::default();
+    let mut f = Follower::from_now(&p.layout, all).unwrap();
+    assert!(f.poll().unwrap().is_empty());
+    assert!(
+        !p.layout.events_db().exists(),
+        "following never creates events.db"
+    );
+    let mut store = EventStore::open(&p.layout.events_db()).unwrap();
+    // More than one batch, so draining must continue past the first.
+    let burst: Vec<NewEvent> = (0..Follower::BATCH + 5)
+        .map(|i| NewEvent::new(if i % 2 == 0 { "a" } else { "b" }, EventType::Progress))
+        .collect();
+    store.insert_many(&burst).unwrap();
+    let got = f.poll().unwrap();
+    assert_eq!(got.len(), Follower::BATCH + 5);
+    assert!(got.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(f.poll().unwrap().is_empty(), "nothing is returned twice");
+    store.insert(&NewEvent::new("a", EventType::Error)).unwrap();
+    assert_eq!(f.poll().unwrap().len(), 1);
+}
+
+#[test]
+fn follower_starts_after_existing_events_and_keeps_to_its_filter() {
+    let p = Project::new();
+    let store = EventStore::open(&p.layout.events_db()).unwrap();
+    store
+        .insert(&NewEvent::new("a", EventType::Progress))
+        .unwrap();
+    let only_b = FollowFilter {
+        agents: vec!["b".into()],
+        ..FollowFilter::default()
+    };
+    let mut f = Follower::from_now(&p.layout, only_b).unwrap();
+    store
+        .insert(&NewEvent::new("a", EventType::Progress))
+        .unwrap();
+    store
+        .insert(&NewEvent::new("b", EventType::Progress))
+        .unwrap();
+    let got = f.poll().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].agent_name, "b");
 }
