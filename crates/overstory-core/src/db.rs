@@ -99,9 +99,7 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
         })?;
     // journal_mode returns a row; it is also the first statement that reads
     // the file header, so a corrupt file is reported here.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(|e| DbError::query("enable WAL", path, e))?;
+    let mode = enable_wal(conn, path)?;
     if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
         tracing::warn!(path = %path.display(), mode, "database did not switch to WAL");
     }
@@ -122,6 +120,26 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
     )
     .map_err(|e| DbError::query("configure the connection", path, e))?;
     Ok(())
+}
+
+/// Switches the file to WAL. When several connections create the same
+/// file at once, SQLite can answer the switch with SQLITE_BUSY without
+/// consulting the busy handler, so busy answers are retried here for up to
+/// the busy timeout.
+fn enable_wal(conn: &Connection, path: &Path) -> Result<String, DbError> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(BUSY_TIMEOUT_MS);
+    loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) => return Ok(mode),
+            Err(e) => {
+                let err = DbError::query("enable WAL", path, e);
+                if !err.is_busy() || std::time::Instant::now() >= deadline {
+                    return Err(err);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
 }
 
 fn migrate(
