@@ -239,8 +239,13 @@ fn is_no_server(msg: &str) -> bool {
         || msg.contains("lost server")
 }
 
+/// Whether tmux's answer means the target session does not exist. Newer
+/// tmux (3.4+) says "no current target" when the server's last session has
+/// just closed and the server is on its way out, rather than "can't find".
 fn is_missing_session(msg: &str) -> bool {
-    msg.contains("session not found") || msg.contains("can't find session")
+    msg.contains("session not found")
+        || msg.contains("can't find session")
+        || msg.contains("no current target")
 }
 
 impl Tmux {
