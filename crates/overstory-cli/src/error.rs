@@ -338,6 +338,36 @@ impl From<overstory_runtime::dispatch::DispatchError> for CliError {
     }
 }
 
+impl From<overstory_runtime::demo::DemoError> for CliError {
+    fn from(e: overstory_runtime::demo::DemoError) -> Self {
+        use overstory_runtime::demo::DemoError as E;
+        match e {
+            E::Fs(f) => f.into(),
+            E::Git(g) => g.into(),
+            E::Init(i) => i.into(),
+            E::Config(c) => c.into(),
+            E::Fleet(f) => f.into(),
+            E::Db(d) => d.into(),
+            E::Mail(m) => m.into(),
+            E::Session(s) => s.into(),
+            other => {
+                let hint = match &other {
+                    E::Stalled { .. } | E::AgentFailed { .. } => Some(
+                        "Inspect it with 'ov status --all', 'ov mail list' and 'ov feed' (--project <dir>)",
+                    ),
+                    E::DirNotEmpty { .. } => Some("Omit --dir to use a fresh temp directory"),
+                    _ => None,
+                };
+                let err = Self::from_lib(other.code(), &other);
+                match hint {
+                    Some(h) => err.hint(h),
+                    None => err,
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

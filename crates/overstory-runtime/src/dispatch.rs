@@ -338,6 +338,16 @@ impl DispatchLock {
         }
     }
 
+    /// Records the holder's pid in the lock file, for [`dispatcher_pid`].
+    fn record_pid(&self) {
+        use std::io::{Seek, Write};
+        if let Some(mut f) = self.0.as_ref() {
+            let _ = f.set_len(0);
+            let _ = f.rewind();
+            let _ = writeln!(f, "{}", std::process::id());
+        }
+    }
+
     fn release(&mut self) {
         if let Some(f) = self.0.take() {
             let _ = f.unlock();
@@ -348,6 +358,18 @@ impl DispatchLock {
 /// Returns whether a dispatcher currently runs for the agent.
 pub fn is_dispatching(layout: &Layout, agent: &AgentName) -> bool {
     matches!(DispatchLock::try_take(layout, agent), Ok(None))
+}
+
+/// Returns the pid of the dispatcher running for the agent, when one runs
+/// (read from its dispatch lock file, which the holder writes).
+pub fn dispatcher_pid(layout: &Layout, agent: &AgentName) -> Option<i32> {
+    if !is_dispatching(layout, agent) {
+        return None;
+    }
+    std::fs::read_to_string(layout.agent_dispatch_lock(agent))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|pid| *pid > 0)
 }
 
 /// Starts dispatcher processes.
@@ -546,6 +568,7 @@ pub async fn run_dispatcher(
         report.already_running = true;
         return Ok(report);
     };
+    lock.record_pid();
     let mut attempts = 0u32;
     loop {
         // A project deleted under us (a test's temp dir, a removed checkout)
@@ -576,7 +599,10 @@ pub async fn run_dispatcher(
                 return Ok(report);
             }
             match DispatchLock::try_take(&factory.layout, agent)? {
-                Some(l) => lock = l,
+                Some(l) => {
+                    l.record_pid();
+                    lock = l;
+                }
                 None => return Ok(report),
             }
             continue;

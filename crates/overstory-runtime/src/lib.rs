@@ -132,6 +132,7 @@
 
 pub mod claude;
 pub mod connection;
+pub mod demo;
 pub mod dispatch;
 pub mod error;
 pub mod event;

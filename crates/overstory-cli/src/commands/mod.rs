@@ -11,6 +11,7 @@ mod agents;
 mod clean;
 mod completions;
 mod config;
+mod demo;
 mod dispatch;
 mod errors;
 mod feed;
@@ -45,6 +46,8 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Initialize overstory in the current git repository
     Init(init::InitArgs),
+    /// Run a small offline swarm in a scratch repository and summarise it
+    Demo(demo::DemoArgs),
     /// Show error events
     Errors(errors::ErrorsArgs),
     /// Show (and follow) recent events of all agents
@@ -101,6 +104,7 @@ impl Command {
             Command::Completions(_) => "completions".into(),
             Command::Config(_) => "config".into(),
             Command::Init(_) => "init".into(),
+            Command::Demo(_) => "demo".into(),
             Command::Dispatch(_) => "dispatch".into(),
             Command::TurnShim(_) => "turn-shim".into(),
             Command::Errors(_) => "errors".into(),
@@ -135,6 +139,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Completions(args) => completions::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
+        Command::Demo(args) => demo::run(ctx, args),
         Command::Dispatch(args) => dispatch::run(ctx, args),
         // Handled in cli.rs before a context exists: it exits with its
         // child's status and prints nothing.

@@ -1,0 +1,1340 @@
+//! `ov demo`: a small swarm, offline, in a scratch repository.
+//!
+//! [`run_demo`] creates a git repository (a fresh temp directory, or
+//! [`DemoOptions::dir`]), initialises overstory in it with the `scripted`
+//! runtime as the default (so no model and no network are involved), writes
+//! a JSON script per agent under `.overstory/scripts/`, and plays this
+//! swarm with real processes, real worktrees and the real mail bus:
+//!
+//! 1. the **coordinator** slings a **lead** (`lead-1`, task `demo-1`);
+//! 2. the lead's first turn slings two **builders** (`ov sling` from its
+//!    script) and ends; it waits, because it has live children;
+//! 3. each builder writes and edits a file in its own worktree, commits it
+//!    on its branch and mails `worker_done` to the lead;
+//! 4. that mail wakes the lead (one or two turns, depending on how the mail
+//!    is batched). Its merge step checks that *both* `worker_done` mails
+//!    exist, merges both builder branches into its own branch, and mails
+//!    `merge_ready` (and its own `worker_done`) to the coordinator;
+//! 5. the coordinator merges the lead's branch into the canonical branch.
+//!
+//! Progress is reported as it happens through a callback ([`Progress`]):
+//! agents spawned and their state changes (from `sessions.db`), turns,
+//! speech and tool calls (from `events.db` through
+//! [`Follower`]), every mail (from `mail.db`), and every new commit on any
+//! branch (from git). The result is a [`DemoSummary`].
+//!
+//! Every exit path — success, failure, stall ([`DemoOptions::timeout`]),
+//! interrupt ([`DemoOptions::cancel`], see [`cancel_on_signals`]) or panic —
+//! stops every agent (killing their process groups), waits for (or kills)
+//! their dispatchers, and removes every worktree. The scratch repository is
+//! then deleted, unless it was named with `dir`, `keep` was asked, or the
+//! demo failed (it is kept for inspection and the error says where).
+//!
+//! The coordinator role is played by the demo itself through the library
+//! ([`CoordinatorDriver`]); it is the one place to change when a persistent
+//! coordinator agent can play it.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use overstory_runtime::demo::{DemoOptions, run_demo};
+//!
+//! let opts = DemoOptions::new("/usr/local/bin/ov".into());
+//! let summary = run_demo(&opts, &mut |p| println!("{:>6.2}s {:<7} {}", p.elapsed_ms as f64 / 1000.0, p.kind, p.text))?;
+//! assert!(summary.merged_branches.len() >= 3);
+//! assert!(summary.wall_time_ms < Duration::from_secs(60).as_millis() as u64);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use overstory_core::events::{EventType, FollowFilter};
+use overstory_core::git::Git;
+use overstory_core::init::{InitOptions, InitOutcome, init};
+use overstory_core::worktree::{RemoveOptions, Worktrees};
+use overstory_core::{AgentName, Capability, Config, FsError, GitError, Layout, process};
+use overstory_mail::{ListFilter, MailStore, MessageType};
+use overstory_sessions::observe::Follower;
+use overstory_sessions::{AgentState, Session, SessionStore};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::dispatch::{dispatcher_pid, is_dispatching};
+use crate::fleet::{FleetError, SlingRequest, StopOptions, sling, stop_agent};
+use crate::hooks::shell_quote;
+use crate::registry::HeadlessFlag;
+
+/// The coordinator's agent name.
+pub const COORDINATOR: &str = "coordinator";
+/// The lead's agent name.
+pub const LEAD: &str = "lead-1";
+/// The lead's task.
+pub const LEAD_TASK: &str = "demo-1";
+/// The file name ending of the lead's merge step script.
+const MERGE_STEP_SUFFIX: &str = "-merge.sh";
+
+/// One builder of the demo: who, on which task, writing which file.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoBuilder {
+    /// Agent name.
+    pub name: &'static str,
+    /// Task id.
+    pub task: &'static str,
+    /// The file it creates and commits.
+    pub file: &'static str,
+    /// The file's final first line.
+    pub line: &'static str,
+}
+
+/// The demo's two builders.
+pub const BUILDERS: [DemoBuilder; 2] = [
+    DemoBuilder {
+        name: "builder-1",
+        task: "demo-1-hello",
+        file: "hello.txt",
+        line: "Hello from builder-1",
+    },
+    DemoBuilder {
+        name: "builder-2",
+        task: "demo-1-world",
+        file: "world.txt",
+        line: "World, from builder-2",
+    },
+];
+
+/// The demo failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// `--dir` names a directory that is not empty.
+    #[error("Demo directory {} is not empty; choose a new or empty directory", path.display())]
+    DirNotEmpty {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file or directory could not be written.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// git failed.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// `ov init` failed in the scratch repository.
+    #[error(transparent)]
+    Init(#[from] overstory_core::init::InitError),
+    /// The scratch project's configuration did not load.
+    #[error(transparent)]
+    Config(#[from] overstory_core::ConfigError),
+    /// Slinging or stopping an agent failed.
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    /// A database failed.
+    #[error(transparent)]
+    Db(#[from] overstory_core::DbError),
+    /// The mail store failed.
+    #[error(transparent)]
+    Mail(#[from] overstory_mail::MailError),
+    /// The event store failed.
+    #[error(transparent)]
+    Session(#[from] overstory_sessions::SessionError),
+    /// An agent died or reported a failure.
+    #[error("The demo failed: {reason}. The scratch repository is kept at {}", dir.display())]
+    AgentFailed {
+        /// What happened.
+        reason: String,
+        /// Where to look (logs under `.overstory/logs/<agent>/`).
+        dir: PathBuf,
+    },
+    /// The swarm did not finish in time.
+    #[error(
+        "The demo stalled: not finished after {}s; still waiting for {waiting}. The scratch repository is kept at {} (dispatcher logs: .overstory/logs/<agent>/dispatch.log)",
+        timeout.as_secs(), dir.display()
+    )]
+    Stalled {
+        /// The overall timeout.
+        timeout: Duration,
+        /// What had not happened yet.
+        waiting: String,
+        /// The kept scratch repository.
+        dir: PathBuf,
+    },
+    /// The demo was interrupted (Ctrl-C, SIGTERM).
+    #[error("The demo was interrupted; every agent was stopped and its worktree removed")]
+    Interrupted,
+}
+
+impl DemoError {
+    /// Returns the error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::DirNotEmpty { .. } => "VALIDATION_ERROR",
+            Self::Fs(e) => e.code(),
+            Self::Git(e) => e.code(),
+            Self::Init(e) => e.code(),
+            Self::Config(e) => e.code(),
+            Self::Fleet(e) => e.code(),
+            Self::Db(e) => e.code(),
+            Self::Mail(e) => e.code(),
+            Self::Session(e) => e.code(),
+            Self::AgentFailed { .. } | Self::Stalled { .. } | Self::Interrupted => "AGENT_ERROR",
+        }
+    }
+}
+
+/// Choices for [`run_demo`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DemoOptions {
+    /// Where to create the scratch repository (must not exist, or be
+    /// empty). `None`: a new directory under the system temp dir.
+    pub dir: Option<PathBuf>,
+    /// Keep the scratch repository at the end (always kept when `dir` is
+    /// given or the demo fails).
+    pub keep: bool,
+    /// The `ov` executable the agents' runtime, dispatchers and scripts run.
+    pub ov_program: PathBuf,
+    /// Overall limit; the demo fails with [`DemoError::Stalled`] after it.
+    pub timeout: Duration,
+    /// Set to stop the demo early (it cleans up and returns
+    /// [`DemoError::Interrupted`]).
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl DemoOptions {
+    /// Options with a temp directory, a 60 s timeout and no cancel source.
+    pub fn new(ov_program: PathBuf) -> Self {
+        Self {
+            dir: None,
+            keep: false,
+            ov_program,
+            timeout: Duration::from_secs(60),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// Registers SIGINT, SIGTERM and SIGHUP to set `flag` instead of killing
+/// the process, so [`run_demo`] can clean up. Process-wide; call once.
+///
+/// # Errors
+/// The OS error when a handler cannot be installed.
+pub fn cancel_on_signals(flag: &Arc<AtomicBool>) -> std::io::Result<()> {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(())
+}
+
+/// One line of progress.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Milliseconds since the demo started.
+    pub elapsed_ms: u64,
+    /// What happened: `repo`, `spawn`, `state`, `turn+`, `turn-`, `say`,
+    /// `tool`, `mail`, `commit`, `merge`, `stop`, `clean`.
+    pub kind: &'static str,
+    /// The agent concerned, if any.
+    pub agent: Option<String>,
+    /// A one-line description.
+    pub text: String,
+}
+
+/// An agent at the end of the demo.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentSummary {
+    /// Name.
+    pub name: String,
+    /// Capability.
+    pub capability: String,
+    /// Final state.
+    pub state: String,
+    /// Parent agent.
+    pub parent: Option<String>,
+    /// Branch (`""` for the coordinator).
+    pub branch: String,
+    /// Turns it ran.
+    pub turns: usize,
+}
+
+/// A commit made during the demo.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitSummary {
+    /// Abbreviated hash.
+    pub sha: String,
+    /// The branch it was first seen on.
+    pub branch: String,
+    /// Subject line.
+    pub subject: String,
+    /// Whether it is a merge commit.
+    pub merge: bool,
+}
+
+/// What the demo did; the `demo` JSON envelope data.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoSummary {
+    /// The scratch repository.
+    pub dir: String,
+    /// Whether it still exists.
+    pub kept: bool,
+    /// Its canonical branch.
+    pub canonical_branch: String,
+    /// Who played the coordinator (`inline`: the demo through the library).
+    pub coordinator: String,
+    /// Every agent, in spawn order.
+    pub agents: Vec<AgentSummary>,
+    /// Mail count by type.
+    pub mail: BTreeMap<String, usize>,
+    /// All mail.
+    pub mail_total: usize,
+    /// Commits made during the demo, oldest first.
+    pub commits: Vec<CommitSummary>,
+    /// Agent branches whose work is on the canonical branch.
+    pub merged_branches: Vec<String>,
+    /// The builders' files, as found on the canonical branch.
+    pub files_on_canonical: Vec<String>,
+    /// Worktrees removed at the end.
+    pub worktrees_removed: usize,
+    /// Wall time in milliseconds (scratch repository to cleanup).
+    pub wall_time_ms: u64,
+}
+
+/// Runs the demo; see the [module docs](self).
+///
+/// Must not be called from inside an async runtime (slinging runs its own).
+///
+/// # Errors
+/// [`DemoError::DirNotEmpty`], set-up failures (git, init, files),
+/// [`DemoError::AgentFailed`] when an agent dies or a merge fails,
+/// [`DemoError::Stalled`] after the timeout, [`DemoError::Interrupted`].
+/// Cleanup has run whenever an error is returned after set-up began.
+pub fn run_demo(
+    opts: &DemoOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<DemoSummary, DemoError> {
+    let started = Instant::now();
+    let (dir, named) = match &opts.dir {
+        Some(d) => {
+            prepare_named_dir(d)?;
+            (absolute(d), true)
+        }
+        None => (new_temp_dir()?, false),
+    };
+    let mut scratch = Scratch {
+        dir: dir.clone(),
+        keep: opts.keep || named,
+        cleaned: false,
+    };
+    let mut demo = Demo::new(opts, &dir, started);
+    let result = demo.run(progress);
+    // Cleanup on every path; a failure keeps the repository for inspection.
+    let removed = scratch.clean(&mut |p| demo.emit_to(progress, p));
+    match result {
+        Ok(mut summary) => {
+            summary.worktrees_removed = removed;
+            if !scratch.keep {
+                scratch.remove_dir();
+            }
+            summary.kept = scratch.keep;
+            summary.wall_time_ms = millis(started.elapsed());
+            Ok(summary)
+        }
+        Err(e) => {
+            if matches!(e, DemoError::Interrupted) && !scratch.keep {
+                scratch.remove_dir();
+            }
+            Err(e)
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| p.to_path_buf(), |c| c.join(p))
+    }
+}
+
+fn prepare_named_dir(d: &Path) -> Result<(), DemoError> {
+    if d.exists() {
+        let empty = std::fs::read_dir(d)
+            .map_err(|e| FsError::new("read directory", d, e))?
+            .next()
+            .is_none();
+        if !empty {
+            return Err(DemoError::DirNotEmpty {
+                path: d.to_path_buf(),
+            });
+        }
+    }
+    std::fs::create_dir_all(d).map_err(|e| FsError::new("create directory", d, e))?;
+    Ok(())
+}
+
+fn new_temp_dir() -> Result<PathBuf, DemoError> {
+    let base = std::env::temp_dir();
+    let dir = base.join(format!("ov-demo-{}", overstory_core::ids::random_alnum(8)));
+    std::fs::create_dir(&dir).map_err(|e| FsError::new("create directory", &dir, e))?;
+    // Canonical, so paths recorded by git and by us compare equal.
+    Ok(dir.canonicalize().unwrap_or(dir))
+}
+
+/// The scratch repository and its cleanup, which also runs on panic.
+struct Scratch {
+    dir: PathBuf,
+    keep: bool,
+    cleaned: bool,
+}
+
+impl Scratch {
+    /// Stops every agent, waits for (or kills) dispatchers, removes every
+    /// agent worktree. Returns the number of worktrees removed.
+    fn clean(&mut self, note: &mut dyn FnMut(Progress)) -> usize {
+        self.cleaned = true;
+        let layout = Layout::new(&self.dir);
+        if !layout.is_initialized() {
+            return 0;
+        }
+        let config =
+            Config::load(&self.dir).map_or_else(|_| Config::defaults_for(&self.dir), |l| l.config);
+        let stop = StopOptions {
+            grace: Duration::from_millis(500),
+            ..StopOptions::default()
+        };
+        // Rounds: an agent stopped mid-sling may have just created a child.
+        for _ in 0..5 {
+            let active: Vec<Session> = SessionStore::open(&layout.sessions_db())
+                .and_then(|s| s.active())
+                .unwrap_or_default();
+            for s in &active {
+                if stop_agent(&layout, &config, &s.agent_name, &stop).is_ok() {
+                    note(Progress {
+                        elapsed_ms: 0,
+                        kind: "stop",
+                        agent: Some(s.agent_name.clone()),
+                        text: format!("stopped {} (was {})", s.agent_name, s.state),
+                    });
+                }
+            }
+            let dispatching = wait_for_dispatchers(&layout, Duration::from_secs(3));
+            if active.is_empty() && dispatching.is_empty() {
+                break;
+            }
+            for agent in &dispatching {
+                if let Some(pid) = dispatcher_pid(&layout, agent) {
+                    let _ = process::terminate_group(pid, Duration::from_millis(500));
+                }
+            }
+        }
+        remove_worktrees(&layout, &config, note)
+    }
+
+    fn remove_dir(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.cleaned {
+            self.clean(&mut |_| {});
+            if !self.keep {
+                self.remove_dir();
+            }
+        }
+    }
+}
+
+fn all_agents(layout: &Layout) -> Vec<AgentName> {
+    SessionStore::open(&layout.sessions_db())
+        .and_then(|s| s.all())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| AgentName::new(&s.agent_name).ok())
+        .collect()
+}
+
+/// Waits until no dispatcher runs; returns those still running at `limit`.
+fn wait_for_dispatchers(layout: &Layout, limit: Duration) -> Vec<AgentName> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let running: Vec<AgentName> = all_agents(layout)
+            .into_iter()
+            .filter(|a| is_dispatching(layout, a))
+            .collect();
+        if running.is_empty() || Instant::now() >= deadline {
+            return running;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn remove_worktrees(layout: &Layout, config: &Config, note: &mut dyn FnMut(Progress)) -> usize {
+    let wts = Worktrees::new(layout.root());
+    let Ok(list) = wts.list() else {
+        return 0;
+    };
+    let root = layout.root().canonicalize().ok();
+    let mut removed = 0;
+    for w in list {
+        if w.path.canonicalize().ok() == root {
+            continue;
+        }
+        let merged = RemoveOptions {
+            force_worktree: true,
+            force_unmerged: false,
+            target: Some(config.project.canonical_branch.clone()),
+            keep_branch: false,
+        };
+        // Unmerged work keeps its branch; the worktree goes either way.
+        let outcome = wts.remove(&w.path, &merged).or_else(|_| {
+            wts.remove(
+                &w.path,
+                &RemoveOptions {
+                    keep_branch: true,
+                    ..merged.clone()
+                },
+            )
+        });
+        if let Ok(o) = outcome {
+            removed += 1;
+            note(Progress {
+                elapsed_ms: 0,
+                kind: "clean",
+                agent: None,
+                text: format!(
+                    "removed worktree {}{}",
+                    w.path
+                        .strip_prefix(layout.root())
+                        .unwrap_or(&w.path)
+                        .display(),
+                    if o.branch_deleted {
+                        format!(" and merged branch {}", o.branch)
+                    } else {
+                        format!(" (branch {} kept)", o.branch)
+                    }
+                ),
+            });
+        }
+    }
+    let _ = Git::new(layout.root()).run(&["worktree", "prune"]);
+    removed
+}
+
+/// How the coordinator role is played. Today: by the demo through the
+/// library. Swapping in a persistent coordinator agent changes only
+/// [`CoordinatorDriver::start`] and [`CoordinatorDriver::tick`].
+#[derive(Debug)]
+pub enum CoordinatorDriver {
+    /// The demo registers a `coordinator` session row, slings the lead as
+    /// its parent, and merges the lead's branch when `merge_ready` arrives.
+    Inline {
+        /// Mail ids already handled.
+        handled: HashSet<String>,
+    },
+}
+
+impl CoordinatorDriver {
+    /// Starts the coordinator and has it dispatch the lead.
+    fn start(demo: &mut Demo, progress: &mut dyn FnMut(&Progress)) -> Result<Self, DemoError> {
+        let layout = demo.layout.clone();
+        let mut row = Session::new(COORDINATOR, Capability::Coordinator.as_str());
+        row.worktree_path = layout.root().to_string_lossy().into_owned();
+        row.branch_name.clone_from(&demo.canonical);
+        row.state = AgentState::Working;
+        SessionStore::open(&layout.sessions_db())?.upsert(&row)?;
+        demo.poll(progress)?;
+        demo.sling(LEAD, LEAD_TASK, Capability::Lead, Some(COORDINATOR))?;
+        Ok(Self::Inline {
+            handled: HashSet::new(),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Inline { .. } => "inline",
+        }
+    }
+
+    /// Handles the coordinator's new mail: merges each `merge_ready` branch.
+    fn tick(
+        &mut self,
+        demo: &mut Demo,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(), DemoError> {
+        let Self::Inline { handled } = self;
+        let store = MailStore::open(demo.layout.mail_db())?;
+        let ready = store.list(&ListFilter {
+            to: Some(COORDINATOR.to_owned()),
+            kind: Some(MessageType::MergeReady),
+            ..ListFilter::default()
+        })?;
+        for m in ready.iter().rev() {
+            if !handled.insert(m.id.clone()) {
+                continue;
+            }
+            let branch = m
+                .parse_payload()
+                .and_then(|p| p.get("branch").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            if branch.is_empty() {
+                return Err(demo.failed(format!("{}'s merge_ready mail names no branch", m.from)));
+            }
+            let git = Git::new(demo.layout.root());
+            let msg = format!("coordinator: merge {branch} ({})", m.from);
+            if let Err(e) = git.run(&["merge", "--no-ff", "--no-edit", "-m", &msg, &branch]) {
+                let _ = git.run(&["merge", "--abort"]);
+                return Err(demo.failed(format!(
+                    "merging {branch} into {} failed: {e}",
+                    demo.canonical
+                )));
+            }
+            let _ = store.mark_read(&m.id);
+            demo.poll(progress)?;
+            let head = git
+                .run(&["rev-parse", "--short", "HEAD"])
+                .unwrap_or_default();
+            demo.emit(
+                progress,
+                "merge",
+                Some(COORDINATOR),
+                format!(
+                    "coordinator merged {branch} into {} ({})",
+                    demo.canonical,
+                    head.trim()
+                ),
+            );
+            demo.merged_by_coordinator.push(branch);
+        }
+        Ok(())
+    }
+
+    /// Stops the coordinator.
+    fn stop(
+        &mut self,
+        demo: &mut Demo,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(), DemoError> {
+        let stop = StopOptions {
+            grace: Duration::from_millis(500),
+            ..StopOptions::default()
+        };
+        stop_agent(&demo.layout, &demo.config, COORDINATOR, &stop)?;
+        demo.poll(progress)
+    }
+}
+
+/// The running demo: what it has seen so far.
+struct Demo {
+    opts: DemoOptions,
+    dir: PathBuf,
+    layout: Layout,
+    config: Config,
+    canonical: String,
+    started: Instant,
+    start_ms: i64,
+    base_commit: String,
+    // Progress noted during a poll, emitted sorted by time.
+    buf: Vec<Progress>,
+    last_emitted: u64,
+    bash_calls: HashMap<String, String>,
+    // Followers.
+    events: Option<Follower>,
+    mail_cursor: i64,
+    states: HashMap<String, AgentState>,
+    order: Vec<String>,
+    worktrees: HashMap<String, String>,
+    refs: HashMap<String, String>,
+    seen_commits: HashSet<String>,
+    commits: Vec<CommitSummary>,
+    turns: HashMap<String, usize>,
+    merged_by_coordinator: Vec<String>,
+}
+
+impl Demo {
+    fn new(opts: &DemoOptions, dir: &Path, started: Instant) -> Self {
+        let layout = Layout::new(dir);
+        Self {
+            opts: opts.clone(),
+            dir: dir.to_path_buf(),
+            config: Config::defaults_for(dir),
+            layout,
+            canonical: "main".into(),
+            started,
+            start_ms: overstory_core::clock::now_millis()
+                - i64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+            base_commit: String::new(),
+            buf: Vec::new(),
+            last_emitted: 0,
+            bash_calls: HashMap::new(),
+            events: None,
+            mail_cursor: 0,
+            states: HashMap::new(),
+            order: Vec::new(),
+            worktrees: HashMap::new(),
+            refs: HashMap::new(),
+            seen_commits: HashSet::new(),
+            commits: Vec::new(),
+            turns: HashMap::new(),
+            merged_by_coordinator: Vec::new(),
+        }
+    }
+
+    /// Emits one line now (after anything noted and not yet emitted).
+    fn emit(
+        &mut self,
+        progress: &mut dyn FnMut(&Progress),
+        kind: &'static str,
+        agent: Option<&str>,
+        text: String,
+    ) {
+        self.note(kind, agent, text, None);
+        self.flush(progress);
+    }
+
+    /// Notes a line that happened at `at` (an RFC 3339 time), else now.
+    fn note(&mut self, kind: &'static str, agent: Option<&str>, text: String, at: Option<&str>) {
+        let elapsed = at
+            .and_then(overstory_core::clock::parse_rfc3339)
+            .map_or_else(
+                || millis(self.started.elapsed()),
+                |ms| u64::try_from(ms - self.start_ms).unwrap_or(0),
+            );
+        self.buf.push(Progress {
+            elapsed_ms: elapsed,
+            kind,
+            agent: agent.map(str::to_owned),
+            text,
+        });
+    }
+
+    /// Emits the noted lines in time order, never going back in time.
+    fn flush(&mut self, progress: &mut dyn FnMut(&Progress)) {
+        let mut lines = std::mem::take(&mut self.buf);
+        lines.sort_by_key(|p| p.elapsed_ms);
+        for mut p in lines {
+            p.elapsed_ms = p.elapsed_ms.max(self.last_emitted);
+            self.last_emitted = p.elapsed_ms;
+            progress(&p);
+        }
+    }
+
+    fn emit_to(&mut self, progress: &mut dyn FnMut(&Progress), mut p: Progress) {
+        p.elapsed_ms = millis(self.started.elapsed()).max(self.last_emitted);
+        self.last_emitted = p.elapsed_ms;
+        progress(&p);
+    }
+
+    fn failed(&self, reason: String) -> DemoError {
+        DemoError::AgentFailed {
+            reason,
+            dir: self.dir.clone(),
+        }
+    }
+
+    fn run(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<DemoSummary, DemoError> {
+        self.set_up(progress)?;
+        let mut coordinator = CoordinatorDriver::start(self, progress)?;
+        let deadline = self.started + self.opts.timeout;
+        loop {
+            if self.opts.cancel.load(Ordering::SeqCst) {
+                return Err(DemoError::Interrupted);
+            }
+            self.poll(progress)?;
+            coordinator.tick(self, progress)?;
+            self.check_failures()?;
+            if self.finished()? {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(DemoError::Stalled {
+                    timeout: self.opts.timeout,
+                    waiting: self.waiting_for()?,
+                    dir: self.dir.clone(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        coordinator.stop(self, progress)?;
+        self.summary(coordinator.name())
+    }
+
+    /// The scratch repository, `ov init`, the scripts.
+    fn set_up(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<(), DemoError> {
+        let git = Git::new(&self.dir);
+        git.run(&["init", "-q", "-b", "main"])?;
+        git.run(&["config", "user.name", "ov demo"])?;
+        git.run(&["config", "user.email", "demo@overstory.invalid"])?;
+        git.run(&["config", "commit.gpgsign", "false"])?;
+        write(
+            &self.dir.join("README.md"),
+            "# ov demo\n\nA scratch project for `ov demo`: a lead and two builders add files here.\n",
+        )?;
+        git.run(&["add", "README.md"])?;
+        git.run(&["commit", "-q", "-m", "demo: initial commit"])?;
+        self.emit(
+            progress,
+            "repo",
+            None,
+            format!("scratch git repository at {}", self.dir.display()),
+        );
+
+        let outcome = init(&self.dir, &InitOptions::new(Some("ov-demo".into()), None))?;
+        let InitOutcome::Initialized(report) = outcome else {
+            return Err(DemoError::DirNotEmpty {
+                path: self.dir.clone(),
+            });
+        };
+        self.canonical.clone_from(&report.canonical_branch);
+        // Machine-local overrides (gitignored): the scripted runtime, no
+        // stagger between slings.
+        write(
+            &self.layout.config_local(),
+            "# Written by ov demo: agents play JSON scripts instead of calling a model.\nruntime:\n  default: scripted\nagents:\n  staggerDelayMs: 0\n",
+        )?;
+        self.config = Config::load(&self.dir)?.config;
+        self.emit(
+            progress,
+            "init",
+            None,
+            format!(
+                "ov init: .overstory/ scaffolded and committed on {}; runtime scripted (offline)",
+                self.canonical
+            ),
+        );
+        self.write_scripts()?;
+        self.emit(
+            progress,
+            "init",
+            None,
+            "agent scripts written to .overstory/scripts/ (lead-1, builder-1, builder-2)".into(),
+        );
+        self.base_commit = git.run(&["rev-parse", "HEAD"])?.trim().to_owned();
+        self.seen_commits.insert(self.base_commit.clone());
+        self.refs = self.branch_heads();
+        self.events = Some(Follower::from_now(&self.layout, FollowFilter::default())?);
+        Ok(())
+    }
+
+    fn script_path(&self, agent: &str) -> PathBuf {
+        self.layout.scripts_dir().join(format!("{agent}.json"))
+    }
+
+    fn write_scripts(&self) -> Result<(), DemoError> {
+        let ov = shell_quote(&self.opts.ov_program.to_string_lossy());
+        let dir = self.layout.scripts_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| FsError::new("create directory", &dir, e))?;
+
+        // Builders: write, edit, commit only their file, report to the lead.
+        for b in BUILDERS {
+            let branch = format!("overstory/{}/{}", b.name, b.task);
+            let script = json!({"turns": [{"steps": [
+                {"say": format!("Task {}: I will add {}.", b.task, b.file)},
+                {"write": {"path": b.file, "content": format!("{} (draft)\n", b.name)}},
+                {"edit": {"path": b.file, "old": format!("{} (draft)", b.name), "new": b.line}},
+                {"run": format!("git add {f} && git commit -q -m {m} && git log --oneline -1", f = shell_quote(b.file), m = shell_quote(&format!("{}: add {}", b.name, b.file)))},
+                {"mail": {"to": LEAD, "subject": format!("{} done", b.task),
+                          "body": format!("{} is committed on {branch}.", b.file),
+                          "type": "worker_done",
+                          "payload": {"taskId": b.task, "branch": branch, "exitCode": 0, "filesModified": [b.file]}}},
+            ], "result": format!("{} committed; worker_done sent", b.file)}]});
+            write(&self.script_path(b.name), &pretty(&script))?;
+        }
+
+        // The lead's merge step, a shell script so it can wait: it merges
+        // only once both builders reported, and only once.
+        let lead_branch = format!("overstory/{LEAD}/{LEAD_TASK}");
+        let files: Vec<&str> = BUILDERS.iter().map(|b| b.file).collect();
+        let mut merge = format!(
+            "#!/bin/sh\n# {LEAD}'s merge step (written by ov demo, run by its scripted turns).\n# Mail batching may wake the lead once per builder: merge only when both\n# builders have reported worker_done, and only once.\nov={ov}\ndone=$(\"$ov\" mail list --to {LEAD} --type worker_done --count) || exit 1\nif ! [ \"$done\" -ge {n} ] 2>/dev/null; then\n  echo \"waiting: $done of {n} builders reported worker_done\"\n  exit 0\nfi\nif [ \"$(\"$ov\" mail list --from {LEAD} --type merge_ready --count)\" != 0 ]; then\n  echo \"merge_ready already sent\"\n  exit 0\nfi\nset -e\n",
+            n = BUILDERS.len()
+        );
+        for b in BUILDERS {
+            let branch = format!("overstory/{}/{}", b.name, b.task);
+            merge.push_str(&format!(
+                "git merge -q --no-ff --no-edit -m {} {}\n",
+                shell_quote(&format!("{LEAD}: merge {branch}")),
+                shell_quote(&branch)
+            ));
+        }
+        let ready = json!({"branch": lead_branch, "taskId": LEAD_TASK, "agentName": LEAD, "filesModified": files});
+        let done = json!({"taskId": LEAD_TASK, "branch": lead_branch, "exitCode": 0, "filesModified": files});
+        merge.push_str(&format!(
+            "\"$ov\" -q mail send --agent {LEAD} --to {COORDINATOR} --type merge_ready --subject {} --body {} --payload {} 2>/dev/null\n",
+            shell_quote(&format!("Merge ready: {lead_branch}")),
+            shell_quote(&format!("Both builder branches are merged into {lead_branch}.")),
+            shell_quote(&ready.to_string()),
+        ));
+        merge.push_str(&format!(
+            "\"$ov\" -q mail send --agent {LEAD} --to {COORDINATOR} --type worker_done --subject {} --body {} --payload {}\n",
+            shell_quote(&format!("{LEAD_TASK} done")),
+            shell_quote("Task done; merge_ready sent."),
+            shell_quote(&done.to_string()),
+        ));
+        merge.push_str(&format!(
+            "echo \"merged {} builder branches into {lead_branch}; merge_ready sent\"\n",
+            BUILDERS.len()
+        ));
+        let merge_path = self
+            .layout
+            .scripts_dir()
+            .join(format!("{LEAD}{MERGE_STEP_SUFFIX}"));
+        write(&merge_path, &merge)?;
+
+        // The lead: first turn slings both builders; every later turn runs
+        // the merge step (a scripted agent repeats its last turn).
+        let mut first = vec![
+            json!({"say": format!("Task {LEAD_TASK}: splitting it between {} builders.", BUILDERS.len())}),
+        ];
+        for b in BUILDERS {
+            first.push(json!({"run": format!(
+                "{ov} sling {} --capability builder --name {} --parent {LEAD} --runtime scripted --script {} --no-scout-check --json",
+                b.task, b.name, shell_quote(&self.script_path(b.name).to_string_lossy())
+            )}));
+        }
+        let lead = json!({"turns": [
+            {"steps": first, "result": "builders dispatched; waiting for worker_done"},
+            {"steps": [
+                {"say": "Checking my builders' reports."},
+                {"run": format!("sh {}", shell_quote(&merge_path.to_string_lossy()))},
+            ], "result": "merge step done"},
+        ]});
+        write(&self.script_path(LEAD), &pretty(&lead))?;
+        Ok(())
+    }
+
+    fn sling(
+        &mut self,
+        name: &str,
+        task: &str,
+        capability: Capability,
+        parent: Option<&str>,
+    ) -> Result<(), DemoError> {
+        let mut req = SlingRequest::new(
+            self.layout.clone(),
+            self.config.clone(),
+            task,
+            self.opts.ov_program.clone(),
+        );
+        req.capability = capability.as_str().to_owned();
+        req.name = Some(name.to_owned());
+        req.parent = parent.map(str::to_owned);
+        req.runtime = Some("scripted".into());
+        req.script = Some(self.script_path(name));
+        req.headless = HeadlessFlag::Headless;
+        sling(&req)?;
+        Ok(())
+    }
+
+    /// Reads everything new: sessions, events, mail, commits.
+    fn poll(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<(), DemoError> {
+        self.poll_sessions()?;
+        self.poll_events()?;
+        self.poll_mail()?;
+        self.poll_commits();
+        self.flush(progress);
+        Ok(())
+    }
+
+    fn poll_sessions(&mut self) -> Result<(), DemoError> {
+        let all = SessionStore::open(&self.layout.sessions_db())?.all()?;
+        for s in all {
+            match self.states.get(&s.agent_name) {
+                None => {
+                    let text = if s.capability == Capability::Coordinator.as_str() {
+                        format!("{} ({}, played by the demo)", s.agent_name, s.capability)
+                    } else {
+                        format!(
+                            "{} ({}, parent {}, depth {}) on {}",
+                            s.agent_name,
+                            s.capability,
+                            s.parent_agent.as_deref().unwrap_or("none"),
+                            s.depth,
+                            s.branch_name
+                        )
+                    };
+                    self.note("spawn", Some(&s.agent_name), text, Some(&s.started_at));
+                    self.order.push(s.agent_name.clone());
+                    self.worktrees
+                        .insert(s.agent_name.clone(), s.worktree_path.clone());
+                }
+                Some(prev) if *prev != s.state => {
+                    let text = format!("{} is {}", s.agent_name, s.state);
+                    self.note("state", Some(&s.agent_name), text, None);
+                }
+                Some(_) => continue,
+            }
+            self.states.insert(s.agent_name.clone(), s.state);
+        }
+        Ok(())
+    }
+
+    fn poll_events(&mut self) -> Result<(), DemoError> {
+        let Some(follower) = self.events.as_mut() else {
+            return Ok(());
+        };
+        let events = follower.poll()?;
+        for e in events {
+            let agent = e.agent_name.clone();
+            let at = Some(e.created_at.as_str());
+            let data = e.data_json().unwrap_or(Value::Null);
+            match e.kind() {
+                Some(EventType::SessionStart) => {
+                    let n = self.turns.get(&agent).copied().unwrap_or(0) + 1;
+                    self.note(
+                        "turn+",
+                        Some(&agent),
+                        format!("{agent} starts turn {n}"),
+                        at,
+                    );
+                }
+                Some(EventType::Result) => {
+                    let n = self.turns.entry(agent.clone()).or_insert(0);
+                    *n += 1;
+                    let n = *n;
+                    let err = data
+                        .get("isError")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    let text = data.get("result").and_then(Value::as_str).unwrap_or("");
+                    let text = format!(
+                        "{agent} ends turn {n}{}: {}",
+                        if err { " with an error" } else { "" },
+                        one_line(text, 70)
+                    );
+                    self.note("turn-", Some(&agent), text, at);
+                }
+                Some(EventType::Progress) => {
+                    if let Some(text) = data.get("text").and_then(Value::as_str) {
+                        let text = format!("{agent}: {}", one_line(text, 80));
+                        self.note("say", Some(&agent), text, at);
+                    }
+                }
+                Some(EventType::ToolStart) => {
+                    let tool = e.tool_name.clone().unwrap_or_default();
+                    let args: Value = e
+                        .tool_args
+                        .as_deref()
+                        .and_then(|a| serde_json::from_str(a).ok())
+                        .unwrap_or(Value::Null);
+                    let what = if let Some(p) = args.get("file_path").and_then(Value::as_str) {
+                        let wt = self.worktrees.get(&agent).map_or("", String::as_str);
+                        p.strip_prefix(wt)
+                            .unwrap_or(p)
+                            .trim_start_matches('/')
+                            .to_owned()
+                    } else if let Some(c) = args.get("command").and_then(Value::as_str) {
+                        if let Some(id) = data.get("callId").and_then(Value::as_str) {
+                            self.bash_calls
+                                .insert(format!("{agent}/{id}"), c.to_owned());
+                        }
+                        // Mail steps show up as mail lines.
+                        if c.contains("'mail' 'send'") {
+                            continue;
+                        }
+                        self.shorten_command(c)
+                    } else {
+                        String::new()
+                    };
+                    self.note("tool", Some(&agent), format!("{agent} {tool} {what}"), at);
+                }
+                Some(EventType::ToolEnd) => {
+                    // The lead's merge step says what it decided: show that.
+                    let id = data.get("toolUseId").and_then(Value::as_str).unwrap_or("");
+                    let merge_step = self
+                        .bash_calls
+                        .get(&format!("{agent}/{id}"))
+                        .is_some_and(|c| c.contains(MERGE_STEP_SUFFIX));
+                    let output = data.get("content").and_then(Value::as_str).unwrap_or("");
+                    if let Some(last) = output.lines().rev().find(|l| !l.trim().is_empty())
+                        && merge_step
+                    {
+                        let text = format!("{agent} merge step: {}", one_line(last, 80));
+                        self.note("tool", Some(&agent), text, at);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Shows commands without the long absolute paths of the scratch repo.
+    fn shorten_command(&self, c: &str) -> String {
+        let ov = self.opts.ov_program.to_string_lossy();
+        let root = format!("{}/", self.dir.display());
+        let short = c
+            .replace(&shell_quote(&ov), "ov")
+            .replace(ov.as_ref(), "ov")
+            .replace(&root, "");
+        one_line(&short, 90)
+    }
+
+    fn poll_mail(&mut self) -> Result<(), DemoError> {
+        if !self.layout.mail_db().exists() {
+            return Ok(());
+        }
+        let store = MailStore::open(self.layout.mail_db())?;
+        for (seq, m) in store.since(self.mail_cursor, 1000)? {
+            self.mail_cursor = seq;
+            let text = format!(
+                "{} → {}  {}  \"{}\"",
+                m.from,
+                m.to,
+                m.kind,
+                one_line(&m.subject, 60)
+            );
+            self.note("mail", Some(&m.from), text, Some(&m.created_at));
+        }
+        Ok(())
+    }
+
+    fn branch_heads(&self) -> HashMap<String, String> {
+        Git::new(&self.dir)
+            .run(&[
+                "for-each-ref",
+                "--format=%(refname:short) %(objectname)",
+                "refs/heads",
+            ])
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(r, h)| (r.to_owned(), h.to_owned()))
+            .collect()
+    }
+
+    fn poll_commits(&mut self) {
+        let heads = self.branch_heads();
+        let git = Git::new(&self.dir);
+        let mut names: Vec<&String> = heads.keys().collect();
+        names.sort();
+        for name in names {
+            let head = &heads[name];
+            if self.refs.get(name) == Some(head) {
+                continue;
+            }
+            let range = format!("{}..{head}", self.base_commit);
+            let Ok(log) = git.run(&["log", "--reverse", "--format=%H%x09%h%x09%P%x09%s", &range])
+            else {
+                continue;
+            };
+            for line in log.lines() {
+                let f: Vec<&str> = line.splitn(4, '\t').collect();
+                if f.len() < 4 || !self.seen_commits.insert(f[0].to_owned()) {
+                    continue;
+                }
+                let merge = f[2].split_whitespace().count() > 1;
+                let c = CommitSummary {
+                    sha: f[1].to_owned(),
+                    branch: name.clone(),
+                    subject: f[3].to_owned(),
+                    merge,
+                };
+                let text = format!(
+                    "{}{} on {}: {}",
+                    c.sha,
+                    if merge { " (merge)" } else { "" },
+                    c.branch,
+                    c.subject
+                );
+                self.note("commit", None, text, None);
+                self.commits.push(c);
+            }
+        }
+        self.refs = heads;
+    }
+
+    fn sessions(&self) -> Result<Vec<Session>, DemoError> {
+        Ok(SessionStore::open(&self.layout.sessions_db())?.all()?)
+    }
+
+    /// A dead agent or a `worker_died` mail ends the demo.
+    fn check_failures(&self) -> Result<(), DemoError> {
+        for s in self.sessions()? {
+            if s.state == AgentState::Zombie {
+                return Err(self.failed(format!(
+                    "agent {} became a zombie (stalled or aborted)",
+                    s.agent_name
+                )));
+            }
+        }
+        if self.layout.mail_db().exists() {
+            let died = MailStore::open(self.layout.mail_db())?.list(&ListFilter {
+                kind: Some(MessageType::WorkerDied),
+                ..ListFilter::default()
+            })?;
+            if let Some(m) = died.last() {
+                let reason = m
+                    .parse_payload()
+                    .and_then(|p| p.get("reason").and_then(Value::as_str).map(str::to_owned))
+                    .unwrap_or_else(|| m.body.clone());
+                let agent = m
+                    .parse_payload()
+                    .and_then(|p| {
+                        p.get("agentName")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_else(|| m.from.clone());
+                return Err(self.failed(format!("{agent} died: {reason}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Done: the lead's branch is on the canonical branch, every agent but
+    /// the coordinator is finished, and no dispatcher runs.
+    fn finished(&self) -> Result<bool, DemoError> {
+        let lead_branch = format!("overstory/{LEAD}/{LEAD_TASK}");
+        if !self.merged_by_coordinator.contains(&lead_branch) {
+            return Ok(false);
+        }
+        let sessions = self.sessions()?;
+        let workers_done = sessions
+            .iter()
+            .filter(|s| s.agent_name != COORDINATOR)
+            .all(|s| s.state.is_terminal());
+        let expected = 1 + BUILDERS.len();
+        if !workers_done || sessions.len() < expected + 1 {
+            return Ok(false);
+        }
+        Ok(sessions
+            .iter()
+            .filter_map(|s| AgentName::new(&s.agent_name).ok())
+            .all(|a| !is_dispatching(&self.layout, &a)))
+    }
+
+    fn waiting_for(&self) -> Result<String, DemoError> {
+        let mut parts: Vec<String> = self
+            .sessions()?
+            .iter()
+            .filter(|s| s.agent_name != COORDINATOR && !s.state.is_terminal())
+            .map(|s| format!("{} ({})", s.agent_name, s.state))
+            .collect();
+        let lead_branch = format!("overstory/{LEAD}/{LEAD_TASK}");
+        if !self.merged_by_coordinator.contains(&lead_branch) {
+            parts.push(format!("the coordinator's merge of {lead_branch}"));
+        }
+        if parts.is_empty() {
+            parts.push("agents' dispatchers to exit".into());
+        }
+        Ok(parts.join(", "))
+    }
+
+    fn summary(&mut self, coordinator: &str) -> Result<DemoSummary, DemoError> {
+        let sessions = self.sessions()?;
+        let mut agents = Vec::new();
+        for name in &self.order {
+            if let Some(s) = sessions.iter().find(|s| &s.agent_name == name) {
+                agents.push(AgentSummary {
+                    name: s.agent_name.clone(),
+                    capability: s.capability.clone(),
+                    state: s.state.as_str().to_owned(),
+                    parent: s.parent_agent.clone(),
+                    branch: if s.agent_name == COORDINATOR {
+                        String::new()
+                    } else {
+                        s.branch_name.clone()
+                    },
+                    turns: self.turns.get(name).copied().unwrap_or(0),
+                });
+            }
+        }
+        let all_mail = MailStore::open(self.layout.mail_db())?.list(&ListFilter::default())?;
+        let mut mail = BTreeMap::new();
+        for m in &all_mail {
+            *mail.entry(m.kind.to_string()).or_insert(0) += 1;
+        }
+        let git = Git::new(&self.dir);
+        let wts = Worktrees::new(&self.dir);
+        let merged_branches: Vec<String> = agents
+            .iter()
+            .filter(|a| !a.branch.is_empty() && a.branch != self.canonical)
+            .filter(|a| {
+                wts.is_branch_merged(&a.branch, &self.canonical)
+                    .unwrap_or(false)
+            })
+            .map(|a| a.branch.clone())
+            .collect();
+        let tree = git.run(&["ls-tree", "-r", "--name-only", &self.canonical])?;
+        let files_on_canonical: Vec<String> = BUILDERS
+            .iter()
+            .filter(|b| tree.lines().any(|l| l == b.file))
+            .map(|b| b.file.to_owned())
+            .collect();
+        Ok(DemoSummary {
+            dir: self.dir.to_string_lossy().into_owned(),
+            kept: true,
+            canonical_branch: self.canonical.clone(),
+            coordinator: coordinator.to_owned(),
+            agents,
+            mail_total: all_mail.len(),
+            mail,
+            commits: self.commits.clone(),
+            merged_branches,
+            files_on_canonical,
+            worktrees_removed: 0,
+            wall_time_ms: millis(self.started.elapsed()),
+        })
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), FsError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
+    }
+    std::fs::write(path, text).map_err(|e| FsError::new("write", path, e))
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// First line of `s`, cut to `max` characters.
+fn one_line(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    if line.chars().count() <= max {
+        line.to_owned()
+    } else {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_cuts_long_text_and_keeps_the_first_line() {
+        assert_eq!(one_line("abc\ndef", 10), "abc");
+        assert_eq!(one_line("abcdefghijkl", 5), "abcd…");
+    }
+
+    #[test]
+    fn a_named_dir_must_be_empty() {
+        let d = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+        std::fs::write(d.path().join("x"), "x").unwrap_or_else(|_| unreachable!());
+        assert!(matches!(
+            prepare_named_dir(d.path()),
+            Err(DemoError::DirNotEmpty { .. })
+        ));
+        assert!(prepare_named_dir(&d.path().join("new/sub")).is_ok());
+    }
+}
