@@ -62,7 +62,7 @@ use overstory_sessions::{AgentState, Session, SessionStore};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::dispatch::{dispatcher_pid, is_dispatching};
+use crate::dispatch::is_dispatching;
 use crate::fleet::{FleetError, SlingRequest, StopOptions, sling, stop_agent};
 use crate::hooks::shell_quote;
 use crate::registry::HeadlessFlag;
@@ -200,6 +200,9 @@ pub struct DemoOptions {
     /// Set to stop the demo early (it cleans up and returns
     /// [`DemoError::Interrupted`]).
     pub cancel: Arc<AtomicBool>,
+    /// Test hook: builders stall forever before doing anything, so the
+    /// timeout and interrupt paths (and their cleanup) can be exercised.
+    pub stall_builders: bool,
 }
 
 impl DemoOptions {
@@ -211,6 +214,7 @@ impl DemoOptions {
             ov_program,
             timeout: Duration::from_secs(60),
             cancel: Arc::new(AtomicBool::new(false)),
+            stall_builders: false,
         }
     }
 }
@@ -430,14 +434,12 @@ impl Scratch {
                     });
                 }
             }
-            let dispatching = wait_for_dispatchers(&layout, Duration::from_secs(3));
-            if active.is_empty() && dispatching.is_empty() {
+            let left = wait_for_dispatchers(&layout, Duration::from_secs(3));
+            if active.is_empty() && left.is_empty() {
                 break;
             }
-            for agent in &dispatching {
-                if let Some(pid) = dispatcher_pid(&layout, agent) {
-                    let _ = process::terminate_group(pid, Duration::from_millis(500));
-                }
+            for pid in left {
+                let _ = process::terminate_group(pid, Duration::from_millis(500));
             }
         }
         remove_worktrees(&layout, &config, note)
@@ -468,19 +470,48 @@ fn all_agents(layout: &Layout) -> Vec<AgentName> {
         .collect()
 }
 
-/// Waits until no dispatcher runs; returns those still running at `limit`.
-fn wait_for_dispatchers(layout: &Layout, limit: Duration) -> Vec<AgentName> {
+/// Waits until no dispatcher of this project runs; returns the pids of
+/// those still running at `limit`.
+fn wait_for_dispatchers(layout: &Layout, limit: Duration) -> Vec<i32> {
     let deadline = Instant::now() + limit;
     loop {
-        let running: Vec<AgentName> = all_agents(layout)
-            .into_iter()
-            .filter(|a| is_dispatching(layout, a))
-            .collect();
-        if running.is_empty() || Instant::now() >= deadline {
-            return running;
+        let agents = all_agents(layout);
+        let locked = agents.iter().any(|a| is_dispatching(layout, a));
+        let live = live_dispatchers(layout, &agents);
+        if (!locked && live.is_empty()) || Instant::now() >= deadline {
+            return live;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// Pids recorded in the agents' dispatch lock files whose process is still
+/// an `ov dispatch` of this project (checked in `/proc`, so a reused pid
+/// is never signalled; a zombie counts as gone).
+fn live_dispatchers(layout: &Layout, agents: &[AgentName]) -> Vec<i32> {
+    let root = layout.root().to_string_lossy().into_owned();
+    agents
+        .iter()
+        .filter_map(|a| {
+            std::fs::read_to_string(layout.agent_dispatch_lock(a))
+                .ok()?
+                .trim()
+                .parse::<i32>()
+                .ok()
+        })
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .unwrap_or_default();
+            !zombie && cmd.contains(" dispatch ") && cmd.contains(&root)
+        })
+        .collect()
 }
 
 fn remove_worktrees(layout: &Layout, config: &Config, note: &mut dyn FnMut(Progress)) -> usize {
@@ -842,16 +873,32 @@ impl Demo {
         // Builders: write, edit, commit only their file, report to the lead.
         for b in BUILDERS {
             let branch = format!("overstory/{}/{}", b.name, b.task);
-            let script = json!({"turns": [{"steps": [
-                {"say": format!("Task {}: I will add {}.", b.task, b.file)},
-                {"write": {"path": b.file, "content": format!("{} (draft)\n", b.name)}},
-                {"edit": {"path": b.file, "old": format!("{} (draft)", b.name), "new": b.line}},
-                {"run": format!("git add {f} && git commit -q -m {m} && git log --oneline -1", f = shell_quote(b.file), m = shell_quote(&format!("{}: add {}", b.name, b.file)))},
-                {"mail": {"to": LEAD, "subject": format!("{} done", b.task),
-                          "body": format!("{} is committed on {branch}.", b.file),
-                          "type": "worker_done",
-                          "payload": {"taskId": b.task, "branch": branch, "exitCode": 0, "filesModified": [b.file]}}},
-            ], "result": format!("{} committed; worker_done sent", b.file)}]});
+            let commit = format!(
+                "git add {} && git commit -q -m {} && git log --oneline -1",
+                shell_quote(b.file),
+                shell_quote(&format!("{}: add {}", b.name, b.file))
+            );
+            let mut steps =
+                vec![json!({"say": format!("Task {}: I will add {}.", b.task, b.file)})];
+            if self.opts.stall_builders {
+                steps.push(json!({"stall": null}));
+            }
+            steps.extend([
+                json!({"write": {"path": b.file, "content": format!("{} (draft)\n", b.name)}}),
+                json!({"edit": {"path": b.file, "old": format!("{} (draft)", b.name), "new": b.line}}),
+                json!({"run": commit}),
+                json!({"mail": {
+                    "to": LEAD,
+                    "subject": format!("{} done", b.task),
+                    "body": format!("{} is committed on {branch}.", b.file),
+                    "type": "worker_done",
+                    "payload": {"taskId": b.task, "branch": branch, "exitCode": 0, "filesModified": [b.file]},
+                }}),
+            ]);
+            let script = json!({"turns": [{
+                "steps": steps,
+                "result": format!("{} committed; worker_done sent", b.file),
+            }]});
             write(&self.script_path(b.name), &pretty(&script))?;
         }
 

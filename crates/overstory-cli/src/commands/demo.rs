@@ -29,6 +29,9 @@ pub struct DemoArgs {
     /// Give up (and clean up) after this many seconds
     #[arg(long, value_name = "secs", default_value_t = 60)]
     pub timeout: u64,
+    /// Test hook: builders stall forever (exercises the timeout and cleanup)
+    #[arg(long, hide = true)]
+    pub stall_builders: bool,
 }
 
 /// Runs `ov demo`.
@@ -47,6 +50,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<Output, CliError> {
     opts.keep = args.keep;
     opts.timeout = Duration::from_secs(args.timeout);
     opts.cancel = cancel;
+    opts.stall_builders = args.stall_builders;
 
     let style = ctx.style;
     let live = !ctx.json;

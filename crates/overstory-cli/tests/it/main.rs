@@ -14,6 +14,7 @@ mod agents;
 mod clean;
 mod completions;
 mod conventions;
+mod demo;
 mod dispatch;
 mod errors;
 mod feed;
