@@ -679,3 +679,120 @@ fn tmux_sling_starts_a_session_records_the_pane_and_delivers_the_beacon() {
         .ok();
     assert!(!tmux.is_alive(&session));
 }
+
+/// The real `claude` binary, headless, against the mock Messages API: a
+/// slung builder writes and commits a file and reports `worker_done` to its
+/// parent through `ov mail send`; then stop and worktree clean protect its
+/// unmerged branch until forced.
+#[test]
+fn real_claude_builder_commits_reports_worker_done_and_is_cleaned_up() {
+    let Some(claude) = overstory_testkit::require_claude(
+        "real_claude_builder_commits_reports_worker_done_and_is_cleaned_up",
+    ) else {
+        return;
+    };
+    let p = Project::new();
+    p.lead("lead-1", 1);
+    let wt = p.worktree("builder-c");
+    let ov = crate::ov_bin().display().to_string();
+    let mock = overstory_testkit::mock_api::MockApi::start();
+    use overstory_testkit::mock_api::Reply;
+    mock.push([
+        Reply::write(
+            &wt.join("claude.txt").display().to_string(),
+            "written by claude\n",
+        ),
+        Reply::bash("git add claude.txt && git commit -q -m 'builder-c: add claude.txt'"),
+        Reply::bash(&format!(
+            "{ov} mail send --to lead-1 --subject 'task-c done' --body 'claude.txt committed' --type worker_done --agent builder-c"
+        )),
+        Reply::text("Committed claude.txt and reported worker_done."),
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:{}",
+        claude.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = command(p.path());
+    cmd.args([
+        "sling",
+        "task-c",
+        "--capability",
+        "builder",
+        "--runtime",
+        "claude",
+        "--name",
+        "builder-c",
+        "--parent",
+        "lead-1",
+        "--no-scout-check",
+        "--json",
+    ]);
+    for (k, v) in mock.claude_env(home.path()) {
+        cmd.env(k, v);
+    }
+    cmd.env("PATH", path);
+    let j = run(&mut cmd).ok().json();
+    assert_eq!(j["runtime"], "claude");
+    assert_eq!(j["headless"], true);
+    assert_eq!(j["worktree"], wt.display().to_string().as_str());
+
+    let dispatching = || {
+        overstory_runtime::dispatch::is_dispatching(
+            &p.layout,
+            &AgentName::new("builder-c").unwrap(),
+        )
+    };
+    await_cond(120, "claude's turn to complete the builder", || {
+        p.session("builder-c")
+            .is_some_and(|s| s.state == AgentState::Completed)
+            && !dispatching()
+    });
+    let row = p.session("builder-c").unwrap();
+    assert!(row.claude_session_id.is_some(), "the turn ran claude");
+    assert!(
+        mock.agent_requests()
+            .iter()
+            .any(|r| r.body.to_string().contains("task-c")),
+        "the dispatch reached the model as the user turn"
+    );
+    let done = p.mail_to("lead-1", MessageType::WorkerDone);
+    assert_eq!(done.len(), 1, "the parent got worker_done");
+    assert_eq!(done[0].from, "builder-c");
+    assert!(
+        p.mail_to("lead-1", MessageType::WorkerDied).is_empty(),
+        "no worker_died"
+    );
+    let branch = "overstory/builder-c/task-c";
+    let log = p.repo.git(&["log", "--format=%s", "-1", branch]);
+    assert!(log.contains("builder-c: add claude.txt"), "{log}");
+    let files = p.repo.git(&["show", "--name-only", "--format=", branch]);
+    assert_eq!(
+        files.trim(),
+        "claude.txt",
+        "only the agent's file was committed"
+    );
+
+    // The work is not merged: stop and clean keep it unless forced.
+    let stop = p
+        .ov(&["stop", "builder-c", "--clean-worktree", "--json"])
+        .ok()
+        .json();
+    assert_eq!(stop["worktreeRemoved"], false, "{stop}");
+    assert!(
+        stop["warnings"][0].as_str().unwrap().contains("not merged"),
+        "{stop}"
+    );
+    assert!(wt.exists() && p.branch_exists(branch));
+    let clean = p.ov(&["worktree", "clean", "--json"]).ok().json();
+    assert_eq!(clean["skipped"], serde_json::json!([branch]), "{clean}");
+    assert!(wt.exists() && p.branch_exists(branch));
+    let forced = p
+        .ov(&["worktree", "clean", "--force", "--json"])
+        .ok()
+        .json();
+    assert_eq!(forced["cleaned"], serde_json::json!([branch]), "{forced}");
+    assert!(!wt.exists(), "worktree removed");
+    assert!(!p.branch_exists(branch), "branch deleted when forced");
+}
