@@ -308,6 +308,9 @@ pub struct DemoSummary {
     pub files_on_canonical: Vec<String>,
     /// Worktrees removed at the end.
     pub worktrees_removed: usize,
+    /// Processes still mentioning the scratch repository after cleanup
+    /// (always 0 unless something outlived its process group).
+    pub processes_left: usize,
     /// Wall time in milliseconds (scratch repository to cleanup).
     pub wall_time_ms: u64,
 }
@@ -345,6 +348,7 @@ pub fn run_demo(
     match result {
         Ok(mut summary) => {
             summary.worktrees_removed = removed;
+            summary.processes_left = wait_for_processes(&scratch.dir, Duration::from_secs(2)).len();
             if !scratch.keep {
                 scratch.remove_dir();
             }
@@ -512,6 +516,37 @@ fn live_dispatchers(layout: &Layout, agents: &[AgentName]) -> Vec<i32> {
             !zombie && cmd.contains(" dispatch ") && cmd.contains(&root)
         })
         .collect()
+}
+
+/// Other processes whose command line names `dir` (the agents' turn
+/// processes and dispatchers do), read from `/proc`; none elsewhere.
+fn processes_naming(dir: &Path) -> Vec<i32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = i32::try_from(std::process::id()).unwrap_or(0);
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .collect()
+}
+
+/// Waits until no other process names `dir`; returns those left at `limit`.
+fn wait_for_processes(dir: &Path, limit: Duration) -> Vec<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = processes_naming(dir);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
 }
 
 fn remove_worktrees(layout: &Layout, config: &Config, note: &mut dyn FnMut(Progress)) -> usize {
@@ -807,7 +842,9 @@ impl Demo {
     /// The scratch repository, `ov init`, the scripts.
     fn set_up(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<(), DemoError> {
         let git = Git::new(&self.dir);
-        git.run(&["init", "-q", "-b", "main"])?;
+        // (`init -b` needs git 2.28; this works everywhere.)
+        git.run(&["init", "-q"])?;
+        git.run(&["symbolic-ref", "HEAD", "refs/heads/main"])?;
         git.run(&["config", "user.name", "ov demo"])?;
         git.run(&["config", "user.email", "demo@overstory.invalid"])?;
         git.run(&["config", "commit.gpgsign", "false"])?;
@@ -1335,6 +1372,7 @@ impl Demo {
             merged_branches,
             files_on_canonical,
             worktrees_removed: 0,
+            processes_left: 0,
             wall_time_ms: millis(self.started.elapsed()),
         })
     }

@@ -124,8 +124,12 @@ fn summary_text(s: &DemoSummary, style: Style) -> String {
         s.files_on_canonical.join(", ")
     ));
     out.push(format!(
-        "  Worktrees removed: {}; no agent process left running",
-        s.worktrees_removed
+        "  Worktrees removed: {}; {}",
+        s.worktrees_removed,
+        match s.processes_left {
+            0 => "no agent process left running".to_owned(),
+            n => style.red(&format!("{n} process(es) still running")),
+        }
     ));
     out.push(format!("  Wall time: {}", seconds(s.wall_time_ms)));
     if s.kept {

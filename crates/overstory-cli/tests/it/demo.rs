@@ -149,6 +149,7 @@ fn the_demo_swarm_merges_both_builders_onto_main_and_leaves_nothing_running() {
     );
     assert_eq!(git(&dir, &["branch", "--list", "overstory/*"]), "");
     assert_eq!(j["worktreesRemoved"], 3);
+    assert_eq!(j["processesLeft"], 0);
     assert_nothing_left(&dir);
 }
 
