@@ -51,6 +51,8 @@
 //!   manager, `ov stop`, cleanup, groups, specs, priming and hooks install.
 //! - [`others`]: shape-only adapters for the other CLIs the original
 //!   registers (`codex`, `pi`, `gemini`, …, `sapling`).
+//! - [`demo`]: `ov demo` — a coordinator, a lead and two builders playing
+//!   scripts in a scratch repository, watched through the stores and git.
 //!
 //! ## Who uses what
 //!

@@ -53,7 +53,8 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<Output, CliError> {
     opts.stall_builders = args.stall_builders;
 
     let style = ctx.style;
-    let live = !ctx.json;
+    // Progress is not the result: --json and -q keep stdout to the summary.
+    let live = !ctx.json && !ctx.quiet;
     let mut printer = |p: &Progress| {
         if live {
             output::print_raw(&progress_line(p, style));
