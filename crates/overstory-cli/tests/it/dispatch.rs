@@ -273,12 +273,22 @@ fn killing_the_runner_frees_the_lock_kills_the_turn_and_the_next_turn_runs() {
     let runner = parent_of(shim);
     let agent = AgentName::new("builder-1").unwrap();
     assert_eq!(read_turn_lock(&p.layout, &agent).held_by_pid, Some(runner));
+    // The runner is the dispatcher, and its lock file names it.
+    assert_eq!(
+        overstory_runtime::dispatch::dispatcher_pid(&p.layout, &agent),
+        Some(runner)
+    );
 
     overstory_core::process::signal_process(runner, overstory_core::process::Sig::Kill).unwrap();
 
     await_cond(5, "the turn lock to be free", || {
         read_turn_lock(&p.layout, &agent).held_by_pid.is_none()
     });
+    assert_eq!(
+        overstory_runtime::dispatch::dispatcher_pid(&p.layout, &agent),
+        None,
+        "no dispatcher runs once its lock is free"
+    );
     await_cond(5, "the turn's process group to be gone", || {
         live_group_members(shim).is_empty()
     });
