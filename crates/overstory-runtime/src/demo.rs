@@ -241,8 +241,8 @@ pub fn cancel_on_signals(flag: &Arc<AtomicBool>) -> std::io::Result<()> {
 pub struct Progress {
     /// Milliseconds since the demo started.
     pub elapsed_ms: u64,
-    /// What happened: `repo`, `spawn`, `state`, `turn+`, `turn-`, `say`,
-    /// `tool`, `mail`, `commit`, `merge`, `stop`, `clean`.
+    /// What happened: `repo`, `init`, `spawn`, `state`, `turn+`, `turn-`,
+    /// `say`, `tool`, `mail`, `commit`, `merge`, `run`, `stop`, `clean`.
     pub kind: &'static str,
     /// The agent concerned, if any.
     pub agent: Option<String>,
@@ -700,6 +700,10 @@ impl CoordinatorDriver {
             ..StopOptions::default()
         };
         stop_agent(&demo.layout, &demo.config, COORDINATOR, &stop)?;
+        // The run the coordinator's slings opened is over.
+        if let Ok(run) = overstory_sessions::complete_current_run(&demo.layout) {
+            demo.note("run", None, format!("{run} completed"), None);
+        }
         demo.poll(progress)
     }
 }

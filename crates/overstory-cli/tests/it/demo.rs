@@ -150,6 +150,10 @@ fn the_demo_swarm_merges_both_builders_onto_main_and_leaves_nothing_running() {
     assert_eq!(git(&dir, &["branch", "--list", "overstory/*"]), "");
     assert_eq!(j["worktreesRemoved"], 3);
     assert_eq!(j["processesLeft"], 0);
+    assert!(
+        !Layout::new(&dir).current_run().exists(),
+        "the demo's run is completed"
+    );
     assert_nothing_left(&dir);
 }
 
