@@ -332,7 +332,8 @@ pub fn run_demo(
     let (dir, named) = match &opts.dir {
         Some(d) => {
             prepare_named_dir(d)?;
-            (absolute(d), true)
+            let abs = absolute(d);
+            (abs.canonicalize().unwrap_or(abs), true)
         }
         None => (new_temp_dir()?, false),
     };
