@@ -368,6 +368,19 @@ impl From<overstory_runtime::demo::DemoError> for CliError {
     }
 }
 
+impl From<overstory_runtime::host::HostError> for CliError {
+    fn from(e: overstory_runtime::host::HostError) -> Self {
+        use overstory_runtime::host::HostError as E;
+        match e {
+            E::Db(db) => db.into(),
+            E::Fs(f) => f.into(),
+            E::Runtime(r) => r.into(),
+            E::Process(p) => p.into(),
+            other => Self::from_lib(other.code(), &other),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

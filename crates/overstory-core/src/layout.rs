@@ -159,6 +159,40 @@ impl Layout {
         self.agent_logs_dir(agent).join("dispatch.log")
     }
 
+    /// Returns `.overstory/agents/<agent>/host.lock`: OS-locked by the one
+    /// agent host of a persistent agent while it lives.
+    pub fn agent_host_lock(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("host.lock")
+    }
+
+    /// Returns `.overstory/agents/<agent>/host.pid`: the agent host's pid.
+    pub fn agent_host_pid(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("host.pid")
+    }
+
+    /// Returns `.overstory/agents/<agent>/host.sock`: the agent host's wake
+    /// socket (a UNIX datagram socket; any datagram means "look at the mail").
+    pub fn agent_host_socket(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("host.sock")
+    }
+
+    /// Returns `.overstory/logs/<agent>/host.log`: the agent host's own
+    /// diagnostics (its stderr).
+    pub fn agent_host_log(&self, agent: &AgentName) -> PathBuf {
+        self.agent_logs_dir(agent).join("host.log")
+    }
+
+    /// Returns `.overstory/logs/<agent>/<stamp>/stdout.log`: the raw stdout of
+    /// a long-lived headless agent process.
+    pub fn agent_stdout_log(&self, agent: &AgentName, stamp: &str) -> PathBuf {
+        self.agent_log_session_dir(agent, stamp).join("stdout.log")
+    }
+
+    /// Returns `.overstory/logs/<agent>/<stamp>/stderr.log`.
+    pub fn agent_stderr_log(&self, agent: &AgentName, stamp: &str) -> PathBuf {
+        self.agent_log_session_dir(agent, stamp).join("stderr.log")
+    }
+
     /// Returns `.overstory/agents/<agent>/applied-records.json`.
     pub fn agent_applied_records(&self, agent: &AgentName) -> PathBuf {
         self.agent_dir(agent).join("applied-records.json")

@@ -41,7 +41,7 @@ use crate::manifest::Manifest;
 use crate::model::{process_env, resolve_model};
 use crate::prompt::SECTION_SEPARATOR;
 use crate::registry::Registry;
-use crate::runtime::{AgentRuntime, DirectSpawnOptions};
+use crate::runtime::{AgentRuntime, DirectSpawnOptions, ResolvedModel};
 use crate::turn::child::{ProcessSpawner, ShimConfig, TurnSpawner};
 use crate::turn::{RunTurnOptions, TurnResult, run_turn};
 
@@ -192,6 +192,26 @@ impl TurnFactory {
         }
     }
 
+    /// Returns the model for `session`: config, then the manifest entry of
+    /// its capability, then the capability's default.
+    pub fn model_for(&self, session: &Session) -> ResolvedModel {
+        let capability = session
+            .capability
+            .parse::<Capability>()
+            .unwrap_or(Capability::Builder);
+        let manifest_model = self
+            .manifest
+            .as_ref()
+            .and_then(|m| m.agent(capability.as_str()))
+            .map(|d| d.model.clone());
+        resolve_model(
+            &self.config,
+            manifest_model.as_deref(),
+            capability,
+            &process_env,
+        )
+    }
+
     /// Builds the options for one turn of `session` carrying `user_turn`.
     ///
     /// # Errors
@@ -205,21 +225,7 @@ impl TurnFactory {
             agent: session.agent_name.clone(),
         })?;
         let runtime = self.runtime_for(session)?;
-        let capability = session
-            .capability
-            .parse::<Capability>()
-            .unwrap_or(Capability::Builder);
-        let manifest_model = self
-            .manifest
-            .as_ref()
-            .and_then(|m| m.agent(capability.as_str()))
-            .map(|d| d.model.clone());
-        let model = resolve_model(
-            &self.config,
-            manifest_model.as_deref(),
-            capability,
-            &process_env,
-        );
+        let model = self.model_for(session);
         let mut opts = RunTurnOptions::new(
             agent,
             session.capability.clone(),
@@ -273,7 +279,7 @@ pub fn enqueue_turn(layout: &Layout, agent: &AgentName, text: &str) -> Result<Pa
     Ok(path)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
     let tmp = dir.join(format!(
@@ -289,7 +295,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
 }
 
 /// Queued turns, oldest first.
-fn queued_turns(layout: &Layout, agent: &AgentName) -> Vec<(PathBuf, String)> {
+pub(crate) fn queued_turns(layout: &Layout, agent: &AgentName) -> Vec<(PathBuf, String)> {
     let Ok(entries) = std::fs::read_dir(layout.agent_nudge_dir(agent)) else {
         return Vec::new();
     };
@@ -387,7 +393,27 @@ impl Launcher {
     /// # Errors
     /// [`DispatchError::Launch`] when the process cannot be started.
     pub fn launch(&self, layout: &Layout, agent: &AgentName) -> Result<u32, DispatchError> {
-        let log_path = layout.agent_dispatch_log(agent);
+        self.detached(layout, agent, "dispatch", &layout.agent_dispatch_log(agent))
+    }
+
+    /// Starts a detached agent host for the persistent agent `agent`
+    /// (`ov agent-host --agent <name>`, see [`crate::host`]). Like
+    /// [`launch`](Self::launch), the child leads its own process group; its
+    /// diagnostics go to `.overstory/logs/<agent>/host.log`.
+    ///
+    /// # Errors
+    /// [`DispatchError::Launch`] when the process cannot be started.
+    pub fn launch_host(&self, layout: &Layout, agent: &AgentName) -> Result<u32, DispatchError> {
+        self.detached(layout, agent, "agent-host", &layout.agent_host_log(agent))
+    }
+
+    fn detached(
+        &self,
+        layout: &Layout,
+        agent: &AgentName,
+        command: &str,
+        log_path: &Path,
+    ) -> Result<u32, DispatchError> {
         let stderr = log_path
             .parent()
             .and_then(|d| std::fs::create_dir_all(d).ok())
@@ -395,12 +421,12 @@ impl Launcher {
                 OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(&log_path)
+                    .open(log_path)
                     .ok()
             })
             .map_or_else(Stdio::null, Stdio::from);
         let mut child = process::command(&self.ov)
-            .arg("dispatch")
+            .arg(command)
             .arg("--agent")
             .arg(agent.as_str())
             .arg("--project")
@@ -431,6 +457,12 @@ pub enum WakeOutcome {
     },
     /// A dispatcher already runs and will pick the work up.
     AlreadyRunning,
+    /// The persistent agent's host was poked: it delivers the pending work
+    /// on its agent's stdin as soon as the agent is idle.
+    Poked {
+        /// The host's pid.
+        host_pid: i32,
+    },
     /// The agent does not take turns this way (tmux, persistent, terminal,
     /// unknown, or a runtime without headless support).
     NotEligible {
@@ -445,8 +477,9 @@ pub enum WakeOutcome {
     },
 }
 
-/// Makes sure a dispatcher will deliver `agent`'s pending work: starts one
-/// unless one runs or the agent is not a spawn-per-turn agent.
+/// Makes sure `agent`'s pending work will be delivered: a persistent
+/// headless agent's live host is poked ([`WakeOutcome::Poked`]); for a
+/// spawn-per-turn agent a dispatcher is started unless one runs.
 ///
 /// # Errors
 /// Database failures and [`DispatchError::Launch`].
@@ -461,6 +494,17 @@ pub fn wake(
             reason: "no session".into(),
         });
     };
+    if crate::host::is_hosted_session(&session) {
+        return Ok(match crate::host::poke(&factory.layout, agent) {
+            Some(host_pid) => WakeOutcome::Poked { host_pid },
+            None => WakeOutcome::NotEligible {
+                reason: format!(
+                    "{} agent in state {} has no live agent host",
+                    session.capability, session.state
+                ),
+            },
+        });
+    }
     let runtime = factory.runtime_for(&session)?;
     if !is_spawn_per_turn(&session, runtime.as_ref()) {
         return Ok(WakeOutcome::NotEligible {
@@ -654,7 +698,7 @@ fn delivered(r: &TurnResult) -> bool {
 }
 
 /// Queued turns first (oldest first), then the mail batch.
-fn turn_text(queued: &[(PathBuf, String)], mail: &[MailMessage]) -> String {
+pub(crate) fn turn_text(queued: &[(PathBuf, String)], mail: &[MailMessage]) -> String {
     let mut parts: Vec<String> = queued.iter().map(|(_, t)| t.clone()).collect();
     if !mail.is_empty() {
         parts.push(framing::format_batch(mail));

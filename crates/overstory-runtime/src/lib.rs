@@ -33,8 +33,12 @@
 //!   capability), [`overlay`] (the rendered `CLAUDE.md`), [`prompt`] (the
 //!   beacon and mail sections of user turns), [`identity`] (the agent's CV
 //!   and checkpoints).
-//! - [`connection`]: a long-lived headless child (the coordinator) reached
-//!   through its stdin, and the per-process registry of such connections.
+//! - [`host`]: the agent host of a persistent agent (coordinator,
+//!   orchestrator, monitor) — one long-lived headless process whose stdin
+//!   stays open; [`dispatch::wake`] pokes the host and it writes the
+//!   agent's new mail as the next user turn, with no server running.
+//! - [`connection`]: a long-lived headless child reached through its
+//!   stdin, and the per-process registry of such connections.
 //! - [`turn`]: the turn runner. [`turn::run_turn`] runs one user turn of one
 //!   headless agent: the agent's OS-locked [`turn::lock`], the child in its
 //!   own process group (under [`turn::shim`] so it dies with its runner),
@@ -141,6 +145,7 @@ pub mod event;
 pub mod fleet;
 pub mod guard;
 pub mod hooks;
+pub mod host;
 pub mod identity;
 pub mod mailroom;
 pub mod manifest;

@@ -54,7 +54,8 @@ pub struct Wakeup {
 }
 
 /// Returns the recipients that may need waking: those with a session that is
-/// task-scoped, not finished and not in tmux. A cheap check (one read of
+/// not finished and not in tmux (task-scoped agents get a dispatcher,
+/// persistent ones a poke of their host). A cheap check (one read of
 /// `sessions.db`, no config or manifest) so a send to anyone else pays
 /// nothing for dispatch.
 pub fn headless_recipients(layout: &Layout, recipients: &[String]) -> Vec<String> {
@@ -68,9 +69,7 @@ pub fn headless_recipients(layout: &Layout, recipients: &[String]) -> Vec<String
         .iter()
         .filter(|r| {
             store.get(r).ok().flatten().is_some_and(|s| {
-                s.capability
-                    .parse::<overstory_core::Capability>()
-                    .is_ok_and(overstory_core::Capability::is_task_scoped)
+                s.capability.parse::<overstory_core::Capability>().is_ok()
                     && !s.state.is_terminal()
                     && s.tmux_session.is_empty()
             })

@@ -1,11 +1,13 @@
 //! The scripted runtime: a deterministic agent with no model.
 //!
 //! [`ScriptedRuntime`] spawns `ov scripted-agent --script <file>` as the
-//! agent's child process. That process reads the user turn from stdin (the
-//! same stream-json line headless Claude reads), plays one turn of the
-//! script — writing Claude-shaped stream-json to stdout, sending mail through
+//! agent's child process. That process reads user turns from stdin (the
+//! same stream-json lines headless Claude reads) and, for each line, plays
+//! one turn of the script — writing Claude-shaped stream-json to stdout, sending mail through
 //! `ov mail send`, editing files and committing in its working directory,
-//! sleeping, stalling, crashing or exiting with a code — and exits. The same
+//! sleeping, stalling, crashing or exiting with a code — until stdin closes
+//! (a spawn-per-turn runner writes one line and closes it; an agent host
+//! keeps it open for a persistent agent), then exits. The same
 //! parser reads its output as Claude's, so everything downstream (turn
 //! runner, event store, UI) runs for real.
 //!
@@ -40,7 +42,8 @@
 //! A top-level `"steps": [...]` is shorthand for a single turn. Turn *n* of a
 //! session (counted per session id in a state directory next to the script,
 //! or in `$OVERSTORY_SCRIPTED_STATE_DIR`) plays `turns[n]`; after the last
-//! turn, the last one repeats.
+//! turn, the last one repeats. A process that gets several user lines (a
+//! persistent agent) plays them as consecutive turns of one session.
 //!
 //! | step | effect |
 //! |---|---|
@@ -699,7 +702,6 @@ pub fn run_agent(
             ..Script::default()
         },
     };
-    let mut input = String::new();
     if let Some(prompt) = print {
         // Print mode: the prompt is the input and only the final text is
         // written, like `claude --print`.
@@ -719,19 +721,58 @@ pub fn run_agent(
         })?;
         return Ok(outcome);
     }
-    if script.read_stdin.unwrap_or(true) {
-        stdin
-            .read_to_string(&mut input)
-            .map_err(|source| RuntimeError::Io {
+    if !script.read_stdin.unwrap_or(true) {
+        let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path))
+            .resume(resume)
+            .agent_name(agent);
+        return play(&script, "", &opts, stdout);
+    }
+    // One turn per user line, for as long as stdin stays open: a
+    // spawn-per-turn runner writes one line and closes stdin (one turn); an
+    // agent host keeps it open and writes a line per turn. Every turn of
+    // one process plays in the same session, so the turn index advances.
+    let session = resume
+        .filter(|s| !s.is_empty())
+        .or_else(|| script.session_id.clone())
+        .unwrap_or_else(|| format!("scripted-{}", overstory_core::ids::random_alnum(12)));
+    let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path))
+        .resume(Some(session))
+        .agent_name(agent);
+    let mut reader = std::io::BufReader::new(stdin);
+    let mut line = String::new();
+    let mut played = 0usize;
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut reader, &mut line).map_err(|source| {
+            RuntimeError::Io {
                 action: "read the user turn from stdin",
                 source,
-            })?;
+            }
+        })?;
+        if n == 0 {
+            break;
+        }
+        if !is_user_line(&line) {
+            continue;
+        }
+        let text = crate::event::decode_user_turns(&line);
+        let outcome = play(&script, &text, &opts, stdout)?;
+        played += 1;
+        if outcome != Outcome::Exit(0) {
+            return Ok(outcome);
+        }
     }
-    let text = crate::event::decode_user_turns(&input);
-    let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path))
-        .resume(resume)
-        .agent_name(agent);
-    play(&script, &text, &opts, stdout)
+    if played == 0 {
+        // No user turn at all: play one turn with empty input.
+        return play(&script, "", &opts, stdout);
+    }
+    Ok(Outcome::Exit(0))
+}
+
+/// Returns whether `line` is a stream-json user message.
+fn is_user_line(line: &str) -> bool {
+    serde_json::from_str::<Value>(line.trim())
+        .is_ok_and(|v| v.get("type").and_then(Value::as_str) == Some("user"))
 }
 
 fn state_dir_for(script_path: Option<&Path>) -> PathBuf {
@@ -1031,6 +1072,68 @@ mod tests {
         .unwrap();
         assert_eq!(o, Outcome::Exit(0));
         assert_eq!(String::from_utf8(out).unwrap(), "resolve it\n");
+    }
+
+    #[test]
+    fn each_user_line_is_one_turn_of_the_same_session() {
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("multi.json");
+        std::fs::write(
+            &script,
+            r#"{"turns":[{"steps":[{"say":"one"}]},{"steps":[{"echo_input":true}]}]}"#,
+        )
+        .unwrap();
+        let input = format!(
+            "{}not json\n{}",
+            crate::event::encode_user_turn("first"),
+            crate::event::encode_user_turn("second")
+        );
+        let mut out = Vec::new();
+        let o = run_agent(
+            Some(&script),
+            None,
+            None,
+            d.path(),
+            Path::new("ov"),
+            &mut input.as_bytes(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(o, Outcome::Exit(0));
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let results: Vec<&Value> = lines.iter().filter(|l| l["type"] == "result").collect();
+        assert_eq!(results.len(), 2, "two user lines, two turns: {lines:?}");
+        assert_eq!(results[0]["result"], "one");
+        assert_eq!(results[1]["result"], "second");
+        assert_eq!(results[0]["session_id"], results[1]["session_id"]);
+    }
+
+    #[test]
+    fn no_user_line_still_plays_one_turn() {
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("one.json");
+        std::fs::write(&script, r#"{"steps":[{"say":"hi"}]}"#).unwrap();
+        let mut out = Vec::new();
+        run_agent(
+            Some(&script),
+            None,
+            None,
+            d.path(),
+            Path::new("ov"),
+            &mut "plain text".as_bytes(),
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let results = text
+            .lines()
+            .filter(|l| l.contains("\"type\":\"result\""))
+            .count();
+        assert_eq!(results, 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::output::Output;
 
+mod agent_host;
 mod agents;
 mod clean;
 mod completions;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Deliver pending mail and queued turns to a headless agent
     #[command(hide = true)]
     Dispatch(dispatch::DispatchArgs),
+    /// Host a persistent agent's long-lived process
+    #[command(hide = true, name = "agent-host")]
+    AgentHost(agent_host::AgentHostArgs),
     /// Run an agent process that dies with its runner
     #[command(hide = true, name = "turn-shim")]
     TurnShim(turn_shim::TurnShimArgs),
@@ -106,6 +110,7 @@ impl Command {
             Command::Init(_) => "init".into(),
             Command::Demo(_) => "demo".into(),
             Command::Dispatch(_) => "dispatch".into(),
+            Command::AgentHost(_) => "agent-host".into(),
             Command::TurnShim(_) => "turn-shim".into(),
             Command::Errors(_) => "errors".into(),
             Command::Feed(_) => "feed".into(),
@@ -141,6 +146,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Init(args) => init::run(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Dispatch(args) => dispatch::run(ctx, args),
+        Command::AgentHost(args) => agent_host::run(ctx, args),
         // Handled in cli.rs before a context exists: it exits with its
         // child's status and prints nothing.
         Command::TurnShim(_) => {

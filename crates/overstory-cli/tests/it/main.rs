@@ -10,6 +10,7 @@
     reason = "tests"
 )]
 
+mod agent_host;
 mod agents;
 mod clean;
 mod completions;

@@ -162,6 +162,23 @@ fn deliver(
                 config.clone(),
                 Some(opts.ov_program.clone()),
             );
+            if crate::host::is_hosted_session(s) {
+                // A persistent agent: its host writes the nudge to its stdin.
+                if crate::host::live_host(layout, agent).is_none() {
+                    return Ok(NudgeReport::failed(
+                        name,
+                        format!("Agent \"{name}\" has no running agent host"),
+                    ));
+                }
+                enqueue_turn(layout, agent, message)?;
+                crate::host::poke(layout, agent);
+                return Ok(NudgeReport {
+                    agent_name: name.to_owned(),
+                    delivered: true,
+                    queued: Some(true),
+                    reason: None,
+                });
+            }
             let runtime = factory.runtime_for(s)?;
             if !is_spawn_per_turn(s, runtime.as_ref()) {
                 return Ok(NudgeReport::failed(
@@ -178,7 +195,9 @@ fn deliver(
                 ov: opts.ov_program.clone(),
             };
             return Ok(match wake(&factory, &launcher, agent)? {
-                WakeOutcome::Started { .. } | WakeOutcome::AlreadyRunning => NudgeReport {
+                WakeOutcome::Started { .. }
+                | WakeOutcome::AlreadyRunning
+                | WakeOutcome::Poked { .. } => NudgeReport {
                     agent_name: name.to_owned(),
                     delivered: true,
                     queued: Some(true),

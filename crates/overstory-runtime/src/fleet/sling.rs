@@ -940,7 +940,7 @@ fn set_up_and_start(
         };
         match wake(&factory, &launcher, agent)? {
             WakeOutcome::Started { pid } => report.dispatcher_pid = Some(pid),
-            WakeOutcome::AlreadyRunning => {}
+            WakeOutcome::AlreadyRunning | WakeOutcome::Poked { .. } => {}
             WakeOutcome::NotEligible { reason } | WakeOutcome::Failed { reason } => {
                 return Err(FleetError::agent(format!(
                     "Cannot start a headless turn for \"{agent}\": {reason}"

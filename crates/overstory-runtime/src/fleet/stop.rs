@@ -149,6 +149,10 @@ pub fn stop_agent(
 /// `turn.pid` (else the row's pid), SIGTERM then SIGKILL after `grace`.
 /// Always removes `turn.pid`. Returns whether something was killed.
 fn kill_headless(layout: &Layout, agent: &AgentName, session: &Session, grace: Duration) -> bool {
+    // A persistent agent's host settles it and takes its process down.
+    if crate::host::stop_host(layout, agent, grace * 3) {
+        return true;
+    }
     let pid_file = layout.agent_turn_pid(agent);
     let pid = process::read_pid_file(&pid_file)
         .or_else(|| session.pid.and_then(|p| i32::try_from(p).ok()));

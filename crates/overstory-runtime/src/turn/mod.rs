@@ -34,4 +34,5 @@ pub mod outcome;
 mod runner;
 pub mod shim;
 
+pub(crate) use runner::event_row;
 pub use runner::{RunTurnOptions, TurnError, TurnPaths, TurnResult, run_turn};

@@ -804,7 +804,7 @@ fn notify_parent(
     }
 }
 
-fn event_row(
+pub(crate) fn event_row(
     ev: &RuntimeEvent,
     agent: &str,
     run_id: Option<String>,

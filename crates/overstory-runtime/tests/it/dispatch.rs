@@ -412,7 +412,11 @@ fn a_wake_that_cannot_start_a_dispatcher_says_so() {
     p.session("c1", "coordinator", AgentState::Working);
     let recipients = vec!["b10".to_owned(), "c1".to_owned(), "nobody".to_owned()];
     let headless = headless_recipients(&p.layout, &recipients);
-    assert_eq!(headless, ["b10"], "only the headless task-scoped session");
+    assert_eq!(
+        headless,
+        ["b10", "c1"],
+        "headless sessions, task-scoped or persistent"
+    );
     let config = Config::defaults_for(p.layout.root());
     let woken = wake_recipients(
         &p.layout,
@@ -420,7 +424,7 @@ fn a_wake_that_cannot_start_a_dispatcher_says_so() {
         std::path::Path::new("/nonexistent/ov"),
         &headless,
     );
-    assert_eq!(woken.len(), 1);
+    assert_eq!(woken.len(), 2);
     match &woken[0].outcome {
         WakeOutcome::Failed { reason } => {
             assert!(
@@ -429,5 +433,11 @@ fn a_wake_that_cannot_start_a_dispatcher_says_so() {
             );
         }
         other => panic!("expected a failure, got {other:?}"),
+    }
+    match &woken[1].outcome {
+        WakeOutcome::NotEligible { reason } => {
+            assert!(reason.contains("no live agent host"), "{reason}");
+        }
+        other => panic!("a persistent agent without a host is not eligible, got {other:?}"),
     }
 }

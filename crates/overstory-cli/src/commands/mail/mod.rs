@@ -184,7 +184,9 @@ pub(super) fn wake(
                     Some("run 'ov dispatch --sweep' to deliver it".into()),
                 );
             }
-            WakeOutcome::AlreadyRunning | WakeOutcome::NotEligible { .. } => {}
+            WakeOutcome::AlreadyRunning
+            | WakeOutcome::Poked { .. }
+            | WakeOutcome::NotEligible { .. } => {}
         }
     }
     out
