@@ -14,14 +14,15 @@
 //! 2. it spawns the runtime's headless child ([`AgentRuntime::direct_spawn`])
 //!    through the same spawner as the turn runner — under `ov turn-shim`, so
 //!    a host killed with SIGKILL takes the child's whole process group with
-//!    it — with stdin piped and kept open, and records the child's pid in the
-//!    session row;
+//!    it — with stdin piped and kept open;
 //! 3. it tees the child's raw stdout to `logs/<name>/<stamp>/stdout.log`
 //!    (stderr to `stderr.log`), parses it with the runtime's event reader,
 //!    records the events in `events.db` in batches, captures the runtime
 //!    session id and keeps `lastActivity` fresh;
 //! 4. whenever the agent is idle — before its first turn, and after each
-//!    `result` event — it delivers everything pending as ONE user turn:
+//!    `result` event — it delivers everything pending as ONE user turn
+//!    (after the first delivery it records the child's pid in the session
+//!    row, so a starter waiting for the pid knows the first prompt is out):
 //!    queued turns ([`crate::dispatch::enqueue_turn`]: the first prompt,
 //!    nudges) then all unread mail in the escaped
 //!    [`overstory_mail::framing::format_batch`] framing. Mail is marked read
@@ -505,9 +506,6 @@ pub async fn run_host(
             source,
         })?;
     let child_pid = child.pid();
-    if let Err(e) = sessions.update_pid(name, Some(i64::from(child_pid))) {
-        tracing::warn!(agent = name, error = %e, "agent-host: cannot record the agent's pid");
-    }
 
     let stderr_task = child.take_stderr().map(|mut err| {
         let path = layout.agent_stderr_log(agent, &stamp);
@@ -582,6 +580,12 @@ pub async fn run_host(
         Ok(()) => None,
         Err(_) => Some(HostEnd::ChildExited),
     };
+    // The pid goes into the row once the first turn is on its way, so
+    // whoever waits for it (`coordinator start`) knows that mail sent from
+    // then on rides in a later turn.
+    if let Err(e) = sessions.update_pid(name, Some(i64::from(child_pid))) {
+        tracing::warn!(agent = name, error = %e, "agent-host: cannot record the agent's pid");
+    }
     while end.is_none() {
         let deliver = tokio::select! {
             biased;
