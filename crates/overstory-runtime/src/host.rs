@@ -18,7 +18,8 @@
 //! 3. it tees the child's raw stdout to `logs/<name>/<stamp>/stdout.log`
 //!    (stderr to `stderr.log`), parses it with the runtime's event reader,
 //!    records the events in `events.db` in batches, captures the runtime
-//!    session id and keeps `lastActivity` fresh;
+//!    session id and keeps `lastActivity` fresh (also every 30 s while the
+//!    agent idles waiting for mail: waiting is not stalling);
 //! 4. whenever the agent is idle — before its first turn, and after each
 //!    `result` event — it delivers everything pending as ONE user turn
 //!    (after the first delivery it records the child's pid in the session
@@ -81,6 +82,9 @@ const LOCK_WAIT: Duration = Duration::from_secs(1);
 const EVENT_BATCH: usize = 256;
 /// `lastActivity` is refreshed at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(1);
+/// How often an idle agent's `lastActivity` is refreshed (waiting for mail
+/// is not a stall).
+const IDLE_HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// A host could not start (once running, problems are logged, not returned).
 #[derive(Debug, thiserror::Error)]
@@ -609,7 +613,15 @@ pub async fn run_host(
                 None => { end = Some(HostEnd::ChildExited); false }
             },
             Some(()) = wake_rx.recv() => true,
-            _ = ticker.tick() => true,
+            _ = ticker.tick() => {
+                // Waiting for mail is not stalling: an idle agent's host
+                // vouches for it now and then.
+                if state.idle && state.last_touch.is_none_or(|t| t.elapsed() >= IDLE_HEARTBEAT) {
+                    state.last_touch = Some(Instant::now());
+                    let _ = sessions.touch(name);
+                }
+                true
+            }
         };
         if deliver
             && end.is_none()

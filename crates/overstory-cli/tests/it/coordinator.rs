@@ -370,3 +370,118 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn ov_nudge_and_ov_stop_reach_a_hosted_coordinator() {
+    let p = Project::new(serde_json::json!([
+        {"steps": [{"say": "ready"}]},
+        {"steps": [{"echo_input": true}]}
+    ]));
+    let _guard = StopOnDrop(&p);
+    let started = p.start();
+    let pid = i32::try_from(started["pid"].as_i64().unwrap()).unwrap();
+    let nudged = p
+        .ov(&["nudge", "coordinator", "look at the board", "--json"])
+        .ok()
+        .json();
+    assert_eq!(nudged["delivered"], true, "{nudged}");
+    p.await_or_dump(30, "the nudge to arrive as a turn", || {
+        p.ov(&["coordinator", "output"])
+            .stdout
+            .contains("look at the board")
+    });
+    let stopped = p.ov(&["stop", "coordinator", "--json"]).ok().json();
+    assert_eq!(stopped["pidKilled"], true, "{stopped}");
+    assert_eq!(p.state(), AgentState::Completed);
+    assert!(live_group_members(pid).is_empty(), "the agent is gone");
+    let agent = AgentName::new("coordinator").unwrap();
+    assert!(overstory_runtime::host::live_host(&p.layout, &agent).is_none());
+}
+
+#[test]
+fn the_orchestrator_runs_on_the_configured_runtime() {
+    let p = Project::new(serde_json::json!([{"steps": [{"say": "x"}]}]));
+    std::fs::write(
+        p.layout.scripts_dir().join("orchestrator.json"),
+        r#"{"steps": [{"say": "orchestrating"}]}"#,
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(p.layout.config()).unwrap();
+    assert!(config.contains("  default: claude"));
+    std::fs::write(
+        p.layout.config(),
+        config.replace("  default: claude", "  default: scripted"),
+    )
+    .unwrap();
+    let started = p.ov(&["orchestrator", "start", "--json"]).ok().json();
+    assert_eq!(started["command"], "orchestrator start");
+    assert_eq!(started["capability"], "orchestrator");
+    assert_eq!(
+        started["runtime"], "scripted",
+        "runtime.default is honoured"
+    );
+    let status = p.ov(&["orchestrator", "status", "--json"]).ok().json();
+    assert_eq!(status["running"], true);
+    let none = p.ov(&["coordinator", "status", "--json"]).ok().json();
+    assert_eq!(none["running"], false, "a different agent");
+    p.await_or_dump(30, "the orchestrator's first turn", || {
+        p.ov(&["orchestrator", "output"])
+            .stdout
+            .contains("orchestrating")
+    });
+    let stopped = p.ov(&["orchestrator", "stop", "--json"]).ok().json();
+    assert_eq!(stopped["command"], "orchestrator stop");
+    assert_eq!(stopped["runCompleted"], true);
+    let r = p.ov(&["orchestrator", "check-complete"]).fails();
+    assert!(r.stderr.contains("check-complete"), "{r:?}");
+}
+
+#[test]
+fn tmux_mode_runs_the_coordinator_in_a_tmux_session() {
+    if !overstory_runtime::fleet::Tmux::is_available() {
+        eprintln!("SKIPPED tmux_mode_runs_the_coordinator_in_a_tmux_session: no tmux");
+        return;
+    }
+    let p = Project::new(serde_json::json!([{"steps": [{"say": "hi"}]}]));
+    let _guard = StopOnDrop(&p);
+    let started = p
+        .ov(&[
+            "coordinator",
+            "start",
+            "--tmux",
+            "--runtime",
+            "scripted",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(started["headless"], false);
+    let session = started["tmuxSession"].as_str().unwrap().to_owned();
+    assert!(session.starts_with("overstory-") && session.ends_with("-coordinator"));
+    let tmux = overstory_runtime::fleet::Tmux::default();
+    assert!(tmux.is_alive(&session));
+    let status = p.ov(&["coordinator", "status", "--json"]).ok().json();
+    assert_eq!(status["running"], true);
+    assert_eq!(status["headless"], false);
+    let sent = p
+        .ov(&["coordinator", "send", "--body", "typed in", "--json"])
+        .ok()
+        .json();
+    assert_eq!(sent["nudged"], true, "{sent}");
+    p.await_or_dump(10, "the nudge in the pane", || {
+        p.ov(&["coordinator", "output"])
+            .stdout
+            .contains("[DISPATCH] operator dispatch: typed in")
+    });
+    let again = p.ov(&["coordinator", "start", "--tmux", "--runtime", "scripted"]);
+    assert!(
+        again
+            .fails()
+            .stderr
+            .contains("Coordinator is already running (tmux: "),
+        "duplicate refused"
+    );
+    p.ov(&["coordinator", "stop"]).ok();
+    assert!(!tmux.is_alive(&session));
+    assert_eq!(p.state(), AgentState::Completed);
+}

@@ -406,12 +406,18 @@ pub fn start(
         session.tmux_session.clone_from(&name);
         session.pid = Some(i64::from(pid));
         sessions.upsert(&session)?;
+        let mut timing = opts.beacon_timing.clone();
+        if !runtime.requires_beacon_verification() {
+            // Nothing to confirm: the runtime reads the beacon as typed.
+            timing.verify_attempts = 0;
+            timing.follow_up_enters.clear();
+        }
         deliver_beacon(
             &opts.tmux,
             &name,
             &beacon,
             |pane| runtime.detect_ready(pane),
-            &opts.beacon_timing,
+            &timing,
         )?;
         report.tmux_session = name;
         report.pid = Some(i64::from(pid));
