@@ -485,3 +485,28 @@ fn tmux_mode_runs_the_coordinator_in_a_tmux_session() {
     assert!(!tmux.is_alive(&session));
     assert_eq!(p.state(), AgentState::Completed);
 }
+
+#[test]
+fn two_concurrent_starts_leave_one_coordinator() {
+    let p = Project::new(serde_json::json!([{"steps": [{"say": "hi"}]}]));
+    let _guard = StopOnDrop(&p);
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let a = s.spawn(|| p.ov(&["coordinator", "start", "--runtime", "scripted"]));
+        let b = s.spawn(|| p.ov(&["coordinator", "start", "--runtime", "scripted"]));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    let ok = runs.iter().filter(|r| r.code == 0).count();
+    assert_eq!(ok, 1, "{runs:#?}");
+    let refused = runs.iter().find(|r| r.code != 0).unwrap();
+    assert!(
+        refused.stderr.contains("Coordinator is already running"),
+        "{refused:?}"
+    );
+    let status = p.ov(&["coordinator", "status", "--json"]).ok().json();
+    assert_eq!(status["running"], true);
+    let runs = RunStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .list(None, None)
+        .unwrap();
+    assert_eq!(runs.len(), 1, "the refused start created no run");
+}

@@ -1,5 +1,6 @@
 //! `ov coordinator start`.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use overstory_runtime::fleet::persistent::{self, PersistentSpec, StartOptions};
@@ -11,11 +12,12 @@ use crate::output::Output;
 /// Start the agent
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
-    /// Attach to the tmux session after starting (tmux mode only)
+    /// Attach to the tmux session after starting (tmux mode; the default when
+    /// stdout is a terminal)
     #[arg(long, overrides_with = "no_attach")]
     attach: bool,
-    /// Do not attach (the default)
-    #[arg(long)]
+    /// Do not attach to the tmux session
+    #[arg(long, overrides_with = "attach")]
     no_attach: bool,
     /// Run in a tmux session instead of headless under an agent host
     #[arg(long, alias = "no-headless", conflicts_with = "headless")]
@@ -59,7 +61,8 @@ pub fn run(
     opts.beacon_timing.shell_init_delay =
         std::time::Duration::from_millis(config.runtime.shell_init_delay_ms);
     let report = persistent::start(&layout, &config, &opts)?;
-    if args.attach && !report.headless && !ctx.json {
+    let attach = !args.no_attach && (args.attach || std::io::stdout().is_terminal());
+    if attach && !report.headless && !ctx.json {
         persistent::attach(&opts.tmux, &report.tmux_session)?;
     }
     let how = if report.headless {
