@@ -231,6 +231,75 @@ fn a_batch_is_all_or_nothing() {
 }
 
 #[test]
+fn large_batches_keep_every_field_and_order_across_statements() {
+    let (_d, mut s) = store();
+    // 150 rows span several multi-row statements plus a remainder.
+    let evs: Vec<_> = (0..150)
+        .map(|i| {
+            let mut e = NewEvent::new(format!("agent-{}", i % 7), EventType::ToolEnd)
+                .run(Some(format!("run-{i}")))
+                .session(Some(format!("sid-{i}")))
+                .tool(
+                    "Bash",
+                    Some(&serde_json::json!({ "command": format!("echo {i}") })),
+                )
+                .data(&serde_json::json!({ "n": i }))
+                .level(if i % 10 == 0 {
+                    EventLevel::Error
+                } else {
+                    EventLevel::Info
+                });
+            e.tool_duration_ms = Some(i);
+            if i % 3 == 0 {
+                e = e.at(format!("2020-01-01T00:00:{:02}.000Z", i % 60));
+            }
+            e
+        })
+        .collect();
+    assert_eq!(s.insert_many(&evs).unwrap(), 150);
+    let stored = s.after_id(0, &FollowFilter::default(), 1000).unwrap();
+    assert_eq!(stored.len(), 150);
+    for (i, e) in stored.iter().enumerate() {
+        assert_eq!(e.agent_name, format!("agent-{}", i % 7));
+        assert_eq!(e.run_id.as_deref(), Some(format!("run-{i}").as_str()));
+        assert_eq!(e.session_id.as_deref(), Some(format!("sid-{i}").as_str()));
+        assert_eq!(e.event_type, "tool_end");
+        assert_eq!(e.tool_name.as_deref(), Some("Bash"));
+        assert!(
+            e.tool_args
+                .as_deref()
+                .unwrap()
+                .contains(&format!("echo {i}"))
+        );
+        assert_eq!(e.tool_duration_ms, Some(i64::try_from(i).unwrap()));
+        assert_eq!(e.level, if i % 10 == 0 { "error" } else { "info" });
+        assert_eq!(e.data_json().unwrap()["n"], i);
+        if i % 3 == 0 {
+            assert_eq!(e.created_at, format!("2020-01-01T00:00:{:02}.000Z", i % 60));
+        } else {
+            assert!(e.created_at.starts_with("20") && e.created_at.ends_with('Z'));
+            assert!(!e.created_at.starts_with("2020-01-01"));
+        }
+    }
+}
+
+#[test]
+fn a_failure_in_a_later_statement_rolls_back_the_whole_batch() {
+    let (d, mut s) = store();
+    rusqlite::Connection::open(d.path().join("events.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.agent_name = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
+    let mut batch: Vec<_> = (0..140).map(|i| at("a", &format!("t{i}"))).collect();
+    batch.push(at("bad", "t-bad"));
+    assert!(s.insert_many(&batch).is_err());
+    assert_eq!(s.count().unwrap(), 0);
+}
+
+#[test]
 fn batcher_writes_full_batches_and_flushes_on_drop() {
     let (d, s) = store();
     let mut b = EventBatcher::new(s, 3);
@@ -303,4 +372,28 @@ fn resume_mismatch_is_a_custom_event_with_a_type() {
     ] {
         assert!(json.get(k).is_some(), "missing {k}");
     }
+}
+
+#[test]
+fn new_event_stores_use_large_pages_and_existing_files_keep_theirs() {
+    let page_size = |p: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(p)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("events.db");
+    EventStore::open(&fresh).unwrap();
+    assert_eq!(page_size(&fresh), 16384);
+    // A file another program created (4 KiB pages) opens unchanged.
+    let old = dir.path().join("old-events.db");
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute_batch("PRAGMA page_size=4096; CREATE TABLE t(x);")
+        .unwrap();
+    let mut s = EventStore::open(&old).unwrap();
+    s.insert_many(&[at("a", "t1")]).unwrap();
+    assert_eq!(page_size(&old), 4096);
+    assert_eq!(s.count().unwrap(), 1);
 }
