@@ -510,3 +510,62 @@ fn two_concurrent_starts_leave_one_coordinator() {
         .unwrap();
     assert_eq!(runs.len(), 1, "the refused start created no run");
 }
+
+#[test]
+fn a_real_claude_coordinator_answers_mail_through_ov() {
+    let Some(claude) = overstory_testkit::require_claude("real_claude_coordinator") else {
+        return;
+    };
+    let p = Project::new(serde_json::json!([{"steps": [{"say": "unused"}]}]));
+    let _guard = StopOnDrop(&p);
+    let mock = overstory_testkit::mock_api::MockApi::start();
+    let ov_bin = crate::ov_bin().display().to_string();
+    mock.push([
+        overstory_testkit::mock_api::Reply::text("Coordinator ready; waiting for work."),
+        overstory_testkit::mock_api::Reply::bash(&format!(
+            "{ov_bin} mail send --to operator --subject ack --body 'two leads planned' --agent coordinator"
+        )),
+        overstory_testkit::mock_api::Reply::text("Reported back to the operator."),
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    let mut env = mock.claude_env(home.path());
+    env.push((
+        "PATH".into(),
+        format!(
+            "{}:{}",
+            claude.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    ));
+    let mut cmd = crate::support::command(p.path());
+    cmd.args(["coordinator", "start", "--runtime", "claude", "--json"]);
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let started = crate::support::run(&mut cmd).ok().json();
+    assert_eq!(started["runtime"], "claude");
+    let pid = i32::try_from(started["pid"].as_i64().unwrap()).unwrap();
+
+    p.ov(&["coordinator", "send", "--body", "plan the auth work"])
+        .ok();
+    p.await_or_dump(120, "claude's reply to the operator", || {
+        p.to_operator().iter().any(|m| m.subject == "ack")
+    });
+    assert_eq!(
+        SessionStore::open(&p.layout.sessions_db())
+            .unwrap()
+            .get("coordinator")
+            .unwrap()
+            .unwrap()
+            .pid,
+        Some(i64::from(pid)),
+        "one long-lived claude process"
+    );
+    let last = mock.agent_requests().last().unwrap().body.to_string();
+    assert!(
+        last.contains("plan the auth work"),
+        "the mail reached the model"
+    );
+    p.ov(&["coordinator", "stop"]).ok();
+    assert!(live_group_members(pid).is_empty());
+}
