@@ -39,6 +39,28 @@ pub fn run_id() -> String {
     run_id_at(clock::now_millis())
 }
 
+/// Returns a random (version 4) UUID in its usual hyphenated lower-case form
+/// (`8-4-4-4-12` hex digits), e.g. for correlation ids.
+pub fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        for (i, c) in random_alnum(16).bytes().enumerate() {
+            b[i] = c;
+        }
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 /// Returns a new session id: `session-<ms>-<8 random>`.
 pub fn session_id(agent: &str) -> String {
     format!(
@@ -51,6 +73,19 @@ pub fn session_id(agent: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_have_the_version_4_shape() {
+        let u = uuid_v4();
+        let parts: Vec<&str> = u.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'));
+        assert!(u.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+        assert_ne!(u, uuid_v4());
+    }
 
     #[test]
     fn message_ids_have_the_original_shape() {

@@ -165,6 +165,13 @@ impl Layout {
         self.agent_dir(agent).join("host.lock")
     }
 
+    /// Returns `.overstory/agents/<agent>/start.lock`: held while a
+    /// persistent agent is being started, so two starts run one after the
+    /// other (the second then finds the first running).
+    pub fn agent_start_lock(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("start.lock")
+    }
+
     /// Returns `.overstory/agents/<agent>/host.pid`: the agent host's pid.
     pub fn agent_host_pid(&self, agent: &AgentName) -> PathBuf {
         self.agent_dir(agent).join("host.pid")

@@ -52,7 +52,10 @@
 //! - [`mailroom`]: where mail meets sessions (the mail roster, waking
 //!   recipients, the counts `ov status` shows).
 //! - [`fleet`]: agent lifecycle around the runner — worktrees, the tmux
-//!   manager, `ov stop`, cleanup, groups, specs, priming and hooks install.
+//!   manager, `ov stop`, cleanup, groups, specs, priming and hooks install,
+//!   and [`fleet::persistent`]: the coordinator and orchestrator
+//!   (`start`/`stop`/`status`/`send`/`ask`/`output`/`check_complete`), run
+//!   headless under a [`host`] by default.
 //! - [`others`]: shape-only adapters for the other CLIs the original
 //!   registers (`codex`, `pi`, `gemini`, …, `sapling`).
 //! - [`demo`]: `ov demo` — a coordinator, a lead and two builders playing

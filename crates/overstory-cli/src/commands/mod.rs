@@ -12,6 +12,7 @@ mod agents;
 mod clean;
 mod completions;
 mod config;
+mod coordinator;
 mod demo;
 mod dispatch;
 mod errors;
@@ -83,6 +84,10 @@ pub enum Command {
     Prime(prime::PrimeArgs),
     /// Install overstory's hooks into .claude/settings.local.json
     Hooks(hooks::HooksArgs),
+    /// Run the persistent coordinator agent
+    Coordinator(coordinator::CoordinatorArgs),
+    /// Run the persistent orchestrator agent (one coordinator per repository)
+    Orchestrator(coordinator::OrchestratorArgs),
     /// Decide a tool call for an agent (PreToolUse hook)
     #[command(hide = true)]
     Guard(guard::GuardArgs),
@@ -107,6 +112,8 @@ impl Command {
             Command::Agents(_) => "agents discover".into(),
             Command::Completions(_) => "completions".into(),
             Command::Config(_) => "config".into(),
+            Command::Coordinator(a) => a.envelope_name(),
+            Command::Orchestrator(a) => a.envelope_name(),
             Command::Init(_) => "init".into(),
             Command::Demo(_) => "demo".into(),
             Command::Dispatch(_) => "dispatch".into(),
@@ -143,6 +150,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Agents(args) => agents::run(ctx, args),
         Command::Completions(args) => completions::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
+        Command::Coordinator(args) => coordinator::run(ctx, args),
+        Command::Orchestrator(args) => coordinator::run_orchestrator(ctx, args),
         Command::Init(args) => init::run(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Dispatch(args) => dispatch::run(ctx, args),

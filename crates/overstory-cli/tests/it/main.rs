@@ -15,6 +15,7 @@ mod agents;
 mod clean;
 mod completions;
 mod conventions;
+mod coordinator;
 mod demo;
 mod dispatch;
 mod errors;

@@ -69,6 +69,11 @@ impl TrackerCli {
             root: root.to_owned(),
         }
     }
+
+    /// Returns the tracker's program name (`bd` or `sd`).
+    pub fn program(&self) -> &'static str {
+        self.program
+    }
 }
 
 impl IssueLookup for TrackerCli {

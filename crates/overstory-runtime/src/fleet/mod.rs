@@ -9,6 +9,8 @@
 //! - [`nudge`](mod@nudge): `ov nudge` — debounced; headless agents get a queued turn,
 //!   tmux agents typed text (never into a busy pane).
 //! - [`stop`]: `ov stop` for headless and tmux agents.
+//! - [`persistent`]: `ov coordinator` / `ov orchestrator` — persistent
+//!   agents, headless under an agent host by default, tmux opt-in.
 //! - [`worktrees`]: `ov worktree list|clean`.
 //! - [`clean`]: `ov clean` by category or for one agent.
 //! - [`groups`]: `ov group` and `.overstory/groups.json`.
@@ -62,6 +64,7 @@ mod error;
 pub mod groups;
 pub mod hooks_install;
 pub mod nudge;
+pub mod persistent;
 pub mod prime;
 pub mod sling;
 pub mod spec;

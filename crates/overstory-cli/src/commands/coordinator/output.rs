@@ -1,0 +1,92 @@
+//! `ov coordinator output`.
+
+use std::time::Duration;
+
+use overstory_runtime::fleet::Tmux;
+use overstory_runtime::fleet::persistent::{self, OutputFollower, PersistentSpec};
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output::{self, Output, envelope_ok};
+
+/// Show the agent's recent output
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Keep printing new output until interrupted (Ctrl-C)
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// How many recent lines to show
+    #[arg(long, value_name = "n", default_value_t = 50)]
+    lines: usize,
+    /// Poll interval for --follow in ms
+    #[arg(long, value_name = "ms", default_value_t = 2000)]
+    interval: u64,
+}
+
+/// Prints the recent output, then (with `--follow`) what comes after it.
+pub fn run(
+    ctx: &Context,
+    spec: &PersistentSpec,
+    name: &str,
+    args: OutputArgs,
+) -> Result<Output, CliError> {
+    let layout = ctx.layout()?;
+    let tmux = Tmux::default();
+    let report = persistent::output(&layout, spec, args.lines, &tmux)?;
+    if !args.follow {
+        return Ok(Output::new(name)
+            .data(serde_json::to_value(&report).unwrap_or_default())
+            .raw(report.content));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new("Failed to start the follow loop").caused_by(e))?;
+    let (mut sigint, mut sigterm) = {
+        let _guard = rt.enter();
+        let install = |kind| {
+            signal(kind)
+                .map_err(|e| CliError::new("Failed to install a signal handler").caused_by(e))
+        };
+        (
+            install(SignalKind::interrupt())?,
+            install(SignalKind::terminate())?,
+        )
+    };
+    let mut follower = OutputFollower::from_now(&layout, spec, &tmux)?;
+    let emit = |content: &str| -> bool {
+        if content.is_empty() {
+            return true;
+        }
+        let text = if ctx.json {
+            let data = json!({"content": content, "lines": args.lines});
+            let map = data.as_object().cloned().unwrap_or_default();
+            format!("{}\n", envelope_ok(name, &map))
+        } else if content.ends_with('\n') {
+            content.to_owned()
+        } else {
+            format!("{content}\n")
+        };
+        output::print_raw(&text)
+    };
+    if !emit(&report.content) {
+        return Ok(Output::silent(name));
+    }
+    let every = Duration::from_millis(args.interval.max(100));
+    rt.block_on(async {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = sigint.recv() => return,
+                _ = sigterm.recv() => return,
+                _ = ticker.tick() => {}
+            }
+            if !emit(&follower.poll()) {
+                return;
+            }
+        }
+    });
+    Ok(Output::silent(name))
+}

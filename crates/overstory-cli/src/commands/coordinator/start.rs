@@ -1,0 +1,89 @@
+//! `ov coordinator start`.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use overstory_runtime::fleet::persistent::{self, PersistentSpec, StartOptions};
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output::Output;
+
+/// Start the agent
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// Attach to the tmux session after starting (tmux mode; the default when
+    /// stdout is a terminal)
+    #[arg(long, overrides_with = "no_attach")]
+    attach: bool,
+    /// Do not attach to the tmux session
+    #[arg(long, overrides_with = "attach")]
+    no_attach: bool,
+    /// Run in a tmux session instead of headless under an agent host
+    #[arg(long, alias = "no-headless", conflicts_with = "headless")]
+    tmux: bool,
+    /// Run headless under an agent host (the default)
+    #[arg(long)]
+    headless: bool,
+    /// Runtime to use (default: runtime.capabilities.<capability>, then runtime.default)
+    #[arg(long, value_name = "name")]
+    runtime: Option<String>,
+    /// Script for the scripted runtime
+    #[arg(long, value_name = "file")]
+    script: Option<PathBuf>,
+    /// Also start the watchdog daemon
+    #[arg(long)]
+    watchdog: bool,
+    /// Also start the tier-2 monitor (needs watchdog.tier2Enabled)
+    #[arg(long)]
+    monitor: bool,
+    /// Profile exported to the agent as OVERSTORY_PROFILE
+    #[arg(long, value_name = "name")]
+    profile: Option<String>,
+}
+
+/// Starts the agent and reports how it runs.
+pub fn run(
+    ctx: &Context,
+    spec: &PersistentSpec,
+    name: &str,
+    args: StartArgs,
+) -> Result<Output, CliError> {
+    let layout = ctx.layout()?;
+    let config = ctx.config()?;
+    let mut opts = StartOptions::new(*spec, super::ov_exe(ctx)?);
+    opts.headless = !args.tmux;
+    opts.runtime = args.runtime;
+    opts.script = args.script.map(|p| ctx.cwd().join(p));
+    opts.watchdog = args.watchdog;
+    opts.monitor = args.monitor;
+    opts.profile = args.profile;
+    opts.beacon_timing.shell_init_delay =
+        std::time::Duration::from_millis(config.runtime.shell_init_delay_ms);
+    let report = persistent::start(&layout, &config, &opts)?;
+    let attach = !args.no_attach && (args.attach || std::io::stdout().is_terminal());
+    if attach && !report.headless && !ctx.json {
+        persistent::attach(&opts.tmux, &report.tmux_session)?;
+    }
+    let how = if report.headless {
+        format!(
+            "headless, pid {}",
+            report.pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
+        )
+    } else {
+        format!("tmux session {}", report.tmux_session)
+    };
+    let mut out = Output::new(name)
+        .data(serde_json::to_value(&report).unwrap_or_default())
+        .success(format!(
+            "{} started ({how}, runtime {}, run {})",
+            spec.display_name, report.runtime, report.run_id
+        ));
+    for w in &report.warnings {
+        out = out.warning(w.clone(), None);
+    }
+    Ok(out.hint(format!(
+        "Send it work: ov {} send --body \"<what to do>\"",
+        spec.command_name
+    )))
+}
