@@ -6,7 +6,10 @@
 //! a JSON script per agent under `.overstory/scripts/`, and plays this
 //! swarm with real processes, real worktrees and the real mail bus:
 //!
-//! 1. the **coordinator** slings a **lead** (`lead-1`, task `demo-1`);
+//! 1. the **coordinator** — a persistent agent started as `ov coordinator
+//!    start` does ([`persistent::start`]): one long-lived scripted process
+//!    under an agent host that writes each batch of its mail to its stdin —
+//!    slings a **lead** (`lead-1`, task `demo-1`) on its first turn;
 //! 2. the lead's first turn slings two **builders** (`ov sling` from its
 //!    script) and ends; it waits, because it has live children;
 //! 3. each builder writes and edits a file in its own worktree, commits it
@@ -15,7 +18,9 @@
 //!    is batched). Its merge step checks that *both* `worker_done` mails
 //!    exist, merges both builder branches into its own branch, and mails
 //!    `merge_ready` (and its own `worker_done`) to the coordinator;
-//! 5. the coordinator merges the lead's branch into the canonical branch.
+//! 5. that mail reaches the coordinator (its host pokes it), whose merge
+//!    step merges the lead's branch into the canonical branch. The demo then
+//!    stops the coordinator (`ov coordinator stop`), which closes the run.
 //!
 //! Progress is reported as it happens through a callback ([`Progress`]):
 //! agents spawned and their state changes (from `sessions.db`), turns,
@@ -25,14 +30,11 @@
 //!
 //! Every exit path — success, failure, stall ([`DemoOptions::timeout`]),
 //! interrupt ([`DemoOptions::cancel`], see [`cancel_on_signals`]) or panic —
-//! stops every agent (killing their process groups), waits for (or kills)
-//! their dispatchers, and removes every worktree. The scratch repository is
+//! stops every agent (killing their process groups; the coordinator through
+//! its host), waits for (or kills) their dispatchers, and removes every
+//! worktree. The scratch repository is
 //! then deleted, unless it was named with `dir`, `keep` was asked, or the
 //! demo failed (it is kept for inspection and the error says where).
-//!
-//! The coordinator role is played by the demo itself through the library
-//! ([`CoordinatorDriver`]); it is the one place to change when a persistent
-//! coordinator agent can play it.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -63,9 +65,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::dispatch::is_dispatching;
-use crate::fleet::{FleetError, SlingRequest, StopOptions, sling, stop_agent};
+use crate::fleet::persistent::{self, PersistentStopOptions, StartOptions};
+use crate::fleet::{FleetError, StopOptions, stop_agent};
 use crate::hooks::shell_quote;
-use crate::registry::HeadlessFlag;
 
 /// The coordinator's agent name.
 pub const COORDINATOR: &str = "coordinator";
@@ -292,7 +294,8 @@ pub struct DemoSummary {
     pub kept: bool,
     /// Its canonical branch.
     pub canonical_branch: String,
-    /// Who played the coordinator (`inline`: the demo through the library).
+    /// Who played the coordinator (`persistent`: a scripted persistent agent
+    /// under an agent host, as `ov coordinator start` runs it).
     pub coordinator: String,
     /// Every agent, in spawn order.
     pub agents: Vec<AgentSummary>,
@@ -602,107 +605,110 @@ fn remove_worktrees(layout: &Layout, config: &Config, note: &mut dyn FnMut(Progr
     removed
 }
 
-/// How the coordinator role is played. Today: by the demo through the
-/// library. Swapping in a persistent coordinator agent changes only
-/// [`CoordinatorDriver::start`] and [`CoordinatorDriver::tick`].
+/// The coordinator: a real persistent agent, started as `ov coordinator
+/// start` does ([`persistent::start`]) with the scripted runtime, so it runs
+/// as one long-lived process under an agent host that feeds it mail. Its
+/// script slings the lead on its first turn and merges the lead's branch
+/// once `merge_ready` arrives; the demo only watches git for that merge.
 #[derive(Debug)]
-pub enum CoordinatorDriver {
-    /// The demo registers a `coordinator` session row, slings the lead as
-    /// its parent, and merges the lead's branch when `merge_ready` arrives.
-    Inline {
-        /// Mail ids already handled.
-        handled: HashSet<String>,
-    },
+pub struct CoordinatorDriver {
+    lead_branch: String,
+    merged: bool,
 }
 
 impl CoordinatorDriver {
-    /// Starts the coordinator and has it dispatch the lead.
+    /// Starts the coordinator (which then dispatches the lead by itself).
     fn start(demo: &mut Demo, progress: &mut dyn FnMut(&Progress)) -> Result<Self, DemoError> {
-        let layout = demo.layout.clone();
-        let mut row = Session::new(COORDINATOR, Capability::Coordinator.as_str());
-        row.worktree_path = layout.root().to_string_lossy().into_owned();
-        row.branch_name.clone_from(&demo.canonical);
-        row.state = AgentState::Working;
-        SessionStore::open(&layout.sessions_db())?.upsert(&row)?;
+        let mut opts = StartOptions::new(persistent::COORDINATOR, demo.opts.ov_program.clone());
+        opts.runtime = Some("scripted".into());
+        opts.script = Some(demo.script_path(COORDINATOR));
+        let report = persistent::start(&demo.layout, &demo.config, &opts)?;
+        demo.note(
+            "host",
+            Some(COORDINATOR),
+            format!(
+                "coordinator runs as pid {} under its agent host (pid {}), run {}",
+                report.pid.map_or_else(|| "?".to_owned(), |p| p.to_string()),
+                report
+                    .host_pid
+                    .map_or_else(|| "?".to_owned(), |p| p.to_string()),
+                report.run_id
+            ),
+            None,
+        );
         demo.poll(progress)?;
-        demo.sling(LEAD, LEAD_TASK, Capability::Lead, Some(COORDINATOR))?;
-        Ok(Self::Inline {
-            handled: HashSet::new(),
+        Ok(Self {
+            lead_branch: format!("overstory/{LEAD}/{LEAD_TASK}"),
+            merged: false,
         })
     }
 
+    /// Who plays the coordinator, for the summary.
     fn name(&self) -> &'static str {
-        match self {
-            Self::Inline { .. } => "inline",
-        }
+        "persistent"
     }
 
-    /// Handles the coordinator's new mail: merges each `merge_ready` branch.
+    /// Watches for the coordinator's merge of the lead's branch.
     fn tick(
         &mut self,
         demo: &mut Demo,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<(), DemoError> {
-        let Self::Inline { handled } = self;
-        let store = MailStore::open(demo.layout.mail_db())?;
-        let ready = store.list(&ListFilter {
-            to: Some(COORDINATOR.to_owned()),
-            kind: Some(MessageType::MergeReady),
-            ..ListFilter::default()
-        })?;
-        for m in ready.iter().rev() {
-            if !handled.insert(m.id.clone()) {
-                continue;
-            }
-            let branch = m
-                .parse_payload()
-                .and_then(|p| p.get("branch").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_default();
-            if branch.is_empty() {
-                return Err(demo.failed(format!("{}'s merge_ready mail names no branch", m.from)));
-            }
-            let git = Git::new(demo.layout.root());
-            let msg = format!("coordinator: merge {branch} ({})", m.from);
-            if let Err(e) = git.run(&["merge", "--no-ff", "--no-edit", "-m", &msg, &branch]) {
-                let _ = git.run(&["merge", "--abort"]);
-                return Err(demo.failed(format!(
-                    "merging {branch} into {} failed: {e}",
-                    demo.canonical
-                )));
-            }
-            let _ = store.mark_read(&m.id);
-            demo.poll(progress)?;
-            let head = git
-                .run(&["rev-parse", "--short", "HEAD"])
-                .unwrap_or_default();
-            demo.emit(
-                progress,
-                "merge",
-                Some(COORDINATOR),
-                format!(
-                    "coordinator merged {branch} into {} ({})",
-                    demo.canonical,
-                    head.trim()
-                ),
-            );
-            demo.merged_by_coordinator.push(branch);
+        if self.merged {
+            return Ok(());
         }
+        // Before merge_ready the lead's branch may still sit at the base
+        // commit, trivially "contained" in the canonical branch.
+        let ready = demo.layout.mail_db().exists()
+            && MailStore::open(demo.layout.mail_db())?.count(&ListFilter {
+                from: Some(LEAD.to_owned()),
+                to: Some(COORDINATOR.to_owned()),
+                kind: Some(MessageType::MergeReady),
+                ..ListFilter::default()
+            })? > 0;
+        if !ready {
+            return Ok(());
+        }
+        let git = Git::new(demo.layout.root());
+        let on_canonical = git
+            .succeeds(&[
+                "merge-base",
+                "--is-ancestor",
+                &self.lead_branch,
+                &demo.canonical,
+            ])
+            .unwrap_or(false);
+        if !on_canonical {
+            return Ok(());
+        }
+        self.merged = true;
+        demo.poll(progress)?;
+        let head = git
+            .run(&["rev-parse", "--short", &demo.canonical])
+            .unwrap_or_default();
+        let text = format!(
+            "coordinator merged {} into {} ({})",
+            self.lead_branch,
+            demo.canonical,
+            head.trim()
+        );
+        demo.emit(progress, "merge", Some(COORDINATOR), text);
+        demo.merged_by_coordinator.push(self.lead_branch.clone());
         Ok(())
     }
 
-    /// Stops the coordinator.
+    /// Stops the coordinator (`ov coordinator stop`), which completes its run.
     fn stop(
         &mut self,
         demo: &mut Demo,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<(), DemoError> {
-        let stop = StopOptions {
+        let stop = PersistentStopOptions {
             grace: Duration::from_millis(500),
-            ..StopOptions::default()
+            ..PersistentStopOptions::default()
         };
-        stop_agent(&demo.layout, &demo.config, COORDINATOR, &stop)?;
-        // The run the coordinator's slings opened is over.
-        if let Ok(run) = overstory_sessions::complete_current_run(&demo.layout) {
+        let report = persistent::stop(&demo.layout, &persistent::COORDINATOR, &stop)?;
+        if let Some(run) = report.run_id.filter(|_| report.run_completed) {
             demo.note("run", None, format!("{run} completed"), None);
         }
         demo.poll(progress)
@@ -733,6 +739,7 @@ struct Demo {
     seen_commits: HashSet<String>,
     commits: Vec<CommitSummary>,
     turns: HashMap<String, usize>,
+    turn_starts: HashMap<String, usize>,
     merged_by_coordinator: Vec<String>,
 }
 
@@ -761,6 +768,7 @@ impl Demo {
             seen_commits: HashSet::new(),
             commits: Vec::new(),
             turns: HashMap::new(),
+            turn_starts: HashMap::new(),
             merged_by_coordinator: Vec::new(),
         }
     }
@@ -894,7 +902,8 @@ impl Demo {
             progress,
             "init",
             None,
-            "agent scripts written to .overstory/scripts/ (lead-1, builder-1, builder-2)".into(),
+            "agent scripts written to .overstory/scripts/ (coordinator, lead-1, builder-1, builder-2)"
+                .into(),
         );
         self.base_commit = git.run(&["rev-parse", "HEAD"])?.trim().to_owned();
         self.seen_commits.insert(self.base_commit.clone());
@@ -1003,29 +1012,37 @@ impl Demo {
             ], "result": "merge step done"},
         ]});
         write(&self.script_path(LEAD), &pretty(&lead))?;
-        Ok(())
-    }
 
-    fn sling(
-        &mut self,
-        name: &str,
-        task: &str,
-        capability: Capability,
-        parent: Option<&str>,
-    ) -> Result<(), DemoError> {
-        let mut req = SlingRequest::new(
-            self.layout.clone(),
-            self.config.clone(),
-            task,
-            self.opts.ov_program.clone(),
+        // The coordinator's merge step: merge the lead's branch into the
+        // canonical branch once its merge_ready is in, and only once.
+        let coord_merge = format!(
+            "#!/bin/sh\n# The coordinator's merge step (written by ov demo, run by its scripted turns).\nov={ov}\nready=$(\"$ov\" mail list --to {COORDINATOR} --from {LEAD} --type merge_ready --count) || exit 1\nif ! [ \"$ready\" -ge 1 ] 2>/dev/null; then\n  echo \"waiting for merge_ready from {LEAD}\"\n  exit 0\nfi\nif git merge-base --is-ancestor {b} HEAD; then\n  echo \"{lead_branch} is already merged\"\n  exit 0\nfi\nset -e\ngit merge -q --no-ff --no-edit -m {m} {b}\necho \"merged {lead_branch} into $(git symbolic-ref --short HEAD)\"\n",
+            b = shell_quote(&lead_branch),
+            m = shell_quote(&format!("{COORDINATOR}: merge {lead_branch} ({LEAD})")),
         );
-        req.capability = capability.as_str().to_owned();
-        req.name = Some(name.to_owned());
-        req.parent = parent.map(str::to_owned);
-        req.runtime = Some("scripted".into());
-        req.script = Some(self.script_path(name));
-        req.headless = HeadlessFlag::Headless;
-        sling(&req)?;
+        let coord_merge_path = self
+            .layout
+            .scripts_dir()
+            .join(format!("{COORDINATOR}{MERGE_STEP_SUFFIX}"));
+        write(&coord_merge_path, &coord_merge)?;
+
+        // The coordinator, one long-lived process: its first turn dispatches
+        // the lead; every later turn (one per batch of mail) runs its merge
+        // step.
+        let coordinator = json!({"turns": [
+            {"steps": [
+                {"say": format!("Dispatching a lead for {LEAD_TASK}.")},
+                {"run": format!(
+                    "{ov} sling {LEAD_TASK} --capability lead --name {LEAD} --parent {COORDINATOR} --runtime scripted --script {} --json",
+                    shell_quote(&self.script_path(LEAD).to_string_lossy())
+                )},
+            ], "result": "lead dispatched; waiting for merge_ready"},
+            {"steps": [
+                {"say": "Reading my mail."},
+                {"run": format!("sh {}", shell_quote(&coord_merge_path.to_string_lossy()))},
+            ], "result": "merge step done"},
+        ]});
+        write(&self.script_path(COORDINATOR), &pretty(&coordinator))?;
         Ok(())
     }
 
@@ -1045,7 +1062,7 @@ impl Demo {
             match self.states.get(&s.agent_name) {
                 None => {
                     let text = if s.capability == Capability::Coordinator.as_str() {
-                        format!("{} ({}, played by the demo)", s.agent_name, s.capability)
+                        format!("{} ({}, persistent)", s.agent_name, s.capability)
                     } else {
                         format!(
                             "{} ({}, parent {}, depth {}) on {}",
@@ -1083,6 +1100,7 @@ impl Demo {
             let data = e.data_json().unwrap_or(Value::Null);
             match e.kind() {
                 Some(EventType::SessionStart) => {
+                    *self.turn_starts.entry(agent.clone()).or_insert(0) += 1;
                     let n = self.turns.get(&agent).copied().unwrap_or(0) + 1;
                     self.note(
                         "turn+",
@@ -1299,6 +1317,11 @@ impl Demo {
             .all(|s| s.state.is_terminal());
         let expected = 1 + BUILDERS.len();
         if !workers_done || sessions.len() < expected + 1 {
+            return Ok(false);
+        }
+        // Stop the coordinator between turns, not in the middle of one.
+        let started = self.turn_starts.get(COORDINATOR).copied().unwrap_or(0);
+        if self.turns.get(COORDINATOR).copied().unwrap_or(0) < started {
             return Ok(false);
         }
         Ok(sessions

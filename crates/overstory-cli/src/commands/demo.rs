@@ -99,7 +99,7 @@ fn summary_text(s: &DemoSummary, style: Style) -> String {
     for a in &s.agents {
         let turns = if a.turns == 1 { "turn" } else { "turns" };
         let detail = if a.branch.is_empty() {
-            format!("played by the demo ({} coordinator)", s.coordinator)
+            format!("{} {turns}, one {} process", a.turns, s.coordinator)
         } else {
             format!("{} {turns}, {}", a.turns, a.branch)
         };

@@ -115,6 +115,20 @@ fn the_demo_swarm_merges_both_builders_onto_main_and_leaves_nothing_running() {
     assert_eq!(cap("coordinator"), "coordinator");
     let lead_turns = agents[1]["turns"].as_u64().unwrap();
     assert!((2..=3).contains(&lead_turns), "lead turns: {lead_turns}");
+    // The coordinator is a real persistent agent: one process, several turns
+    // (its first slings the lead, a later one merges the lead's branch).
+    assert_eq!(j["coordinator"], "persistent");
+    let coordinator_turns = agents[0]["turns"].as_u64().unwrap();
+    assert!(
+        (2..=3).contains(&coordinator_turns),
+        "coordinator turns: {coordinator_turns}"
+    );
+    let coord_row = overstory_sessions::SessionStore::open(&Layout::new(&dir).sessions_db())
+        .unwrap()
+        .get("coordinator")
+        .unwrap()
+        .unwrap();
+    assert!(coord_row.run_id.is_some(), "the coordinator owns the run");
 
     // Mail: the summary and the mail store agree.
     assert_eq!(j["mail"]["merge_ready"], 1);
@@ -168,6 +182,7 @@ fn the_demo_prints_progress_and_deletes_its_temp_repository() {
         "builder-1 → lead-1  worker_done",
         "lead-1 → coordinator  merge_ready",
         "coordinator merged overstory/lead-1/demo-1 into main",
+        "coordinator merge step: merged overstory/lead-1/demo-1 into main",
         "Summary",
         "Files on main: hello.txt, world.txt",
         "✓ Demo finished in",
