@@ -1441,6 +1441,28 @@ mod tests {
     }
 
     #[test]
+    fn every_written_script_parses_and_names_the_ov_program() {
+        let d = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+        let opts = DemoOptions::new("/opt/o v/bin/ov".into());
+        let demo = Demo::new(&opts, d.path(), Instant::now());
+        demo.write_scripts().unwrap_or_else(|e| panic!("{e}"));
+        for agent in [COORDINATOR, LEAD, BUILDERS[0].name, BUILDERS[1].name] {
+            let path = demo.script_path(agent);
+            let script = crate::scripted::Script::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!script.turn(0).steps.is_empty(), "{agent}");
+        }
+        let lead = std::fs::read_to_string(demo.script_path(LEAD)).unwrap_or_default();
+        assert!(
+            lead.contains("'/opt/o v/bin/ov' sling demo-1-hello"),
+            "{lead}"
+        );
+        let merge = std::fs::read_to_string(demo.layout.scripts_dir().join("lead-1-merge.sh"))
+            .unwrap_or_default();
+        assert!(merge.contains("--type worker_done --count"), "{merge}");
+        assert!(merge.contains("git merge -q --no-ff"), "{merge}");
+    }
+
+    #[test]
     fn a_named_dir_must_be_empty() {
         let d = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
         std::fs::write(d.path().join("x"), "x").unwrap_or_else(|_| unreachable!());
