@@ -347,6 +347,37 @@ fn per_parent_and_concurrency_limits_are_refused() {
 }
 
 #[test]
+fn run_session_limit_is_refused_and_leaves_nothing() {
+    let p = Project::new();
+    let cfg = p.layout.config();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("maxSessionsPerRun: 0", "maxSessionsPerRun: 1"),
+    )
+    .unwrap();
+    p.script("builder", &serde_json::json!({"steps": [{"say": "ok"}]}));
+    let first = p
+        .ov(&["sling", "task-1", "--runtime", "scripted", "--json"])
+        .ok()
+        .json();
+    let run = first["runId"].as_str().unwrap().to_owned();
+    let r = p
+        .ov(&["sling", "task-2", "--runtime", "scripted", "--json"])
+        .fails();
+    assert_eq!(r.json()["code"], "AGENT_ERROR");
+    assert!(
+        r.stdout.contains(&format!(
+            "Run session limit reached: 1/1 agents in run {run}"
+        )),
+        "{r:?}"
+    );
+    assert!(p.session("builder-task-2").is_none());
+    assert!(!p.worktree("builder-task-2").exists());
+    assert!(!p.branch_exists("overstory/builder-task-2/task-2"));
+}
+
+#[test]
 fn hierarchy_violation_unless_forced() {
     let p = Project::new();
     p.script(
