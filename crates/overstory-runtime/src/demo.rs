@@ -34,7 +34,8 @@
 //! its host), waits for (or kills) their dispatchers, and removes every
 //! worktree. The scratch repository is
 //! then deleted, unless it was named with `dir`, `keep` was asked, or the
-//! demo failed (it is kept for inspection and the error says where).
+//! swarm failed or stalled (it is kept for inspection and the error says
+//! where).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -347,7 +348,7 @@ pub fn run_demo(
     };
     let mut demo = Demo::new(opts, &dir, started);
     let result = demo.run(progress);
-    // Cleanup on every path; a failure keeps the repository for inspection.
+    // Cleanup on every path.
     let removed = scratch.clean(&mut |p| demo.emit_to(progress, p));
     match result {
         Ok(mut summary) => {
@@ -361,7 +362,10 @@ pub fn run_demo(
             Ok(summary)
         }
         Err(e) => {
-            if matches!(e, DemoError::Interrupted) && !scratch.keep {
+            // A stalled or failed swarm is kept for inspection (its error
+            // says where); anything else goes unless it was to be kept.
+            let inspect = matches!(e, DemoError::Stalled { .. } | DemoError::AgentFailed { .. });
+            if !scratch.keep && !inspect {
                 scratch.remove_dir();
             }
             Err(e)
