@@ -782,6 +782,22 @@ fn real_claude_builder_commits_reports_worker_done_and_is_cleaned_up() {
     });
     let row = p.session("builder-c").unwrap();
     assert!(row.claude_session_id.is_some(), "the turn ran claude");
+    let events = overstory_core::events::EventStore::open(&p.layout.events_db())
+        .unwrap()
+        .by_agent("builder-c", &overstory_core::events::EventFilter::default())
+        .unwrap();
+    let result = events
+        .iter()
+        .find(|e| e.event_type == "result")
+        .expect("the turn recorded its result");
+    assert!(
+        result
+            .data
+            .as_deref()
+            .unwrap_or("")
+            .contains("\"isError\":false"),
+        "{result:?}"
+    );
     assert!(
         mock.agent_requests()
             .iter()
