@@ -858,3 +858,85 @@ async fn terminate(child: &mut dyn TurnChild, delay: Duration) -> Option<i32> {
 async fn stop_child(child: &mut dyn TurnChild, delay: Duration) {
     let _ = terminate(child, delay).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(capability: &str, tmux: &str, state: AgentState) -> Session {
+        let mut s = Session::new("a", capability);
+        s.tmux_session = tmux.into();
+        s.state = state;
+        s
+    }
+
+    #[test]
+    fn only_live_headless_persistent_sessions_are_hosted() {
+        assert!(is_hosted_session(&session(
+            "coordinator",
+            "",
+            AgentState::Working
+        )));
+        assert!(is_hosted_session(&session(
+            "orchestrator",
+            "",
+            AgentState::Booting
+        )));
+        assert!(is_hosted_session(&session(
+            "monitor",
+            "",
+            AgentState::Stalled
+        )));
+        assert!(!is_hosted_session(&session(
+            "builder",
+            "",
+            AgentState::Working
+        )));
+        assert!(!is_hosted_session(&session(
+            "coordinator",
+            "ov-x",
+            AgentState::Working
+        )));
+        assert!(!is_hosted_session(&session(
+            "coordinator",
+            "",
+            AgentState::Zombie
+        )));
+        assert!(!is_hosted_session(&session(
+            "unknown-cap",
+            "",
+            AgentState::Working
+        )));
+    }
+
+    #[test]
+    fn stale_files_without_a_lock_holder_mean_no_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let agent = AgentName::new("coordinator").unwrap();
+        assert_eq!(live_host(&layout, &agent), None);
+        assert!(
+            !layout.agent_dir(&agent).exists(),
+            "a liveness probe creates nothing"
+        );
+        // What a SIGKILLed host leaves behind.
+        std::fs::create_dir_all(layout.agent_dir(&agent)).unwrap();
+        std::fs::write(layout.agent_host_lock(&agent), "").unwrap();
+        std::fs::write(layout.agent_host_pid(&agent), "1\n").unwrap();
+        let _stale = UnixDatagram::bind(layout.agent_host_socket(&agent)).unwrap();
+        assert_eq!(live_host(&layout, &agent), None);
+        assert_eq!(poke(&layout, &agent), None);
+        assert!(!stop_host(&layout, &agent, Duration::from_millis(10)));
+        // A holder of the lock is a live host.
+        let held = HostLock::try_take(&layout, &agent).unwrap().unwrap();
+        std::fs::write(layout.agent_host_pid(&agent), "4242\n").unwrap();
+        let probe = std::thread::spawn({
+            let layout = layout.clone();
+            let agent = agent.clone();
+            move || live_host(&layout, &agent)
+        });
+        assert_eq!(probe.join().unwrap(), Some(4242));
+        drop(held);
+        assert_eq!(live_host(&layout, &agent), None);
+    }
+}

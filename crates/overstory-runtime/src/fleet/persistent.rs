@@ -10,9 +10,9 @@
 //! `booting`, no tmux session) and the run before anything is spawned,
 //! queues the first prompt (agent definition, then the beacon; pending mail
 //! follows in the same turn) and launches the agent's
-//! [host](crate::host): a detached `ov agent-host` that owns the agent's one
+//! [host]: a detached `ov agent-host` that owns the agent's one
 //! long-lived process and writes each new batch of mail to its stdin. So
-//! [`send`] is just mail plus a [`wake`](crate::dispatch::wake) of the host,
+//! [`send`] is just mail plus a [`wake`] of the host,
 //! [`ask`] waits for the answer in `mail.db`, [`output`] reads the process's
 //! `stdout.log`, and [`stop`] asks the host to settle the agent `completed`.
 //! Tmux (an interactive session reached with send-keys) is opt-in with
