@@ -569,3 +569,19 @@ fn a_real_claude_coordinator_answers_mail_through_ov() {
     p.ov(&["coordinator", "stop"]).ok();
     assert!(live_group_members(pid).is_empty());
 }
+
+#[test]
+fn ov_clean_all_takes_a_hosted_coordinator_down() {
+    let p = Project::new(serde_json::json!([{"steps": [{"say": "hi"}]}]));
+    let started = p.start();
+    let pid = i32::try_from(started["pid"].as_i64().unwrap()).unwrap();
+    let host = i32::try_from(started["hostPid"].as_i64().unwrap()).unwrap();
+    p.ov(&["clean", "--all"]).ok();
+    // The host leads its own process group (exited, it may linger as a
+    // zombie until init reaps it).
+    assert!(live_group_members(host).is_empty(), "the host is gone");
+    assert!(live_group_members(pid).is_empty(), "the agent is gone");
+    let agent = AgentName::new("coordinator").unwrap();
+    assert!(overstory_runtime::host::live_host(&p.layout, &agent).is_none());
+    assert!(!p.layout.agent_host_socket(&agent).exists());
+}
