@@ -32,7 +32,8 @@
 //!    ([`poke`], called by [`crate::dispatch::wake`], hence by `ov mail send`
 //!    and `ov nudge`), and polls every [`DEFAULT_POLL_INTERVAL`] as a
 //!    fallback;
-//! 6. on a stop request (SIGTERM, or [`HostOptions::shutdown`]) it kills the
+//! 6. on a stop request (SIGTERM, or [`HostOptions::shutdown`], or its
+//!    project's `.overstory/config.yaml` vanishing) it kills the
 //!    child's group (SIGTERM, grace, SIGKILL) and settles the session
 //!    `completed`; when the child dies on its own it settles `zombie` and
 //!    records an error event. Either way it flushes the events, removes the
@@ -622,6 +623,11 @@ pub async fn run_host(
             },
             Some(()) = wake_rx.recv() => true,
             _ = ticker.tick() => {
+                // A project deleted under us (a removed checkout, a test's
+                // temp dir) has nobody left to send mail: end.
+                if !layout.is_initialized() {
+                    end = Some(HostEnd::Stopped);
+                }
                 // Waiting for mail is not stalling: an idle agent's host
                 // vouches for it now and then.
                 if state.idle && state.last_touch.is_none_or(|t| t.elapsed() >= IDLE_HEARTBEAT) {
