@@ -598,9 +598,14 @@ fn ov_clean_all_takes_a_hosted_coordinator_down() {
 
 #[test]
 fn stopping_a_coordinator_that_died_closes_its_run() {
-    let p = Project::new(serde_json::json!([{"steps": [{"say": "bye"}, {"exit": 3}]}]));
+    let p = Project::new(serde_json::json!([
+        {"steps": [{"say": "ready"}]},
+        {"steps": [{"say": "bye"}, {"exit": 3}]}
+    ]));
     let started = p.start();
     let run_id = started["runId"].as_str().unwrap().to_owned();
+    p.ov(&["coordinator", "send", "--body", "this one kills it"])
+        .ok();
     p.await_or_dump(30, "the host to notice its agent died", || {
         p.state() == AgentState::Zombie
     });
