@@ -4,7 +4,9 @@
 //! Unlike the original, the connection owns the wire encoding: every text
 //! sent is wrapped as one stream-json user turn, so callers cannot write raw
 //! text the child would not understand. The registry is per process; agents
-//! in other processes are reached through the session store and turn runner.
+//! in other processes are reached through the session store and turn runner,
+//! and persistent agents through their [agent host](crate::host), which
+//! owns the long-lived child's stdin in its own process.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

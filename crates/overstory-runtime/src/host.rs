@@ -32,7 +32,8 @@
 //!    ([`poke`], called by [`crate::dispatch::wake`], hence by `ov mail send`
 //!    and `ov nudge`), and polls every [`DEFAULT_POLL_INTERVAL`] as a
 //!    fallback;
-//! 6. on a stop request (SIGTERM, or [`HostOptions::shutdown`]) it kills the
+//! 6. on a stop request (SIGTERM, or [`HostOptions::shutdown`], or its
+//!    project's `.overstory/config.yaml` vanishing) it kills the
 //!    child's group (SIGTERM, grace, SIGKILL) and settles the session
 //!    `completed`; when the child dies on its own it settles `zombie` and
 //!    records an error event. Either way it flushes the events, removes the
@@ -622,6 +623,11 @@ pub async fn run_host(
             },
             Some(()) = wake_rx.recv() => true,
             _ = ticker.tick() => {
+                // A project deleted under us (a removed checkout, a test's
+                // temp dir) has nobody left to send mail: end.
+                if !layout.is_initialized() {
+                    end = Some(HostEnd::Stopped);
+                }
                 // Waiting for mail is not stalling: an idle agent's host
                 // vouches for it now and then.
                 if state.idle && state.last_touch.is_none_or(|t| t.elapsed() >= IDLE_HEARTBEAT) {
@@ -857,4 +863,86 @@ async fn terminate(child: &mut dyn TurnChild, delay: Duration) -> Option<i32> {
 
 async fn stop_child(child: &mut dyn TurnChild, delay: Duration) {
     let _ = terminate(child, delay).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(capability: &str, tmux: &str, state: AgentState) -> Session {
+        let mut s = Session::new("a", capability);
+        s.tmux_session = tmux.into();
+        s.state = state;
+        s
+    }
+
+    #[test]
+    fn only_live_headless_persistent_sessions_are_hosted() {
+        assert!(is_hosted_session(&session(
+            "coordinator",
+            "",
+            AgentState::Working
+        )));
+        assert!(is_hosted_session(&session(
+            "orchestrator",
+            "",
+            AgentState::Booting
+        )));
+        assert!(is_hosted_session(&session(
+            "monitor",
+            "",
+            AgentState::Stalled
+        )));
+        assert!(!is_hosted_session(&session(
+            "builder",
+            "",
+            AgentState::Working
+        )));
+        assert!(!is_hosted_session(&session(
+            "coordinator",
+            "ov-x",
+            AgentState::Working
+        )));
+        assert!(!is_hosted_session(&session(
+            "coordinator",
+            "",
+            AgentState::Zombie
+        )));
+        assert!(!is_hosted_session(&session(
+            "unknown-cap",
+            "",
+            AgentState::Working
+        )));
+    }
+
+    #[test]
+    fn stale_files_without_a_lock_holder_mean_no_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let agent = AgentName::new("coordinator").unwrap();
+        assert_eq!(live_host(&layout, &agent), None);
+        assert!(
+            !layout.agent_dir(&agent).exists(),
+            "a liveness probe creates nothing"
+        );
+        // What a SIGKILLed host leaves behind.
+        std::fs::create_dir_all(layout.agent_dir(&agent)).unwrap();
+        std::fs::write(layout.agent_host_lock(&agent), "").unwrap();
+        std::fs::write(layout.agent_host_pid(&agent), "1\n").unwrap();
+        let _stale = UnixDatagram::bind(layout.agent_host_socket(&agent)).unwrap();
+        assert_eq!(live_host(&layout, &agent), None);
+        assert_eq!(poke(&layout, &agent), None);
+        assert!(!stop_host(&layout, &agent, Duration::from_millis(10)));
+        // A holder of the lock is a live host.
+        let held = HostLock::try_take(&layout, &agent).unwrap().unwrap();
+        std::fs::write(layout.agent_host_pid(&agent), "4242\n").unwrap();
+        let probe = std::thread::spawn({
+            let layout = layout.clone();
+            let agent = agent.clone();
+            move || live_host(&layout, &agent)
+        });
+        assert_eq!(probe.join().unwrap(), Some(4242));
+        drop(held);
+        assert_eq!(live_host(&layout, &agent), None);
+    }
 }

@@ -452,3 +452,19 @@ fn real_claude_gets_two_mails_as_two_turns_in_one_process() {
     assert_eq!(p.session("coordinator").state, AgentState::Completed);
     assert!(live_group_members(pid).is_empty());
 }
+
+#[test]
+fn a_host_whose_project_vanished_ends_and_takes_its_agent_along() {
+    let p = Project::new();
+    p.persistent("coordinator", "coordinator", "scripted");
+    p.script("coordinator", &echo_script());
+    let mut host = Reaper(p.host("coordinator", &[]));
+    let pid = p.agent_pid("coordinator");
+    std::fs::remove_file(p.layout.config()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while host.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the host kept running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(live_group_members(pid).is_empty(), "the agent is gone");
+}

@@ -280,6 +280,16 @@ fn a_dead_coordinator_is_reclaimed_by_the_next_start() {
     let second = p.start();
     assert_eq!(second["reclaimed"], false, "zombie rows need no reclaiming");
     assert_ne!(second["runId"], first_run.as_str());
+    let old = RunStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .get(&first_run)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        old.status,
+        RunStatus::Completed,
+        "the dead one's run is closed"
+    );
     assert_ne!(second["pid"], first["pid"]);
     p.ov(&["coordinator", "stop"]).ok();
 }
@@ -568,4 +578,49 @@ fn a_real_claude_coordinator_answers_mail_through_ov() {
     );
     p.ov(&["coordinator", "stop"]).ok();
     assert!(live_group_members(pid).is_empty());
+}
+
+#[test]
+fn ov_clean_all_takes_a_hosted_coordinator_down() {
+    let p = Project::new(serde_json::json!([{"steps": [{"say": "hi"}]}]));
+    let started = p.start();
+    let pid = i32::try_from(started["pid"].as_i64().unwrap()).unwrap();
+    let host = i32::try_from(started["hostPid"].as_i64().unwrap()).unwrap();
+    p.ov(&["clean", "--all"]).ok();
+    // The host leads its own process group (exited, it may linger as a
+    // zombie until init reaps it).
+    assert!(live_group_members(host).is_empty(), "the host is gone");
+    assert!(live_group_members(pid).is_empty(), "the agent is gone");
+    let agent = AgentName::new("coordinator").unwrap();
+    assert!(overstory_runtime::host::live_host(&p.layout, &agent).is_none());
+    assert!(!p.layout.agent_host_socket(&agent).exists());
+}
+
+#[test]
+fn stopping_a_coordinator_that_died_closes_its_run() {
+    let p = Project::new(serde_json::json!([
+        {"steps": [{"say": "ready"}]},
+        {"steps": [{"say": "bye"}, {"exit": 3}]}
+    ]));
+    let started = p.start();
+    let run_id = started["runId"].as_str().unwrap().to_owned();
+    p.ov(&["coordinator", "send", "--body", "this one kills it"])
+        .ok();
+    p.await_or_dump(30, "the host to notice its agent died", || {
+        p.state() == AgentState::Zombie
+    });
+    let status = p.ov(&["coordinator", "status", "--json"]).ok().json();
+    assert_eq!(status["running"], false);
+    let stopped = p.ov(&["coordinator", "stop", "--json"]).ok().json();
+    assert_eq!(stopped["runCompleted"], true, "{stopped}");
+    assert_eq!(p.state(), AgentState::Completed);
+    assert!(!p.layout.current_run().exists());
+    let run = RunStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .get(&run_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    let again = p.ov(&["coordinator", "stop"]).fails();
+    assert!(again.stderr.contains("No active coordinator session found"));
 }

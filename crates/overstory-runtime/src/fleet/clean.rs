@@ -357,11 +357,16 @@ fn log_session_ends(layout: &Layout, sessions: &[Session], reason: &str) -> usiz
         .count()
 }
 
-/// Kills a stored session's live process: its running turn's group
-/// (`turn.pid`) and its recorded pid's tree. Returns whether anything died.
+/// Kills a stored session's live process: its agent host (persistent
+/// agents), its running turn's group (`turn.pid`) and its recorded pid's
+/// tree. Returns whether anything died.
 fn kill_agent_processes(layout: &Layout, s: &Session) -> bool {
     let mut killed = false;
     if let Ok(agent) = AgentName::new(&s.agent_name) {
+        // A persistent agent's host settles it and takes its process down.
+        if crate::host::stop_host(layout, &agent, Duration::from_secs(6)) {
+            killed = true;
+        }
         let pid_file = layout.agent_turn_pid(&agent);
         if let Some(pid) = process::read_pid_file(&pid_file)
             && process::is_group_alive(pid)

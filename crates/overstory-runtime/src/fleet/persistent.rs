@@ -10,9 +10,9 @@
 //! `booting`, no tmux session) and the run before anything is spawned,
 //! queues the first prompt (agent definition, then the beacon; pending mail
 //! follows in the same turn) and launches the agent's
-//! [host](crate::host): a detached `ov agent-host` that owns the agent's one
+//! [host]: a detached `ov agent-host` that owns the agent's one
 //! long-lived process and writes each new batch of mail to its stdin. So
-//! [`send`] is just mail plus a [`wake`](crate::dispatch::wake) of the host,
+//! [`send`] is just mail plus a [`wake`] of the host,
 //! [`ask`] waits for the answer in `mail.db`, [`output`] reads the process's
 //! `stdout.log`, and [`stop`] asks the host to settle the agent `completed`.
 //! Tmux (an interactive session reached with send-keys) is opt-in with
@@ -571,8 +571,12 @@ fn reclaim(
         return Ok(false);
     };
     if row.state.is_terminal() {
-        // A host must never outlive its finished agent.
+        // A host must never outlive its finished agent, and a dead agent's
+        // run ends with it.
         host::stop_host(layout, &agent, Duration::from_secs(6));
+        if row.state == AgentState::Zombie && row.capability == spec.capability.as_str() {
+            close_owned_run(layout, &agent, RunStatus::Completed);
+        }
         return Ok(false);
     }
     if row.capability != spec.capability.as_str() {
@@ -789,10 +793,12 @@ fn not_active(spec: &PersistentSpec) -> FleetError {
 }
 
 /// Stops the persistent agent: its host (or tmux session), the watchdog and
-/// monitor, marks it `completed`, completes its run.
+/// monitor, marks it `completed`, completes its run. A `zombie` agent (its
+/// process died) can be stopped too, which closes its run.
 ///
 /// # Errors
-/// [`FleetError::Agent`] `No active <command> session found`; store failures.
+/// [`FleetError::Agent`] `No active <command> session found` when there is
+/// no session or it is already completed; store failures.
 pub fn stop(
     layout: &Layout,
     spec: &PersistentSpec,
@@ -800,7 +806,11 @@ pub fn stop(
 ) -> Result<PersistentStopReport, FleetError> {
     let agent = spec.agent()?;
     let mut sessions = SessionStore::open(&layout.sessions_db())?;
-    let row = active_row(&sessions, spec)?.ok_or_else(|| not_active(spec))?;
+    // A zombie (its process died) is still stopped: its run is closed.
+    let row = sessions
+        .get(spec.agent_name)?
+        .filter(|s| s.state != AgentState::Completed && s.capability == spec.capability.as_str())
+        .ok_or_else(|| not_active(spec))?;
     end_agent(layout, &agent, &row, opts);
     let watchdog_stopped = stop_watchdog(layout);
     let monitor_stopped = match AgentName::new("monitor") {
