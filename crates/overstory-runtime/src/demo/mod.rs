@@ -847,6 +847,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_line_cuts_long_text_and_keeps_the_first_line() {
+        assert_eq!(one_line("abc\ndef", 10), "abc");
+        assert_eq!(one_line("abcdefghijkl", 5), "abcd…");
+    }
+
+    #[test]
     fn a_named_dir_must_be_empty() {
         let d = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
         std::fs::write(d.path().join("x"), "x").unwrap_or_else(|_| unreachable!());
