@@ -169,7 +169,13 @@ impl AgentRuntime for ClaudeRuntime {
     }
 
     fn build_env(&self, model: &ResolvedModel) -> BTreeMap<String, String> {
-        model.env.clone()
+        let mut env = model.env.clone();
+        // Claude accepts only `1`; a declared sandbox (`yes`, `true`, ...)
+        // is passed on in the one spelling it understands.
+        if crate::sandbox::requested() {
+            env.insert(overstory_core::env::IS_SANDBOX.to_owned(), "1".to_owned());
+        }
+        env
     }
 
     fn direct_spawn(&self, opts: &DirectSpawnOptions) -> Option<SpawnSpec> {
@@ -437,7 +443,12 @@ mod tests {
     #[test]
     fn build_env_returns_model_env_or_empty() {
         let c = claude();
-        assert!(c.build_env(&ResolvedModel::default()).is_empty());
+        let mut env = c.build_env(&ResolvedModel::default());
+        // IS_SANDBOX=1 is added exactly when the environment declares one.
+        let sandbox = env.remove("IS_SANDBOX");
+        assert_eq!(sandbox.is_some(), crate::sandbox::requested());
+        assert!(sandbox.is_none_or(|v| v == "1"));
+        assert!(env.is_empty());
         let mut m = ResolvedModel::default();
         m.env.insert("ANTHROPIC_BASE_URL".into(), "u".into());
         assert_eq!(c.build_env(&m)["ANTHROPIC_BASE_URL"], "u");

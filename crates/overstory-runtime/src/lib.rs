@@ -158,6 +158,7 @@ pub mod overlay;
 pub mod prompt;
 pub mod registry;
 pub mod runtime;
+mod sandbox;
 pub mod scripted;
 pub mod shell;
 pub mod transcript;

@@ -603,6 +603,17 @@ fn root_without_is_sandbox_is_refused_with_both_options() {
     assert!(r.stdout.contains("IS_SANDBOX=1"), "{r:?}");
     assert!(r.stdout.contains("regular user"), "{r:?}");
     assert!(p.store().all().unwrap().is_empty());
+    // A false-like value is named, not silently taken as a sandbox.
+    let r = run(command(p.path()).env("IS_SANDBOX", "no").args([
+        "sling",
+        "task-1",
+        "--runtime",
+        "claude",
+        "--json",
+    ]))
+    .fails();
+    assert!(r.stdout.contains(r#"IS_SANDBOX is \"no\""#), "{r:?}");
+    assert!(p.store().all().unwrap().is_empty());
 }
 
 /// A fake `claude` for tmux: looks ready, then echoes the first line it reads.
@@ -763,6 +774,9 @@ fn real_claude_builder_commits_reports_worker_done_and_is_cleaned_up() {
     for (k, v) in mock.claude_env(home.path()) {
         cmd.env(k, v);
     }
+    // Claude itself accepts only IS_SANDBOX=1; a sandbox declared as `yes`
+    // must still reach it as `1` (as root this turn fails otherwise).
+    cmd.env("IS_SANDBOX", "yes");
     cmd.env("PATH", path);
     let j = run(&mut cmd).ok().json();
     assert_eq!(j["runtime"], "claude");

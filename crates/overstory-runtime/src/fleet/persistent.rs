@@ -249,13 +249,9 @@ pub fn start(
         ov_program: Some(opts.ov_program.clone()),
     };
     let runtime = registry.get(opts.runtime.as_deref(), Some(config), Some(cap))?;
-    if runtime.id() != "scripted" && process::is_root() && !env::is_set(env::IS_SANDBOX) {
-        return Err(FleetError::agent(format!(
-            "Refusing to start the {} as root: Claude Code rejects bypass-permissions mode for UID 0. \
-             Either run ov as a regular user, or, inside a sandbox or container, set IS_SANDBOX=1 \
-             (it is passed through to the agent)",
-            spec.command_name
-        )));
+    let doing = format!("start the {}", spec.command_name);
+    if let Some(refusal) = crate::sandbox::root_refusal(runtime.id(), &doing) {
+        return Err(FleetError::agent(refusal));
     }
     if opts.headless && !can_run_headless(runtime.as_ref(), root) {
         return Err(FleetError::invalid(
@@ -385,9 +381,6 @@ pub fn start(
         );
         if let Some(p) = &opts.profile {
             env_vars.insert("OVERSTORY_PROFILE".to_owned(), p.clone());
-        }
-        if let Some(v) = env::var(env::IS_SANDBOX) {
-            env_vars.insert(env::IS_SANDBOX.to_owned(), v);
         }
         let mut spawn = SpawnOptions::new(model.spawn_model().unwrap_or_default());
         spawn.cwd = root.to_path_buf();

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use overstory_core::worktree::Worktrees;
 use overstory_core::{
-    AgentName, BranchName, Capability, Config, FsError, Layout, TaskId, clock, env, process,
+    AgentName, BranchName, Capability, Config, FsError, Layout, TaskId, clock, env,
 };
 use overstory_mail::{Address, MailClient, MessageType, SendRequest};
 use overstory_sessions::{NewRun, RunStatus, RunStore, Session, SessionStore};
@@ -291,12 +291,8 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
         ov_program: Some(req.ov_program.clone()),
     };
     let runtime = registry.get(req.runtime.as_deref(), Some(config), Some(capability))?;
-    if runtime.id() != "scripted" && process::is_root() && !env::is_set(env::IS_SANDBOX) {
-        return Err(FleetError::agent(
-            "Refusing to sling as root: Claude Code rejects bypass-permissions mode for UID 0. \
-             Either run ov as a regular user, or, inside a sandbox or container, set IS_SANDBOX=1 \
-             (it is passed through to the agent)",
-        ));
+    if let Some(refusal) = crate::sandbox::root_refusal(runtime.id(), "sling") {
+        return Err(FleetError::agent(refusal));
     }
     let mut warnings = Vec::new();
     if req.skip_scout && capability != Capability::Lead {
@@ -965,9 +961,6 @@ fn set_up_and_start(
         env::PROJECT_ROOT.to_owned(),
         root.to_string_lossy().into_owned(),
     );
-    if let Some(v) = env::var(env::IS_SANDBOX) {
-        env_vars.insert(env::IS_SANDBOX.to_owned(), v);
-    }
     let mut spawn = SpawnOptions::new(model.spawn_model().unwrap_or_default());
     spawn.cwd.clone_from(&worktree);
     spawn.shared_writable_dirs = vec![layout.dir().to_path_buf()];
