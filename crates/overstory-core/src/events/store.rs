@@ -142,11 +142,17 @@ impl EventStore {
     pub fn open(path: &Path) -> Result<Self, DbError> {
         let conn = db::open_with_page_size(path, MIGRATIONS, Some(PAGE_SIZE))?;
         // Six indexes are updated per insert; a larger page cache keeps
-        // their upper levels resident for batched writers (2 MB default),
-        // and checkpointing every 2048 pages (32 MiB of 16 KiB pages) keeps
-        // fsyncs out of most batches.
-        conn.execute_batch("PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 2048;")
-            .map_err(|e| DbError::query("configure the event store", path, e))?;
+        // their upper levels resident for batched writers (2 MB default).
+        // Checkpointing every 2048 pages (32 MiB of 16 KiB pages) keeps
+        // fsyncs out of most batches, and letting the WAL file stay up to
+        // 64 MiB after a checkpoint lets the next batches overwrite its
+        // blocks instead of growing the file again (about a tenth faster).
+        // Short-lived openers still truncate a large WAL (`db::open`).
+        conn.execute_batch(
+            "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 2048; \
+             PRAGMA journal_size_limit = 67108864;",
+        )
+        .map_err(|e| DbError::query("configure the event store", path, e))?;
         Ok(Self {
             conn,
             path: path.to_owned(),
