@@ -80,6 +80,7 @@ use crate::event::{ParseOptions, RuntimeEvent};
 use crate::runtime::{AgentRuntime, DirectSpawnOptions};
 use crate::turn::child::{ChildOutput, ChildStdin, TurnChild};
 use crate::turn::event_row;
+use crate::turn::feed::{Feed, pump};
 
 /// How often a host looks for mail when nobody pokes it.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -415,11 +416,6 @@ impl AsyncRead for Tee {
     }
 }
 
-enum Feed {
-    Event(Box<RuntimeEvent>),
-    Failed(std::io::Error),
-}
-
 /// Runs the host of `agent` until it is stopped or its agent process ends;
 /// see the [module docs](self).
 ///
@@ -542,27 +538,11 @@ pub async fn run_host(
         inner: stdout,
         file: stdout_log,
     });
-    let Some(mut reader) = runtime.event_reader(tee, ParseOptions::default()) else {
+    let Some(reader) = runtime.event_reader(tee, ParseOptions::default()) else {
         stop_child(&mut *child, opts.sigkill_delay).await;
         return Err(unsupported());
     };
-    let (tx, mut rx) = mpsc::channel::<Feed>(1024);
-    let reader_task = tokio::spawn(async move {
-        loop {
-            match reader.next().await {
-                Ok(Some(ev)) => {
-                    if tx.send(Feed::Event(Box::new(ev))).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = tx.send(Feed::Failed(e)).await;
-                    break;
-                }
-            }
-        }
-    });
+    let (mut rx, reader_task) = pump(reader);
 
     let mut state = HostState {
         agent,

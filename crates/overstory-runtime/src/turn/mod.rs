@@ -28,6 +28,7 @@
 //! `tests/it/turn_runner.rs`.
 
 pub mod child;
+pub(crate) mod feed;
 pub mod lock;
 pub mod log;
 pub mod outcome;

@@ -15,11 +15,11 @@ use overstory_mail::{MailStore, MessageType, NewMessage, Priority};
 use overstory_sessions::{AgentState, SessionStore, Transition, TransitionOutcome};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::child::{ChildOutput, ProcessSpawner, TurnChild, TurnSpawner};
+use super::feed::{Feed, pump};
 use super::lock::{self, TurnLock, TurnLockError};
 use super::log::{RunnerLog, Sink};
 use super::outcome::{self, TurnFacts};
@@ -363,11 +363,6 @@ fn read_row(store: Option<&SessionStore>, agent: &AgentName) -> RowFacts {
 }
 
 /// Messages from the reader task.
-enum Feed {
-    Event(Box<RuntimeEvent>),
-    Failed(std::io::Error),
-}
-
 async fn drive(
     opts: &RunTurnOptions,
     sessions: &mut Option<SessionStore>,
@@ -485,7 +480,7 @@ async fn drive(
         inner: stdout,
         activity: activity.clone(),
     });
-    let Some(mut reader) = opts.runtime.event_reader(watched, ParseOptions::default()) else {
+    let Some(reader) = opts.runtime.event_reader(watched, ParseOptions::default()) else {
         child.signal(Sig::Kill);
         let _ = child.wait().await;
         return Err(TurnError::Unsupported {
@@ -493,23 +488,7 @@ async fn drive(
             method: "parseEvents",
         });
     };
-    let (tx, mut rx) = mpsc::channel::<Feed>(1024);
-    let reader_task = tokio::spawn(async move {
-        loop {
-            match reader.next().await {
-                Ok(Some(ev)) => {
-                    if tx.send(Feed::Event(Box::new(ev))).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = tx.send(Feed::Failed(e)).await;
-                    break;
-                }
-            }
-        }
-    });
+    let (mut rx, reader_task) = pump(reader);
 
     // Drain.
     let mut events = match EventStore::open(&opts.paths.events_db) {
