@@ -65,6 +65,8 @@ impl Layout {
         readme => "README.md");
     file!(/// Returns `.overstory/groups.json`.
         groups => "groups.json");
+    file!(/// Returns `.overstory/groups.json.lock`, held while `groups.json` is rewritten.
+        groups_lock => "groups.json.lock");
     file!(/// Returns `.overstory/agent-defs/`.
         agent_defs_dir => "agent-defs");
     file!(/// Returns `.overstory/agents/`.

@@ -70,6 +70,7 @@ pub mod git;
 pub mod ids;
 pub mod init;
 pub mod layout;
+pub mod lockfile;
 pub mod names;
 pub mod process;
 pub mod project;

@@ -11,9 +11,9 @@
 //! candidates. Unlike the original, creating a group whose name an existing
 //! active group already uses is refused.
 
-use std::fs::{File, OpenOptions};
 use std::path::Path;
 
+use overstory_core::lockfile::FileLock;
 use overstory_core::{FsError, Layout, clock, ids, process};
 use overstory_mail::{MailClient, SendRequest};
 use serde::{Deserialize, Serialize};
@@ -209,16 +209,8 @@ impl Groups {
         Ok(out)
     }
 
-    fn lock(&self) -> Result<File, FleetError> {
-        let path = self.layout.dir().join("groups.json.lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| FsError::new("open", &path, e))?;
-        file.lock().map_err(|e| FsError::new("lock", &path, e))?;
-        Ok(file)
+    fn lock(&self) -> Result<FileLock, FleetError> {
+        Ok(FileLock::acquire(&self.layout.groups_lock())?)
     }
 
     fn save(&self, groups: &[Group]) -> Result<(), FleetError> {

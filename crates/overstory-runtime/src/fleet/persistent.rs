@@ -44,6 +44,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use overstory_core::lockfile::FileLock;
 use overstory_core::{AgentName, Capability, Config, FsError, Layout, clock, env, ids, process};
 use overstory_mail::{Address, MailClient, MailMessage, MailStore, MessageType, SendRequest};
 use overstory_sessions::status::StatusSources as _;
@@ -268,7 +269,7 @@ pub fn start(
     }
 
     // One start at a time per agent; a second one then finds it running.
-    let _start_lock = StartLock::take(layout, &agent)?;
+    let _start_lock = FileLock::acquire(&layout.agent_start_lock(&agent))?;
     let mut sessions = SessionStore::open(&layout.sessions_db())?;
     let reclaimed = reclaim(layout, &mut sessions, spec, &opts.tmux)?;
 
@@ -437,33 +438,6 @@ pub fn start(
         }
     }
     Ok(report)
-}
-
-/// Exclusive lock of `agents/<name>/start.lock`, released on drop (or by
-/// the kernel if the holder dies).
-struct StartLock(std::fs::File);
-
-impl StartLock {
-    fn take(layout: &Layout, agent: &AgentName) -> Result<Self, FsError> {
-        let path = layout.agent_start_lock(agent);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| FsError::new("open", &path, e))?;
-        file.lock().map_err(|e| FsError::new("lock", &path, e))?;
-        Ok(Self(file))
-    }
-}
-
-impl Drop for StartLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
 }
 
 fn can_run_headless(runtime: &dyn AgentRuntime, root: &Path) -> bool {

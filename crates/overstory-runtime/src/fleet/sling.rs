@@ -39,10 +39,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use overstory_core::lockfile::FileLock;
 use overstory_core::worktree::Worktrees;
 use overstory_core::{
     AgentName, BranchName, Capability, Config, FsError, Layout, TaskId, clock, env,
@@ -346,7 +346,8 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
 
     // 2. Admission under the sling lock.
     let admitted = {
-        let _lock = SlingLock::take(layout)?;
+        // Exclusive across processes; the kernel drops it if we die.
+        let _lock = FileLock::acquire(&layout.sling_lock())?;
         admit(
             req,
             &task,
@@ -630,30 +631,6 @@ fn resolve_base_branch(root: &Path, config: &Config, given: Option<&str>) -> Str
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| config.project.canonical_branch.clone())
-}
-
-/// Exclusive lock of `.overstory/sling.lock`, released on drop (or by the
-/// kernel if the holder dies).
-struct SlingLock(File);
-
-impl SlingLock {
-    fn take(layout: &Layout) -> Result<Self, FsError> {
-        let path = layout.sling_lock();
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| FsError::new("open", &path, e))?;
-        file.lock().map_err(|e| FsError::new("lock", &path, e))?;
-        Ok(Self(file))
-    }
-}
-
-impl Drop for SlingLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
 }
 
 /// What this sling created, to undo on failure.
