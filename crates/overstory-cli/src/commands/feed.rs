@@ -5,9 +5,9 @@ use std::time::Duration;
 use overstory_core::events::{EventFilter, FollowFilter, StoredEvent};
 use overstory_sessions::observe::{self, EventScope, Follower};
 use serde_json::json;
-use tokio::signal::unix::{SignalKind, signal};
 
 use super::timeline::{self, AgentColors};
+use crate::commands::follow::FollowLoop;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{self, Output, Style, envelope_ok};
@@ -73,21 +73,7 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
 
     // Follow. Install the SIGINT/SIGTERM handlers before printing anything,
     // so an interrupt at any point ends the loop cleanly.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new("Failed to start the follow loop").caused_by(e))?;
-    let (mut sigint, mut sigterm) = {
-        let _guard = rt.enter();
-        let install = |kind| {
-            signal(kind)
-                .map_err(|e| CliError::new("Failed to install a signal handler").caused_by(e))
-        };
-        (
-            install(SignalKind::interrupt())?,
-            install(SignalKind::terminate())?,
-        )
-    };
+    let follow = FollowLoop::install()?;
     let mut follower = Follower::from_now(
         &layout,
         FollowFilter {
@@ -115,22 +101,12 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
         }
     }
     let poll_every = Duration::from_millis(u64::try_from(interval).unwrap_or(1000));
-    rt.block_on(async {
-        let mut ticker = tokio::time::interval(poll_every);
-        loop {
-            tokio::select! {
-                _ = sigint.recv() => return Ok(()),
-                _ = sigterm.recv() => return Ok(()),
-                _ = ticker.tick() => {}
-            }
-            for e in &follower.poll()? {
-                if !printer(e, &mut colors) {
-                    return Ok(());
-                }
-            }
-        }
-    })
-    .map_err(|e: overstory_sessions::SessionError| CliError::from(e))?;
+    follow
+        .run(poll_every, || {
+            let events = follower.poll()?;
+            Ok(events.iter().all(|e| printer(e, &mut colors)))
+        })
+        .map_err(|e: overstory_sessions::SessionError| CliError::from(e))?;
     Ok(Output::silent("feed"))
 }
 

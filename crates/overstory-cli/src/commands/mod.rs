@@ -17,6 +17,7 @@ mod demo;
 mod dispatch;
 mod errors;
 mod feed;
+mod follow;
 mod group;
 mod guard;
 mod hooks;

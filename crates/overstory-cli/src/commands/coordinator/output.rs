@@ -5,8 +5,8 @@ use std::time::Duration;
 use overstory_runtime::fleet::Tmux;
 use overstory_runtime::fleet::persistent::{self, OutputFollower, PersistentSpec};
 use serde_json::json;
-use tokio::signal::unix::{SignalKind, signal};
 
+use crate::commands::follow::FollowLoop;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{self, Output, envelope_ok};
@@ -40,21 +40,7 @@ pub fn run(
             .data(serde_json::to_value(&report).unwrap_or_default())
             .raw(report.content));
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new("Failed to start the follow loop").caused_by(e))?;
-    let (mut sigint, mut sigterm) = {
-        let _guard = rt.enter();
-        let install = |kind| {
-            signal(kind)
-                .map_err(|e| CliError::new("Failed to install a signal handler").caused_by(e))
-        };
-        (
-            install(SignalKind::interrupt())?,
-            install(SignalKind::terminate())?,
-        )
-    };
+    let follow = FollowLoop::install()?;
     let mut follower = OutputFollower::from_now(&layout, spec, &tmux)?;
     let emit = |content: &str| -> bool {
         if content.is_empty() {
@@ -75,18 +61,8 @@ pub fn run(
         return Ok(Output::silent(name));
     }
     let every = Duration::from_millis(args.interval.max(100));
-    rt.block_on(async {
-        let mut ticker = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = sigint.recv() => return,
-                _ = sigterm.recv() => return,
-                _ = ticker.tick() => {}
-            }
-            if !emit(&follower.poll()) {
-                return;
-            }
-        }
+    let _ = follow.run(every, || {
+        Ok::<bool, std::convert::Infallible>(emit(&follower.poll()))
     });
     Ok(Output::silent(name))
 }
