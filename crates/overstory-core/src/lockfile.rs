@@ -19,7 +19,8 @@
 //! # }
 //! ```
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::error::FsError;
@@ -39,15 +40,7 @@ impl FileLock {
     /// [`FsError`] when the directory or file cannot be created or the lock
     /// cannot be taken.
     pub fn acquire(path: &Path) -> Result<Self, FsError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| FsError::new("open", path, e))?;
+        let file = open(path)?;
         file.lock().map_err(|e| FsError::new("lock", path, e))?;
         Ok(Self {
             file,
@@ -55,10 +48,62 @@ impl FileLock {
         })
     }
 
+    /// Like [`FileLock::acquire`], but returns `None` at once when another
+    /// holder has the lock.
+    ///
+    /// # Errors
+    /// As [`FileLock::acquire`].
+    pub fn try_acquire(path: &Path) -> Result<Option<Self>, FsError> {
+        let file = open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self {
+                file,
+                path: path.to_owned(),
+            })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(FsError::new("lock", path, e)),
+        }
+    }
+
+    /// Replaces the file's content with this process's pid, so others can
+    /// tell who holds the lock (see [`holder_pid`]). Best effort.
+    pub fn record_pid(&self) {
+        let mut f = &self.file;
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = writeln!(f, "{}", std::process::id());
+    }
+
     /// The locked file.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Creates `path` (and its directory) if needed and opens it for locking.
+fn open(path: &Path) -> Result<File, FsError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| FsError::new("open", path, e))
+}
+
+/// The pid a holder wrote with [`FileLock::record_pid`], when the file is
+/// locked right now (a pid left by a dead holder is not reported).
+pub fn holder_pid(path: &Path) -> Option<i32> {
+    let probe = OpenOptions::new().read(true).open(path).ok()?;
+    if probe.try_lock_shared().is_ok() {
+        return None;
+    }
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|pid| *pid > 0)
 }
 
 impl Drop for FileLock {
@@ -81,5 +126,22 @@ mod tests {
         assert!(other.try_lock().is_err());
         drop(first);
         assert!(other.try_lock().is_ok());
+    }
+
+    #[test]
+    fn try_acquire_reports_a_holder_and_its_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("y.lock");
+        assert_eq!(super::holder_pid(&path), None);
+        let held = FileLock::try_acquire(&path).unwrap().unwrap();
+        held.record_pid();
+        assert_eq!(
+            super::holder_pid(&path),
+            Some(i32::try_from(std::process::id()).unwrap())
+        );
+        drop(held);
+        // The pid stays in the file, but nobody holds the lock any more.
+        assert_eq!(super::holder_pid(&path), None);
+        assert!(FileLock::try_acquire(&path).unwrap().is_some());
     }
 }

@@ -24,17 +24,18 @@
 //! writes the text into `.overstory/agents/<name>/nudges/` and the next
 //! dispatcher turn carries it.
 
-use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use overstory_core::config::Config;
+use overstory_core::lockfile::{self, FileLock};
 use overstory_core::{AgentName, Capability, FsError, Layout, clock, ids, process};
 use overstory_mail::{MailClient, MailMessage, framing};
 use overstory_sessions::{Session, SessionStore};
 use serde::{Deserialize, Serialize};
+use std::fs::OpenOptions;
 
 use crate::error::RuntimeError;
 use crate::manifest::Manifest;
@@ -323,41 +324,22 @@ fn has_pending(layout: &Layout, agent: &AgentName) -> bool {
 
 /// Holds an agent's dispatch lock (one dispatcher per agent).
 #[derive(Debug)]
-struct DispatchLock(Option<File>);
+struct DispatchLock(Option<FileLock>);
 
 impl DispatchLock {
     fn try_take(layout: &Layout, agent: &AgentName) -> Result<Option<Self>, FsError> {
-        let path = layout.agent_dispatch_lock(agent);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| FsError::new("open", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Self(Some(file)))),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(FsError::new("lock", &path, e)),
-        }
+        Ok(FileLock::try_acquire(&layout.agent_dispatch_lock(agent))?.map(|l| Self(Some(l))))
     }
 
     /// Records the holder's pid in the lock file, for [`dispatcher_pid`].
     fn record_pid(&self) {
-        use std::io::{Seek, Write};
-        if let Some(mut f) = self.0.as_ref() {
-            let _ = f.set_len(0);
-            let _ = f.rewind();
-            let _ = writeln!(f, "{}", std::process::id());
+        if let Some(l) = &self.0 {
+            l.record_pid();
         }
     }
 
     fn release(&mut self) {
-        if let Some(f) = self.0.take() {
-            let _ = f.unlock();
-        }
+        self.0 = None;
     }
 }
 
@@ -369,13 +351,7 @@ pub fn is_dispatching(layout: &Layout, agent: &AgentName) -> bool {
 /// Returns the pid of the dispatcher running for the agent, when one runs
 /// (read from its dispatch lock file, which the holder writes).
 pub fn dispatcher_pid(layout: &Layout, agent: &AgentName) -> Option<i32> {
-    if !is_dispatching(layout, agent) {
-        return None;
-    }
-    std::fs::read_to_string(layout.agent_dispatch_lock(agent))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .filter(|pid| *pid > 0)
+    lockfile::holder_pid(&layout.agent_dispatch_lock(agent))
 }
 
 /// Starts dispatcher processes.
