@@ -174,6 +174,13 @@ impl Layout {
         self.agent_dir(agent).join("start.lock")
     }
 
+    /// Returns `.overstory/agents/<agent>/host.owner`: the pid of the program
+    /// the agent's host lives for, when one was named at start (the host
+    /// stops the agent once that process is gone).
+    pub fn agent_host_owner(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("host.owner")
+    }
+
     /// Returns `.overstory/agents/<agent>/host.pid`: the agent host's pid.
     pub fn agent_host_pid(&self, agent: &AgentName) -> PathBuf {
         self.agent_dir(agent).join("host.pid")

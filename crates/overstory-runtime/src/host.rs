@@ -353,6 +353,7 @@ pub fn stop_host(layout: &Layout, agent: &AgentName, wait: Duration) -> bool {
 struct HostFiles {
     socket: PathBuf,
     pid: PathBuf,
+    owner: PathBuf,
     socket_stop: Arc<AtomicBool>,
 }
 
@@ -361,6 +362,7 @@ impl Drop for HostFiles {
         self.socket_stop.store(true, Ordering::Relaxed);
         let _ = std::fs::remove_file(&self.socket);
         let _ = process::remove_pid_file(&self.pid);
+        let _ = process::remove_pid_file(&self.owner);
     }
 }
 
@@ -455,8 +457,11 @@ pub async fn run_host(
     let files = HostFiles {
         socket: layout.agent_host_socket(agent),
         pid: layout.agent_host_pid(agent),
+        owner: layout.agent_host_owner(agent),
         socket_stop: Arc::new(AtomicBool::new(false)),
     };
+    // The program this host lives for, if its starter named one.
+    let owner = process::read_pid_file(&files.owner);
     process::write_pid_file(&files.pid, std::process::id())?;
     listen(&files.socket, wake_tx, files.socket_stop.clone());
 
@@ -606,6 +611,12 @@ pub async fn run_host(
                 // A project deleted under us (a removed checkout, a test's
                 // temp dir) has nobody left to send mail: end.
                 if !layout.is_initialized() {
+                    end = Some(HostEnd::Stopped);
+                }
+                // Neither does an agent whose owner (say, `ov demo`) died
+                // without stopping it, even by SIGKILL.
+                if owner.is_some_and(|p| !process::is_alive(p)) {
+                    tracing::info!(agent = name, owner, "agent-host: owner process is gone; stopping");
                     end = Some(HostEnd::Stopped);
                 }
                 // Waiting for mail is not stalling: an idle agent's host

@@ -270,6 +270,56 @@ fn ctrl_c_stops_every_agent_and_removes_the_worktrees() {
 }
 
 #[test]
+fn a_demo_killed_outright_still_takes_its_coordinator_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("killed");
+    let mut child = command(tmp.path())
+        .args(["demo", "--stall-builders", "--dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    while !(seen.contains("under its agent host") && seen.contains("builder-2 starts turn")) {
+        let line = lines.next().expect("demo ended early").unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    // The stalled builders are not the host's business: stop them at the
+    // end, even when an assertion fails first.
+    let _cleanup = CleanAll(dir.clone());
+    let layout = Layout::new(&dir);
+    let coordinator = overstory_core::AgentName::new("coordinator").unwrap();
+    let host = overstory_core::process::read_pid_file(&layout.agent_host_pid(&coordinator))
+        .expect("the coordinator's host is running");
+    // SIGKILL: the demo gets no chance to clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    crate::support::wait_for(20, "the coordinator's host to follow the demo", || {
+        !overstory_core::process::is_alive(host)
+    });
+    let state = overstory_sessions::SessionStore::open(&layout.sessions_db())
+        .unwrap()
+        .get("coordinator")
+        .unwrap()
+        .unwrap()
+        .state;
+    assert_eq!(state, overstory_sessions::AgentState::Completed);
+    assert!(!layout.agent_host_owner(&coordinator).exists());
+}
+
+/// Runs `ov clean --all` in the project when dropped.
+struct CleanAll(std::path::PathBuf);
+
+impl Drop for CleanAll {
+    fn drop(&mut self) {
+        let _ = command(&self.0).args(["clean", "--all"]).output();
+    }
+}
+
+#[test]
 fn a_non_empty_dir_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("keep-me.txt"), "mine").unwrap();

@@ -432,6 +432,8 @@ impl CoordinatorDriver {
         let mut opts = StartOptions::new(persistent::COORDINATOR, demo.opts.ov_program.clone());
         opts.runtime = Some("scripted".into());
         opts.script = Some(demo.script_path(COORDINATOR));
+        // Should the demo itself be killed outright, its coordinator follows.
+        opts.owner_pid = Some(std::process::id());
         let report = persistent::start(&demo.layout, &demo.config, &opts)?;
         demo.note(
             "host",

@@ -169,6 +169,11 @@ pub struct StartOptions {
     pub beacon_timing: BeaconTiming,
     /// How long a headless start waits for the host to start the agent.
     pub start_timeout: Duration,
+    /// Headless only: stop the agent once this process is gone, however it
+    /// ended (SIGKILL included). For programs that own the agent's whole
+    /// life, such as `ov demo`; `None` (the default) keeps the agent until
+    /// it is stopped.
+    pub owner_pid: Option<u32>,
 }
 
 impl StartOptions {
@@ -186,6 +191,7 @@ impl StartOptions {
             tmux: Tmux::default(),
             beacon_timing: BeaconTiming::default(),
             start_timeout: Duration::from_secs(30),
+            owner_pid: None,
         }
     }
 }
@@ -361,6 +367,11 @@ pub fn start(
             .collect::<Vec<_>>()
             .join(SECTION_SEPARATOR);
         undo.queued = Some(enqueue_turn(layout, &agent, &prompt)?);
+        let owner_file = layout.agent_host_owner(&agent);
+        match opts.owner_pid {
+            Some(owner) => process::write_pid_file(&owner_file, owner)?,
+            None => process::remove_pid_file(&owner_file)?,
+        }
         let launched = Launcher {
             ov: opts.ov_program.clone(),
         }
