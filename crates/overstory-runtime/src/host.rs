@@ -678,11 +678,7 @@ pub async fn run_host(
     };
     state.flush();
     let transition = match final_state {
-        AgentState::Zombie => Transition::to(AgentState::Zombie).only_from(&[
-            AgentState::Booting,
-            AgentState::Working,
-            AgentState::Stalled,
-        ]),
+        AgentState::Zombie => Transition::died(),
         s => Transition::to(s),
     };
     if let Err(e) = sessions.transition(name, &transition.touch_activity()) {

@@ -140,6 +140,17 @@ impl Transition {
         }
     }
 
+    /// Requests `→ zombie` for an agent whose process was found dead, only
+    /// from an active state (booting, working, stalled): an agent that
+    /// already finished keeps its terminal state.
+    pub fn died() -> Self {
+        let active: Vec<AgentState> = AgentState::ALL
+            .into_iter()
+            .filter(|s| s.is_active())
+            .collect();
+        Self::to(AgentState::Zombie).only_from(&active)
+    }
+
     /// Narrows the predecessors to `states` (intersected with the table; the
     /// table can never be widened). A hook that only promotes `booting` uses
     /// `Transition::to(Working).only_from(&[Booting])`.
@@ -276,6 +287,11 @@ mod tests {
             [Booting, Working, Stalled, Zombie]
         );
         assert!(AgentState::predecessors(Booting).is_empty());
+        // A dead process never turns a finished agent into a zombie.
+        assert_eq!(
+            Transition::died().allowed_predecessors(),
+            [Booting, Working, Stalled]
+        );
     }
 
     #[test]

@@ -484,16 +484,7 @@ impl Drop for StartUndo<'_> {
             let _ = std::fs::remove_file(q);
         }
         if let Ok(mut store) = SessionStore::open(&self.layout.sessions_db()) {
-            let _ = store.transition(
-                self.agent.as_str(),
-                &Transition::to(AgentState::Zombie)
-                    .only_from(&[
-                        AgentState::Booting,
-                        AgentState::Working,
-                        AgentState::Stalled,
-                    ])
-                    .touch_activity(),
-            );
+            let _ = store.transition(self.agent.as_str(), &Transition::died().touch_activity());
         }
         close_run_id(self.layout, self.run_id, RunStatus::Failed);
     }
@@ -877,7 +868,7 @@ fn is_live(layout: &Layout, row: &Session, tmux_server: &Tmux) -> bool {
 }
 
 /// What [`status`] reports; the `<command> status` JSON data.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PersistentStatus {
     /// Whether the agent runs.
@@ -928,18 +919,9 @@ pub fn status(
     let watchdog = watchdog_running(layout);
     let monitor = spec.capability != Capability::Monitor && monitor_running(layout, tmux_server);
     let inactive = PersistentStatus {
-        running: false,
-        session_id: None,
-        state: None,
-        tmux_session: None,
-        pid: None,
-        started_at: None,
-        last_activity: None,
-        headless: None,
-        host_pid: None,
-        run_id: None,
         watchdog_running: watchdog,
         monitor_running: monitor,
+        ..PersistentStatus::default()
     };
     if !layout.sessions_db().is_file() {
         return Ok(inactive);
@@ -950,14 +932,7 @@ pub fn status(
     };
     let running = is_live(layout, &row, tmux_server);
     if !running {
-        sessions.transition(
-            &row.agent_name,
-            &Transition::to(AgentState::Zombie).only_from(&[
-                AgentState::Booting,
-                AgentState::Working,
-                AgentState::Stalled,
-            ]),
-        )?;
+        sessions.transition(&row.agent_name, &Transition::died())?;
         row = sessions.get(&row.agent_name)?.unwrap_or(row);
     }
     let host_pid = spec
@@ -990,22 +965,16 @@ fn live_row(
     let mut sessions = SessionStore::open(&layout.sessions_db())?;
     let row = active_row(&sessions, spec)?.ok_or_else(|| not_active(spec))?;
     if !is_live(layout, &row, tmux_server) {
-        sessions.transition(
-            &row.agent_name,
-            &Transition::to(AgentState::Zombie).only_from(&[
-                AgentState::Booting,
-                AgentState::Working,
-                AgentState::Stalled,
-            ]),
-        )?;
+        sessions.transition(&row.agent_name, &Transition::died())?;
         return Err(FleetError::agent(format!(
-            "{} is not running: its {} is gone (marked zombie)",
+            "{} is not running: its {} is gone (marked zombie). Start it again with `ov {} start`",
             spec.display_name,
             if row.tmux_session.is_empty() {
                 "agent host".to_owned()
             } else {
                 format!("tmux session \"{}\"", row.tmux_session)
-            }
+            },
+            spec.command_name
         )));
     }
     Ok(row)
