@@ -100,10 +100,7 @@ pub fn holder_pid(path: &Path) -> Option<i32> {
     if probe.try_lock_shared().is_ok() {
         return None;
     }
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .filter(|pid| *pid > 0)
+    crate::process::read_pid_file(path).filter(|pid| *pid > 0)
 }
 
 impl Drop for FileLock {

@@ -361,18 +361,24 @@ fn session_end_state(
         return;
     }
     let t = Transition::to(AgentState::Completed).touch_activity();
+    // Retry only a busy database (another writer holds it past the busy
+    // timeout); any other error will not go away by waiting.
     let waits = [50u64, 100, 200, 400];
+    let mut attempts = 0;
     let mut last_err = None;
-    for attempt in 0..5 {
+    for wait in waits.iter().map(Some).chain([None]) {
+        attempts += 1;
         match store.transition(&s.agent_name, &t) {
             Ok(o) => {
                 report.transition = Some(o.to_json());
                 return;
             }
             Err(e) => {
+                let busy = e.is_busy();
                 last_err = Some(e);
-                if let Some(ms) = waits.get(attempt) {
-                    std::thread::sleep(Duration::from_millis(*ms));
+                match wait {
+                    Some(ms) if busy => std::thread::sleep(Duration::from_millis(*ms)),
+                    _ => break,
                 }
             }
         }
@@ -383,7 +389,7 @@ fn session_end_state(
                 .level(overstory_core::events::EventLevel::Error)
                 .data(&json!({
                     "hook": "session-end:transitionToCompleted",
-                    "attempts": 5,
+                    "attempts": attempts,
                     "message": e.to_string(),
                 }));
             let _ = es.insert(&ev);

@@ -47,7 +47,7 @@ struct LegacySession {
 /// [`SessionError::Db`] when the database cannot be opened or written.
 /// A missing or malformed `sessions.json` is not an error.
 pub fn open_sessions(layout: &Layout) -> Result<(SessionStore, bool), SessionError> {
-    let store = SessionStore::open(&layout.sessions_db())?;
+    let mut store = SessionStore::open(&layout.sessions_db())?;
     if store.count()? > 0 {
         return Ok((store, false));
     }
@@ -58,13 +58,13 @@ pub fn open_sessions(layout: &Layout) -> Result<(SessionStore, bool), SessionErr
     else {
         return Ok((store, false));
     };
-    let mut imported = false;
+    let mut sessions = Vec::new();
     for item in items {
         let Ok(l) = serde_json::from_value::<LegacySession>(item) else {
             tracing::warn!("skipping an unreadable entry of sessions.json");
             continue;
         };
-        store.upsert(&Session {
+        sessions.push(Session {
             id: l.id,
             agent_name: l.agent_name,
             capability: l.capability,
@@ -84,8 +84,9 @@ pub fn open_sessions(layout: &Layout) -> Result<(SessionStore, bool), SessionErr
             transcript_path: l.transcript_path,
             prompt_version: None,
             claude_session_id: None,
-        })?;
-        imported = true;
+        });
     }
+    // All or nothing: a half import would look complete to every later open.
+    let imported = store.import_if_empty(&sessions)?;
     Ok((store, imported))
 }

@@ -113,7 +113,7 @@ impl FromStr for AgentState {
             .ok_or_else(|| ValidationError::NotOneOf {
                 field: "state",
                 value: s.to_owned(),
-                expected: "booting, working, stalled, completed, zombie".into(),
+                expected: Self::ALL.map(Self::as_str).join(", "),
             })
     }
 }
@@ -144,11 +144,17 @@ impl Transition {
     /// from an active state (booting, working, stalled): an agent that
     /// already finished keeps its terminal state.
     pub fn died() -> Self {
+        Self::to(AgentState::Zombie).only_from_active()
+    }
+
+    /// Narrows the predecessors to the active states (booting, working,
+    /// stalled): a finished agent keeps its terminal state.
+    pub fn only_from_active(self) -> Self {
         let active: Vec<AgentState> = AgentState::ALL
             .into_iter()
             .filter(|s| s.is_active())
             .collect();
-        Self::to(AgentState::Zombie).only_from(&active)
+        self.only_from(&active)
     }
 
     /// Narrows the predecessors to `states` (intersected with the table; the

@@ -190,11 +190,7 @@ pub fn gather(
             } else {
                 AgentState::Zombie
             };
-            let t = Transition::to(target).only_from(&[
-                AgentState::Booting,
-                AgentState::Working,
-                AgentState::Stalled,
-            ]);
+            let t = Transition::to(target).only_from_active();
             match store.transition(&s.agent_name, &t) {
                 Ok(outcome) => {
                     if let Some(cur) = outcome.current() {

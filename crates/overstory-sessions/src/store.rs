@@ -277,6 +277,38 @@ impl SessionStore {
             .next())
     }
 
+    /// Writes `sessions` only if the table is empty, all in one write
+    /// transaction (re-checked under the lock, so two importers cannot both
+    /// import, and a failure part-way leaves nothing behind to make the
+    /// table look already imported). Returns whether anything was written.
+    ///
+    /// # Errors
+    /// [`DbError`] when a write fails; then nothing is stored.
+    pub fn import_if_empty(&mut self, sessions: &[Session]) -> Result<bool, DbError> {
+        if sessions.is_empty() {
+            return Ok(false);
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.err("start the sessions import"))?;
+        let written = self.count().and_then(|n| {
+            if n > 0 {
+                return Ok(false);
+            }
+            sessions.iter().try_for_each(|s| self.upsert(s))?;
+            Ok(true)
+        });
+        let end = if written.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let ended = self.conn.execute_batch(end);
+        let written = written?;
+        ended.map_err(self.err("finish the sessions import"))?;
+        Ok(written)
+    }
+
     /// Returns the number of rows.
     ///
     /// # Errors

@@ -95,3 +95,26 @@ fn duplicate_names_keep_the_last_entry() {
     assert_eq!(store.get("a").unwrap().unwrap().task_id, "last");
     assert_eq!(store.count().unwrap(), 1);
 }
+
+#[test]
+fn a_failed_import_stores_nothing_and_the_next_open_imports_all() {
+    let p = Project::new();
+    p.sessions();
+    let db = rusqlite::Connection::open(p.layout.sessions_db()).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER boom BEFORE INSERT ON sessions WHEN NEW.agent_name = 'c' \
+         BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+    )
+    .unwrap();
+    std::fs::write(
+        p.layout.sessions_json(),
+        json!([entry("a", "t-1"), entry("b", "t-2"), entry("c", "t-3")]).to_string(),
+    )
+    .unwrap();
+    assert!(open_sessions(&p.layout).is_err());
+    assert_eq!(p.sessions().count().unwrap(), 0, "no half import");
+    db.execute_batch("DROP TRIGGER boom").unwrap();
+    let (store, migrated) = open_sessions(&p.layout).unwrap();
+    assert!(migrated);
+    assert_eq!(store.count().unwrap(), 3);
+}
