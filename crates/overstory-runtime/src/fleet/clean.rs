@@ -150,7 +150,11 @@ pub fn clean(
     let canonical = config.project.canonical_branch.as_str();
     let wt = Worktrees::new(layout.root());
 
-    if all || opts.worktrees {
+    // Deleting sessions.db or agents/ under live agents would orphan them
+    // (and drop their lock files), so those flags stop them first, as
+    // --worktrees does (an improvement over the original, which only
+    // stopped agents for --worktrees).
+    if all || opts.worktrees || opts.sessions || opts.agents {
         let sessions = if layout.sessions_db().exists() {
             open_sessions(layout)
                 .ok()
@@ -181,6 +185,9 @@ pub fn clean(
                 r.orphan_pids_reaped += 1;
             }
         }
+    }
+
+    if all || opts.worktrees {
         for w in wt.list()? {
             if !w.branch.starts_with(AGENT_BRANCH_PREFIX) {
                 continue;

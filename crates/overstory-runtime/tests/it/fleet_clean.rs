@@ -259,6 +259,32 @@ fn clean_worktrees_kills_live_agent_processes() {
 }
 
 #[test]
+fn clearing_sessions_or_agents_stops_live_agents_first() {
+    for flags in [
+        CleanOptions {
+            sessions: true,
+            ..CleanOptions::default()
+        },
+        CleanOptions {
+            agents: true,
+            ..CleanOptions::default()
+        },
+    ] {
+        let p = project();
+        let wt = agent(&p, "b6", "builder", AgentState::Working);
+        let mut child = sleeper();
+        let a = overstory_core::AgentName::new("b6").unwrap();
+        overstory_core::process::write_pid_file(&p.layout.agent_turn_pid(&a), child.id()).unwrap();
+        let reaper = std::thread::spawn(move || child.wait().unwrap());
+        let r = clean(&p.layout, &p.config, &flags, &tmux()).unwrap();
+        assert_eq!(r.orphan_pids_reaped, 1, "{flags:?}");
+        assert!(!reaper.join().unwrap().success(), "{flags:?}");
+        // Only --worktrees removes worktrees.
+        assert!(wt.exists(), "{flags:?}");
+    }
+}
+
+#[test]
 fn prime_compact_shows_session_recovery_from_the_checkpoint() {
     use overstory_runtime::fleet::prime::{PrimeOptions, prime};
     let p = project();
