@@ -73,7 +73,7 @@ mod store;
 pub use error::SessionError;
 pub use legacy::open_sessions;
 pub use runs::{
-    CurrentRun, NewRun, Run, RunStatus, RunStore, RunWithDuration, complete_current_run,
+    CurrentRun, NewRun, Run, RunStatus, RunStore, RunWithDuration, close_run, complete_current_run,
     current_run, current_run_id, format_duration_compact, list_runs, show_run, write_current_run,
 };
 pub use schema::{RUN_COLUMNS, SESSION_COLUMNS};

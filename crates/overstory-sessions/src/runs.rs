@@ -279,6 +279,19 @@ pub fn write_current_run(layout: &Layout, id: &str) -> Result<(), SessionError> 
     std::fs::write(&path, id).map_err(SessionError::io("write the current run file", path))
 }
 
+/// Ends run `id` with `status` and removes `current-run.txt` when it names
+/// that run. Best effort (for rollback and stop paths); returns whether the
+/// run was found active and closed.
+pub fn close_run(layout: &Layout, id: &str, status: RunStatus) -> bool {
+    let done = RunStore::open(&layout.sessions_db())
+        .and_then(|r| r.complete(id, status))
+        .unwrap_or(false);
+    if current_run_id(layout).as_deref() == Some(id) {
+        let _ = std::fs::remove_file(layout.current_run());
+    }
+    done
+}
+
 /// The run `ov run` shows, with its compact duration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -344,6 +344,8 @@ fn per_parent_and_concurrency_limits_are_refused() {
         "{r:?}"
     );
     assert!(!p.worktree("builder-task-2").exists());
+    // A refused sling opens no run.
+    assert!(!p.layout.current_run().exists());
 }
 
 #[test]
@@ -529,6 +531,10 @@ fn a_failure_at_any_step_rolls_back_everything_and_a_retry_works() {
             .map(|d| d.count())
             .unwrap_or(0);
         assert_eq!(queued, 0, "{step}: queued turn left");
+        // The run this sling opened is closed as failed, not left active.
+        assert!(!p.layout.current_run().exists(), "{step}: current run left");
+        let runs = overstory_sessions::RunStore::open(&p.layout.sessions_db()).unwrap();
+        assert!(runs.active().unwrap().is_none(), "{step}: active run left");
     }
     p.ov(&[
         "sling",

@@ -486,7 +486,7 @@ impl Drop for StartUndo<'_> {
         if let Ok(mut store) = SessionStore::open(&self.layout.sessions_db()) {
             let _ = store.transition(self.agent.as_str(), &Transition::died().touch_activity());
         }
-        close_run_id(self.layout, self.run_id, RunStatus::Failed);
+        overstory_sessions::close_run(self.layout, self.run_id, RunStatus::Failed);
     }
 }
 
@@ -662,18 +662,6 @@ fn start_watchdog(layout: &Layout, ov: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Completes (or fails) the run `id`, and removes `current-run.txt` when it
-/// names that run. Returns whether the run existed.
-fn close_run_id(layout: &Layout, id: &str, status: RunStatus) -> bool {
-    let done = RunStore::open(&layout.sessions_db())
-        .and_then(|r| r.complete(id, status))
-        .unwrap_or(false);
-    if current_run_id(layout).as_deref() == Some(id) {
-        let _ = std::fs::remove_file(layout.current_run());
-    }
-    done
-}
-
 /// Closes the run the agent owns: the one `current-run.txt` names when the
 /// agent owns it, else the agent's newest active run.
 fn close_owned_run(layout: &Layout, agent: &AgentName, status: RunStatus) -> Option<String> {
@@ -688,7 +676,7 @@ fn close_owned_run(layout: &Layout, agent: &AgentName, status: RunStatus) -> Opt
         Some(id) => id,
         None => runs.active_for_coordinator(agent.as_str()).ok()??.id,
     };
-    close_run_id(layout, &id, status).then_some(id)
+    overstory_sessions::close_run(layout, &id, status).then_some(id)
 }
 
 /// Attaches the terminal to a tmux agent's session (`tmux -L <server>

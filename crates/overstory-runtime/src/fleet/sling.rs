@@ -362,6 +362,7 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
         agent: Some(agent.clone()),
         prior_row: admitted.prior.clone(),
         row_reserved: true,
+        created_run: admitted.created_run.clone(),
         ..Undo::default()
     };
 
@@ -397,6 +398,8 @@ struct Admitted {
     prior: Option<Session>,
     depth: u32,
     run_id: String,
+    /// The run this sling started (none existed), to fail on rollback.
+    created_run: Option<String>,
 }
 
 fn admit(
@@ -441,23 +444,13 @@ fn admit(
         )));
     }
 
-    // Run id.
-    let run_id = match parent_row.as_ref().and_then(|r| r.run_id.clone()) {
-        Some(id) => id,
+    // Run id. A new run is only recorded once the sling is admitted (below),
+    // so a refusal leaves no run behind.
+    let (run_id, new_run) = match parent_row.as_ref().and_then(|r| r.run_id.clone()) {
+        Some(id) => (id, false),
         None => match overstory_sessions::current_run_id(layout) {
-            Some(id) => id,
-            None => {
-                let id = overstory_core::ids::run_id();
-                RunStore::open(&layout.sessions_db())?.create(&NewRun {
-                    id: id.clone(),
-                    started_at: clock::now_rfc3339(),
-                    coordinator_session_id: None,
-                    coordinator_name: None,
-                    status: RunStatus::Active,
-                })?;
-                overstory_sessions::write_current_run(layout, &id)?;
-                id
-            }
+            Some(id) => (id, false),
+            None => (overstory_core::ids::run_id(), true),
         },
     };
 
@@ -591,13 +584,30 @@ fn admit(
     session.depth = i64::from(depth);
     session.run_id = Some(run_id.clone());
     session.claude_session_id = prior.as_ref().and_then(|p| p.claude_session_id.clone());
-    store.upsert(&session)?;
+    if new_run {
+        RunStore::open(&layout.sessions_db())?.create(&NewRun {
+            id: run_id.clone(),
+            started_at: clock::now_rfc3339(),
+            coordinator_session_id: None,
+            coordinator_name: None,
+            status: RunStatus::Active,
+        })?;
+        overstory_sessions::write_current_run(layout, &run_id)?;
+    }
+    let created_run = new_run.then(|| run_id.clone());
+    if let Err(e) = store.upsert(&session) {
+        if let Some(id) = &created_run {
+            overstory_sessions::close_run(layout, id, RunStatus::Failed);
+        }
+        return Err(e.into());
+    }
     Ok(Admitted {
         agent,
         session,
         prior,
         depth,
         run_id,
+        created_run,
     })
 }
 
@@ -646,6 +656,7 @@ struct Undo {
     mail_id: Option<String>,
     queued_turn: Option<PathBuf>,
     tmux_session: Option<String>,
+    created_run: Option<String>,
 }
 
 impl Undo {
@@ -684,6 +695,9 @@ impl Undo {
                 Some(prior) => store.upsert(&prior),
                 None => store.remove(agent.as_str()).map(|_| ()),
             };
+        }
+        if let Some(id) = self.created_run.take() {
+            overstory_sessions::close_run(layout, &id, RunStatus::Failed);
         }
     }
 }
