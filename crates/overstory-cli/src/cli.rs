@@ -52,48 +52,6 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// Every top-level command name, for "did you mean" suggestions.
-const TOP_LEVEL: &[&str] = &[
-    "agents",
-    "init",
-    "sling",
-    "spec",
-    "prime",
-    "stop",
-    "status",
-    "dashboard",
-    "discover",
-    "inspect",
-    "clean",
-    "doctor",
-    "orchestrator",
-    "coordinator",
-    "supervisor",
-    "hooks",
-    "monitor",
-    "mail",
-    "merge",
-    "nudge",
-    "group",
-    "worktree",
-    "log",
-    "logs",
-    "watch",
-    "trace",
-    "ecosystem",
-    "feed",
-    "errors",
-    "replay",
-    "run",
-    "costs",
-    "metrics",
-    "serve",
-    "update",
-    "upgrade",
-    "completions",
-    "demo",
-];
-
 /// Runs `ov` with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
     run(std::env::args_os().collect())
@@ -230,13 +188,16 @@ fn is_top_level_error(e: &clap::Error) -> bool {
 
 fn unknown_command(bad: &str) -> CliError {
     let mut err = CliError::new(format!("Unknown command: {bad}"));
-    if let Some(best) = TOP_LEVEL
-        .iter()
-        .map(|c| (strsim::levenshtein(bad, c), *c))
+    // Suggest only commands that exist (and are meant for people).
+    let cmd = Cli::command();
+    if let Some((_, best)) = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| (strsim::levenshtein(bad, c.get_name()), c.get_name()))
         .filter(|(d, _)| *d <= 2)
         .min()
     {
-        err = err.hint(format!("Did you mean '{}'?", best.1));
+        err = err.hint(format!("Did you mean '{best}'?"));
     }
     err.hint("Run 'ov --help' for usage")
 }

@@ -276,9 +276,9 @@ impl From<overstory_core::WorktreeError> for CliError {
     fn from(e: overstory_core::WorktreeError) -> Self {
         use overstory_core::WorktreeError as W;
         let hint = match &e {
-            W::Unmerged { .. } => {
-                Some("Merge the branch with 'ov merge', or pass --force to discard its commits")
-            }
+            W::Unmerged { .. } => Some(
+                "Merge the branch into the canonical branch with git first, or pass --force to discard its commits",
+            ),
             W::AlreadyExists { .. } => Some("List agent worktrees with 'ov worktree list'"),
             W::Unverified { .. } => {
                 Some("Check project.canonicalBranch in .overstory/config.yaml, or pass --force")

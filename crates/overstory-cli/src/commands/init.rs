@@ -140,5 +140,5 @@ fn render(r: &InitReport) -> Output {
     }
     out.success("Initialized")
         .hint("Next: ov hooks install")
-        .hint("Then: ov coordinator start, or ov serve (http://localhost:7321)")
+        .hint("Then: ov coordinator start (or try the offline swarm: ov demo)")
 }

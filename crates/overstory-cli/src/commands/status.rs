@@ -19,7 +19,7 @@ pub struct StatusArgs {
     /// Show every session, not only the current run's
     #[arg(long)]
     pub all: bool,
-    /// Deprecated: redraw every --interval ms (use 'ov dashboard')
+    /// Deprecated: redraw every --interval ms (use 'ov feed --follow')
     #[arg(long)]
     pub watch: bool,
     /// Redraw interval for --watch in ms (at least 500)
@@ -41,7 +41,7 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<Output, CliError> {
     };
     let sources = ProjectSources::new(&layout);
     if args.watch {
-        output::eprint_line("! --watch is deprecated; use 'ov dashboard' instead");
+        output::eprint_line("! --watch is deprecated; use 'ov feed --follow' instead");
         loop {
             let report = status::gather(&layout, &opts, &sources)?;
             let text = format!("\x1b[2J\x1b[H{}", render(&report, ctx.style));

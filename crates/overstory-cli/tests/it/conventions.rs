@@ -21,6 +21,18 @@ fn unknown_command_suggests_the_nearest_and_exits_1() {
     assert_eq!(run.stdout, "");
     let far = ov(dir.path(), &["zzzzzzzzzz"]).fails();
     assert!(!far.stderr.contains("Did you mean"), "{}", far.stderr);
+    // Only commands that exist are suggested: never a hidden one, nor one
+    // of the original's that this ov does not have.
+    let hidden = ov(dir.path(), &["dispatc"]).fails();
+    assert!(!hidden.stderr.contains("Did you mean"), "{}", hidden.stderr);
+    let absent = ov(dir.path(), &["dashbord"]).fails();
+    assert!(!absent.stderr.contains("'dashboard'"), "{}", absent.stderr);
+    let config = ov(dir.path(), &["confg"]).fails();
+    assert!(
+        config.stderr.contains("Did you mean 'config'?"),
+        "{}",
+        config.stderr
+    );
 }
 
 #[test]
