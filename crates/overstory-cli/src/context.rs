@@ -78,9 +78,13 @@ impl Context {
     }
 
     /// Returns the path of the running `ov` executable, used to start
-    /// dispatchers, turn shims and scripted agents.
-    pub fn ov_exe(&self) -> Option<std::path::PathBuf> {
-        std::env::current_exe().ok()
+    /// dispatchers, agent hosts, turn shims and scripted agents.
+    pub fn ov_exe(&self) -> Result<std::path::PathBuf, CliError> {
+        std::env::current_exe().map_err(|e| {
+            CliError::new("Cannot find the running ov executable")
+                .caused_by(e)
+                .hint("Run ov by its path or from PATH, not from a deleted or moved file")
+        })
     }
 
     /// Loads the project's configuration (once per process) and prints its

@@ -23,9 +23,7 @@ pub struct AgentHostArgs {
 pub fn run(ctx: &Context, args: AgentHostArgs) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let agent = AgentName::new(&args.agent)?;
-    let ov = ctx
-        .ov_exe()
-        .ok_or_else(|| CliError::new("Cannot find the running ov executable"))?;
+    let ov = ctx.ov_exe()?;
     let factory = TurnFactory::new(layout, ctx.config()?, Some(ov));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -39,9 +39,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<Output, CliError> {
     if args.timeout == 0 {
         return Err(CliError::validation("--timeout must be at least 1"));
     }
-    let ov = ctx
-        .ov_exe()
-        .ok_or_else(|| CliError::new("Cannot find the running ov executable"))?;
+    let ov = ctx.ov_exe()?;
     let cancel = Arc::new(AtomicBool::new(false));
     cancel_on_signals(&cancel)
         .map_err(|e| CliError::new("Failed to install a signal handler").caused_by(e))?;

@@ -24,9 +24,7 @@ pub struct DispatchArgs {
 /// Runs the dispatcher (or the sweep) and reports what it did.
 pub fn run(ctx: &Context, args: DispatchArgs) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
-    let ov = ctx
-        .ov_exe()
-        .ok_or_else(|| CliError::new("Cannot find the running ov executable"))?;
+    let ov = ctx.ov_exe()?;
     let factory = TurnFactory::new(layout, ctx.config()?, Some(ov.clone()));
     if args.sweep {
         let woken = dispatch::sweep(&factory, &Launcher { ov })?;

@@ -26,9 +26,7 @@ pub struct NudgeArgs {
 pub fn run(ctx: &Context, args: NudgeArgs) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let config = ctx.config()?;
-    let ov = ctx
-        .ov_exe()
-        .ok_or_else(|| CliError::new("Cannot find the running ov executable"))?;
+    let ov = ctx.ov_exe()?;
     let words = args.message.join(" ");
     let text = if words.trim().is_empty() {
         DEFAULT_MESSAGE.to_owned()

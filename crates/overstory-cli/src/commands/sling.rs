@@ -99,9 +99,7 @@ fn non_negative(flag: &str, value: &str) -> Result<u32, CliError> {
 pub fn run(ctx: &Context, args: SlingArgs) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let config = ctx.config()?;
-    let ov = ctx
-        .ov_exe()
-        .ok_or_else(|| CliError::new("Cannot find the running ov executable"))?;
+    let ov = ctx.ov_exe()?;
     let mut req = SlingRequest::new(layout, config, args.task_id, ov);
     req.capability = args.capability;
     req.name = args.name;

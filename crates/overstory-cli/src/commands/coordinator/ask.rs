@@ -36,7 +36,7 @@ pub fn run(
         &args.subject,
         &args.body,
         Duration::from_secs(args.timeout),
-        &super::ov_exe(ctx)?,
+        &ctx.ov_exe()?,
     )?;
     Ok(Output::new(name)
         .data(serde_json::to_value(&reply).unwrap_or_default())

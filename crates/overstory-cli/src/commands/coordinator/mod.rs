@@ -151,9 +151,3 @@ fn dispatch(
         CoordinatorCommand::CheckComplete => check_complete::run(ctx, &name),
     }
 }
-
-/// The running `ov`, which the agent host and hooks are started from.
-fn ov_exe(ctx: &Context) -> Result<std::path::PathBuf, CliError> {
-    ctx.ov_exe()
-        .ok_or_else(|| CliError::new("Cannot find the running ov executable"))
-}

@@ -25,13 +25,7 @@ pub fn run(
     args: SendArgs,
 ) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
-    let sent = persistent::send(
-        &layout,
-        spec,
-        &args.subject,
-        &args.body,
-        &super::ov_exe(ctx)?,
-    )?;
+    let sent = persistent::send(&layout, spec, &args.subject, &args.body, &ctx.ov_exe()?)?;
     Ok(Output::new(name)
         .data(serde_json::to_value(&sent).unwrap_or_default())
         .success(format!("Sent {} to {}", sent.id, spec.agent_name)))

@@ -51,7 +51,7 @@ pub fn run(
 ) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let config = ctx.config()?;
-    let mut opts = StartOptions::new(*spec, super::ov_exe(ctx)?);
+    let mut opts = StartOptions::new(*spec, ctx.ov_exe()?);
     opts.headless = !args.tmux;
     opts.runtime = args.runtime;
     opts.script = args.script.map(|p| ctx.cwd().join(p));

@@ -164,7 +164,7 @@ pub(super) fn wake(
     if headless.is_empty() {
         return out;
     }
-    let (Ok(config), Some(ov)) = (ctx.config(), ctx.ov_exe()) else {
+    let (Ok(config), Ok(ov)) = (ctx.config(), ctx.ov_exe()) else {
         return out;
     };
     for w in overstory_runtime::mailroom::wake_recipients(layout, &config, &ov, &headless) {
