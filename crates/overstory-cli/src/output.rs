@@ -15,6 +15,8 @@ use std::io::{IsTerminal as _, Write as _};
 use overstory_core::env;
 use serde_json::{Map, Value};
 
+use crate::error::CliError;
+
 /// Colour settings for human output.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -121,6 +123,14 @@ impl Output {
             silent: true,
             ..Self::new(command)
         }
+    }
+
+    /// Serializes `value` and spreads its fields into the envelope.
+    ///
+    /// # Errors
+    /// An internal [`CliError`] when `value` cannot be encoded as JSON.
+    pub fn data_of<T: serde::Serialize + ?Sized>(self, value: &T) -> Result<Self, CliError> {
+        Ok(self.data(to_json(value)?))
     }
 
     /// Spreads the fields of `data` (a JSON object) into the envelope.
@@ -276,6 +286,22 @@ pub fn print_raw(text: &str) -> bool {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .is_ok()
+}
+
+/// Encodes `value` as JSON for an envelope; a failure is an internal error
+/// rather than silently empty data.
+///
+/// # Errors
+/// An internal [`CliError`] naming the type that could not be encoded.
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, CliError> {
+    serde_json::to_value(value).map_err(|e| {
+        CliError::new(format!(
+            "Failed to encode {} as JSON",
+            std::any::type_name::<T>()
+        ))
+        .caused_by(e)
+        .internal()
+    })
 }
 
 #[cfg(test)]

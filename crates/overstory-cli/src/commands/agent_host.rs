@@ -34,13 +34,11 @@ pub fn run(ctx: &Context, args: AgentHostArgs) -> Result<Output, CliError> {
         ..HostOptions::default()
     };
     let report = runtime.block_on(host::run_host(&factory, &agent, &opts))?;
-    Ok(Output::new("agent-host")
-        .data(serde_json::to_value(&report).unwrap_or_default())
-        .raw(format!(
-            "{agent}: {} turn(s), {} message(s) delivered, ended {:?} as {}",
-            report.turns,
-            report.delivered.len(),
-            report.end,
-            report.final_state
-        )))
+    Ok(Output::new("agent-host").data_of(&report)?.raw(format!(
+        "{agent}: {} turn(s), {} message(s) delivered, ended {:?} as {}",
+        report.turns,
+        report.delivered.len(),
+        report.end,
+        report.final_state
+    )))
 }

@@ -80,7 +80,7 @@ pub fn run(ctx: &Context, args: CleanArgs) -> Result<Output, CliError> {
         force: args.force,
     };
     let r = clean(&layout, &config, &opts, &tmux)?;
-    let data = serde_json::to_value(&r).unwrap_or_default();
+    let data = crate::output::to_json(&r)?;
     let mut out = Output::new("clean").data(data);
     if r.is_noop() && r.unmerged_kept.is_empty() {
         return Ok(out.success("Nothing to clean"));

@@ -59,7 +59,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<Output, CliError> {
         }
     };
     let summary = run_demo(&opts, &mut printer)?;
-    let data = serde_json::to_value(&summary).unwrap_or_default();
+    let data = crate::output::to_json(&summary)?;
     Ok(Output::new("demo")
         .raw(summary_text(&summary, style))
         .success(format!(

@@ -28,12 +28,12 @@ pub fn run(ctx: &Context, args: DispatchArgs) -> Result<Output, CliError> {
     let factory = TurnFactory::new(layout, ctx.config()?, Some(ov.clone()));
     if args.sweep {
         let woken = dispatch::sweep(&factory, &Launcher { ov })?;
-        let lines: Vec<String> = woken
+        let lines = woken
             .iter()
-            .map(|(a, o)| format!("{a}: {}", serde_json::to_value(o).unwrap_or_default()))
-            .collect();
+            .map(|(a, o)| Ok(format!("{a}: {}", crate::output::to_json(o)?)))
+            .collect::<Result<Vec<String>, CliError>>()?;
         return Ok(Output::new("dispatch sweep")
-            .field("woken", serde_json::to_value(&woken).unwrap_or_default())
+            .field("woken", crate::output::to_json(&woken)?)
             .raw(if lines.is_empty() {
                 "Nothing pending".to_owned()
             } else {
@@ -50,12 +50,10 @@ pub fn run(ctx: &Context, args: DispatchArgs) -> Result<Output, CliError> {
         &agent,
         &DispatcherOptions::default(),
     ))?;
-    Ok(Output::new("dispatch")
-        .data(serde_json::to_value(&report).unwrap_or_default())
-        .raw(format!(
-            "{agent}: {} turn(s), {} message(s) delivered, {} failure(s)",
-            report.turns,
-            report.delivered.len(),
-            report.failures
-        )))
+    Ok(Output::new("dispatch").data_of(&report)?.raw(format!(
+        "{agent}: {} turn(s), {} message(s) delivered, {} failure(s)",
+        report.turns,
+        report.delivered.len(),
+        report.failures
+    )))
 }

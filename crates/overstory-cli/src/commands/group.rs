@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, args: GroupArgs) -> Result<Output, CliError> {
         } => {
             let g = groups.create(&group_name, &ids, tracker(skip_validation)?.as_ref())?;
             Ok(out
-                .data(serde_json::to_value(&g).unwrap_or_default())
+                .data_of(&g)?
                 .success(format!("Created group {} ({})", g.name, g.id)))
         }
         GroupCommand::Add {
@@ -115,13 +115,13 @@ pub fn run(ctx: &Context, args: GroupArgs) -> Result<Output, CliError> {
         } => {
             let g = groups.add(&group, &ids, tracker(skip_validation)?.as_ref())?;
             Ok(out
-                .data(serde_json::to_value(&g).unwrap_or_default())
+                .data_of(&g)?
                 .success(format!("Added {} issue(s) to {}", ids.len(), g.name)))
         }
         GroupCommand::Remove { group, ids } => {
             let g = groups.remove(&group, &ids)?;
             Ok(out
-                .data(serde_json::to_value(&g).unwrap_or_default())
+                .data_of(&g)?
                 .success(format!("Removed {} issue(s) from {}", ids.len(), g.name)))
         }
         GroupCommand::List => {
@@ -147,9 +147,7 @@ pub fn run(ctx: &Context, args: GroupArgs) -> Result<Output, CliError> {
                         st.blocked,
                         st.open
                     );
-                    let mut o = out
-                        .data(serde_json::to_value(&st).unwrap_or_default())
-                        .raw(text);
+                    let mut o = out.data_of(&st)?.raw(text);
                     if st.auto_closed {
                         o = o.success(format!("Group auto-closed: {}", st.group.name));
                     }

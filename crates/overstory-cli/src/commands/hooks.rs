@@ -59,7 +59,7 @@ pub fn run(ctx: &Context, args: HooksArgs) -> Result<Output, CliError> {
         }),
         HooksCommand::Uninstall => {
             let r = uninstall_hooks(&layout)?;
-            let out = out.field("result", serde_json::to_value(r).unwrap_or_default());
+            let out = out.field("result", crate::output::to_json(&r)?);
             Ok(match r {
                 UninstallOutcome::NoFile => {
                     out.warning("No .claude/settings.local.json found", None)
@@ -79,7 +79,7 @@ pub fn run(ctx: &Context, args: HooksArgs) -> Result<Output, CliError> {
                 if st.installed { "yes" } else { "no" }
             );
             Ok(out
-                .data(serde_json::to_value(st).unwrap_or_default())
+                .data_of(&st)?
                 .raw(text))
         }
     }

@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: NudgeArgs) -> Result<Output, CliError> {
             format!("Nudge failed: {}", r.reason.unwrap_or_default()),
         ));
     }
-    let data = serde_json::to_value(&r).unwrap_or_default();
+    let data = crate::output::to_json(&r)?;
     let out = Output::new("nudge").data(data);
     Ok(if r.queued == Some(true) {
         out.success("Nudge queued (headless — will run as the agent's next turn)")

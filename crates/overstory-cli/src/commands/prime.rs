@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, args: PrimeArgs) -> Result<Output, CliError> {
             compact: args.compact,
         },
     )?;
-    let mut out = Output::new("prime").data(serde_json::to_value(&p).unwrap_or_default());
+    let mut out = Output::new("prime").data_of(&p)?;
     for w in &p.warnings {
         out = out.warning(w.clone(), None);
     }

@@ -137,7 +137,7 @@ pub fn run(ctx: &Context, args: SlingArgs) -> Result<Output, CliError> {
     };
     req.fail_after = args.fail_after;
     let r = sling(&req)?;
-    let data = serde_json::to_value(&r).unwrap_or_default();
+    let data = crate::output::to_json(&r)?;
     let mut out = Output::new("sling").data(data);
     let mut lines = vec![format!("  Task:     {}", r.task_id)];
     lines.push(format!("  Branch:   {}", r.branch));

@@ -57,11 +57,7 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<Output, CliError> {
     if !ctx.json {
         return Ok(Output::new("status").raw(render(&report, ctx.style)));
     }
-    let data = serde_json::to_value(&report).map_err(|e| {
-        CliError::new("Failed to encode the status")
-            .caused_by(e)
-            .internal()
-    })?;
+    let data = crate::output::to_json(&report)?;
     Ok(Output::new("status").data(data))
 }
 

@@ -29,7 +29,7 @@ pub fn run(ctx: &Context, args: StopArgs) -> Result<Output, CliError> {
         ..StopOptions::default()
     };
     let r = stop_agent(&layout, &config, &args.agent, &opts)?;
-    let data = serde_json::to_value(&r).unwrap_or_default();
+    let data = crate::output::to_json(&r)?;
     let mut out = Output::new("stop").data(data);
     out = if r.was_completed {
         out.success(format!("Agent already completed: {}", r.agent_name))

@@ -80,7 +80,7 @@ pub fn run(ctx: &Context, args: WorktreeArgs) -> Result<Output, CliError> {
                 ..WorktreeCleanOptions::default()
             };
             let r = clean_worktrees(&layout, &config, &opts)?;
-            let data = serde_json::to_value(&r).unwrap_or_default();
+            let data = crate::output::to_json(&r)?;
             let mut out = Output::new(name).data(data);
             if r.cleaned.is_empty() && r.skipped.is_empty() && r.blocked_by_children.is_empty() {
                 out = out.success("No worktrees to clean");

@@ -38,7 +38,5 @@ pub fn run(
         Duration::from_secs(args.timeout),
         &ctx.ov_exe()?,
     )?;
-    Ok(Output::new(name)
-        .data(serde_json::to_value(&reply).unwrap_or_default())
-        .raw(reply.body.clone()))
+    Ok(Output::new(name).data_of(&reply)?.raw(reply.body.clone()))
 }

@@ -29,7 +29,5 @@ pub fn run(ctx: &Context, name: &str) -> Result<Output, CliError> {
         line("onShutdownSignal", &t.on_shutdown_signal),
     ]
     .join("\n");
-    Ok(Output::new(name)
-        .data(serde_json::to_value(&report).unwrap_or_default())
-        .raw(text))
+    Ok(Output::new(name).data_of(&report)?.raw(text))
 }

@@ -36,9 +36,7 @@ pub fn run(
     let tmux = Tmux::default();
     let report = persistent::output(&layout, spec, args.lines, &tmux)?;
     if !args.follow {
-        return Ok(Output::new(name)
-            .data(serde_json::to_value(&report).unwrap_or_default())
-            .raw(report.content));
+        return Ok(Output::new(name).data_of(&report)?.raw(report.content));
     }
     let follow = FollowLoop::install()?;
     let mut follower = OutputFollower::from_now(&layout, spec, &tmux)?;

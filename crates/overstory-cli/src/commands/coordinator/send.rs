@@ -27,6 +27,6 @@ pub fn run(
     let layout = ctx.layout()?;
     let sent = persistent::send(&layout, spec, &args.subject, &args.body, &ctx.ov_exe()?)?;
     Ok(Output::new(name)
-        .data(serde_json::to_value(&sent).unwrap_or_default())
+        .data_of(&sent)?
         .success(format!("Sent {} to {}", sent.id, spec.agent_name)))
 }

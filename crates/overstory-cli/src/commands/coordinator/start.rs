@@ -73,12 +73,10 @@ pub fn run(
     } else {
         format!("tmux session {}", report.tmux_session)
     };
-    let mut out = Output::new(name)
-        .data(serde_json::to_value(&report).unwrap_or_default())
-        .success(format!(
-            "{} started ({how}, runtime {}, run {})",
-            spec.display_name, report.runtime, report.run_id
-        ));
+    let mut out = Output::new(name).data_of(&report)?.success(format!(
+        "{} started ({how}, runtime {}, run {})",
+        spec.display_name, report.runtime, report.run_id
+    ));
     for w in &report.warnings {
         out = out.warning(w.clone(), None);
     }

@@ -29,7 +29,5 @@ pub fn run(ctx: &Context, spec: &PersistentSpec, name: &str) -> Result<Output, C
             spec.display_name
         ),
     };
-    Ok(Output::new(name)
-        .data(serde_json::to_value(&s).unwrap_or_default())
-        .raw(text))
+    Ok(Output::new(name).data_of(&s)?.raw(text))
 }

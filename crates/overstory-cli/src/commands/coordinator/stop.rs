@@ -10,12 +10,10 @@ use crate::output::Output;
 pub fn run(ctx: &Context, spec: &PersistentSpec, name: &str) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let report = persistent::stop(&layout, spec, &PersistentStopOptions::default())?;
-    let mut out = Output::new(name)
-        .data(serde_json::to_value(&report).unwrap_or_default())
-        .success(format!(
-            "{} stopped (session {})",
-            spec.display_name, report.session_id
-        ));
+    let mut out = Output::new(name).data_of(&report)?.success(format!(
+        "{} stopped (session {})",
+        spec.display_name, report.session_id
+    ));
     if let Some(run) = &report.run_id {
         out = out.hint(format!("Run {run} completed"));
     }
