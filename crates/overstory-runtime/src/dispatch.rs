@@ -42,7 +42,7 @@ use crate::manifest::Manifest;
 use crate::model::{process_env, resolve_model};
 use crate::prompt::SECTION_SEPARATOR;
 use crate::registry::Registry;
-use crate::runtime::{AgentRuntime, DirectSpawnOptions, ResolvedModel};
+use crate::runtime::{AgentRuntime, ResolvedModel};
 use crate::turn::child::{ProcessSpawner, ShimConfig, TurnSpawner};
 use crate::turn::{RunTurnOptions, TurnResult, run_turn};
 
@@ -255,12 +255,7 @@ pub fn is_spawn_per_turn(session: &Session, runtime: &dyn AgentRuntime) -> bool 
     task_scoped
         && !session.state.is_terminal()
         && session.tmux_session.is_empty()
-        && runtime
-            .direct_spawn(&DirectSpawnOptions::new(&session.worktree_path))
-            .is_some()
-        && runtime
-            .event_reader(Box::new(tokio::io::empty()), Default::default())
-            .is_some()
+        && crate::runtime::supports_headless(runtime, Path::new(&session.worktree_path))
 }
 
 /// Queues `text` as a user turn for the agent's next dispatcher turn (a

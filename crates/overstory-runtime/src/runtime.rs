@@ -301,6 +301,18 @@ impl ResolvedModel {
     }
 }
 
+/// Whether `runtime` can run an agent headless in `cwd`: it has a direct
+/// spawn (no terminal) and a parser for the child's output. The turn runner
+/// and the agent host both need both.
+pub fn supports_headless(runtime: &dyn AgentRuntime, cwd: &Path) -> bool {
+    runtime
+        .direct_spawn(&DirectSpawnOptions::new(cwd))
+        .is_some()
+        && runtime
+            .event_reader(Box::new(tokio::io::empty()), ParseOptions::default())
+            .is_some()
+}
+
 /// One coding-agent CLI.
 ///
 /// Optional features answer `None`/`false` instead of being probed for:

@@ -1,6 +1,6 @@
 //! `ov nudge <agent> [message...]`: poke an agent.
 
-use overstory_runtime::fleet::nudge::DEFAULT_MESSAGE;
+use overstory_runtime::fleet::nudge::nudge_text;
 use overstory_runtime::fleet::{NudgeOptions, nudge_agent};
 
 use crate::context::Context;
@@ -27,13 +27,7 @@ pub fn run(ctx: &Context, args: NudgeArgs) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let config = ctx.config()?;
     let ov = ctx.ov_exe()?;
-    let words = args.message.join(" ");
-    let text = if words.trim().is_empty() {
-        DEFAULT_MESSAGE.to_owned()
-    } else {
-        words
-    };
-    let message = format!("[NUDGE from {}] {text}", args.from.trim());
+    let message = nudge_text(&args.from, &args.message.join(" "));
     let mut opts = NudgeOptions::new(ov);
     opts.force = args.force;
     opts.from = args.from;

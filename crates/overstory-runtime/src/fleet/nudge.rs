@@ -32,6 +32,17 @@ use crate::dispatch::{Launcher, TurnFactory, WakeOutcome, enqueue_turn, is_spawn
 /// The default nudge text.
 pub const DEFAULT_MESSAGE: &str = "Check your mail inbox for new messages.";
 
+/// The text `ov nudge` delivers: `[NUDGE from <from>] <words>`, with
+/// [`DEFAULT_MESSAGE`] when `words` is blank.
+pub fn nudge_text(from: &str, words: &str) -> String {
+    let text = if words.trim().is_empty() {
+        DEFAULT_MESSAGE
+    } else {
+        words
+    };
+    format!("[NUDGE from {}] {text}", from.trim())
+}
+
 /// Nudges of one agent closer together than this are dropped unless forced.
 pub const DEBOUNCE_MS: u64 = 500;
 
@@ -276,4 +287,18 @@ fn orchestrator_tmux(layout: &Layout) -> Option<String> {
     let text = std::fs::read_to_string(layout.orchestrator_tmux()).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v.get("tmuxSession")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DEFAULT_MESSAGE, nudge_text};
+
+    #[test]
+    fn blank_words_nudge_with_the_default_message() {
+        assert_eq!(
+            nudge_text(" lead-1 ", "  "),
+            format!("[NUDGE from lead-1] {DEFAULT_MESSAGE}")
+        );
+        assert_eq!(nudge_text("op", "rebase now"), "[NUDGE from op] rebase now");
+    }
 }

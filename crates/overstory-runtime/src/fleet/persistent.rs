@@ -69,7 +69,7 @@ use crate::manifest::Manifest;
 use crate::model::{process_env, resolve_model};
 use crate::prompt::SECTION_SEPARATOR;
 use crate::registry::Registry;
-use crate::runtime::{AgentRuntime, DirectSpawnOptions, HooksDef, SpawnOptions};
+use crate::runtime::{HooksDef, SpawnOptions};
 
 /// The sender of operator mail.
 pub const OPERATOR: &str = "operator";
@@ -260,7 +260,7 @@ pub fn start(
     if let Some(refusal) = crate::sandbox::root_refusal(runtime.id(), &doing) {
         return Err(FleetError::agent(refusal));
     }
-    if opts.headless && !can_run_headless(runtime.as_ref(), root) {
+    if opts.headless && !crate::runtime::supports_headless(runtime.as_ref(), root) {
         return Err(FleetError::invalid(
             "runtime",
             format!(
@@ -449,15 +449,6 @@ pub fn start(
         }
     }
     Ok(report)
-}
-
-fn can_run_headless(runtime: &dyn AgentRuntime, root: &Path) -> bool {
-    runtime
-        .direct_spawn(&DirectSpawnOptions::new(root))
-        .is_some()
-        && runtime
-            .event_reader(Box::new(tokio::io::empty()), Default::default())
-            .is_some()
 }
 
 /// Undoes a start that failed after the run was created.

@@ -175,10 +175,7 @@ pub struct SlingRequest {
 impl SlingRequest {
     /// A request for `task_id` with every option at its default.
     pub fn new(layout: Layout, config: Config, task_id: impl Into<String>, ov: PathBuf) -> Self {
-        let beacon_timing = BeaconTiming {
-            shell_init_delay: Duration::from_millis(config.runtime.shell_init_delay_ms),
-            ..BeaconTiming::default()
-        };
+        let beacon_timing = BeaconTiming::from_config(&config);
         Self {
             layout,
             config,

@@ -46,6 +46,16 @@ impl Default for BeaconTiming {
     }
 }
 
+impl BeaconTiming {
+    /// The defaults, with the project's `runtime.shellInitDelayMs`.
+    pub fn from_config(config: &overstory_core::Config) -> Self {
+        Self {
+            shell_init_delay: Duration::from_millis(config.runtime.shell_init_delay_ms),
+            ..Self::default()
+        }
+    }
+}
+
 /// Waits for the agent's TUI in session `name`, answering startup dialogs,
 /// then types `beacon` and presses Enter, follows up with bare Enters, and
 /// (when `timing.verify_attempts > 0`) resends the beacon while the pane

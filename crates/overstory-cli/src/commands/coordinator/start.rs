@@ -4,6 +4,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use overstory_runtime::fleet::persistent::{self, PersistentSpec, StartOptions};
+use overstory_runtime::fleet::tui::BeaconTiming;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -58,8 +59,7 @@ pub fn run(
     opts.watchdog = args.watchdog;
     opts.monitor = args.monitor;
     opts.profile = args.profile;
-    opts.beacon_timing.shell_init_delay =
-        std::time::Duration::from_millis(config.runtime.shell_init_delay_ms);
+    opts.beacon_timing = BeaconTiming::from_config(&config);
     let report = persistent::start(&layout, &config, &opts)?;
     let attach = !args.no_attach && (args.attach || std::io::stdout().is_terminal());
     if attach && !report.headless && !ctx.json {
