@@ -6,17 +6,7 @@ use serde_json::Value;
 
 use crate::runtime::TranscriptSummary;
 
-/// Returns the directory key Claude Code uses for a project path: every
-/// character that is not an ASCII letter or digit becomes `-`.
-///
-/// The original replaced only `/`, so roots containing `.` or `_` were
-/// looked up in the wrong directory.
-pub fn project_key(root: &Path) -> String {
-    root.to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
+pub use overstory_sessions::metrics::project_key;
 
 /// Returns `<home>/.claude/projects/<key>`, or `None` without a home.
 pub fn transcript_dir(home: Option<&Path>, root: &Path) -> Option<PathBuf> {

@@ -551,8 +551,9 @@ fn resolve_transcript(
         .join(".claude")
         .join("projects");
     let file = format!("{session_id}.jsonl");
-    let project_key = layout.root().display().to_string().replace('/', "-");
-    let direct = projects.join(project_key).join(&file);
+    let direct = projects
+        .join(crate::metrics::project_key(layout.root()))
+        .join(&file);
     let found = if direct.is_file() {
         Some(direct)
     } else {

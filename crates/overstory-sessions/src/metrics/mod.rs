@@ -10,7 +10,7 @@ mod pricing;
 mod transcript;
 
 pub use pricing::{Pricing, estimate_cost, pricing_for};
-pub use transcript::{parse_transcript, read_transcript, read_transcript_incremental};
+pub use transcript::{parse_transcript, project_key, read_transcript, read_transcript_incremental};
 
 use std::path::{Path, PathBuf};
 

@@ -7,6 +7,19 @@ use serde::{Deserialize, Serialize};
 
 use super::TokenUsage;
 
+/// Returns the directory key Claude Code uses for a project path under
+/// `~/.claude/projects/`: every character that is not an ASCII letter or
+/// digit becomes `-`.
+///
+/// The original replaced only `/`, so roots containing `.` or `_` were
+/// looked up in the wrong directory.
+pub fn project_key(root: &Path) -> String {
+    root.to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 /// Sums the usage of every assistant turn in transcript `text`. Malformed
 /// and non-assistant lines are skipped; missing counters count as 0; the
 /// model is that of the first assistant turn that names one.
