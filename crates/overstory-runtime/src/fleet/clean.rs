@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use overstory_core::events::{EventStore, EventType, NewEvent};
 use overstory_core::worktree::{RemoveOptions, Worktrees};
-use overstory_core::{AgentName, Config, FsError, Layout, process};
+use overstory_core::{AgentName, Config, FsError, Layout};
 use overstory_sessions::{AgentState, Session, SessionStore, Transition, open_sessions};
 use serde::Serialize;
 use serde_json::json;
 
 use super::error::FleetError;
 use super::stop::{StopOptions, stop_agent};
-use super::tmux::{self, Tmux, kill_process_tree};
+use super::tmux::{self, Tmux};
 use super::worktrees::AGENT_BRANCH_PREFIX;
 
 /// What to clean. `all` implies every other flag plus the all-only items
@@ -368,30 +368,8 @@ fn log_session_ends(layout: &Layout, sessions: &[Session], reason: &str) -> usiz
 /// agents), its running turn's group (`turn.pid`) and its recorded pid's
 /// tree. Returns whether anything died.
 fn kill_agent_processes(layout: &Layout, s: &Session) -> bool {
-    let mut killed = false;
-    if let Ok(agent) = AgentName::new(&s.agent_name) {
-        // A persistent agent's host settles it and takes its process down.
-        if crate::host::stop_host(layout, &agent, Duration::from_secs(6)) {
-            killed = true;
-        }
-        let pid_file = layout.agent_turn_pid(&agent);
-        if let Some(pid) = process::read_pid_file(&pid_file)
-            && process::is_group_alive(pid)
-        {
-            let _ = process::terminate_group(pid, Duration::from_secs(2));
-            killed = true;
-        }
-        let _ = process::remove_pid_file(&pid_file);
-    }
-    // A terminal row's pid is history and may belong to someone else by now.
-    if let Some(pid) = s.pid.and_then(|p| i32::try_from(p).ok())
-        && !s.state.is_terminal()
-        && process::is_alive(pid)
-        && pid != std::process::id() as i32
-    {
-        kill_process_tree(pid, Duration::from_secs(2));
-        killed = true;
-    }
+    let killed = AgentName::new(&s.agent_name)
+        .is_ok_and(|agent| super::stop::kill_headless(layout, &agent, s, Duration::from_secs(2)));
     if killed && let Ok(mut store) = SessionStore::open(&layout.sessions_db()) {
         let _ = store.transition(&s.agent_name, &Transition::to(AgentState::Completed));
     }

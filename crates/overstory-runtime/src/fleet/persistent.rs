@@ -58,7 +58,7 @@ use serde_json::{Value, json};
 use super::error::FleetError;
 use super::groups::TrackerCli;
 use super::nudge::{NudgeOptions, nudge_agent};
-use super::tmux::{self, NewSession, SessionState, Tmux, kill_process_tree};
+use super::tmux::{self, NewSession, SessionState, Tmux};
 use super::tui::{BeaconTiming, deliver_beacon};
 use crate::dispatch::{Launcher, RuntimeChoice, TurnFactory, WakeOutcome, enqueue_turn, wake};
 use crate::hooks::{ENV_GUARD, merge_settings, overstory_hooks, settings_path, to_tab_json};
@@ -792,16 +792,7 @@ pub fn stop(
 /// session, else whatever its pid names.
 fn end_agent(layout: &Layout, agent: &AgentName, row: &Session, opts: &PersistentStopOptions) {
     if row.tmux_session.is_empty() {
-        if host::stop_host(layout, agent, opts.grace * 3 + Duration::from_secs(2)) {
-            return;
-        }
-        if let Some(pid) = row.pid.and_then(|p| i32::try_from(p).ok()) {
-            if process::is_group_alive(pid) {
-                let _ = process::terminate_group(pid, opts.grace);
-            } else if process::is_alive(pid) {
-                kill_process_tree(pid, opts.grace);
-            }
-        }
+        super::stop::kill_headless(layout, agent, row, opts.grace);
     } else if opts.tmux.is_alive(&row.tmux_session) {
         let _ = opts.tmux.kill_session(&row.tmux_session, opts.grace);
     }

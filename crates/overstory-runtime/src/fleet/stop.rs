@@ -145,17 +145,32 @@ pub fn stop_agent(
     Ok(report)
 }
 
-/// Kills a headless agent's running turn: the process group of the pid in
-/// `turn.pid` (else the row's pid), SIGTERM then SIGKILL after `grace`.
-/// Always removes `turn.pid`. Returns whether something was killed.
-fn kill_headless(layout: &Layout, agent: &AgentName, session: &Session, grace: Duration) -> bool {
+/// Kills a headless agent's processes: a persistent agent through its host;
+/// otherwise the process group of the pid in `turn.pid` (else the row's
+/// pid, unless the row is terminal or names this process), SIGTERM then
+/// SIGKILL after `grace`. Always removes `turn.pid`. Returns whether
+/// something was killed. Shared by `ov stop`, `ov clean` and
+/// `ov coordinator stop`.
+pub(crate) fn kill_headless(
+    layout: &Layout,
+    agent: &AgentName,
+    session: &Session,
+    grace: Duration,
+) -> bool {
     // A persistent agent's host settles it and takes its process down.
     if crate::host::stop_host(layout, agent, grace * 3) {
         return true;
     }
     let pid_file = layout.agent_turn_pid(agent);
+    // A terminal row's pid is history and may belong to someone else by
+    // now; and never signal ourselves.
+    let row_pid = session
+        .pid
+        .and_then(|p| i32::try_from(p).ok())
+        .filter(|_| !session.state.is_terminal());
     let pid = process::read_pid_file(&pid_file)
-        .or_else(|| session.pid.and_then(|p| i32::try_from(p).ok()));
+        .or(row_pid)
+        .filter(|p| i64::from(*p) != i64::from(std::process::id()));
     let mut killed = false;
     if let Some(pid) = pid {
         if process::is_group_alive(pid) {
