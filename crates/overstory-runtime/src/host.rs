@@ -52,7 +52,7 @@
 //! to the agent's stdin.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -63,6 +63,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use overstory_core::events::{EventLevel, EventStore, EventType, NewEvent};
+use overstory_core::lockfile::FileLock;
 use overstory_core::process::{self, Sig};
 use overstory_core::{AgentName, Capability, DbError, FsError, Layout, clock, env};
 use overstory_mail::MailClient;
@@ -131,17 +132,6 @@ pub enum HostError {
         agent: String,
         /// The runtime id.
         runtime: String,
-    },
-    /// The host lock file could not be opened or locked.
-    #[error("Failed to {action} the host lock \"{}\"", path.display())]
-    Lock {
-        /// What was being done.
-        action: &'static str,
-        /// The lock file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
     },
     /// The agent process could not be started.
     #[error("Failed to start the agent process for \"{agent}\"")]
@@ -247,52 +237,10 @@ pub fn is_hosted_session(session: &Session) -> bool {
         && !session.state.is_terminal()
 }
 
-/// The host lock: held for the host's whole life.
-#[derive(Debug)]
-struct HostLock(Option<File>);
-
-impl HostLock {
-    fn open(layout: &Layout, agent: &AgentName) -> Result<File, HostError> {
-        let path = layout.agent_host_lock(agent);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| HostError::Lock {
-                action: "create the directory of",
-                path: path.clone(),
-                source,
-            })?;
-        }
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| HostError::Lock {
-                action: "open",
-                path,
-                source,
-            })
-    }
-
-    fn try_take(layout: &Layout, agent: &AgentName) -> Result<Option<Self>, HostError> {
-        let file = Self::open(layout, agent)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Self(Some(file)))),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(source)) => Err(HostError::Lock {
-                action: "lock",
-                path: layout.agent_host_lock(agent),
-                source,
-            }),
-        }
-    }
-}
-
-impl Drop for HostLock {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            let _ = f.unlock();
-        }
-    }
+/// Takes the agent's host lock (held for the host's whole life) unless
+/// another host holds it.
+fn try_take_host_lock(layout: &Layout, agent: &AgentName) -> Result<Option<FileLock>, FsError> {
+    FileLock::try_acquire(&layout.agent_host_lock(agent))
 }
 
 /// Returns the pid of the agent's live host, or `None` when no host holds
@@ -301,7 +249,7 @@ pub fn live_host(layout: &Layout, agent: &AgentName) -> Option<i32> {
     if !layout.agent_host_lock(agent).exists() {
         return None;
     }
-    match HostLock::try_take(layout, agent) {
+    match try_take_host_lock(layout, agent) {
         Ok(None) => {
             // Held: the pid file may lag the lock by a moment at start.
             process::read_pid_file(&layout.agent_host_pid(agent)).or(Some(0))
@@ -442,7 +390,7 @@ pub async fn run_host(
     // is just letting go of it.
     let deadline = Instant::now() + LOCK_WAIT;
     let _lock = loop {
-        if let Some(l) = HostLock::try_take(layout, agent)? {
+        if let Some(l) = try_take_host_lock(layout, agent)? {
             break l;
         }
         if Instant::now() >= deadline {
@@ -921,7 +869,7 @@ mod tests {
         assert_eq!(poke(&layout, &agent), None);
         assert!(!stop_host(&layout, &agent, Duration::from_millis(10)));
         // A holder of the lock is a live host.
-        let held = HostLock::try_take(&layout, &agent).unwrap().unwrap();
+        let held = try_take_host_lock(&layout, &agent).unwrap().unwrap();
         std::fs::write(layout.agent_host_pid(&agent), "4242\n").unwrap();
         let probe = std::thread::spawn({
             let layout = layout.clone();
