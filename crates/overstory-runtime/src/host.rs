@@ -65,7 +65,7 @@ use std::time::Duration;
 use overstory_core::events::{EventLevel, EventStore, EventType, NewEvent};
 use overstory_core::lockfile::FileLock;
 use overstory_core::process::{self, Sig};
-use overstory_core::{AgentName, Capability, DbError, FsError, Layout, clock, env};
+use overstory_core::{AgentName, Capability, DbError, FsError, Layout, env};
 use overstory_mail::MailClient;
 use overstory_sessions::{AgentState, Session, SessionStore, Transition};
 use serde::Serialize;
@@ -102,7 +102,7 @@ const IDLE_HEARTBEAT: Duration = Duration::from_secs(30);
 #[non_exhaustive]
 pub enum HostError {
     /// Another host already owns the agent.
-    #[error("An agent host for \"{agent}\" is already running{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    #[error("An agent host for \"{agent}\" is already running{}; stop it first with `ov stop {agent}`", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     AlreadyRunning {
         /// The agent.
         agent: String,
@@ -110,13 +110,17 @@ pub enum HostError {
         pid: Option<i32>,
     },
     /// The agent has no session row.
-    #[error("No session for agent \"{agent}\"")]
+    #[error(
+        "No session for agent \"{agent}\"; start it with `ov coordinator start` (or its own start command)"
+    )]
     NoSession {
         /// The agent.
         agent: String,
     },
     /// The agent's session is finished.
-    #[error("Agent \"{agent}\" is {state}; a finished agent gets no host")]
+    #[error(
+        "Agent \"{agent}\" is {state}; a finished agent gets no host. Start a new one with its start command (e.g. `ov coordinator start`)"
+    )]
     Finished {
         /// The agent.
         agent: String,
@@ -455,7 +459,7 @@ pub async fn run_host(
     };
     let spec = runtime.direct_spawn(&spawn_opts).ok_or_else(unsupported)?;
 
-    let stamp = clock::now_rfc3339().replace([':', '.'], "-");
+    let stamp = overstory_sessions::hooks::log_dir_stamp();
     let log_dir = layout.agent_log_session_dir(agent, &stamp);
     std::fs::create_dir_all(&log_dir).map_err(|e| FsError::new("create directory", &log_dir, e))?;
     let stdout_log = File::create(layout.agent_stdout_log(agent, &stamp)).ok();

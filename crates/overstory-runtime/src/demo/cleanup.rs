@@ -91,32 +91,13 @@ pub(super) fn wait_for_dispatchers(layout: &Layout, limit: Duration) -> Vec<i32>
     }
 }
 
-/// Pids recorded in the agents' dispatch lock files whose process is still
-/// an `ov dispatch` of this project (checked in `/proc`, so a reused pid
-/// is never signalled; a zombie counts as gone).
+/// Pids of the agents' running dispatchers: those holding their dispatch
+/// lock (a dispatcher that exited, even as a zombie, has let go of it, so a
+/// reused pid is never reported).
 pub(super) fn live_dispatchers(layout: &Layout, agents: &[AgentName]) -> Vec<i32> {
-    let root = layout.root().to_string_lossy().into_owned();
     agents
         .iter()
-        .filter_map(|a| {
-            std::fs::read_to_string(layout.agent_dispatch_lock(a))
-                .ok()?
-                .trim()
-                .parse::<i32>()
-                .ok()
-        })
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let zombie = stat
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-                .unwrap_or_default();
-            !zombie && cmd.contains(" dispatch ") && cmd.contains(&root)
-        })
+        .filter_map(|a| dispatcher_pid(layout, a))
         .collect()
 }
 

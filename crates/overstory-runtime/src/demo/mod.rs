@@ -65,7 +65,7 @@ use overstory_sessions::{AgentState, Session, SessionStore};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::dispatch::is_dispatching;
+use crate::dispatch::{dispatcher_pid, is_dispatching};
 use crate::fleet::persistent::{self, PersistentStopOptions, StartOptions};
 use crate::fleet::{FleetError, StopOptions, stop_agent};
 use crate::hooks::shell_quote;
@@ -77,7 +77,7 @@ mod watch;
 use cleanup::{Scratch, wait_for_processes};
 
 /// The coordinator's agent name.
-pub const COORDINATOR: &str = "coordinator";
+pub const COORDINATOR: &str = persistent::COORDINATOR.agent_name;
 /// The lead's agent name.
 pub const LEAD: &str = "lead-1";
 /// The lead's task.

@@ -240,7 +240,7 @@ fn clean_worktree(
 /// of the lead's `merge_ready` mail. One file per lead, so two leads ending
 /// together do not overwrite each other's notes. Errors are ignored.
 fn write_lead_nudge(layout: &Layout, lead: &AgentName) {
-    let Ok(coordinator) = AgentName::new("coordinator") else {
+    let Ok(coordinator) = AgentName::new(super::persistent::COORDINATOR.agent_name) else {
         return;
     };
     let subject = lead_subject(layout, lead.as_str());

@@ -405,8 +405,8 @@ async fn drive(
     };
 
     // Per-turn log directory; the sink writes runner.log from here on.
-    let stamp = clock::now_rfc3339().replace([':', '.'], "-");
-    let log_dir = opts.layout.agent_logs_dir(&opts.agent).join(stamp);
+    let stamp = overstory_sessions::hooks::log_dir_stamp();
+    let log_dir = opts.layout.agent_log_session_dir(&opts.agent, &stamp);
     if std::fs::create_dir_all(&log_dir).is_ok() {
         sink.bind_file(log_dir.join("runner.log"));
     }
