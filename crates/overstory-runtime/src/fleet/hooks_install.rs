@@ -18,7 +18,7 @@ use crate::hooks::{is_managed_command, to_tab_json};
 
 /// Returns `<root>/.claude/settings.local.json`.
 pub fn target_path(root: &Path) -> PathBuf {
-    root.join(".claude").join("settings.local.json")
+    crate::hooks::settings_path(root)
 }
 
 /// What [`install_hooks`] did.

@@ -634,7 +634,7 @@ fn deploy_root_hooks(
 }
 
 fn start_watchdog(layout: &Layout, ov: &Path) -> Result<(), String> {
-    if process::read_pid_file(&layout.watchdog_pid()).is_some_and(process::is_alive) {
+    if watchdog_running(layout) {
         return Ok(());
     }
     let out = process::command(ov)

@@ -163,10 +163,7 @@ pub fn session_name(project: &str, agent: &str) -> String {
     format!("overstory-{}-{}", sanitize(project), sanitize(agent))
 }
 
-/// Quotes `value` for a POSIX shell (single quotes).
-pub fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
+pub use crate::hooks::shell_quote;
 
 /// Builds the bash startup script of a session (exports, then `exec`).
 ///
