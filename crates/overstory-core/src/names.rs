@@ -304,10 +304,18 @@ impl BranchName {
         Ok(Self(value.to_owned()))
     }
 
+    /// The prefix of every agent branch.
+    pub const AGENT_PREFIX: &'static str = "overstory/";
+
     /// Returns the branch an agent works on: `overstory/<agent>/<task>`.
     pub fn for_agent(agent: &AgentName, task: &TaskId) -> Self {
         // Both parts are validated single components, so the result is valid.
-        Self(format!("overstory/{agent}/{task}"))
+        Self(format!("{}{agent}/{task}", Self::AGENT_PREFIX))
+    }
+
+    /// Returns whether `branch` is an agent branch (`overstory/…`).
+    pub fn is_agent_branch(branch: &str) -> bool {
+        branch.starts_with(Self::AGENT_PREFIX)
     }
 }
 

@@ -59,6 +59,16 @@ pub struct StatusOptions {
     pub stale_ms: i64,
 }
 
+impl StatusOptions {
+    /// The defaults, with the project's `watchdog.staleThresholdMs`.
+    pub fn from_config(config: &overstory_core::Config) -> Self {
+        Self {
+            stale_ms: i64::try_from(config.watchdog.stale_threshold_ms).unwrap_or(i64::MAX),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for StatusOptions {
     fn default() -> Self {
         Self {

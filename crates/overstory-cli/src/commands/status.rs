@@ -6,6 +6,9 @@ use overstory_runtime::mailroom::ProjectSources;
 use overstory_sessions::status::{self, StatusOptions, StatusReport};
 use overstory_sessions::{format_duration_compact, observe};
 
+use overstory_core::BranchName;
+
+use crate::commands::follow::FollowLoop;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{self, Output, Style};
@@ -30,28 +33,23 @@ pub struct StatusArgs {
 /// Runs `ov status`.
 pub fn run(ctx: &Context, args: StatusArgs) -> Result<Output, CliError> {
     let interval = observe::check_min("interval", args.interval, 500)?;
-    // One project resolution: config() checks the project is initialised.
-    let config = ctx.config()?;
-    let layout = overstory_core::Layout::new(&config.project.root);
+    let layout = ctx.layout()?;
     let opts = StatusOptions {
         all: args.all,
         mail_scope: args.agent,
         verbose: ctx.verbose,
-        stale_ms: i64::try_from(config.watchdog.stale_threshold_ms).unwrap_or(300_000),
+        ..StatusOptions::from_config(&ctx.config()?)
     };
     let sources = ProjectSources::new(&layout);
     if args.watch {
         output::eprint_line("! --watch is deprecated; use 'ov feed --follow' instead");
-        loop {
+        let every = Duration::from_millis(u64::try_from(interval).unwrap_or(3000));
+        FollowLoop::install()?.run(every, || {
             let report = status::gather(&layout, &opts, &sources)?;
             let text = format!("\x1b[2J\x1b[H{}", render(&report, ctx.style));
-            if !output::print_raw(&text) {
-                return Ok(Output::silent("status"));
-            }
-            std::thread::sleep(Duration::from_millis(
-                u64::try_from(interval).unwrap_or(3000),
-            ));
-        }
+            Ok::<bool, CliError>(output::print_raw(&text))
+        })?;
+        return Ok(Output::silent("status"));
     }
     let report = status::gather(&layout, &opts, &sources)?;
     if !ctx.json {
@@ -97,7 +95,7 @@ fn render(r: &StatusReport, style: Style) -> String {
     let ours: Vec<_> = r
         .worktrees
         .iter()
-        .filter(|w| w.branch.starts_with("overstory/"))
+        .filter(|w| BranchName::is_agent_branch(&w.branch))
         .collect();
     s.push_str(&format!("Worktrees: {}\n", ours.len()));
     for w in ours {

@@ -20,7 +20,7 @@ use super::error::FleetError;
 use super::tmux::Tmux;
 
 /// The prefix of every agent branch.
-pub const AGENT_BRANCH_PREFIX: &str = "overstory/";
+pub const AGENT_BRANCH_PREFIX: &str = overstory_core::BranchName::AGENT_PREFIX;
 
 /// An agent worktree and the session that owns it.
 #[derive(Debug, Clone, Serialize)]
