@@ -347,7 +347,7 @@ fn back_up_config(layout: &Layout, new_text: &str) -> Result<Option<PathBuf>, Fs
     if old == new_text {
         return Ok(None);
     }
-    let backup = layout.dir().join("config.yaml.backup");
+    let backup = layout.config_backup();
     write_file(&backup, &old)?;
     Ok(Some(backup))
 }

@@ -53,6 +53,9 @@ impl Layout {
 
     file!(/// Returns `.overstory/config.yaml`.
         config => "config.yaml");
+    file!(/// Returns `.overstory/config.yaml.backup`, where `ov init --force`
+        /// keeps a `config.yaml` it replaced.
+        config_backup => "config.yaml.backup");
     file!(/// Returns `.overstory/config.local.yaml` (machine-local, gitignored).
         config_local => "config.local.yaml");
     file!(/// Returns `.overstory/agent-manifest.json`.
@@ -255,6 +258,14 @@ impl Layout {
     /// Returns `<root>/<base_dir>/<agent>` for a configured `worktrees.baseDir`.
     pub fn agent_worktree_in(&self, base_dir: &Path, agent: &AgentName) -> PathBuf {
         self.root.join(base_dir).join(agent.as_str())
+    }
+
+    /// Returns the run id in `current-run.txt`, trimmed; `None` when the
+    /// file is missing, empty or whitespace only.
+    pub fn current_run_id(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.current_run()).ok()?;
+        let id = text.trim();
+        (!id.is_empty()).then(|| id.to_owned())
     }
 
     /// Returns `.overstory/specs/<task>.md`.

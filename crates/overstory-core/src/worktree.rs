@@ -216,7 +216,7 @@ impl Worktrees {
         task: &TaskId,
         base_branch: &str,
     ) -> Result<CreatedWorktree, WorktreeError> {
-        let path = self.root.join(base_dir).join(agent.as_str());
+        let path = crate::Layout::new(&self.root).agent_worktree_in(base_dir, agent);
         let branch = BranchName::for_agent(agent, task);
         let branch_exists = self
             .git

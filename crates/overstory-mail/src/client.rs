@@ -355,10 +355,7 @@ impl MailClient {
         if !self.record_events || sent.is_empty() {
             return;
         }
-        let run_id = std::fs::read_to_string(self.layout.current_run())
-            .ok()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
+        let run_id = self.layout.current_run_id();
         let events: Vec<NewEvent> = sent
             .iter()
             .map(|s| {

@@ -265,9 +265,7 @@ fn read_run(r: &Row<'_>) -> rusqlite::Result<Run> {
 /// Returns the id in `current-run.txt`, trimmed; `None` when the file is
 /// missing, empty or whitespace only.
 pub fn current_run_id(layout: &Layout) -> Option<String> {
-    let text = std::fs::read_to_string(layout.current_run()).ok()?;
-    let id = text.trim();
-    (!id.is_empty()).then(|| id.to_owned())
+    layout.current_run_id()
 }
 
 /// Writes `current-run.txt`.
