@@ -150,11 +150,7 @@ impl TurnFactory {
     /// With `ov` given, children run under `ov turn-shim` (so they die with
     /// their runner) and the scripted runtime starts that `ov`.
     pub fn new(layout: Layout, config: Config, ov: Option<PathBuf>) -> Self {
-        let manifest = Manifest::load(
-            &layout.root().join(&config.agents.manifest_path),
-            &layout.root().join(&config.agents.base_dir),
-        )
-        .ok();
+        let manifest = Manifest::for_project(layout.root(), &config).ok();
         let spawner: Arc<dyn TurnSpawner> = match &ov {
             Some(ov) => Arc::new(ProcessSpawner::with_shim(ShimConfig::ov(ov))),
             None => Arc::new(ProcessSpawner::new()),

@@ -42,6 +42,23 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The project's agent-definition directory (`agents.baseDir`).
+    pub fn base_dir(root: &Path, config: &overstory_core::Config) -> PathBuf {
+        root.join(&config.agents.base_dir)
+    }
+
+    /// Loads the project's manifest (`agents.manifestPath`), with its
+    /// definitions under [`Manifest::base_dir`].
+    ///
+    /// # Errors
+    /// As [`Manifest::load`].
+    pub fn for_project(root: &Path, config: &overstory_core::Config) -> Result<Self, RuntimeError> {
+        Self::load(
+            &root.join(&config.agents.manifest_path),
+            &Self::base_dir(root, config),
+        )
+    }
+
     /// Loads and validates the manifest at `path`; definition files must
     /// exist under `base_dir`.
     ///

@@ -298,15 +298,12 @@ pub fn start(
             ),
         )?;
     }
-    let manifest = Manifest::load(
-        &root.join(&config.agents.manifest_path),
-        &root.join(&config.agents.base_dir),
-    )
-    .ok();
+    let manifest = Manifest::for_project(root, config).ok();
+    let base_dir = Manifest::base_dir(root, config);
     let def_path = manifest
         .as_ref()
-        .and_then(|m| m.definition_path(&root.join(&config.agents.base_dir), cap.as_str()))
-        .unwrap_or_else(|| root.join(&config.agents.base_dir).join(spec.agent_def_file));
+        .and_then(|m| m.definition_path(&base_dir, cap.as_str()))
+        .unwrap_or_else(|| base_dir.join(spec.agent_def_file));
     let tracker = TrackerCli::for_project(root, &config.task_tracker.backend);
     let beacon = spec.beacon(tracker.program(), &clock::now_rfc3339());
 

@@ -200,9 +200,7 @@ fn orchestrator_context(
         "Max concurrent agents: {}\nMax depth: {}\n",
         config.agents.max_concurrent, config.agents.max_depth
     ));
-    let manifest_path = layout.root().join(&config.agents.manifest_path);
-    let base_dir = layout.root().join(&config.agents.base_dir);
-    if let Ok(m) = Manifest::load(&manifest_path, &base_dir) {
+    if let Ok(m) = Manifest::for_project(layout.root(), config) {
         text.push_str("\n## Agent Manifest\n");
         for (name, def) in &m.agents {
             text.push_str(&format!(

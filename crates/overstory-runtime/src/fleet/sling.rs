@@ -329,10 +329,7 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
     }
 
     // Manifest.
-    let manifest = Manifest::load(
-        &root.join(&config.agents.manifest_path),
-        &root.join(&config.agents.base_dir),
-    )?;
+    let manifest = Manifest::for_project(&root, config)?;
     let Some(def) = manifest.agent(capability.as_str()).cloned() else {
         return Err(FleetError::agent(
             manifest.unknown_capability(capability.as_str()),
@@ -767,7 +764,7 @@ fn set_up_and_start(
     };
 
     // Overlay.
-    let base_dir = root.join(&config.agents.base_dir);
+    let base_dir = Manifest::base_dir(root, config);
     let base_definition = manifest
         .definition_path(&base_dir, capability.as_str())
         .and_then(|p| std::fs::read_to_string(p).ok())
