@@ -417,17 +417,9 @@ fn commit_scaffold(git: &Git, dir: &Path) -> Result<bool, GitError> {
     Ok(true)
 }
 
-/// Writes `text` to `path` through a temporary file and a rename, so a
-/// failure never leaves a half-written file.
+/// Writes `text` to `path` atomically (see [`crate::fsio::write_atomic`]).
 fn write_file(path: &Path, text: &str) -> Result<(), FsError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(|e| FsError::new("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        FsError::new("write", path, e)
-    })
+    crate::fsio::write_atomic(path, text)
 }
 
 #[cfg(test)]

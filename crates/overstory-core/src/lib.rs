@@ -66,6 +66,7 @@ pub mod db;
 pub mod env;
 pub mod error;
 pub mod events;
+pub mod fsio;
 pub mod git;
 pub mod ids;
 pub mod init;

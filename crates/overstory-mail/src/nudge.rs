@@ -107,18 +107,7 @@ pub fn write_marker(
     agent: &AgentName,
     marker: &NudgeMarker,
 ) -> Result<(), MailError> {
-    let dir = layout.pending_nudges_dir();
-    fs::create_dir_all(&dir).map_err(|e| FsError::new("create directory", &dir, e))?;
-    let path = layout.pending_nudge(agent);
-    let tmp = dir.join(format!(
-        ".{agent}.json.{}.tmp",
-        overstory_core::ids::random_alnum(8)
-    ));
-    fs::write(&tmp, tab_json(marker)).map_err(|e| FsError::new("write", &tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        FsError::new("write", &path, e)
-    })?;
+    overstory_core::fsio::write_atomic(&layout.pending_nudge(agent), tab_json(marker))?;
     Ok(())
 }
 

@@ -272,18 +272,7 @@ pub fn enqueue_turn(layout: &Layout, agent: &AgentName, text: &str) -> Result<Pa
 }
 
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        ids::random_alnum(6)
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| FsError::new("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        FsError::new("write", path, e)
-    })
+    overstory_core::fsio::write_atomic(path, bytes)
 }
 
 /// Queued turns, oldest first.

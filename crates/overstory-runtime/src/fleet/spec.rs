@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use overstory_core::{AgentName, FsError, Layout, TaskId};
+use overstory_core::{AgentName, Layout, TaskId};
 
 use super::error::FleetError;
 
@@ -36,14 +36,7 @@ pub fn write_spec(
     if !content.ends_with('\n') {
         content.push('\n');
     }
-    let dir = layout.specs_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| FsError::new("create directory", &dir, e))?;
     let path = layout.task_spec(&task);
-    let tmp = dir.join(format!(".{task}.md.tmp.{}", std::process::id()));
-    std::fs::write(&tmp, content).map_err(|e| FsError::new("write", &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        FsError::new("write", &path, e)
-    })?;
+    overstory_core::fsio::write_atomic(&path, content)?;
     Ok(path)
 }
