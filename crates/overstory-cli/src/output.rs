@@ -234,8 +234,10 @@ impl Output {
     }
 }
 
-/// Builds `{"success":true,"command":…, …data}`.
-pub fn envelope_ok(command: &str, data: &Map<String, Value>) -> Value {
+/// Builds `{"success":true,"command":…, …data}` as a value: the reference
+/// the envelope text is tested against.
+#[cfg(test)]
+fn envelope_ok(command: &str, data: &Map<String, Value>) -> Value {
     let mut map = Map::new();
     map.insert("success".into(), Value::Bool(true));
     map.insert("command".into(), Value::String(command.to_owned()));
@@ -245,6 +247,15 @@ pub fn envelope_ok(command: &str, data: &Map<String, Value>) -> Value {
         }
     }
     Value::Object(map)
+}
+
+/// One success envelope line for streamed output (`--follow` under
+/// `--json`): `data`'s fields (a JSON object) after `success` and `command`,
+/// then a newline.
+pub fn envelope_line(command: &str, data: &Value) -> String {
+    let empty = Map::new();
+    let map = data.as_object().unwrap_or(&empty);
+    format!("{}\n", envelope_ok_text(command, map))
 }
 
 /// Returns the text of [`envelope_ok`] without building the envelope value.

@@ -10,7 +10,7 @@ use super::timeline::{self, AgentColors};
 use crate::commands::follow::FollowLoop;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::output::{self, Output, Style, envelope_ok};
+use crate::output::{self, Output, Style};
 
 /// Show recent events of all agents, optionally following new ones
 #[derive(Debug, clap::Args)]
@@ -85,9 +85,7 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
     let mut colors = AgentColors::default();
     let printer = |e: &StoredEvent, colors: &mut AgentColors| -> bool {
         let text = if ctx.json {
-            let data = json!({"event": e});
-            let map = data.as_object().cloned().unwrap_or_default();
-            format!("{}\n", envelope_ok("feed", &map))
+            output::envelope_line("feed", &json!({"event": e}))
         } else {
             line(e, colors, ctx.style)
         };

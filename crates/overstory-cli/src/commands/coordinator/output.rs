@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::commands::follow::FollowLoop;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::output::{self, Output, envelope_ok};
+use crate::output::{self, Output};
 
 /// Show the agent's recent output
 #[derive(Debug, clap::Args)]
@@ -45,9 +45,7 @@ pub fn run(
             return true;
         }
         let text = if ctx.json {
-            let data = json!({"content": content, "lines": args.lines});
-            let map = data.as_object().cloned().unwrap_or_default();
-            format!("{}\n", envelope_ok(name, &map))
+            output::envelope_line(name, &json!({"content": content, "lines": args.lines}))
         } else if content.ends_with('\n') {
             content.to_owned()
         } else {
