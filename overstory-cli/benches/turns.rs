@@ -25,12 +25,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use overstory_core::{AgentName, Layout};
-use overstory_runtime::turn::{RunTurnOptions, run_turn};
 use overstory_runtime::{
     AgentRuntime, ClaudeRuntime, DirectSpawnOptions, EventReader, HooksDef, OverlayContent,
     ParseOptions, ResolvedModel, SpawnOptions, SpawnSpec, Stability,
 };
 use overstory_sessions::{AgentState, Session, SessionStore};
+use overstory_turn::{RunTurnOptions, run_turn};
 use tokio::io::AsyncRead;
 
 /// A runtime whose headless child is `sh -c <script>`, parsed as Claude.
@@ -111,7 +111,7 @@ fn opts(layout: &Layout, name: &str, script: &str) -> RunTurnOptions {
         ResolvedModel::default(),
     );
     o.wait_for_outstanding_work = false;
-    o.log = Some(Arc::new(overstory_runtime::turn::log::MemoryLog::new()));
+    o.log = Some(Arc::new(overstory_turn::log::MemoryLog::new()));
     o
 }
 
@@ -234,7 +234,7 @@ fn dispatch_latency() {
         .unwrap()
         .upsert(&s)
         .unwrap();
-    overstory_runtime::dispatch::RuntimeChoice {
+    overstory_turn::dispatch::RuntimeChoice {
         runtime: "scripted".into(),
         script: None,
     }
@@ -273,7 +273,7 @@ fn dispatch_latency() {
         }
         lat.push(t.elapsed());
         // Let the turn and its dispatcher finish before the next sample.
-        while pid_file.exists() || overstory_runtime::dispatch::is_dispatching(&layout, &agent) {
+        while pid_file.exists() || overstory_turn::dispatch::is_dispatching(&layout, &agent) {
             std::thread::sleep(Duration::from_millis(5));
         }
     }

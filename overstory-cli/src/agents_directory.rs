@@ -7,5 +7,5 @@ use crate::error::CliError;
 
 /// Reads every session of the project as a mail roster.
 pub fn roster(layout: &Layout) -> Result<Roster, CliError> {
-    Ok(overstory_runtime::mailroom::roster(layout)?)
+    Ok(overstory_turn::mailroom::roster(layout)?)
 }

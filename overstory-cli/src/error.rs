@@ -293,9 +293,9 @@ impl From<overstory_core::WorktreeError> for CliError {
     }
 }
 
-impl From<overstory_runtime::fleet::FleetError> for CliError {
-    fn from(e: overstory_runtime::fleet::FleetError) -> Self {
-        use overstory_runtime::fleet::FleetError as F;
+impl From<overstory_fleet::FleetError> for CliError {
+    fn from(e: overstory_fleet::FleetError) -> Self {
+        use overstory_fleet::FleetError as F;
         match e {
             F::Validation(v) => v.into(),
             F::Db(d) => d.into(),
@@ -310,7 +310,7 @@ impl From<overstory_runtime::fleet::FleetError> for CliError {
             other => {
                 let hint = match &other {
                     F::AgentNotFound { .. } => Some("List agents with 'ov status --all'"),
-                    F::Tmux(overstory_runtime::fleet::TmuxError::NotInstalled) => {
+                    F::Tmux(overstory_fleet::TmuxError::NotInstalled) => {
                         Some("Install tmux, or run agents headless (the default for new projects)")
                     }
                     _ => None,
@@ -325,9 +325,9 @@ impl From<overstory_runtime::fleet::FleetError> for CliError {
     }
 }
 
-impl From<overstory_runtime::dispatch::DispatchError> for CliError {
-    fn from(e: overstory_runtime::dispatch::DispatchError) -> Self {
-        use overstory_runtime::dispatch::DispatchError as E;
+impl From<overstory_turn::dispatch::DispatchError> for CliError {
+    fn from(e: overstory_turn::dispatch::DispatchError) -> Self {
+        use overstory_turn::dispatch::DispatchError as E;
         match e {
             E::Db(db) => db.into(),
             E::Mail(m) => m.into(),
@@ -338,9 +338,9 @@ impl From<overstory_runtime::dispatch::DispatchError> for CliError {
     }
 }
 
-impl From<overstory_runtime::demo::DemoError> for CliError {
-    fn from(e: overstory_runtime::demo::DemoError) -> Self {
-        use overstory_runtime::demo::DemoError as E;
+impl From<overstory_fleet::demo::DemoError> for CliError {
+    fn from(e: overstory_fleet::demo::DemoError) -> Self {
+        use overstory_fleet::demo::DemoError as E;
         match e {
             E::Fs(f) => f.into(),
             E::Git(g) => g.into(),
@@ -368,9 +368,9 @@ impl From<overstory_runtime::demo::DemoError> for CliError {
     }
 }
 
-impl From<overstory_runtime::host::HostError> for CliError {
-    fn from(e: overstory_runtime::host::HostError) -> Self {
-        use overstory_runtime::host::HostError as E;
+impl From<overstory_turn::host::HostError> for CliError {
+    fn from(e: overstory_turn::host::HostError) -> Self {
+        use overstory_turn::host::HostError as E;
         match e {
             E::Db(db) => db.into(),
             E::Fs(f) => f.into(),

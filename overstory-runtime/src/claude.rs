@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
+use crate::claude_settings;
 use crate::error::RuntimeError;
-use crate::event::{EventReader, ParseOptions};
-use crate::hooks;
 use crate::runtime::{
     AgentRuntime, DialogAction, DirectSpawnOptions, HooksDef, NESTED_SESSION_VARS, OverlayContent,
     PermissionMode, ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability,
     TranscriptSummary,
 };
+use crate::stream_json::{EventReader, ParseOptions};
 use crate::transcript;
 
 /// The instruction file Claude Code loads from its working directory.
@@ -107,14 +107,14 @@ impl AgentRuntime for ClaudeRuntime {
         };
         let mut cmd = format!(
             "claude --model {} --permission-mode {mode}",
-            hooks::shell_word(&opts.model)
+            claude_settings::shell_word(&opts.model)
         );
         if let Some(file) = &opts.append_system_prompt_file {
-            let quoted = hooks::shell_quote(&file.to_string_lossy());
+            let quoted = claude_settings::shell_quote(&file.to_string_lossy());
             cmd.push_str(&format!(" --append-system-prompt \"$(cat {quoted})\""));
         } else if let Some(text) = &opts.append_system_prompt {
             cmd.push_str(" --append-system-prompt ");
-            cmd.push_str(&hooks::shell_quote(text));
+            cmd.push_str(&claude_settings::shell_quote(text));
         }
         Ok(cmd)
     }
@@ -149,11 +149,11 @@ impl AgentRuntime for ClaudeRuntime {
                     .await
                     .map_err(|e| fail("create directory", dir, e))?;
             }
-            hooks::write_atomic(&path, overlay.content.as_bytes())
+            claude_settings::write_atomic(&path, overlay.content.as_bytes())
                 .await
                 .map_err(|e| fail("write", &path, e))?;
         }
-        hooks::deploy_hooks(worktree, hooks_def).await
+        claude_settings::deploy_hooks(worktree, hooks_def).await
     }
 
     fn detect_ready(&self, pane: &str) -> ReadyState {

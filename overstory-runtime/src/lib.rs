@@ -140,34 +140,24 @@
 #![deny(missing_docs)]
 
 pub mod claude;
-pub mod connection;
-pub mod demo;
-pub mod dispatch;
+pub mod claude_settings;
 pub mod error;
-pub mod event;
-pub mod fleet;
+pub mod experimental;
 pub mod guard;
-pub mod hooks;
-pub mod host;
-pub mod identity;
-pub mod mailroom;
 pub mod manifest;
 pub mod model;
-pub mod others;
 pub mod overlay;
 pub mod prompt;
 pub mod registry;
 pub mod runtime;
-mod sandbox;
+pub mod sandbox;
 pub mod scripted;
 pub mod shell;
+pub mod stream_json;
 pub mod transcript;
 
 pub use claude::ClaudeRuntime;
 pub use error::RuntimeError;
-pub use event::{
-    Diagnostic, DiagnosticKind, EventReader, ParseOptions, RuntimeEvent, encode_user_turn,
-};
 pub use model::resolve_model;
 pub use registry::{HeadlessFlag, Registry, resolve_use_headless};
 pub use runtime::{
@@ -175,5 +165,6 @@ pub use runtime::{
     ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability, TranscriptSummary,
 };
 pub use scripted::ScriptedRuntime;
-
-pub mod turn;
+pub use stream_json::{
+    Diagnostic, DiagnosticKind, EventReader, ParseOptions, RuntimeEvent, encode_user_turn,
+};

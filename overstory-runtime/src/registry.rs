@@ -84,7 +84,7 @@ impl Registry {
                 .map(|c| c.runtime.pi.clone())
                 .unwrap_or_else(|| Config::defaults_for(".").runtime.pi);
             return Ok(Arc::new(
-                crate::others::ShapeRuntime::by_id("pi", Some(pi)).ok_or_else(|| {
+                crate::experimental::ShapeRuntime::by_id("pi", Some(pi)).ok_or_else(|| {
                     RuntimeError::UnknownRuntime {
                         name: "pi".into(),
                         available: RUNTIME_NAMES.join(", "),
@@ -109,11 +109,11 @@ impl Registry {
                     .unwrap_or_else(|| PathBuf::from("ov"));
                 Ok(Arc::new(ScriptedRuntime::new(ov, self.script.clone())))
             }
-            "sapling" => Ok(Arc::new(crate::others::SaplingRuntime)),
-            other if crate::others::ShapeRuntime::by_id(other, None).is_some() => {
+            "sapling" => Ok(Arc::new(crate::experimental::SaplingRuntime)),
+            other if crate::experimental::ShapeRuntime::by_id(other, None).is_some() => {
                 let pi = (other == "pi").then(|| Config::defaults_for(".").runtime.pi);
                 Ok(Arc::new(
-                    crate::others::ShapeRuntime::by_id(other, pi).ok_or_else(|| {
+                    crate::experimental::ShapeRuntime::by_id(other, pi).ok_or_else(|| {
                         RuntimeError::UnknownRuntime {
                             name: other.to_owned(),
                             available: RUNTIME_NAMES.join(", "),

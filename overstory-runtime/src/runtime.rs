@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 
 use crate::error::RuntimeError;
-use crate::event::{EventReader, ParseOptions};
+use crate::stream_json::{EventReader, ParseOptions};
 
 /// Variables a nested Claude Code session sets; they are removed from every
 /// agent child's environment (Claude ≥ 2.1.66 refuses to start nested).
@@ -85,7 +85,6 @@ impl SpawnOptions {
 
 /// Options for a headless (non-tmux) direct spawn.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct DirectSpawnOptions {
     /// The child's working directory (the worktree).
     pub cwd: PathBuf,
@@ -397,6 +396,6 @@ pub trait AgentRuntime: Send + Sync + std::fmt::Debug {
 
     /// Encodes one user turn for the child's stdin (newline-terminated).
     fn encode_user_turn(&self, text: &str) -> String {
-        crate::event::encode_user_turn(text)
+        crate::stream_json::encode_user_turn(text)
     }
 }

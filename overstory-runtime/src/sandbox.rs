@@ -11,14 +11,14 @@
 use overstory_core::{env, process};
 
 /// Whether the operator declared a sandbox with a true-like `IS_SANDBOX`.
-pub(crate) fn requested() -> bool {
+pub fn requested() -> bool {
     env::var(env::IS_SANDBOX).is_some_and(|v| is_true_like(&v))
 }
 
 /// The refusal message when starting an agent on `runtime_id` as root
 /// without a declared sandbox; `None` when starting is fine. `doing` names
 /// the refused action ("sling", "start the coordinator").
-pub(crate) fn root_refusal(runtime_id: &str, doing: &str) -> Option<String> {
+pub fn root_refusal(runtime_id: &str, doing: &str) -> Option<String> {
     if runtime_id == "scripted" || !process::is_root() || requested() {
         return None;
     }

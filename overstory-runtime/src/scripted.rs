@@ -72,11 +72,11 @@ use serde_json::{Value, json};
 use tokio::io::AsyncRead;
 
 use crate::error::RuntimeError;
-use crate::event::{EventReader, ParseOptions};
 use crate::runtime::{
     AgentRuntime, DirectSpawnOptions, HooksDef, NESTED_SESSION_VARS, OverlayContent, SpawnOptions,
     SpawnSpec, Stability,
 };
+use crate::stream_json::{EventReader, ParseOptions};
 
 /// Environment variable that overrides where turn counters are kept.
 pub const STATE_DIR_VAR: &str = "OVERSTORY_SCRIPTED_STATE_DIR";
@@ -549,7 +549,7 @@ pub fn play(
             Step::Commit(msg) => {
                 let cmd = format!(
                     "git add -A && git commit -q -m {}",
-                    crate::hooks::shell_quote(msg)
+                    crate::claude_settings::shell_quote(msg)
                 );
                 let (ok, text) = p.shell(&cmd);
                 p.tool("Bash", json!({"command": cmd}), &text, !ok)?;
@@ -599,7 +599,7 @@ pub fn play(
                     ),
                 };
                 let shown = std::iter::once(opts.ov_program.to_string_lossy().into_owned())
-                    .chain(args.iter().map(|a| crate::hooks::shell_quote(a)))
+                    .chain(args.iter().map(|a| crate::claude_settings::shell_quote(a)))
                     .collect::<Vec<_>>()
                     .join(" ");
                 p.tool("Bash", json!({"command": shown}), &text, !ok)?;
@@ -755,7 +755,7 @@ pub fn run_agent(
         if !is_user_line(&line) {
             continue;
         }
-        let text = crate::event::decode_user_turns(&line);
+        let text = crate::stream_json::decode_user_turns(&line);
         let outcome = play(&script, &text, &opts, stdout)?;
         played += 1;
         if outcome != Outcome::Exit(0) {
@@ -852,7 +852,7 @@ impl AgentRuntime for ScriptedRuntime {
         Ok(self
             .argv(None)
             .iter()
-            .map(|a| crate::hooks::shell_quote(&a.to_string_lossy()))
+            .map(|a| crate::claude_settings::shell_quote(&a.to_string_lossy()))
             .collect::<Vec<_>>()
             .join(" "))
     }
@@ -1085,8 +1085,8 @@ mod tests {
         .unwrap();
         let input = format!(
             "{}not json\n{}",
-            crate::event::encode_user_turn("first"),
-            crate::event::encode_user_turn("second")
+            crate::stream_json::encode_user_turn("first"),
+            crate::stream_json::encode_user_turn("second")
         );
         let mut out = Vec::new();
         let o = run_agent(

@@ -15,7 +15,7 @@
 //!   `tmux_session`.
 //! - [`metrics::MetricsStore`] owns `.overstory/metrics.db` (token usage and
 //!   cost per session, snapshots of running agents).
-//! - [`status`], [`hooks`], [`observe`] and [`discover`] are what the
+//! - [`status`], [`hook_events`], [`observe`] and [`discover`] are what the
 //!   `ov status`, `ov log`, `ov trace/feed/errors/replay` and
 //!   `ov agents discover` commands call.
 //!
@@ -60,7 +60,7 @@
 
 pub mod discover;
 mod error;
-pub mod hooks;
+pub mod hook_events;
 mod legacy;
 pub mod metrics;
 pub mod observe;

@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use overstory_core::git::Git;
 use overstory_core::init::{InitOptions, init};
 use overstory_core::{AgentName, Config, Layout};
+use overstory_fleet::{SlingRequest, sling};
 use overstory_mail::{ListFilter, MailStore, MessageType};
-use overstory_runtime::dispatch::is_dispatching;
-use overstory_runtime::fleet::{SlingRequest, sling};
-use overstory_runtime::hooks::shell_quote;
+use overstory_runtime::claude_settings::shell_quote;
 use overstory_sessions::SessionStore;
+use overstory_turn::dispatch::is_dispatching;
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,11 +1,11 @@
 //! `ov agent-host --agent <name>` (hidden): keep a persistent agent's one
 //! long-lived process and feed it its mail. Started detached by `ov
 //! coordinator start`; stopped with SIGTERM (`ov coordinator stop`, `ov
-//! stop`). See `overstory_runtime::host`.
+//! stop`). See `overstory_turn::host`.
 
 use overstory_core::AgentName;
-use overstory_runtime::dispatch::TurnFactory;
-use overstory_runtime::host::{self, HostOptions};
+use overstory_turn::dispatch::TurnFactory;
+use overstory_turn::host::{self, HostOptions};
 
 use crate::context::Context;
 use crate::error::CliError;

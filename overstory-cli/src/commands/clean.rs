@@ -1,7 +1,7 @@
 //! `ov clean`: wipe runtime state by category, or one agent.
 
-use overstory_runtime::fleet::Tmux;
-use overstory_runtime::fleet::clean::{CleanOptions, clean, clean_agent};
+use overstory_fleet::Tmux;
+use overstory_fleet::clean::{CleanOptions, clean, clean_agent};
 use serde_json::json;
 
 use crate::context::Context;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use overstory_runtime::demo::{DemoOptions, DemoSummary, Progress, cancel_on_signals, run_demo};
+use overstory_fleet::demo::{DemoOptions, DemoSummary, Progress, cancel_on_signals, run_demo};
 
 use crate::context::Context;
 use crate::error::CliError;

@@ -4,7 +4,7 @@
 //! work has no dispatcher (the backstop).
 
 use overstory_core::AgentName;
-use overstory_runtime::dispatch::{self, DispatcherOptions, Launcher, TurnFactory};
+use overstory_turn::dispatch::{self, DispatcherOptions, Launcher, TurnFactory};
 
 use crate::context::Context;
 use crate::error::CliError;

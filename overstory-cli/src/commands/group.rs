@@ -1,6 +1,6 @@
 //! `ov group`: named sets of tracker issues.
 
-use overstory_runtime::fleet::groups::{Group, Groups, IssueLookup, NoValidation, TrackerCli};
+use overstory_fleet::groups::{Group, Groups, IssueLookup, NoValidation, TrackerCli};
 use serde_json::json;
 
 use crate::context::Context;

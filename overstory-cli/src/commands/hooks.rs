@@ -1,6 +1,6 @@
 //! `ov hooks install|uninstall|status`: the orchestrator session's hooks.
 
-use overstory_runtime::fleet::hooks_install::{
+use overstory_fleet::root_hooks::{
     InstallOutcome, UninstallOutcome, hooks_status, install_hooks, uninstall_hooks,
 };
 

@@ -5,7 +5,7 @@ use std::io::Read as _;
 
 use overstory_core::AgentName;
 use overstory_core::events::EventPurge;
-use overstory_sessions::hooks::{self, HookEvent, HookPayload, HookRequest};
+use overstory_sessions::hook_events::{self, HookEvent, HookPayload, HookRequest};
 use overstory_sessions::observe;
 use serde_json::json;
 
@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<Output, CliError> {
         None
     };
     let layout = ctx.layout()?;
-    let report = hooks::record_hook(
+    let report = hook_events::record_hook(
         &layout,
         &HookRequest {
             event,

@@ -1,7 +1,7 @@
 //! `ov nudge <agent> [message...]`: poke an agent.
 
-use overstory_runtime::fleet::nudge::nudge_text;
-use overstory_runtime::fleet::{NudgeOptions, nudge_agent};
+use overstory_fleet::nudge::nudge_text;
+use overstory_fleet::{NudgeOptions, nudge_agent};
 
 use crate::context::Context;
 use crate::error::CliError;

@@ -1,6 +1,6 @@
 //! `ov prime`: print the session context for an agent or the orchestrator.
 
-use overstory_runtime::fleet::prime::{PrimeOptions, prime};
+use overstory_fleet::prime::{PrimeOptions, prime};
 
 use crate::context::Context;
 use crate::error::CliError;

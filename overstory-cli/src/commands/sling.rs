@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use overstory_fleet::{SlingRequest, SlingStep, sling};
 use overstory_runtime::HeadlessFlag;
-use overstory_runtime::fleet::{SlingRequest, SlingStep, sling};
 
 use crate::context::Context;
 use crate::error::CliError;

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal as _, Read as _};
 
-use overstory_runtime::fleet::spec::write_spec;
+use overstory_fleet::spec::write_spec;
 use serde_json::json;
 
 use crate::context::Context;

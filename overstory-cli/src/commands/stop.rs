@@ -1,6 +1,6 @@
 //! `ov stop`: stop an agent (headless or tmux) and optionally remove its worktree.
 
-use overstory_runtime::fleet::{StopOptions, stop_agent};
+use overstory_fleet::{StopOptions, stop_agent};
 
 use crate::context::Context;
 use crate::error::CliError;

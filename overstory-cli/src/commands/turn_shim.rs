@@ -16,5 +16,5 @@ pub struct TurnShimArgs {
 
 /// Runs the agent and returns the exit code to exit with.
 pub fn run(args: &TurnShimArgs) -> i32 {
-    overstory_runtime::turn::shim::run(args.parent_pid, &args.argv)
+    overstory_turn::shim::run(args.parent_pid, &args.argv)
 }

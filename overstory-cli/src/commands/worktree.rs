@@ -1,6 +1,6 @@
 //! `ov worktree list|clean`: agent worktrees.
 
-use overstory_runtime::fleet::worktrees::{WorktreeCleanOptions, clean_worktrees, list_worktrees};
+use overstory_fleet::worktrees::{WorktreeCleanOptions, clean_worktrees, list_worktrees};
 use serde_json::json;
 
 use crate::context::Context;

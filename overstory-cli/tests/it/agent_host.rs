@@ -13,10 +13,10 @@ use overstory_core::events::{EventFilter, EventStore};
 use overstory_core::process::{self, Sig};
 use overstory_core::{AgentName, Layout};
 use overstory_mail::MailStore;
-use overstory_runtime::dispatch::RuntimeChoice;
 use overstory_sessions::{AgentState, Session, SessionStore};
 use overstory_testkit::TempRepo;
 use overstory_testkit::mock_api::{MockApi, Reply};
+use overstory_turn::dispatch::RuntimeChoice;
 
 use crate::support::{command, initialized_repo, live_group_members, run, wait_for};
 
@@ -95,8 +95,7 @@ impl Project {
     fn agent_pid(&self, agent: &str) -> i32 {
         wait_for(30, "the host to start its agent", || {
             self.session(agent).pid.is_some()
-                && overstory_runtime::host::live_host(&self.layout, &self.agent_name(agent))
-                    .is_some()
+                && overstory_turn::host::live_host(&self.layout, &self.agent_name(agent)).is_some()
         });
         i32::try_from(self.session(agent).pid.unwrap()).unwrap()
     }
@@ -358,7 +357,7 @@ fn stopping_the_host_completes_the_agent_and_removes_its_files() {
     assert_eq!(p.host_files_exist("coordinator"), (false, false));
     assert!(live_group_members(pid).is_empty(), "the agent is gone");
     let agent = AgentName::new("coordinator").unwrap();
-    assert!(overstory_runtime::host::live_host(&p.layout, &agent).is_none());
+    assert!(overstory_turn::host::live_host(&p.layout, &agent).is_none());
     // A stopped agent gets no new host.
     let again = run(command(p.path()).args(["agent-host", "--agent", "coordinator"]));
     assert_eq!(again.code, 1, "{again:?}");

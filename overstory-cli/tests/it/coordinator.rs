@@ -304,7 +304,7 @@ fn a_coordinator_whose_host_died_unnoticed_is_reclaimed() {
     process::signal_process(host, process::Sig::Kill).unwrap();
     let agent = AgentName::new("coordinator").unwrap();
     wait_for(10, "the host lock to be free", || {
-        overstory_runtime::host::live_host(&p.layout, &agent).is_none()
+        overstory_turn::host::live_host(&p.layout, &agent).is_none()
     });
     let second = p.start();
     assert_eq!(second["reclaimed"], true);
@@ -405,7 +405,7 @@ fn ov_nudge_and_ov_stop_reach_a_hosted_coordinator() {
     assert_eq!(p.state(), AgentState::Completed);
     assert!(live_group_members(pid).is_empty(), "the agent is gone");
     let agent = AgentName::new("coordinator").unwrap();
-    assert!(overstory_runtime::host::live_host(&p.layout, &agent).is_none());
+    assert!(overstory_turn::host::live_host(&p.layout, &agent).is_none());
 }
 
 #[test]
@@ -448,7 +448,7 @@ fn the_orchestrator_runs_on_the_configured_runtime() {
 
 #[test]
 fn tmux_mode_runs_the_coordinator_in_a_tmux_session() {
-    if !overstory_runtime::fleet::Tmux::is_available() {
+    if !overstory_fleet::Tmux::is_available() {
         eprintln!("SKIPPED tmux_mode_runs_the_coordinator_in_a_tmux_session: no tmux");
         return;
     }
@@ -468,7 +468,7 @@ fn tmux_mode_runs_the_coordinator_in_a_tmux_session() {
     assert_eq!(started["headless"], false);
     let session = started["tmuxSession"].as_str().unwrap().to_owned();
     assert!(session.starts_with("overstory-") && session.ends_with("-coordinator"));
-    let tmux = overstory_runtime::fleet::Tmux::default();
+    let tmux = overstory_fleet::Tmux::default();
     assert!(tmux.is_alive(&session));
     let status = p.ov(&["coordinator", "status", "--json"]).ok().json();
     assert_eq!(status["running"], true);
@@ -592,7 +592,7 @@ fn ov_clean_all_takes_a_hosted_coordinator_down() {
     assert!(live_group_members(host).is_empty(), "the host is gone");
     assert!(live_group_members(pid).is_empty(), "the agent is gone");
     let agent = AgentName::new("coordinator").unwrap();
-    assert!(overstory_runtime::host::live_host(&p.layout, &agent).is_none());
+    assert!(overstory_turn::host::live_host(&p.layout, &agent).is_none());
     assert!(!p.layout.agent_host_socket(&agent).exists());
 }
 

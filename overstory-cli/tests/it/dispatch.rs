@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use overstory_core::{AgentName, Layout};
 use overstory_mail::{ListFilter, MailStore, MessageType};
-use overstory_runtime::dispatch::RuntimeChoice;
-use overstory_runtime::turn::lock::read_turn_lock;
 use overstory_sessions::{AgentState, Session, SessionStore};
 use overstory_testkit::TempRepo;
 use overstory_testkit::mock_api::{MockApi, Reply};
+use overstory_turn::dispatch::RuntimeChoice;
+use overstory_turn::lock::read_turn_lock;
 
 use crate::support::{command, initialized_repo, run};
 
@@ -127,7 +127,7 @@ impl Project {
     }
 
     fn dispatching(&self, agent: &str) -> bool {
-        overstory_runtime::dispatch::is_dispatching(&self.layout, &AgentName::new(agent).unwrap())
+        overstory_turn::dispatch::is_dispatching(&self.layout, &AgentName::new(agent).unwrap())
     }
 
     fn turn_pid(&self, agent: &str) -> PathBuf {
@@ -275,7 +275,7 @@ fn killing_the_runner_frees_the_lock_kills_the_turn_and_the_next_turn_runs() {
     assert_eq!(read_turn_lock(&p.layout, &agent).held_by_pid, Some(runner));
     // The runner is the dispatcher, and its lock file names it.
     assert_eq!(
-        overstory_runtime::dispatch::dispatcher_pid(&p.layout, &agent),
+        overstory_turn::dispatch::dispatcher_pid(&p.layout, &agent),
         Some(runner)
     );
 
@@ -285,7 +285,7 @@ fn killing_the_runner_frees_the_lock_kills_the_turn_and_the_next_turn_runs() {
         read_turn_lock(&p.layout, &agent).held_by_pid.is_none()
     });
     assert_eq!(
-        overstory_runtime::dispatch::dispatcher_pid(&p.layout, &agent),
+        overstory_turn::dispatch::dispatcher_pid(&p.layout, &agent),
         None,
         "no dispatcher runs once its lock is free"
     );

@@ -2,9 +2,9 @@
 //! agents a re-dispatch hint, repeated nudges are debounced.
 
 use overstory_core::AgentName;
-use overstory_runtime::dispatch::RuntimeChoice;
-use overstory_runtime::fleet::{NudgeOptions, nudge_agent};
+use overstory_fleet::{NudgeOptions, nudge_agent};
 use overstory_sessions::AgentState;
+use overstory_turn::dispatch::RuntimeChoice;
 
 use crate::sling::{Project, await_cond};
 

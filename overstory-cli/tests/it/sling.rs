@@ -642,7 +642,7 @@ pub fn fake_claude_dir() -> tempfile::TempDir {
 
 #[test]
 fn tmux_sling_starts_a_session_records_the_pane_and_delivers_the_beacon() {
-    if !overstory_runtime::fleet::Tmux::is_available() {
+    if !overstory_fleet::Tmux::is_available() {
         eprintln!("tmux not installed; skipping");
         return;
     }
@@ -675,7 +675,7 @@ fn tmux_sling_starts_a_session_records_the_pane_and_delivers_the_beacon() {
     assert_eq!(row.tmux_session, session);
     assert_eq!(row.pid, j["pid"].as_i64());
     assert!(row.pid.is_some());
-    let tmux = overstory_runtime::fleet::Tmux::default();
+    let tmux = overstory_fleet::Tmux::default();
     let pane = tmux
         .capture_pane(&session, 50)
         .unwrap_or_default()
@@ -790,10 +790,7 @@ fn real_claude_builder_commits_reports_worker_done_and_is_cleaned_up() {
     assert_eq!(j["worktree"], wt.display().to_string().as_str());
 
     let dispatching = || {
-        overstory_runtime::dispatch::is_dispatching(
-            &p.layout,
-            &AgentName::new("builder-c").unwrap(),
-        )
+        overstory_turn::dispatch::is_dispatching(&p.layout, &AgentName::new("builder-c").unwrap())
     };
     await_cond(120, "claude's turn to complete the builder", || {
         p.session("builder-c")

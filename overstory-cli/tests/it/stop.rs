@@ -156,15 +156,15 @@ fn stop_clean_worktree_keeps_unmerged_branch_without_force() {
 fn stop_tmux_agent_kills_its_session() {
     // The CLI talks to the default `overstory` server; use a unique session name
     // and remove it whatever happens.
-    if !overstory_runtime::fleet::Tmux::is_available() {
+    if !overstory_fleet::Tmux::is_available() {
         return;
     }
     let repo = initialized_repo();
     let layout = Layout::new(repo.path());
-    let tmux = overstory_runtime::fleet::Tmux::default();
+    let tmux = overstory_fleet::Tmux::default();
     let name = format!("overstory-clitest-{}-a", std::process::id());
     let pid = tmux
-        .create_session(&overstory_runtime::fleet::NewSession {
+        .create_session(&overstory_fleet::NewSession {
             name: name.clone(),
             cwd: repo.path().to_owned(),
             command: "sleep 300".into(),

@@ -8,19 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod claude_headless;
-mod dispatch;
-mod fake_child;
-mod fleet_clean;
-mod fleet_groups;
-mod fleet_hooks;
-mod fleet_stop;
-mod fleet_tmux;
-mod fleet_worktree;
 mod lead_gate;
 mod parser_props;
 mod scripted_play;
 mod support;
-mod turn_runner;
 
 #[test]
 fn every_test_module_is_declared() {

@@ -1,6 +1,6 @@
 //! Arbitrary input never makes the stream-json parser panic.
 
-use overstory_runtime::event::{LineParser, LineSplitter};
+use overstory_runtime::stream_json::{LineParser, LineSplitter};
 use overstory_runtime::{EventReader, ParseOptions};
 use proptest::prelude::*;
 

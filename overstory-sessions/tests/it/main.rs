@@ -9,7 +9,7 @@
 mod compat;
 mod concurrency;
 mod discover;
-mod hooks;
+mod hook_events;
 mod legacy;
 mod metrics;
 mod observe;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use overstory_runtime::fleet::persistent::{self, PersistentSpec};
+use overstory_fleet::persistent::{self, PersistentSpec};
 
 use crate::context::Context;
 use crate::error::CliError;

@@ -1,6 +1,6 @@
 //! `ov coordinator check-complete`.
 
-use overstory_runtime::fleet::persistent::{self, TriggerResult};
+use overstory_fleet::persistent::{self, TriggerResult};
 
 use crate::context::Context;
 use crate::error::CliError;

@@ -4,10 +4,10 @@
 //! Headless is the default: the agent's one long-lived process runs under a
 //! detached agent host that writes its mail to its stdin. `--tmux` (or
 //! `--no-headless`) runs it in a tmux session instead. The logic lives in
-//! `overstory_runtime::fleet::persistent`; these files parse, call and
+//! `overstory_fleet::persistent`; these files parse, call and
 //! render.
 
-use overstory_runtime::fleet::persistent::{COORDINATOR, ORCHESTRATOR, PersistentSpec};
+use overstory_fleet::persistent::{COORDINATOR, ORCHESTRATOR, PersistentSpec};
 
 use crate::context::Context;
 use crate::error::CliError;

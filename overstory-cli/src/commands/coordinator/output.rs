@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use overstory_runtime::fleet::Tmux;
-use overstory_runtime::fleet::persistent::{self, OutputFollower, PersistentSpec};
+use overstory_fleet::Tmux;
+use overstory_fleet::persistent::{self, OutputFollower, PersistentSpec};
 use serde_json::json;
 
 use crate::commands::follow::FollowLoop;

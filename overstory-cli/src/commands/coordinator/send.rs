@@ -1,6 +1,6 @@
 //! `ov coordinator send`.
 
-use overstory_runtime::fleet::persistent::{self, PersistentSpec};
+use overstory_fleet::persistent::{self, PersistentSpec};
 
 use crate::context::Context;
 use crate::error::CliError;

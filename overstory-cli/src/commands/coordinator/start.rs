@@ -3,8 +3,8 @@
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
-use overstory_runtime::fleet::persistent::{self, PersistentSpec, StartOptions};
-use overstory_runtime::fleet::tui::BeaconTiming;
+use overstory_fleet::beacon::BeaconTiming;
+use overstory_fleet::persistent::{self, PersistentSpec, StartOptions};
 
 use crate::context::Context;
 use crate::error::CliError;

@@ -1,7 +1,7 @@
 //! `ov coordinator status`.
 
-use overstory_runtime::fleet::Tmux;
-use overstory_runtime::fleet::persistent::{self, PersistentSpec};
+use overstory_fleet::Tmux;
+use overstory_fleet::persistent::{self, PersistentSpec};
 
 use crate::context::Context;
 use crate::error::CliError;

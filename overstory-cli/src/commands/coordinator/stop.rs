@@ -1,6 +1,6 @@
 //! `ov coordinator stop`.
 
-use overstory_runtime::fleet::persistent::{self, PersistentSpec, PersistentStopOptions};
+use overstory_fleet::persistent::{self, PersistentSpec, PersistentStopOptions};
 
 use crate::context::Context;
 use crate::error::CliError;

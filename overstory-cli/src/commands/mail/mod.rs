@@ -8,7 +8,7 @@
 use clap::Subcommand;
 use overstory_core::{AgentName, env};
 use overstory_mail::{MailClient, MailMessage, MessageType, Priority};
-use overstory_runtime::dispatch::WakeOutcome;
+use overstory_turn::dispatch::WakeOutcome;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -160,14 +160,14 @@ pub(super) fn wake(
     recipients: &[String],
     mut out: Output,
 ) -> Output {
-    let headless = overstory_runtime::mailroom::headless_recipients(layout, recipients);
+    let headless = overstory_turn::mailroom::headless_recipients(layout, recipients);
     if headless.is_empty() {
         return out;
     }
     let (Ok(config), Ok(ov)) = (ctx.config(), ctx.ov_exe()) else {
         return out;
     };
-    for w in overstory_runtime::mailroom::wake_recipients(layout, &config, &ov, &headless) {
+    for w in overstory_turn::mailroom::wake_recipients(layout, &config, &ov, &headless) {
         match w.outcome {
             WakeOutcome::Started { pid } => {
                 out = out.hint(format!(

@@ -1,0 +1,1006 @@
+//! `ov sling`: admit, set up and start one agent on one task.
+//!
+//! [`sling`] runs the pipeline of spec 06 §7.2 in order:
+//!
+//! 1. validation that touches nothing: names ([`TaskId`], [`AgentName`]),
+//!    the capability, flags, the spec file, root without `IS_SANDBOX`;
+//! 2. **admission**, atomic across processes: under an exclusive lock of
+//!    `.overstory/sling.lock` the depth (derived from the parent's row),
+//!    hierarchy, run, concurrency, name, task-lock and per-parent limits are
+//!    checked and the session row is *reserved* (state `booting`) before the
+//!    lock is released, so two concurrent slings can never both pass a limit
+//!    or take the same name;
+//! 3. set-up: worktree and branch `overstory/<agent>/<task>`, the spec copy,
+//!    overlay, hooks/guards, identity, the recorded [`RuntimeChoice`] and the
+//!    dispatch mail;
+//! 4. start: headless agents get their first prompt queued with
+//!    [`enqueue_turn`] and a detached dispatcher started with [`wake`]; sling
+//!    returns at once with the session id (it never waits for the turn).
+//!    Tmux agents get a session running the runtime's interactive command,
+//!    the pane pid in their row, and the beacon.
+//!
+//! Any failure after the row is reserved undoes everything this sling
+//! created — queued turn, dispatch mail, runtime choice, identity, spec copy,
+//! tmux session, worktree, branch and the row (a prior terminal row of the
+//! same name is restored) — so a retry with the same name works.
+//! [`SlingRequest::fail_after`] injects such a failure for tests.
+//!
+//! ```no_run
+//! use overstory_core::{Config, Layout};
+//! use overstory_fleet::{SlingRequest, sling};
+//!
+//! let layout = Layout::new("/path/to/project");
+//! let config = Config::load(layout.root())?.config;
+//! let mut req = SlingRequest::new(layout, config, "task-1", "/usr/local/bin/ov".into());
+//! req.capability = "builder".into();
+//! req.runtime = Some("scripted".into());
+//! let report = sling(&req)?; // returns while the first turn runs
+//! assert!(report.branch.starts_with("overstory/"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use overstory_core::lockfile::FileLock;
+use overstory_core::worktree::Worktrees;
+use overstory_core::{
+    AgentName, BranchName, Capability, Config, FsError, Layout, TaskId, clock, env,
+};
+use overstory_mail::{Address, MailClient, MessageType, SendRequest};
+use overstory_sessions::{NewRun, RunStatus, RunStore, Session, SessionStore};
+use serde::Serialize;
+
+use crate::beacon::{BeaconTiming, deliver_beacon};
+use crate::error::FleetError;
+use crate::profile::{Identity, save_identity};
+use crate::tmux::{self, NewSession, Tmux};
+use overstory_runtime::manifest::Manifest;
+use overstory_runtime::model::{process_env, resolve_model};
+use overstory_runtime::overlay::{OverlayConfig, render_overlay, write_overlay};
+use overstory_runtime::prompt::Beacon;
+use overstory_runtime::registry::{HeadlessFlag, Registry, resolve_use_headless};
+use overstory_runtime::runtime::{AgentRuntime, HooksDef, SpawnOptions};
+use overstory_turn::dispatch::{
+    Launcher, RuntimeChoice, TurnFactory, WakeOutcome, enqueue_turn, wake,
+};
+
+/// The steps of a sling after admission, in order; [`SlingRequest::fail_after`]
+/// names one to inject a failure right after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum SlingStep {
+    /// The session row was reserved.
+    Reserve,
+    /// The worktree and branch exist.
+    Worktree,
+    /// The spec was copied, the overlay and hooks deployed, identity written.
+    Deploy,
+    /// The runtime choice was recorded.
+    RuntimeChoice,
+    /// The dispatch mail was sent.
+    Mail,
+    /// The first turn was queued (headless) or the tmux session created.
+    Spawn,
+}
+
+impl SlingStep {
+    /// Every step, in order.
+    pub const ALL: [SlingStep; 6] = [
+        Self::Reserve,
+        Self::Worktree,
+        Self::Deploy,
+        Self::RuntimeChoice,
+        Self::Mail,
+        Self::Spawn,
+    ];
+
+    /// The step's name (`reserve`, `worktree`, `deploy`, `runtime-choice`,
+    /// `mail`, `spawn`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserve => "reserve",
+            Self::Worktree => "worktree",
+            Self::Deploy => "deploy",
+            Self::RuntimeChoice => "runtime-choice",
+            Self::Mail => "mail",
+            Self::Spawn => "spawn",
+        }
+    }
+}
+
+impl std::str::FromStr for SlingStep {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown sling step \"{s}\""))
+    }
+}
+
+/// Everything `ov sling` was asked. Build with [`SlingRequest::new`] and set
+/// what differs from the defaults.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SlingRequest {
+    /// The project.
+    pub layout: Layout,
+    /// Its configuration.
+    pub config: Config,
+    /// The task id.
+    pub task_id: String,
+    /// The capability (`builder` by default).
+    pub capability: String,
+    /// The agent name; `None` or empty ⇒ `<capability>-<task>`, `-2`, ….
+    pub name: Option<String>,
+    /// The spec file (absolute, or relative to the project root).
+    pub spec: Option<PathBuf>,
+    /// The file scope.
+    pub files: Vec<String>,
+    /// The parent agent.
+    pub parent: Option<String>,
+    /// `--depth`: used only without a parent row (the depth is otherwise the
+    /// parent's depth + 1).
+    pub depth: Option<u32>,
+    /// Leads only: skip the scout phase.
+    pub skip_scout: bool,
+    /// Leads only: skip review.
+    pub skip_review: bool,
+    /// Silence the "builder without a scout" warning.
+    pub no_scout_check: bool,
+    /// Spawn any capability without a parent.
+    pub force_hierarchy: bool,
+    /// Per-parent ceiling (`None` ⇒ `agents.maxAgentsPerLead`; 0 = unlimited).
+    pub max_agents: Option<u32>,
+    /// Written into the overlay only.
+    pub dispatch_max_agents: Option<u32>,
+    /// Runtime name (`None` ⇒ config routing ⇒ `claude`).
+    pub runtime: Option<String>,
+    /// The scripted runtime's script, recorded with the runtime choice.
+    pub script: Option<PathBuf>,
+    /// Branch to start from (`None` ⇒ the root's current branch, else canonical).
+    pub base_branch: Option<String>,
+    /// `--headless` / `--no-headless`.
+    pub headless: HeadlessFlag,
+    /// The running `ov` (guard hooks, dispatcher, scripted runtime).
+    pub ov_program: PathBuf,
+    /// The tmux server for tmux agents.
+    pub tmux: Tmux,
+    /// Timing of the tmux beacon delivery.
+    pub beacon_timing: BeaconTiming,
+    /// Test hook: fail right after this step (then roll back).
+    pub fail_after: Option<SlingStep>,
+}
+
+impl SlingRequest {
+    /// A request for `task_id` with every option at its default.
+    pub fn new(layout: Layout, config: Config, task_id: impl Into<String>, ov: PathBuf) -> Self {
+        let beacon_timing = BeaconTiming::from_config(&config);
+        Self {
+            layout,
+            config,
+            task_id: task_id.into(),
+            capability: Capability::Builder.as_str().to_owned(),
+            name: None,
+            spec: None,
+            files: Vec::new(),
+            parent: None,
+            depth: None,
+            skip_scout: false,
+            skip_review: false,
+            no_scout_check: false,
+            force_hierarchy: false,
+            max_agents: None,
+            dispatch_max_agents: None,
+            runtime: None,
+            script: None,
+            base_branch: None,
+            headless: HeadlessFlag::Unset,
+            ov_program: ov,
+            tmux: Tmux::default(),
+            beacon_timing,
+            fail_after: None,
+        }
+    }
+}
+
+/// What [`sling`] did; serialises as the `sling` JSON envelope data.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlingReport {
+    /// The agent.
+    pub agent_name: String,
+    /// Its capability.
+    pub capability: String,
+    /// The task.
+    pub task_id: String,
+    /// The agent's branch.
+    pub branch: String,
+    /// The worktree path.
+    pub worktree: String,
+    /// The tmux session (`""` when headless).
+    pub tmux_session: String,
+    /// The pane pid (tmux), `null` when headless.
+    pub pid: Option<i64>,
+    /// The session row id.
+    pub session_id: String,
+    /// The run the agent belongs to.
+    pub run_id: String,
+    /// Its parent.
+    pub parent_agent: Option<String>,
+    /// Its depth.
+    pub depth: u32,
+    /// The runtime.
+    pub runtime: String,
+    /// Headless (spawn-per-turn) or tmux.
+    pub headless: bool,
+    /// The spec copy under `.overstory/specs/`, if any.
+    pub spec_path: Option<String>,
+    /// The dispatch mail id.
+    pub dispatch_mail_id: String,
+    /// The detached dispatcher running the first turn (headless only).
+    pub dispatcher_pid: Option<u32>,
+    /// The first turn's final state: always `null`, sling does not wait.
+    pub initial_turn_final_state: Option<String>,
+    /// The Claude session id: `null` until the first turn reports it.
+    pub claude_session_id: Option<String>,
+    /// Non-fatal warnings (scout check, ignored flags).
+    pub warnings: Vec<String>,
+}
+
+/// Admits, sets up and starts one agent.
+///
+/// Blocks only for set-up (and, for tmux agents, until the beacon is
+/// delivered); a headless agent's first turn runs in a detached dispatcher.
+/// Must not be called from inside an async runtime (it runs the runtime's
+/// config deployment on a private one).
+///
+/// # Errors
+/// [`FleetError::Validation`] for invalid names, flags or a missing spec;
+/// [`FleetError::Agent`] for refusals (depth, limits, names in use, task
+/// lock, unknown parent or capability, root without `IS_SANDBOX`);
+/// [`FleetError::Hierarchy`] (`HIERARCHY_VIOLATION`); runtime, worktree,
+/// tmux, mail and store failures. After any failure nothing this sling
+/// created is left behind.
+pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
+    let layout = &req.layout;
+    let config = &req.config;
+    let root = layout.root().to_path_buf();
+
+    // 1. Validation that touches nothing.
+    let task = TaskId::new(req.task_id.trim())?;
+    let capability: Capability = req.capability.trim().parse().map_err(|_| {
+        FleetError::invalid(
+            "capability",
+            format!("Unknown capability \"{}\"", req.capability),
+        )
+    })?;
+    let explicit_name = match req.name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => Some(AgentName::new(n)?),
+        _ => None,
+    };
+    let parent = match req.parent.as_deref().map(str::trim) {
+        Some(p) if !p.is_empty() => Some(AgentName::new(p)?),
+        _ => None,
+    };
+    let registry = Registry {
+        script: req.script.clone(),
+        ov_program: Some(req.ov_program.clone()),
+    };
+    let runtime = registry.get(req.runtime.as_deref(), Some(config), Some(capability))?;
+    if let Some(refusal) = overstory_runtime::sandbox::root_refusal(runtime.id(), "sling") {
+        return Err(FleetError::agent(refusal));
+    }
+    let mut warnings = Vec::new();
+    if req.skip_scout && capability != Capability::Lead {
+        warnings.push("--skip-scout only applies to leads; ignored".to_owned());
+    }
+    let spec_src = match &req.spec {
+        Some(p) => {
+            let abs = if p.is_absolute() {
+                p.clone()
+            } else {
+                root.join(p)
+            };
+            if !abs.is_file() {
+                return Err(FleetError::invalid(
+                    "spec",
+                    format!("Spec file not found: {}", abs.display()),
+                ));
+            }
+            Some(abs)
+        }
+        None => None,
+    };
+    let files: Vec<String> = req
+        .files
+        .iter()
+        .flat_map(|f| f.split(','))
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
+
+    // Hierarchy (before anything is opened).
+    if parent.is_none() && !req.force_hierarchy && !capability.props().spawnable_without_parent {
+        return Err(FleetError::Hierarchy {
+            capability: capability.as_str().to_owned(),
+        });
+    }
+
+    // Manifest.
+    let manifest = Manifest::for_project(&root, config)?;
+    let Some(def) = manifest.agent(capability.as_str()).cloned() else {
+        return Err(FleetError::agent(
+            manifest.unknown_capability(capability.as_str()),
+        ));
+    };
+    let headless = resolve_use_headless(runtime.as_ref(), req.headless, config)?;
+    let base_branch = resolve_base_branch(&root, config, req.base_branch.as_deref());
+
+    // 2. Admission under the sling lock.
+    let admitted = {
+        // Exclusive across processes; the kernel drops it if we die.
+        let _lock = FileLock::acquire(&layout.sling_lock())?;
+        admit(
+            req,
+            &task,
+            capability,
+            explicit_name.as_ref(),
+            parent.as_ref(),
+            &mut warnings,
+        )?
+    };
+    let agent = admitted.agent.clone();
+    let mut undo = Undo {
+        agent: Some(agent.clone()),
+        prior_row: admitted.prior.clone(),
+        row_reserved: true,
+        created_run: admitted.created_run.clone(),
+        ..Undo::default()
+    };
+
+    let result = set_up_and_start(
+        req,
+        &admitted,
+        &task,
+        capability,
+        &def,
+        &manifest,
+        runtime.as_ref(),
+        headless,
+        &base_branch,
+        spec_src.as_deref(),
+        &files,
+        &mut undo,
+    );
+    match result {
+        Ok(mut report) => {
+            report.warnings.splice(0..0, warnings);
+            Ok(report)
+        }
+        Err(e) => {
+            undo.run(req);
+            Err(e)
+        }
+    }
+}
+
+struct Admitted {
+    agent: AgentName,
+    session: Session,
+    prior: Option<Session>,
+    depth: u32,
+    run_id: String,
+    /// The run this sling started (none existed), to fail on rollback.
+    created_run: Option<String>,
+}
+
+fn admit(
+    req: &SlingRequest,
+    task: &TaskId,
+    capability: Capability,
+    explicit_name: Option<&AgentName>,
+    parent: Option<&AgentName>,
+    warnings: &mut Vec<String>,
+) -> Result<Admitted, FleetError> {
+    let layout = &req.layout;
+    let config = &req.config;
+    let (store, _) = overstory_sessions::open_sessions(layout)?;
+
+    // Depth: derived from the parent's row (improvement 6).
+    let parent_row = match parent {
+        Some(p) => store.get(p.as_str())?,
+        None => None,
+    };
+    let depth = match (parent, &parent_row) {
+        (Some(_), Some(row)) => {
+            let d = u32::try_from(row.depth.max(0)).unwrap_or(0) + 1;
+            if let Some(given) = req.depth.filter(|g| *g != d) {
+                warnings.push(format!(
+                    "--depth {given} ignored: the depth is the parent's depth + 1 = {d}"
+                ));
+            }
+            d
+        }
+        (Some(p), None) if p.as_str() == "orchestrator" => req.depth.unwrap_or(0),
+        (Some(p), None) => {
+            return Err(FleetError::agent(format!(
+                "Parent agent \"{p}\" not found: no session row has that name. Check 'ov status --all', or omit --parent"
+            )));
+        }
+        (None, _) => req.depth.unwrap_or(0),
+    };
+    if depth > config.agents.max_depth {
+        return Err(FleetError::agent(format!(
+            "Depth limit exceeded: depth {depth} > maxDepth {}",
+            config.agents.max_depth
+        )));
+    }
+
+    // Run id. A new run is only recorded once the sling is admitted (below),
+    // so a refusal leaves no run behind.
+    let (run_id, new_run) = match parent_row.as_ref().and_then(|r| r.run_id.clone()) {
+        Some(id) => (id, false),
+        None => match overstory_sessions::current_run_id(layout) {
+            Some(id) => (id, false),
+            None => (overstory_core::ids::run_id(), true),
+        },
+    };
+
+    let all = store.all()?;
+    let active: Vec<&Session> = all.iter().filter(|s| s.state.is_active()).collect();
+
+    let per_run = config.agents.max_sessions_per_run;
+    if per_run > 0 {
+        let n = all
+            .iter()
+            .filter(|s| s.run_id.as_deref() == Some(run_id.as_str()))
+            .count();
+        if n >= per_run as usize {
+            return Err(FleetError::agent(format!(
+                "Run session limit reached: {n}/{per_run} agents in run {run_id}. Start a new run or raise agents.maxSessionsPerRun"
+            )));
+        }
+    }
+
+    // Concurrency: persistent agents (coordinator, monitor) do not count.
+    let max = config.agents.max_concurrent;
+    let workers = active
+        .iter()
+        .filter(|s| {
+            !s.capability
+                .parse::<Capability>()
+                .is_ok_and(Capability::is_persistent)
+        })
+        .count();
+    if max > 0 && workers >= max as usize {
+        return Err(FleetError::agent(format!(
+            "Max concurrent agent limit reached: {workers}/{max} active agents. Wait for one to finish or raise agents.maxConcurrent"
+        )));
+    }
+
+    // Names.
+    let worktree_base = PathBuf::from(&config.worktrees.base_dir);
+    let worktrees = Worktrees::new(layout.root());
+    let taken = |name: &AgentName| {
+        active.iter().any(|s| s.agent_name == name.as_str())
+            || layout.agent_worktree_in(&worktree_base, name).exists()
+            || worktrees.branch_exists(BranchName::for_agent(name, task).as_str())
+    };
+    let agent = match explicit_name {
+        Some(n) => {
+            if let Some(s) = all
+                .iter()
+                .find(|s| s.agent_name == n.as_str() && s.state.is_active())
+            {
+                return Err(FleetError::agent(format!(
+                    "Agent name \"{n}\" is already in use (state: {})",
+                    s.state
+                )));
+            }
+            n.clone()
+        }
+        None => auto_name(capability, task, &taken)?,
+    };
+
+    // Task lock: the parent may delegate its own task.
+    if let Some(holder) = active.iter().find(|s| s.task_id == task.as_str())
+        && parent.is_none_or(|p| p.as_str() != holder.agent_name)
+    {
+        {
+            return Err(FleetError::agent(format!(
+                "Task \"{task}\" is already being worked by agent \"{}\" (state: {}). Wait for it, stop it with 'ov stop {}', or sling with --parent {} to delegate",
+                holder.agent_name, holder.state, holder.agent_name, holder.agent_name
+            )));
+        }
+    }
+
+    // Stagger.
+    let stagger = i64::try_from(config.agents.stagger_delay_ms).unwrap_or(i64::MAX);
+    if stagger > 0 {
+        let newest = active
+            .iter()
+            .filter_map(|s| clock::parse_rfc3339(&s.started_at))
+            .max();
+        if let Some(newest) = newest {
+            let wait = stagger - (clock::now_millis() - newest);
+            if wait > 0 {
+                std::thread::sleep(Duration::from_millis(wait.unsigned_abs()));
+            }
+        }
+    }
+
+    // Per-parent ceiling.
+    if let Some(p) = parent {
+        let ceiling = req.max_agents.unwrap_or(config.agents.max_agents_per_lead);
+        if ceiling > 0 {
+            let children = active
+                .iter()
+                .filter(|s| s.parent_agent.as_deref() == Some(p.as_str()))
+                .count();
+            if children >= ceiling as usize {
+                return Err(FleetError::agent(format!(
+                    "Per-lead agent limit reached: \"{p}\" has {children}/{ceiling} active children. Wait for one to finish, or pass --max-agents"
+                )));
+            }
+        }
+    }
+
+    // Scout warning (never blocks).
+    if capability == Capability::Builder
+        && !req.skip_scout
+        && !req.no_scout_check
+        && let Some(p) = parent
+    {
+        {
+            let had_scout = all
+                .iter()
+                .any(|s| s.parent_agent.as_deref() == Some(p.as_str()) && s.capability == "scout");
+            if !had_scout {
+                warnings.push(format!(
+                    "\"{p}\" is dispatching a builder without having run a scout; pass --skip-scout or --no-scout-check to silence this"
+                ));
+            }
+        }
+    }
+
+    // Reserve the row.
+    let prior = all.iter().find(|s| s.agent_name == agent.as_str()).cloned();
+    let mut session = Session::new(agent.as_str(), capability.as_str());
+    session.worktree_path = layout
+        .agent_worktree_in(&worktree_base, &agent)
+        .to_string_lossy()
+        .into_owned();
+    session.branch_name = BranchName::for_agent(&agent, task).into_string();
+    session.task_id = task.as_str().to_owned();
+    session.parent_agent = parent.map(|p| p.as_str().to_owned());
+    session.depth = i64::from(depth);
+    session.run_id = Some(run_id.clone());
+    session.claude_session_id = prior.as_ref().and_then(|p| p.claude_session_id.clone());
+    if new_run {
+        RunStore::open(&layout.sessions_db())?.create(&NewRun {
+            id: run_id.clone(),
+            started_at: clock::now_rfc3339(),
+            coordinator_session_id: None,
+            coordinator_name: None,
+            status: RunStatus::Active,
+        })?;
+        overstory_sessions::write_current_run(layout, &run_id)?;
+    }
+    let created_run = new_run.then(|| run_id.clone());
+    if let Err(e) = store.upsert(&session) {
+        if let Some(id) = &created_run {
+            overstory_sessions::close_run(layout, id, RunStatus::Failed);
+        }
+        return Err(e.into());
+    }
+    Ok(Admitted {
+        agent,
+        session,
+        prior,
+        depth,
+        run_id,
+        created_run,
+    })
+}
+
+/// `<cap>-<task>`, then `-2` … `-100`, then `-<epoch ms>`.
+fn auto_name(
+    capability: Capability,
+    task: &TaskId,
+    taken: &dyn Fn(&AgentName) -> bool,
+) -> Result<AgentName, FleetError> {
+    let base = format!("{}-{}", capability.as_str(), task);
+    let first = AgentName::new(&base)?;
+    if !taken(&first) {
+        return Ok(first);
+    }
+    for n in 2..=100 {
+        let name = AgentName::new(&format!("{base}-{n}"))?;
+        if !taken(&name) {
+            return Ok(name);
+        }
+    }
+    Ok(AgentName::new(&format!("{base}-{}", clock::now_millis()))?)
+}
+
+fn resolve_base_branch(root: &Path, config: &Config, given: Option<&str>) -> String {
+    if let Some(b) = given.map(str::trim).filter(|b| !b.is_empty()) {
+        return b.to_owned();
+    }
+    overstory_core::git::Git::new(root)
+        .run(&["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| config.project.canonical_branch.clone())
+}
+
+/// What this sling created, to undo on failure.
+#[derive(Default)]
+struct Undo {
+    agent: Option<AgentName>,
+    prior_row: Option<Session>,
+    row_reserved: bool,
+    worktree: Option<(PathBuf, String)>,
+    spec_copy: Option<PathBuf>,
+    identity: Option<PathBuf>,
+    runtime_choice: bool,
+    mail_id: Option<String>,
+    queued_turn: Option<PathBuf>,
+    tmux_session: Option<String>,
+    created_run: Option<String>,
+}
+
+impl Undo {
+    fn run(&mut self, req: &SlingRequest) {
+        let layout = &req.layout;
+        if let Some(name) = self.tmux_session.take() {
+            let _ = req.tmux.kill_session(&name, Duration::from_secs(1));
+        }
+        if let Some(p) = self.queued_turn.take() {
+            let _ = std::fs::remove_file(p);
+        }
+        if let Some(id) = self.mail_id.take()
+            && let Ok(client) = MailClient::open(layout)
+        {
+            let _ = client.store().delete(&id);
+        }
+        if let Some(agent) = &self.agent
+            && std::mem::take(&mut self.runtime_choice)
+        {
+            let _ = std::fs::remove_file(layout.agent_runtime_choice(agent));
+        }
+        if let Some(p) = self.identity.take() {
+            let _ = std::fs::remove_file(p);
+        }
+        if let Some(p) = self.spec_copy.take() {
+            let _ = std::fs::remove_file(p);
+        }
+        if let Some((path, branch)) = self.worktree.take() {
+            Worktrees::new(layout.root()).rollback(&path, &branch);
+        }
+        if std::mem::take(&mut self.row_reserved)
+            && let (Some(agent), Ok(store)) =
+                (&self.agent, SessionStore::open(&layout.sessions_db()))
+        {
+            let _ = match self.prior_row.take() {
+                Some(prior) => store.upsert(&prior),
+                None => store.remove(agent.as_str()).map(|_| ()),
+            };
+        }
+        if let Some(id) = self.created_run.take() {
+            overstory_sessions::close_run(layout, &id, RunStatus::Failed);
+        }
+    }
+}
+
+fn check_step(req: &SlingRequest, step: SlingStep) -> Result<(), FleetError> {
+    if req.fail_after == Some(step) {
+        return Err(FleetError::Injected {
+            step: step.as_str().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+fn set_up_and_start(
+    req: &SlingRequest,
+    admitted: &Admitted,
+    task: &TaskId,
+    capability: Capability,
+    def: &overstory_runtime::manifest::AgentDef,
+    manifest: &Manifest,
+    runtime: &dyn AgentRuntime,
+    headless: bool,
+    base_branch: &str,
+    spec_src: Option<&Path>,
+    files: &[String],
+    undo: &mut Undo,
+) -> Result<SlingReport, FleetError> {
+    let layout = &req.layout;
+    let config = &req.config;
+    let root = layout.root();
+    let agent = &admitted.agent;
+    check_step(req, SlingStep::Reserve)?;
+
+    // Worktree + branch.
+    let worktrees = Worktrees::new(root);
+    let created = worktrees.create(
+        Path::new(&config.worktrees.base_dir),
+        agent,
+        task,
+        base_branch,
+    )?;
+    undo.worktree = Some((created.path.clone(), created.branch.as_str().to_owned()));
+    let worktree = created.path.clone();
+    let branch = created.branch.as_str().to_owned();
+    check_step(req, SlingStep::Worktree)?;
+
+    // Spec copy.
+    let spec_path = match spec_src {
+        Some(src) => {
+            let dest = layout.task_spec(task);
+            let same = match (src.canonicalize(), dest.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+            if !same {
+                let existed = dest.exists();
+                if let Some(dir) = dest.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| FsError::new("create directory", dir, e))?;
+                }
+                std::fs::copy(src, &dest).map_err(|e| FsError::new("copy", &dest, e))?;
+                if !existed {
+                    undo.spec_copy = Some(dest.clone());
+                }
+            }
+            Some(dest.to_string_lossy().into_owned())
+        }
+        None => None,
+    };
+
+    // Overlay.
+    let base_dir = Manifest::base_dir(root, config);
+    let base_definition = manifest
+        .definition_path(&base_dir, capability.as_str())
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let mut overlay = OverlayConfig::new(
+        agent.as_str(),
+        capability,
+        task.as_str(),
+        branch.clone(),
+        worktree.clone(),
+    );
+    overlay.spec_path.clone_from(&spec_path);
+    overlay.parent_agent = admitted.session.parent_agent.clone();
+    overlay.depth = admitted.depth;
+    overlay.file_scope = files.to_vec();
+    overlay.mulch_domains = if config.mulch.enabled {
+        config.mulch.domains.clone()
+    } else {
+        Vec::new()
+    };
+    overlay.can_spawn = def.can_spawn || capability.props().can_spawn;
+    overlay.base_definition = base_definition;
+    if !config.project.quality_gates.is_empty() {
+        overlay.quality_gates = Some(config.project.quality_gates.clone());
+    }
+    if capability == Capability::Lead {
+        overlay.skip_scout = req.skip_scout;
+        overlay.skip_review = req.skip_review;
+    }
+    overlay.max_agents = req.dispatch_max_agents;
+    overlay.instruction_path = runtime.instruction_path().to_owned();
+    let content = render_overlay(&overlay)?;
+    write_overlay(
+        &worktree,
+        &content,
+        root,
+        runtime.instruction_path(),
+        agent.as_str(),
+    )?;
+
+    // Hooks / guards.
+    let mut hooks = HooksDef::new(agent.as_str(), Some(capability), worktree.clone())
+        .headless(headless)
+        .guard_program(req.ov_program.clone());
+    if !config.project.quality_gates.is_empty() {
+        hooks = hooks.quality_gates(config.project.quality_gates.clone());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| FsError::new("start the async runtime for", &worktree, e))?;
+    rt.block_on(runtime.deploy_config(&worktree, None, &hooks))?;
+
+    // Identity, if absent.
+    let identity_path = layout.agent_identity(agent);
+    if !identity_path.exists() {
+        let domains = if config.mulch.enabled {
+            config.mulch.domains.clone()
+        } else {
+            Vec::new()
+        };
+        let id = Identity::new(
+            agent.as_str(),
+            capability.as_str(),
+            &domains,
+            &clock::now_rfc3339(),
+        );
+        save_identity(&identity_path, &id)?;
+        undo.identity = Some(identity_path);
+    }
+    check_step(req, SlingStep::Deploy)?;
+
+    // Runtime choice.
+    RuntimeChoice {
+        runtime: runtime.id().to_owned(),
+        script: req.script.clone(),
+    }
+    .save(layout, agent)?;
+    undo.runtime_choice = true;
+    check_step(req, SlingStep::RuntimeChoice)?;
+
+    // Dispatch mail, before the spawn so the first turn finds it.
+    let from = admitted
+        .session
+        .parent_agent
+        .clone()
+        .unwrap_or_else(|| "orchestrator".to_owned());
+    let spec_line = match &spec_path {
+        Some(p) => format!("Spec file: {p}."),
+        None => {
+            "No spec file was provided; the task id and your overlay describe the work.".to_owned()
+        }
+    };
+    let body = format!(
+        "You have been assigned task {task} as a {capability} agent. {spec_line} Read your overlay at {} before starting.",
+        runtime.instruction_path()
+    );
+    let client = MailClient::open(layout)?;
+    let sent = client.send(
+        &SendRequest::new(
+            AgentName::new(&from)?,
+            Address::Agent(agent.clone()),
+            format!("Dispatch: {task}"),
+            body,
+        )
+        .kind(MessageType::Dispatch),
+    )?;
+    undo.mail_id = Some(sent.id.clone());
+    check_step(req, SlingStep::Mail)?;
+
+    let instruction_path = runtime.instruction_path();
+    let beacon = Beacon {
+        agent: agent.as_str(),
+        capability: capability.as_str(),
+        task_id: task.as_str(),
+        depth: admitted.depth,
+        parent: admitted.session.parent_agent.as_deref(),
+        instruction_path,
+    }
+    .render(&clock::now_rfc3339());
+
+    let mut report = SlingReport {
+        agent_name: agent.as_str().to_owned(),
+        capability: capability.as_str().to_owned(),
+        task_id: task.as_str().to_owned(),
+        branch: branch.clone(),
+        worktree: worktree.to_string_lossy().into_owned(),
+        tmux_session: String::new(),
+        pid: None,
+        session_id: admitted.session.id.clone(),
+        run_id: admitted.run_id.clone(),
+        parent_agent: admitted.session.parent_agent.clone(),
+        depth: admitted.depth,
+        runtime: runtime.id().to_owned(),
+        headless,
+        spec_path,
+        dispatch_mail_id: sent.id.clone(),
+        dispatcher_pid: None,
+        initial_turn_final_state: None,
+        claude_session_id: admitted.session.claude_session_id.clone(),
+        warnings: Vec::new(),
+    };
+
+    if headless {
+        // The dispatcher's turn carries this prompt plus all unread mail
+        // (the dispatch mail included).
+        let queued = enqueue_turn(layout, agent, &beacon)?;
+        undo.queued_turn = Some(queued);
+        check_step(req, SlingStep::Spawn)?;
+        let factory =
+            TurnFactory::new(layout.clone(), config.clone(), Some(req.ov_program.clone()));
+        let launcher = Launcher {
+            ov: req.ov_program.clone(),
+        };
+        match wake(&factory, &launcher, agent)? {
+            WakeOutcome::Started { pid } => report.dispatcher_pid = Some(pid),
+            WakeOutcome::AlreadyRunning | WakeOutcome::Poked { .. } => {}
+            WakeOutcome::NotEligible { reason } | WakeOutcome::Failed { reason } => {
+                return Err(FleetError::agent(format!(
+                    "Cannot start a headless turn for \"{agent}\": {reason}"
+                )));
+            }
+        }
+        return Ok(report);
+    }
+
+    // Tmux.
+    Tmux::ensure_available()?;
+    let manifest_model = Some(def.model.as_str()).filter(|m| !m.is_empty());
+    let model = resolve_model(config, manifest_model, capability, &process_env);
+    let mut env_vars = runtime.build_env(&model);
+    env_vars.insert(env::AGENT_NAME.to_owned(), agent.as_str().to_owned());
+    env_vars.insert(
+        env::WORKTREE_PATH.to_owned(),
+        worktree.to_string_lossy().into_owned(),
+    );
+    env_vars.insert(env::TASK_ID.to_owned(), task.as_str().to_owned());
+    env_vars.insert(
+        env::PROJECT_ROOT.to_owned(),
+        root.to_string_lossy().into_owned(),
+    );
+    let mut spawn = SpawnOptions::new(model.spawn_model().unwrap_or_default());
+    spawn.cwd.clone_from(&worktree);
+    spawn.shared_writable_dirs = vec![layout.dir().to_path_buf()];
+    if capability == Capability::Lead {
+        spawn.shared_writable_dirs.push(root.join(".git"));
+    }
+    spawn.env.clone_from(&env_vars);
+    let command = runtime.spawn_command(&spawn)?;
+    let session_name = tmux::session_name(&config.project.name, agent.as_str());
+    let pid = req.tmux.create_session(&NewSession {
+        name: session_name.clone(),
+        cwd: worktree.clone(),
+        command,
+        env: env_vars,
+        path_prepend: req.ov_program.parent().map(Path::to_path_buf),
+    })?;
+    undo.tmux_session = Some(session_name.clone());
+    // The row knows the pane before any keystroke.
+    let mut row = admitted.session.clone();
+    row.tmux_session.clone_from(&session_name);
+    row.pid = Some(i64::from(pid));
+    SessionStore::open(&layout.sessions_db())?.upsert(&row)?;
+    check_step(req, SlingStep::Spawn)?;
+    deliver_beacon(
+        &req.tmux,
+        &session_name,
+        &beacon,
+        |pane| runtime.detect_ready(pane),
+        &req.beacon_timing,
+    )?;
+    report.tmux_session = session_name;
+    report.pid = Some(i64::from(pid));
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_round_trip_through_their_names() {
+        for s in SlingStep::ALL {
+            assert_eq!(s.as_str().parse::<SlingStep>(), Ok(s));
+        }
+        assert!("nope".parse::<SlingStep>().is_err());
+    }
+
+    #[test]
+    fn auto_names_skip_taken_ones() {
+        let task = TaskId::new("task-1").unwrap_or_else(|_| unreachable!());
+        let taken =
+            |n: &AgentName| n.as_str() == "builder-task-1" || n.as_str() == "builder-task-1-2";
+        let name = auto_name(Capability::Builder, &task, &taken).unwrap_or_else(|_| unreachable!());
+        assert_eq!(name.as_str(), "builder-task-1-3");
+    }
+}

@@ -1,0 +1,182 @@
+//! Starting a turn's child process, behind a trait so tests can inject faults
+//! and timing.
+//!
+//! [`ProcessSpawner`] is the real thing: the child leads its own process
+//! group (optionally under the [`shim`](crate::shim) so it dies with its
+//! runner), and [`TurnChild::signal`] reaches the whole group. Tests may
+//! supply their own [`TurnSpawner`] to script a child's output, exit and
+//! reaction to signals; the runner under test stays the real one.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+
+use overstory_runtime::runtime::SpawnSpec;
+use std::pin::Pin;
+use std::process::Stdio;
+
+use overstory_core::process::{self, Sig};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A boxed async writer (the child's stdin).
+pub type ChildStdin = Pin<Box<dyn AsyncWrite + Send>>;
+/// A boxed async reader (the child's stdout or stderr).
+pub type ChildOutput = Pin<Box<dyn AsyncRead + Send>>;
+
+/// A running turn child.
+#[async_trait::async_trait]
+pub trait TurnChild: Send {
+    /// Returns the child's pid (also its process group id).
+    fn pid(&self) -> u32;
+    /// Takes the child's stdin; `None` after the first call.
+    fn take_stdin(&mut self) -> Option<ChildStdin>;
+    /// Takes the child's stdout; `None` after the first call.
+    fn take_stdout(&mut self) -> Option<ChildOutput>;
+    /// Takes the child's stderr; `None` after the first call or if absent.
+    fn take_stderr(&mut self) -> Option<ChildOutput>;
+    /// Waits for the child to exit and reaps it. Returns its exit code, or
+    /// `None` when a signal ended it.
+    ///
+    /// # Errors
+    /// Any OS error while waiting.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the child keeps running and can be waited on again.
+    async fn wait(&mut self) -> io::Result<Option<i32>>;
+    /// Sends `sig` to the child's whole process group. Never fails: a group
+    /// that is already gone needs no signal.
+    fn signal(&mut self, sig: Sig);
+}
+
+/// Starts turn children.
+pub trait TurnSpawner: Send + Sync {
+    /// Starts `spec` with piped stdin, stdout and stderr.
+    ///
+    /// # Errors
+    /// The OS error when the program cannot be started.
+    fn spawn(&self, spec: &SpawnSpec) -> io::Result<Box<dyn TurnChild>>;
+}
+
+/// Runs children under `ov turn-shim` so they die with their runner.
+#[derive(Debug, Clone)]
+pub struct ShimConfig {
+    /// The `ov` executable.
+    pub program: PathBuf,
+    /// Arguments before the guarded argv; normally `["turn-shim"]`.
+    pub args: Vec<OsString>,
+}
+
+impl ShimConfig {
+    /// Returns the shim as provided by the `ov` binary at `ov`.
+    pub fn ov(ov: impl Into<PathBuf>) -> Self {
+        Self {
+            program: ov.into(),
+            args: vec!["turn-shim".into()],
+        }
+    }
+}
+
+/// The real spawner: each child leads a new process group.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSpawner {
+    shim: Option<ShimConfig>,
+}
+
+impl ProcessSpawner {
+    /// A spawner that starts children directly. If the runner is killed with
+    /// SIGKILL, the child's group survives it (use [`with_shim`](Self::with_shim)).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A spawner that starts children under the shim, so a killed runner
+    /// never leaves its turn running.
+    pub fn with_shim(shim: ShimConfig) -> Self {
+        Self { shim: Some(shim) }
+    }
+}
+
+impl TurnSpawner for ProcessSpawner {
+    fn spawn(&self, spec: &SpawnSpec) -> io::Result<Box<dyn TurnChild>> {
+        let Some((program, args)) = spec.argv.split_first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buildDirectSpawn returned empty argv array",
+            ));
+        };
+        let mut cmd = match &self.shim {
+            Some(shim) => {
+                let mut c = process::command(&shim.program);
+                c.args(&shim.args)
+                    .arg("--parent-pid")
+                    .arg(std::process::id().to_string())
+                    .arg("--")
+                    .arg(program)
+                    .args(args);
+                c
+            }
+            None => {
+                let mut c = process::command(program);
+                c.args(args);
+                c
+            }
+        };
+        for key in &spec.env_remove {
+            cmd.env_remove(key);
+        }
+        cmd.current_dir(&spec.cwd)
+            .envs(&spec.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = tokio::process::Command::from(cmd).spawn()?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take().map(|s| Box::pin(s) as ChildStdin);
+        let stdout = child.stdout.take().map(|s| Box::pin(s) as ChildOutput);
+        let stderr = child.stderr.take().map(|s| Box::pin(s) as ChildOutput);
+        Ok(Box::new(ProcessChild {
+            child,
+            pid,
+            stdin,
+            stdout,
+            stderr,
+        }))
+    }
+}
+
+struct ProcessChild {
+    child: tokio::process::Child,
+    pid: u32,
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildOutput>,
+    stderr: Option<ChildOutput>,
+}
+
+#[async_trait::async_trait]
+impl TurnChild for ProcessChild {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.stdin.take()
+    }
+
+    fn take_stdout(&mut self) -> Option<ChildOutput> {
+        self.stdout.take()
+    }
+
+    fn take_stderr(&mut self) -> Option<ChildOutput> {
+        self.stderr.take()
+    }
+
+    async fn wait(&mut self) -> io::Result<Option<i32>> {
+        Ok(self.child.wait().await?.code())
+    }
+
+    fn signal(&mut self, sig: Sig) {
+        if let Ok(pgid) = i32::try_from(self.pid) {
+            let _ = process::signal_group(pgid, sig);
+        }
+    }
+}

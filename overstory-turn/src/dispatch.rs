@@ -1,0 +1,663 @@
+//! Dispatch: turning mail and nudges into user turns, with no server running.
+//!
+//! A headless task-scoped agent has no process between turns, so something
+//! must start its next turn when mail arrives. In the original only `ov
+//! serve` did, by polling. Here the sender does it:
+//!
+//! 1. after inserting mail, the sender calls [`wake`] for each recipient;
+//! 2. `wake` checks the agent is a spawn-per-turn agent ([`is_spawn_per_turn`])
+//!    and, unless a dispatcher already runs for it, starts one: a detached
+//!    `ov dispatch --agent <name>` process ([`Launcher`]);
+//! 3. the dispatcher ([`run_dispatcher`]) holds the agent's dispatch lock,
+//!    batches everything pending — queued nudges first, then all unread mail
+//!    — into one user turn, runs it with [`run_turn`], and marks the mail
+//!    read (and the nudges done) only when that turn exited 0. It repeats
+//!    until nothing is pending, then releases the lock and looks once more,
+//!    so mail that arrived while it was letting go is never stranded.
+//!
+//! Delivery is at-least-once: a turn that fails leaves its mail unread, and
+//! the dispatcher retries with backoff up to a limit. [`sweep`] finds agents
+//! with pending work and no dispatcher (after a crash, or a give-up) and
+//! wakes them; `ov serve` and the watchdog run it as a backstop.
+//!
+//! Nudges and an agent's first prompt use the same path: [`enqueue_turn`]
+//! writes the text into `.overstory/agents/<name>/nudges/` and the next
+//! dispatcher turn carries it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use overstory_core::config::Config;
+use overstory_core::lockfile::{self, FileLock};
+use overstory_core::{AgentName, Capability, FsError, Layout, clock, ids, process};
+use overstory_mail::{MailClient, MailMessage, framing};
+use overstory_sessions::{Session, SessionStore};
+use serde::{Deserialize, Serialize};
+use std::fs::OpenOptions;
+
+use crate::child::{ProcessSpawner, ShimConfig, TurnSpawner};
+use crate::{RunTurnOptions, TurnResult, run_turn};
+use overstory_runtime::error::RuntimeError;
+use overstory_runtime::manifest::Manifest;
+use overstory_runtime::model::{process_env, resolve_model};
+use overstory_runtime::prompt::SECTION_SEPARATOR;
+use overstory_runtime::registry::Registry;
+use overstory_runtime::runtime::{AgentRuntime, ResolvedModel};
+
+/// Dispatching failed before any turn ran.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DispatchError {
+    /// The agent has no session row.
+    #[error("No session for agent \"{agent}\"")]
+    NoSession {
+        /// The agent.
+        agent: String,
+    },
+    /// The sessions database failed.
+    #[error(transparent)]
+    Db(#[from] overstory_core::DbError),
+    /// The mail database failed.
+    #[error(transparent)]
+    Mail(#[from] overstory_mail::MailError),
+    /// A file under `.overstory/` could not be written or read.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// The runtime could not be chosen or built.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The dispatcher process could not be started.
+    #[error("Failed to start the dispatcher for \"{agent}\"")]
+    Launch {
+        /// The agent.
+        agent: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DispatchError {
+    /// Returns the error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Db(e) => e.code(),
+            Self::Mail(e) => e.code(),
+            Self::Fs(e) => e.code(),
+            Self::Runtime(e) => e.code(),
+            _ => "AGENT_ERROR",
+        }
+    }
+}
+
+/// The runtime an agent was slung with, kept so every later turn uses the
+/// same one (`.overstory/agents/<name>/runtime.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeChoice {
+    /// The runtime name (`claude`, `scripted`).
+    pub runtime: String,
+    /// The scripted runtime's script, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<PathBuf>,
+}
+
+impl RuntimeChoice {
+    /// Reads an agent's recorded choice, if any.
+    pub fn load(layout: &Layout, agent: &AgentName) -> Option<Self> {
+        let text = std::fs::read_to_string(layout.agent_runtime_choice(agent)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Records the choice atomically.
+    ///
+    /// # Errors
+    /// [`FsError`] naming the file.
+    pub fn save(&self, layout: &Layout, agent: &AgentName) -> Result<(), FsError> {
+        let path = layout.agent_runtime_choice(agent);
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        write_atomic(&path, text.as_bytes())
+    }
+}
+
+/// What dispatch needs to build turns for a project.
+#[derive(Clone)]
+pub struct TurnFactory {
+    /// The project.
+    pub layout: Layout,
+    /// Its configuration.
+    pub config: Config,
+    /// The agent manifest, when it loaded.
+    pub manifest: Option<Manifest>,
+    /// Builds runtimes (knows where `ov` is, for the scripted runtime).
+    pub registry: Registry,
+    /// Starts turn children.
+    pub spawner: Arc<dyn TurnSpawner>,
+}
+
+impl std::fmt::Debug for TurnFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnFactory")
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TurnFactory {
+    /// Builds a factory for the project, loading the manifest if it exists.
+    /// With `ov` given, children run under `ov turn-shim` (so they die with
+    /// their runner) and the scripted runtime starts that `ov`.
+    pub fn new(layout: Layout, config: Config, ov: Option<PathBuf>) -> Self {
+        let manifest = Manifest::for_project(layout.root(), &config).ok();
+        let spawner: Arc<dyn TurnSpawner> = match &ov {
+            Some(ov) => Arc::new(ProcessSpawner::with_shim(ShimConfig::ov(ov))),
+            None => Arc::new(ProcessSpawner::new()),
+        };
+        Self {
+            layout,
+            config,
+            manifest,
+            registry: Registry {
+                script: None,
+                ov_program: ov,
+            },
+            spawner,
+        }
+    }
+
+    /// Returns the runtime for `session`: its recorded choice, else the
+    /// configured one for its capability.
+    ///
+    /// # Errors
+    /// [`RuntimeError::UnknownRuntime`].
+    pub fn runtime_for(&self, session: &Session) -> Result<Arc<dyn AgentRuntime>, RuntimeError> {
+        let capability = session.capability.parse::<Capability>().ok();
+        let choice = AgentName::new(&session.agent_name)
+            .ok()
+            .and_then(|a| RuntimeChoice::load(&self.layout, &a));
+        match choice {
+            Some(c) => {
+                let mut registry = self.registry.clone();
+                if c.script.is_some() {
+                    registry.script = c.script;
+                }
+                registry.by_name(&c.runtime)
+            }
+            None => self.registry.get(None, Some(&self.config), capability),
+        }
+    }
+
+    /// Returns the model for `session`: config, then the manifest entry of
+    /// its capability, then the capability's default.
+    pub fn model_for(&self, session: &Session) -> ResolvedModel {
+        let capability = session
+            .capability
+            .parse::<Capability>()
+            .unwrap_or(Capability::Builder);
+        let manifest_model = self
+            .manifest
+            .as_ref()
+            .and_then(|m| m.agent(capability.as_str()))
+            .map(|d| d.model.clone());
+        resolve_model(
+            &self.config,
+            manifest_model.as_deref(),
+            capability,
+            &process_env,
+        )
+    }
+
+    /// Builds the options for one turn of `session` carrying `user_turn`.
+    ///
+    /// # Errors
+    /// An invalid agent name in the row, or a runtime that cannot be built.
+    pub fn turn_options(
+        &self,
+        session: &Session,
+        user_turn: String,
+    ) -> Result<RunTurnOptions, DispatchError> {
+        let agent = AgentName::new(&session.agent_name).map_err(|_| DispatchError::NoSession {
+            agent: session.agent_name.clone(),
+        })?;
+        let runtime = self.runtime_for(session)?;
+        let model = self.model_for(session);
+        let mut opts = RunTurnOptions::new(
+            agent,
+            session.capability.clone(),
+            self.layout.clone(),
+            PathBuf::from(&session.worktree_path),
+            session.task_id.clone(),
+            user_turn,
+            runtime,
+            model,
+        );
+        opts.run_id = session.run_id.clone();
+        opts.spawner = self.spawner.clone();
+        Ok(opts)
+    }
+}
+
+/// Returns whether `session` runs one process per turn: a task-scoped
+/// capability, not in a terminal state, not in tmux (a tmux agent must never
+/// get a second process in its worktree), and a runtime that can spawn
+/// headless children and parse their output.
+pub fn is_spawn_per_turn(session: &Session, runtime: &dyn AgentRuntime) -> bool {
+    let task_scoped = session
+        .capability
+        .parse::<Capability>()
+        .is_ok_and(Capability::is_task_scoped);
+    task_scoped
+        && !session.state.is_terminal()
+        && session.tmux_session.is_empty()
+        && overstory_runtime::runtime::supports_headless(runtime, Path::new(&session.worktree_path))
+}
+
+/// Queues `text` as a user turn for the agent's next dispatcher turn (a
+/// nudge, or the first prompt of a new agent).
+///
+/// # Errors
+/// [`FsError`] when the queue file cannot be written.
+pub fn enqueue_turn(layout: &Layout, agent: &AgentName, text: &str) -> Result<PathBuf, FsError> {
+    let dir = layout.agent_nudge_dir(agent);
+    let name = format!(
+        "{:013}-{}.txt",
+        clock::now_millis().max(0),
+        ids::random_alnum(6)
+    );
+    let path = dir.join(name);
+    write_atomic(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    overstory_core::fsio::write_atomic(path, bytes)
+}
+
+/// Queued turns, oldest first.
+pub(crate) fn queued_turns(layout: &Layout, agent: &AgentName) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(layout.agent_nudge_dir(agent)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t)))
+        .collect()
+}
+
+/// Returns whether the agent has queued turns or unread mail.
+fn has_pending(layout: &Layout, agent: &AgentName) -> bool {
+    if !queued_turns(layout, agent).is_empty() {
+        return true;
+    }
+    overstory_mail::MailStore::open(layout.mail_db())
+        .and_then(|m| m.unread_count(agent.as_str()))
+        .is_ok_and(|n| n > 0)
+}
+
+/// Holds an agent's dispatch lock (one dispatcher per agent).
+#[derive(Debug)]
+struct DispatchLock(Option<FileLock>);
+
+impl DispatchLock {
+    fn try_take(layout: &Layout, agent: &AgentName) -> Result<Option<Self>, FsError> {
+        Ok(FileLock::try_acquire(&layout.agent_dispatch_lock(agent))?.map(|l| Self(Some(l))))
+    }
+
+    /// Records the holder's pid in the lock file, for [`dispatcher_pid`].
+    fn record_pid(&self) {
+        if let Some(l) = &self.0 {
+            l.record_pid();
+        }
+    }
+
+    fn release(&mut self) {
+        self.0 = None;
+    }
+}
+
+/// Returns whether a dispatcher currently runs for the agent.
+pub fn is_dispatching(layout: &Layout, agent: &AgentName) -> bool {
+    matches!(DispatchLock::try_take(layout, agent), Ok(None))
+}
+
+/// Returns the pid of the dispatcher running for the agent, when one runs
+/// (read from its dispatch lock file, which the holder writes).
+pub fn dispatcher_pid(layout: &Layout, agent: &AgentName) -> Option<i32> {
+    lockfile::holder_pid(&layout.agent_dispatch_lock(agent))
+}
+
+/// Starts dispatcher processes.
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    /// The `ov` executable (`ov dispatch --agent <name>` is run).
+    pub ov: PathBuf,
+}
+
+impl Launcher {
+    /// Starts a detached dispatcher for `agent`. The child leads its own
+    /// process group, reads nothing, and writes its diagnostics to
+    /// `.overstory/logs/<agent>/dispatch.log`; a background thread reaps it.
+    ///
+    /// # Errors
+    /// [`DispatchError::Launch`] when the process cannot be started.
+    pub fn launch(&self, layout: &Layout, agent: &AgentName) -> Result<u32, DispatchError> {
+        self.detached(layout, agent, "dispatch", &layout.agent_dispatch_log(agent))
+    }
+
+    /// Starts a detached agent host for the persistent agent `agent`
+    /// (`ov agent-host --agent <name>`, see [`crate::host`]). Like
+    /// [`launch`](Self::launch), the child leads its own process group; its
+    /// diagnostics go to `.overstory/logs/<agent>/host.log`.
+    ///
+    /// # Errors
+    /// [`DispatchError::Launch`] when the process cannot be started.
+    pub fn launch_host(&self, layout: &Layout, agent: &AgentName) -> Result<u32, DispatchError> {
+        self.detached(layout, agent, "agent-host", &layout.agent_host_log(agent))
+    }
+
+    fn detached(
+        &self,
+        layout: &Layout,
+        agent: &AgentName,
+        command: &str,
+        log_path: &Path,
+    ) -> Result<u32, DispatchError> {
+        let stderr = log_path
+            .parent()
+            .and_then(|d| std::fs::create_dir_all(d).ok())
+            .and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log_path)
+                    .ok()
+            })
+            .map_or_else(Stdio::null, Stdio::from);
+        let mut child = process::command(&self.ov)
+            .arg(command)
+            .arg("--agent")
+            .arg(agent.as_str())
+            .arg("--project")
+            .arg(layout.root())
+            .env_remove(overstory_core::env::PROJECT_ROOT)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|source| DispatchError::Launch {
+                agent: agent.to_string(),
+                source,
+            })?;
+        let pid = child.id();
+        std::thread::spawn(move || child.wait());
+        Ok(pid)
+    }
+}
+
+/// What [`wake`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum WakeOutcome {
+    /// A dispatcher was started.
+    Started {
+        /// Its pid.
+        pid: u32,
+    },
+    /// A dispatcher already runs and will pick the work up.
+    AlreadyRunning,
+    /// The persistent agent's host was poked: it delivers the pending work
+    /// on its agent's stdin as soon as the agent is idle.
+    Poked {
+        /// The host's pid.
+        host_pid: i32,
+    },
+    /// The agent does not take turns this way (tmux, persistent, terminal,
+    /// unknown, or a runtime without headless support).
+    NotEligible {
+        /// Why.
+        reason: String,
+    },
+    /// Waking failed (the mail is stored and waits for the next wake or
+    /// sweep).
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Makes sure `agent`'s pending work will be delivered: a persistent
+/// headless agent's live host is poked ([`WakeOutcome::Poked`]); for a
+/// spawn-per-turn agent a dispatcher is started unless one runs.
+///
+/// # Errors
+/// Database failures and [`DispatchError::Launch`].
+pub fn wake(
+    factory: &TurnFactory,
+    launcher: &Launcher,
+    agent: &AgentName,
+) -> Result<WakeOutcome, DispatchError> {
+    let store = SessionStore::open(&factory.layout.sessions_db())?;
+    let Some(session) = store.get(agent.as_str())? else {
+        return Ok(WakeOutcome::NotEligible {
+            reason: "no session".into(),
+        });
+    };
+    if crate::host::is_hosted_session(&session) {
+        return Ok(match crate::host::poke(&factory.layout, agent) {
+            Some(host_pid) => WakeOutcome::Poked { host_pid },
+            None => WakeOutcome::NotEligible {
+                reason: format!(
+                    "{} agent in state {} has no live agent host",
+                    session.capability, session.state
+                ),
+            },
+        });
+    }
+    let runtime = factory.runtime_for(&session)?;
+    if !is_spawn_per_turn(&session, runtime.as_ref()) {
+        return Ok(WakeOutcome::NotEligible {
+            reason: format!(
+                "{} agent in state {} ({})",
+                session.capability,
+                session.state,
+                if session.tmux_session.is_empty() {
+                    "headless"
+                } else {
+                    "tmux"
+                }
+            ),
+        });
+    }
+    if is_dispatching(&factory.layout, agent) {
+        return Ok(WakeOutcome::AlreadyRunning);
+    }
+    let pid = launcher.launch(&factory.layout, agent)?;
+    Ok(WakeOutcome::Started { pid })
+}
+
+/// Wakes every spawn-per-turn agent that has pending work and no dispatcher.
+/// The backstop for crashed or given-up dispatchers.
+///
+/// # Errors
+/// Database failures.
+pub fn sweep(
+    factory: &TurnFactory,
+    launcher: &Launcher,
+) -> Result<Vec<(String, WakeOutcome)>, DispatchError> {
+    let store = SessionStore::open(&factory.layout.sessions_db())?;
+    let mut out = Vec::new();
+    for session in store.active()? {
+        let Ok(agent) = AgentName::new(&session.agent_name) else {
+            continue;
+        };
+        if !has_pending(&factory.layout, &agent) || is_dispatching(&factory.layout, &agent) {
+            continue;
+        }
+        out.push((session.agent_name.clone(), wake(factory, launcher, &agent)?));
+    }
+    Ok(out)
+}
+
+/// Choices for one dispatcher run.
+#[derive(Debug, Clone)]
+pub struct DispatcherOptions {
+    /// Failed turns in a row before the dispatcher gives up (the work stays
+    /// pending for the next wake or sweep).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub backoff: Duration,
+}
+
+impl Default for DispatcherOptions {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What a dispatcher run did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DispatchReport {
+    /// Turns run.
+    pub turns: usize,
+    /// Mail ids delivered and marked read.
+    pub delivered: Vec<String>,
+    /// Queued turns (nudges, first prompts) delivered.
+    pub nudges: usize,
+    /// Turns that failed.
+    pub failures: usize,
+    /// Another dispatcher already held the lock; nothing was done.
+    pub already_running: bool,
+    /// Why the run stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+/// Runs the dispatcher loop for `agent` until nothing is pending. See the
+/// [module docs](self).
+///
+/// # Errors
+/// Database failures before the first turn. Turn failures are counted and
+/// retried, not returned.
+///
+/// # Cancel safety
+/// Dropping the future releases the dispatch lock; a turn in flight is
+/// abandoned (its shim kills it when this process exits).
+pub async fn run_dispatcher(
+    factory: &TurnFactory,
+    agent: &AgentName,
+    opts: &DispatcherOptions,
+) -> Result<DispatchReport, DispatchError> {
+    let mut report = DispatchReport::default();
+    if !factory.layout.is_initialized() {
+        report.stopped = Some("the project is gone".into());
+        return Ok(report);
+    }
+    let Some(mut lock) = DispatchLock::try_take(&factory.layout, agent)? else {
+        report.already_running = true;
+        return Ok(report);
+    };
+    lock.record_pid();
+    let mut attempts = 0u32;
+    loop {
+        // A project deleted under us (a test's temp dir, a removed checkout)
+        // must not be recreated by our lock and log files.
+        if !factory.layout.is_initialized() {
+            report.stopped = Some("the project is gone".into());
+            return Ok(report);
+        }
+        let sessions = SessionStore::open(&factory.layout.sessions_db())?;
+        let Some(session) = sessions.get(agent.as_str())? else {
+            report.stopped = Some("no session".into());
+            return Ok(report);
+        };
+        drop(sessions);
+        let runtime = factory.runtime_for(&session)?;
+        if !is_spawn_per_turn(&session, runtime.as_ref()) {
+            report.stopped = Some(format!("agent is {}", session.state));
+            return Ok(report);
+        }
+        let queued = queued_turns(&factory.layout, agent);
+        let mut client = MailClient::open(&factory.layout)?;
+        let mail = client.peek_unread(agent)?;
+        if queued.is_empty() && mail.is_empty() {
+            // Let go, then look once more: a sender that saw our lock held
+            // before we released it relies on us seeing its mail.
+            lock.release();
+            if !has_pending(&factory.layout, agent) {
+                return Ok(report);
+            }
+            match DispatchLock::try_take(&factory.layout, agent)? {
+                Some(l) => {
+                    l.record_pid();
+                    lock = l;
+                }
+                None => return Ok(report),
+            }
+            continue;
+        }
+        let text = turn_text(&queued, &mail);
+        let turn = factory.turn_options(&session, runtime.encode_user_turn(&text))?;
+        let result = run_turn(turn).await;
+        report.turns += 1;
+        match result {
+            Ok(r) if delivered(&r) => {
+                attempts = 0;
+                let ids: Vec<String> = mail.iter().map(|m| m.id.clone()).collect();
+                client.acknowledge(&ids)?;
+                report.delivered.extend(ids);
+                for (path, _) in &queued {
+                    let _ = std::fs::remove_file(path);
+                }
+                report.nudges += queued.len();
+            }
+            Ok(r) => {
+                report.failures += 1;
+                tracing::warn!(agent = %agent, exit = ?r.exit_code, "turn did not end cleanly; its mail stays unread");
+                if r.final_state.is_terminal() {
+                    report.stopped = Some(format!("agent is {}", r.final_state));
+                    return Ok(report);
+                }
+                attempts += 1;
+            }
+            Err(e) => {
+                report.failures += 1;
+                tracing::warn!(agent = %agent, error = %e, "turn failed; its mail stays unread");
+                attempts += 1;
+            }
+        }
+        if attempts >= opts.max_attempts {
+            report.stopped = Some(format!("gave up after {attempts} failed turns"));
+            return Ok(report);
+        }
+        if attempts > 0 {
+            let delay = opts.backoff * 2u32.saturating_pow(attempts - 1);
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// A turn delivered its input when its child exited 0.
+fn delivered(r: &TurnResult) -> bool {
+    r.exit_code == Some(0)
+}
+
+/// Queued turns first (oldest first), then the mail batch.
+pub(crate) fn turn_text(queued: &[(PathBuf, String)], mail: &[MailMessage]) -> String {
+    let mut parts: Vec<String> = queued.iter().map(|(_, t)| t.clone()).collect();
+    if !mail.is_empty() {
+        parts.push(framing::format_batch(mail));
+    }
+    parts.join(SECTION_SEPARATOR)
+}

@@ -1,0 +1,895 @@
+//! `run_turn`: one user turn of one headless agent, from lock to settlement.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use overstory_core::events::{EventLevel, EventStore, EventType, NewEvent, filter_tool_args};
+use overstory_core::process::{self, Sig};
+use overstory_core::{AgentName, Capability, Layout, clock, env};
+use overstory_mail::protocol::{TerminatedBy, WorkerDied};
+use overstory_mail::{MailStore, MessageType, NewMessage, Priority};
+use overstory_sessions::{AgentState, SessionStore, Transition, TransitionOutcome};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::child::{ChildOutput, ProcessSpawner, TurnChild, TurnSpawner};
+use crate::feed::{Feed, pump};
+use crate::lock::{self, TurnLock, TurnLockError};
+use crate::log::{RunnerLog, Sink};
+use crate::outcome::{self, TurnFacts};
+use overstory_runtime::runtime::{AgentRuntime, DirectSpawnOptions, ResolvedModel};
+use overstory_runtime::stream_json::{ParseOptions, RuntimeEvent};
+
+/// Default gap between SIGTERM and SIGKILL.
+pub const DEFAULT_SIGKILL_DELAY: Duration = Duration::from_millis(2000);
+/// Default longest silence before a turn counts as stalled.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a child may take to exit after closing its stdout before it is
+/// terminated.
+pub const EXIT_GRACE: Duration = Duration::from_secs(30);
+/// Events are written to `events.db` in batches of at most this many.
+const EVENT_BATCH: usize = 256;
+
+/// The database files a turn reads and writes. Normally all under
+/// `.overstory/`; each may be pointed elsewhere.
+#[derive(Debug, Clone)]
+pub struct TurnPaths {
+    /// `mail.db`: terminal-mail check and `worker_died`.
+    pub mail_db: PathBuf,
+    /// `events.db`: the turn's events.
+    pub events_db: PathBuf,
+    /// `sessions.db`: state, runtime session id, last activity.
+    pub sessions_db: PathBuf,
+}
+
+impl TurnPaths {
+    /// Returns the project's default paths.
+    pub fn of(layout: &Layout) -> Self {
+        Self {
+            mail_db: layout.mail_db(),
+            events_db: layout.events_db(),
+            sessions_db: layout.sessions_db(),
+        }
+    }
+}
+
+/// Everything one turn needs.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RunTurnOptions {
+    /// The agent: session key, lock key, mail sender.
+    pub agent: AgentName,
+    /// Its capability (selects the terminal mail types; free text accepted).
+    pub capability: String,
+    /// The project.
+    pub layout: Layout,
+    /// Database files (defaults from the layout).
+    pub paths: TurnPaths,
+    /// The child's working directory.
+    pub worktree: PathBuf,
+    /// The task, for the child's environment and `worker_died`.
+    pub task_id: String,
+    /// The encoded user turn (stream-json lines). Empty ⇒ no-op.
+    pub user_turn: String,
+    /// The runtime that builds the child and parses its output.
+    pub runtime: Arc<dyn AgentRuntime>,
+    /// The model and its provider environment.
+    pub model: ResolvedModel,
+    /// Stamped on every event row.
+    pub run_id: Option<String>,
+    /// Starts the child (default: a real process group, no shim).
+    pub spawner: Arc<dyn TurnSpawner>,
+    /// Receives diagnostics (default: `runner.log` and `tracing`).
+    pub log: Option<Arc<dyn RunnerLog>>,
+    /// Cancelling it aborts the turn (SIGTERM, then SIGKILL).
+    pub abort: Option<CancellationToken>,
+    /// Gap between SIGTERM and SIGKILL.
+    pub sigkill_delay: Duration,
+    /// Longest silence (no output byte, no event) before the turn is
+    /// stall-aborted; `None` disables the watchdog.
+    pub stall_timeout: Option<Duration>,
+    /// How long to wait for the turn lock.
+    pub lock_timeout: Duration,
+    /// Settle a clean turn without terminal mail as `working` while the agent
+    /// has live children, unread mail or unpicked dispatches (decision 2).
+    pub wait_for_outstanding_work: bool,
+}
+
+impl std::fmt::Debug for RunTurnOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunTurnOptions")
+            .field("agent", &self.agent)
+            .field("capability", &self.capability)
+            .field("worktree", &self.worktree)
+            .field("task_id", &self.task_id)
+            .field("runtime", &self.runtime.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunTurnOptions {
+    /// Builds options with the defaults: paths from `layout`, a plain
+    /// process spawner, default timeouts, waiting enabled.
+    #[allow(clippy::too_many_arguments, reason = "every argument is required")]
+    pub fn new(
+        agent: AgentName,
+        capability: impl Into<String>,
+        layout: Layout,
+        worktree: impl Into<PathBuf>,
+        task_id: impl Into<String>,
+        user_turn: impl Into<String>,
+        runtime: Arc<dyn AgentRuntime>,
+        model: ResolvedModel,
+    ) -> Self {
+        Self {
+            agent,
+            capability: capability.into(),
+            paths: TurnPaths::of(&layout),
+            layout,
+            worktree: worktree.into(),
+            task_id: task_id.into(),
+            user_turn: user_turn.into(),
+            runtime,
+            model,
+            run_id: None,
+            spawner: Arc::new(ProcessSpawner::new()),
+            log: None,
+            abort: None,
+            sigkill_delay: DEFAULT_SIGKILL_DELAY,
+            stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
+            lock_timeout: lock::DEFAULT_TIMEOUT,
+            wait_for_outstanding_work: true,
+        }
+    }
+}
+
+/// What a turn did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TurnResult {
+    /// The child's exit code; `None` when aborted, stalled, killed by a
+    /// signal, or for the no-op turn.
+    pub exit_code: Option<i32>,
+    /// The last `result` event was not an error.
+    pub clean_result: bool,
+    /// The runtime session id reported this turn.
+    pub new_session_id: Option<String>,
+    /// A stored session id was requested but the runtime reported another.
+    pub resume_mismatch: bool,
+    /// The agent sent terminal mail during the turn.
+    pub terminal_mail_observed: bool,
+    /// Clean result, no terminal mail, not aborted.
+    pub terminal_mail_missing: bool,
+    /// The agent was left `working`, waiting on outstanding work.
+    pub waiting: bool,
+    /// The stall watchdog fired.
+    pub stall_aborted: bool,
+    /// Milliseconds from taking the lock to the end; 0 for the no-op.
+    pub duration_ms: u64,
+    /// The state read under the lock.
+    pub initial_state: AgentState,
+    /// The state the runner decided (the compare-and-swap may have kept another).
+    pub final_state: AgentState,
+}
+
+/// A turn that could not run or could not be trusted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TurnError {
+    /// The runtime cannot run headless turns.
+    #[error("Runtime \"{runtime}\" does not support {method}; cannot use spawn-per-turn")]
+    Unsupported {
+        /// The runtime id.
+        runtime: String,
+        /// `buildDirectSpawn` or `parseEvents`.
+        method: &'static str,
+    },
+    /// The turn lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] TurnLockError),
+    /// The child could not be started.
+    #[error("Failed to start the agent process for \"{agent}\"")]
+    Spawn {
+        /// The agent.
+        agent: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `turn.pid` could not be written, so the turn could not be stopped from
+    /// outside; the child was killed.
+    #[error("failed to write turn.pid at {}", path.display())]
+    TurnPid {
+        /// The pid file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: overstory_core::ProcessError,
+    },
+    /// Writing the user turn to the child's stdin failed; the child was killed.
+    #[error("Failed to write the user turn to the agent's stdin")]
+    Stdin {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading the child's output failed; the child was killed.
+    #[error("Failed to read the agent's output stream")]
+    Stream {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl TurnError {
+    /// Returns the error code: `AGENT_ERROR`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Lock(_) => "LIFECYCLE_ERROR",
+            _ => "AGENT_ERROR",
+        }
+    }
+}
+
+/// Runs one user turn for one agent; the steps are described in the
+/// [`turn`](crate) module docs.
+///
+/// # Errors
+/// [`TurnError`] for a runtime without headless support, a lock timeout, a
+/// spawn failure, an unwritable `turn.pid`, or a broken stdin or stdout.
+/// Store, mail and event failures are not errors: they go to the log. On
+/// every error path the child (if any) is killed and reaped, `turn.pid` is
+/// removed and the lock released.
+///
+/// # Cancel safety
+/// Not cancel safe: dropping the future mid-turn releases the lock and
+/// removes `turn.pid` (their guards run), but leaves the child's group
+/// running. Cancel through [`RunTurnOptions::abort`] instead.
+pub async fn run_turn(opts: RunTurnOptions) -> Result<TurnResult, TurnError> {
+    let runtime_id = opts.runtime.id().to_owned();
+    let probe = DirectSpawnOptions::new(&opts.worktree);
+    if opts.runtime.direct_spawn(&probe).is_none() {
+        return Err(TurnError::Unsupported {
+            runtime: runtime_id,
+            method: "buildDirectSpawn",
+        });
+    }
+    // One sessions connection serves the whole turn (opening costs more
+    // than any query the runner makes).
+    let mut sessions = SessionStore::open(&opts.paths.sessions_db).ok();
+    let peeked = sessions
+        .as_ref()
+        .and_then(|s| s.get(opts.agent.as_str()).ok().flatten())
+        .map_or(AgentState::Booting, |s| s.state);
+    if opts.user_turn.is_empty() {
+        return Ok(TurnResult {
+            exit_code: None,
+            clean_result: false,
+            new_session_id: None,
+            resume_mismatch: false,
+            terminal_mail_observed: false,
+            terminal_mail_missing: false,
+            waiting: false,
+            stall_aborted: false,
+            duration_ms: 0,
+            initial_state: peeked,
+            final_state: peeked,
+        });
+    }
+    let lock = lock::acquire_async(&opts.layout, &opts.agent, opts.lock_timeout).await?;
+    let started = Instant::now();
+    let started_at = clock::now_rfc3339();
+    let mut guard = TurnGuard {
+        _lock: lock,
+        turn_pid: None,
+    };
+    let mut sink = Sink::new(opts.log.clone(), opts.agent.as_str());
+    let result = drive(
+        &opts,
+        &mut sessions,
+        peeked,
+        started,
+        &started_at,
+        &mut guard,
+        &mut sink,
+    )
+    .await;
+    guard.cleanup(&sink);
+    result
+}
+
+/// Owns what every exit path must undo: `turn.pid`, then the lock.
+struct TurnGuard {
+    _lock: TurnLock,
+    turn_pid: Option<PathBuf>,
+}
+
+impl TurnGuard {
+    fn cleanup(&mut self, sink: &Sink) {
+        if let Some(path) = self.turn_pid.take() {
+            if let Err(e) = process::remove_pid_file(&path) {
+                sink.error(&format!(
+                    "failed to unlink turn.pid at {}: {e}",
+                    path.display()
+                ));
+            }
+            if path.exists() {
+                sink.error(&format!(
+                    "turn.pid still exists at {} after cleanup — kill primitive will target stale PID",
+                    path.display()
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.turn_pid.take() {
+            let _ = process::remove_pid_file(&path);
+        }
+    }
+}
+
+/// What the re-read under the lock found.
+#[derive(Default)]
+struct RowFacts {
+    state: Option<AgentState>,
+    prior_session_id: Option<String>,
+    parent: Option<String>,
+    last_activity: Option<String>,
+}
+
+fn read_row(store: Option<&SessionStore>, agent: &AgentName) -> RowFacts {
+    let Some(store) = store else {
+        return RowFacts::default();
+    };
+    match store.get(agent.as_str()) {
+        Ok(Some(s)) => RowFacts {
+            state: Some(s.state),
+            prior_session_id: s.claude_session_id.filter(|id| !id.is_empty()),
+            parent: s.parent_agent,
+            last_activity: Some(s.last_activity),
+        },
+        _ => RowFacts::default(),
+    }
+}
+
+/// Messages from the reader task.
+async fn drive(
+    opts: &RunTurnOptions,
+    sessions: &mut Option<SessionStore>,
+    peeked: AgentState,
+    started: Instant,
+    started_at: &str,
+    guard: &mut TurnGuard,
+    sink: &mut Sink,
+) -> Result<TurnResult, TurnError> {
+    let agent = opts.agent.as_str();
+    let row = read_row(sessions.as_ref(), &opts.agent);
+    let initial_state = row.state.unwrap_or(peeked);
+    let terminal_types = Capability::terminal_mail_types_for(&opts.capability);
+
+    // Environment and argv.
+    let mut child_env: BTreeMap<String, String> = opts.runtime.build_env(&opts.model);
+    child_env.insert(env::AGENT_NAME.into(), agent.to_owned());
+    child_env.insert(
+        env::WORKTREE_PATH.into(),
+        opts.worktree.to_string_lossy().into_owned(),
+    );
+    child_env.insert(env::TASK_ID.into(), opts.task_id.clone());
+    child_env.insert(
+        env::PROJECT_ROOT.into(),
+        opts.layout.root().to_string_lossy().into_owned(),
+    );
+    let spawn_opts = DirectSpawnOptions {
+        cwd: opts.worktree.clone(),
+        env: child_env,
+        model: opts.model.spawn_model().map(str::to_owned),
+        instruction_path: opts.runtime.instruction_path().to_owned(),
+        resume_session_id: row.prior_session_id.clone(),
+        disallowed_tools: Vec::new(),
+    };
+    let Some(spec) = opts.runtime.direct_spawn(&spawn_opts) else {
+        return Err(TurnError::Unsupported {
+            runtime: opts.runtime.id().to_owned(),
+            method: "buildDirectSpawn",
+        });
+    };
+
+    // Per-turn log directory; the sink writes runner.log from here on.
+    let stamp = overstory_sessions::hook_events::log_dir_stamp();
+    let log_dir = opts.layout.agent_log_session_dir(&opts.agent, &stamp);
+    if std::fs::create_dir_all(&log_dir).is_ok() {
+        sink.bind_file(log_dir.join("runner.log"));
+    }
+    let turn_pid_path = opts.layout.agent_turn_pid(&opts.agent);
+    if let Some(dir) = turn_pid_path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+
+    // Baseline for terminal mail: a rowid, not a time stamp.
+    let mail = MailStore::open(&opts.paths.mail_db).ok();
+    let baseline = mail
+        .as_ref()
+        .and_then(|m| m.high_water_mark().ok())
+        .unwrap_or(0);
+
+    // Spawn.
+    let mut child = opts
+        .spawner
+        .spawn(&spec)
+        .map_err(|source| TurnError::Spawn {
+            agent: agent.to_owned(),
+            source,
+        })?;
+    guard.turn_pid = Some(turn_pid_path.clone());
+    if let Err(source) = process::write_pid_file(&turn_pid_path, child.pid()) {
+        sink.error(&format!(
+            "failed to write turn.pid at {} — kill primitive unavailable, aborting turn",
+            turn_pid_path.display()
+        ));
+        child.signal(Sig::Kill);
+        let _ = child.wait().await;
+        return Err(TurnError::TurnPid {
+            path: turn_pid_path,
+            source,
+        });
+    }
+
+    // stderr → stderr.log, in the background.
+    let stderr_task = child.take_stderr().map(|mut err| {
+        let path = log_dir.join("stderr.log");
+        tokio::spawn(async move {
+            if let Ok(mut file) = tokio::fs::File::create(&path).await {
+                let _ = tokio::io::copy(&mut err, &mut file).await;
+            } else {
+                let _ = tokio::io::copy(&mut err, &mut tokio::io::sink()).await;
+            }
+        })
+    });
+
+    // stdin: written concurrently with draining stdout, then closed.
+    let stdin_task = child.take_stdin().map(|mut input| {
+        let turn = opts.user_turn.clone();
+        tokio::spawn(async move {
+            input.write_all(turn.as_bytes()).await?;
+            input.flush().await?;
+            input.shutdown().await
+        })
+    });
+
+    // stdout → events, through a reader task so the stall timer can wait on
+    // a cancel-safe channel.
+    let activity = Arc::new(std::sync::Mutex::new(Instant::now()));
+    let Some(stdout) = child.take_stdout() else {
+        child.signal(Sig::Kill);
+        let _ = child.wait().await;
+        return Err(TurnError::Stream {
+            source: std::io::Error::other("the child has no stdout"),
+        });
+    };
+    let watched: Box<dyn AsyncRead + Send + Unpin> = Box::new(Watched {
+        inner: stdout,
+        activity: activity.clone(),
+    });
+    let Some(reader) = opts.runtime.event_reader(watched, ParseOptions::default()) else {
+        child.signal(Sig::Kill);
+        let _ = child.wait().await;
+        return Err(TurnError::Unsupported {
+            runtime: opts.runtime.id().to_owned(),
+            method: "parseEvents",
+        });
+    };
+    let (mut rx, reader_task) = pump(reader);
+
+    // Drain.
+    let mut events = match EventStore::open(&opts.paths.events_db) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            sink.warn(&format!("failed to open events.db: {e}"));
+            None
+        }
+    };
+    let mut batch: Vec<NewEvent> = Vec::new();
+    let mut new_session_id: Option<String> = None;
+    let mut resume_mismatch = false;
+    let mut clean_result = false;
+    let mut observed_any_event = false;
+    let mut booted = false;
+    let mut aborted = false;
+    let mut stall_aborted = false;
+    let mut kill_at: Option<Instant> = None;
+    let mut last_event_at = Instant::now();
+    let abort = opts.abort.clone().unwrap_or_default();
+    let mut stream_error: Option<std::io::Error> = None;
+
+    loop {
+        let stall_at = opts.stall_timeout.map(|t| {
+            let bytes_at = activity.lock().map(|a| *a).unwrap_or(last_event_at);
+            bytes_at.max(last_event_at) + t
+        });
+        let wake = match (stall_at.filter(|_| !aborted && !stall_aborted), kill_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let feed = tokio::select! {
+            biased;
+            () = abort.cancelled(), if !aborted => {
+                aborted = true;
+                child.signal(Sig::Term);
+                kill_at.get_or_insert(Instant::now() + opts.sigkill_delay);
+                continue;
+            }
+            feed = rx.recv() => feed,
+            () = sleep_until_opt(wake) => {
+                let now = Instant::now();
+                if kill_at.is_some_and(|k| now >= k) {
+                    child.signal(Sig::Kill);
+                    kill_at = None;
+                }
+                if let (Some(t), Some(at)) = (opts.stall_timeout, stall_at)
+                    && now >= at && !aborted && !stall_aborted {
+                        stall_aborted = true;
+                        sink.error(&format!(
+                            "parser stalled: no event for {}ms — aborting via SIGTERM",
+                            t.as_millis()
+                        ));
+                        child.signal(Sig::Term);
+                        kill_at.get_or_insert(now + opts.sigkill_delay);
+                    }
+                continue;
+            }
+        };
+        let Some(feed) = feed else { break };
+        let ev = match feed {
+            Feed::Event(ev) => *ev,
+            Feed::Failed(e) => {
+                sink.error(&format!(
+                    "parser iteration threw — killing subprocess to avoid orphan: {e}"
+                ));
+                stream_error = Some(e);
+                break;
+            }
+        };
+        last_event_at = Instant::now();
+        observed_any_event = true;
+        if let Some(sid) = ev.session_id()
+            && new_session_id.is_none()
+        {
+            new_session_id = Some(sid.to_owned());
+            if let Some(store) = &sessions
+                && let Err(e) = store.update_claude_session_id(agent, sid)
+            {
+                sink.warn(&format!("failed to persist claudeSessionId: {e}"));
+            }
+            if let Some(prior) = row.prior_session_id.as_deref().filter(|p| *p != sid) {
+                resume_mismatch = true;
+                batch.push(
+                    NewEvent::custom(
+                        agent,
+                        "resume_mismatch",
+                        json!({"requestedSessionId": prior, "observedSessionId": sid}),
+                    )
+                    .level(EventLevel::Warn)
+                    .run(opts.run_id.clone())
+                    .session(Some(sid.to_owned())),
+                );
+                sink.warn(&format!(
+                    "resume mismatch: requested {prior} but runtime returned {sid}"
+                ));
+            }
+        }
+        if initial_state == AgentState::Booting && !booted {
+            booted = true;
+            if let Some(store) = sessions.as_mut() {
+                match store.transition(
+                    agent,
+                    &Transition::to(AgentState::Working).only_from(&[AgentState::Booting]),
+                ) {
+                    Ok(TransitionOutcome::Rejected { prev, attempted }) => sink.warn(&format!(
+                        "booting → working rejected: state is now {prev} (attempted {attempted})"
+                    )),
+                    Ok(_) => {}
+                    Err(e) => sink.warn(&format!("failed to transition booting → working: {e}")),
+                }
+            }
+        }
+        if let RuntimeEvent::Result { .. } = &ev {
+            clean_result = ev.is_clean_result();
+        }
+        batch.push(event_row(
+            &ev,
+            agent,
+            opts.run_id.clone(),
+            new_session_id.clone(),
+        ));
+        // Write when the producer pauses or the batch is full.
+        if batch.len() >= EVENT_BATCH || rx.is_empty() {
+            flush(&mut events, &mut batch, sink);
+        }
+    }
+    flush(&mut events, &mut batch, sink);
+    drop(events);
+
+    if let Some(e) = stream_error {
+        child.signal(Sig::Kill);
+        let _ = child.wait().await;
+        reader_task.abort();
+        return Err(TurnError::Stream { source: e });
+    }
+    let _ = reader_task.await;
+
+    // Exit: keep escalation armed until the child is reaped.
+    let exit = wait_with_escalation(&mut *child, kill_at, opts.sigkill_delay).await;
+    let exit_code = if aborted || stall_aborted { None } else { exit };
+    if let Some(t) = stderr_task {
+        let _ = t.await;
+    }
+    if let Some(t) = stdin_task {
+        match t.await {
+            Ok(Err(source)) if !aborted && !stall_aborted && !observed_any_event => {
+                return Err(TurnError::Stdin { source });
+            }
+            Ok(Err(e)) => sink.warn(&format!("writing the user turn failed: {e}")),
+            _ => {}
+        }
+    }
+
+    // Terminal mail, outstanding work.
+    let terminal_mail_observed = mail
+        .as_ref()
+        .and_then(|m| m.has_sent_since(agent, terminal_types, baseline).ok())
+        .unwrap_or(false);
+    let outstanding_work = opts.wait_for_outstanding_work
+        && has_outstanding_work(agent, sessions.as_ref(), mail.as_ref());
+
+    let facts = TurnFacts {
+        aborted,
+        stall_aborted,
+        clean_result,
+        terminal_mail_observed,
+        observed_any_event,
+        outstanding_work,
+    };
+    let settlement = outcome::settle(initial_state, &facts);
+    if settlement.terminal_mail_missing && !settlement.waiting {
+        sink.error(&format!(
+            "agent exited cleanly without sending terminal mail (expected {}); marking completed and surfacing contract violation",
+            outcome::expected_types(terminal_types)
+        ));
+    }
+    let final_state = settlement.final_state;
+    if final_state != initial_state {
+        if let Some(store) = sessions.as_mut() {
+            match store.transition(agent, &Transition::to(final_state)) {
+                Ok(TransitionOutcome::Rejected { prev, attempted }) => sink.warn(&format!(
+                    "turn-end transition {initial_state} → {attempted} rejected: state is now {prev}"
+                )),
+                Ok(_) => {}
+                Err(e) => sink.warn(&format!("failed to transition state to {final_state}: {e}")),
+            }
+        } else {
+            sink.warn(&format!(
+                "failed to transition state to {final_state}: sessions.db unavailable"
+            ));
+        }
+    }
+
+    // Tell the parent.
+    if let (Some(parent), Some(reason)) = (row.parent.as_deref(), settlement.notify_parent) {
+        let reason = outcome::death_reason_text(reason, terminal_types);
+        let last_activity = row
+            .last_activity
+            .clone()
+            .unwrap_or_else(|| started_at.to_owned());
+        notify_parent(opts, mail.as_ref(), parent, &reason, &last_activity, sink);
+    }
+
+    // lastActivity.
+    let touched = match sessions.as_ref() {
+        Some(s) => s.touch(agent).map(|_| ()).map_err(|e| e.to_string()),
+        None => Err(format!("cannot open {}", opts.paths.sessions_db.display())),
+    };
+    if let Err(e) = touched {
+        sink.warn(&format!("failed to update lastActivity: {e}"));
+        sink.error(
+            "lastActivity stayed at startedAt — session.lastActivity is unreliable for this turn",
+        );
+    }
+
+    Ok(TurnResult {
+        exit_code,
+        clean_result,
+        new_session_id,
+        resume_mismatch,
+        terminal_mail_observed,
+        terminal_mail_missing: settlement.terminal_mail_missing,
+        waiting: settlement.waiting,
+        stall_aborted,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        initial_state,
+        final_state,
+    })
+}
+
+/// Whether the agent still has something to wait for: a child that has not
+/// finished, mail it has not read, or a dispatch nobody has picked up.
+fn has_outstanding_work(
+    agent: &str,
+    sessions: Option<&SessionStore>,
+    mail: Option<&MailStore>,
+) -> bool {
+    let live_children = sessions.and_then(|s| s.active().ok()).is_some_and(|all| {
+        all.iter()
+            .any(|s| s.parent_agent.as_deref() == Some(agent) && !s.state.is_terminal())
+    });
+    let unread = mail
+        .and_then(|m| m.unread_count(agent).ok())
+        .is_some_and(|n| n > 0);
+    let dispatched = mail
+        .and_then(|m| {
+            m.has_unread_from(agent, MessageType::Dispatch.as_str())
+                .ok()
+        })
+        .unwrap_or(false);
+    live_children || unread || dispatched
+}
+
+fn notify_parent(
+    opts: &RunTurnOptions,
+    mail: Option<&MailStore>,
+    parent: &str,
+    reason: &str,
+    last_activity: &str,
+    sink: &Sink,
+) {
+    let agent = opts.agent.as_str();
+    let Some(store) = mail else {
+        sink.warn("failed to open mail store for parent notify");
+        return;
+    };
+    let payload = WorkerDied {
+        agent_name: agent.to_owned(),
+        capability: opts.capability.clone(),
+        task_id: opts.task_id.clone(),
+        reason: reason.to_owned(),
+        last_activity: last_activity.to_owned(),
+        terminated_by: TerminatedBy::Runner,
+    };
+    let body = format!(
+        "Worker \"{agent}\" ({}) on task {} ended without sending its terminal mail. Reason: {reason}. Last activity: {last_activity}. Decide whether to retry the work, escalate, or report the failure upstream.",
+        opts.capability, opts.task_id
+    );
+    let msg = NewMessage {
+        from: agent.to_owned(),
+        to: parent.to_owned(),
+        subject: format!("[RUNNER] worker_died: {agent}"),
+        body,
+        kind: MessageType::WorkerDied,
+        priority: Priority::High,
+        payload: serde_json::to_string(&payload).ok(),
+        ..NewMessage::default()
+    };
+    if let Err(e) = store.insert(&msg) {
+        sink.warn(&format!("failed to send worker_died mail to parent: {e}"));
+    }
+}
+
+pub(crate) fn event_row(
+    ev: &RuntimeEvent,
+    agent: &str,
+    run_id: Option<String>,
+    session: Option<String>,
+) -> NewEvent {
+    let kind = EventType::parse(ev.store_type()).unwrap_or(EventType::Custom);
+    let level = if ev.store_level() == "error" {
+        EventLevel::Error
+    } else {
+        EventLevel::Info
+    };
+    let data = serde_json::to_value(ev).unwrap_or(Value::Null);
+    let mut row = NewEvent::new(agent, kind)
+        .level(level)
+        .run(run_id)
+        .session(session);
+    if let RuntimeEvent::ToolUse {
+        name: Some(name),
+        input,
+        ..
+    } = ev
+    {
+        let filtered = filter_tool_args(name, input);
+        row = row.tool(name.clone(), Some(&Value::Object(filtered.args)));
+    }
+    if let Some(ms) = ev.duration_ms_rounded() {
+        row.tool_duration_ms = Some(ms);
+    }
+    if !data.is_null() {
+        row = row.data(&data);
+    }
+    row
+}
+
+fn flush(store: &mut Option<EventStore>, batch: &mut Vec<NewEvent>, sink: &Sink) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Some(s) = store.as_mut()
+        && let Err(e) = s.insert_many(batch)
+    {
+        sink.warn(&format!("failed to record {} events: {e}", batch.len()));
+    }
+    batch.clear();
+}
+
+/// Waits for the child to exit. A pending SIGKILL (`kill_at`) still fires;
+/// a child that does not exit within [`EXIT_GRACE`] of closing its stdout is
+/// terminated (SIGTERM, then SIGKILL after `sigkill_delay`). Always reaps.
+async fn wait_with_escalation(
+    child: &mut dyn TurnChild,
+    mut kill_at: Option<Instant>,
+    sigkill_delay: Duration,
+) -> Option<i32> {
+    let mut term_at = Some(Instant::now() + EXIT_GRACE);
+    loop {
+        let wake = match (kill_at, term_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        tokio::select! {
+            status = child.wait() => return status.ok().flatten(),
+            () = sleep_until_opt(wake) => {
+                let now = Instant::now();
+                if kill_at.is_some_and(|k| now >= k) {
+                    child.signal(Sig::Kill);
+                    kill_at = None;
+                }
+                if term_at.is_some_and(|t| now >= t) {
+                    child.signal(Sig::Term);
+                    term_at = None;
+                    kill_at.get_or_insert(now + sigkill_delay);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Records the time of the last byte read from the child's stdout, so a
+/// child that is still writing is never counted as stalled.
+struct Watched {
+    inner: ChildOutput,
+    activity: Arc<std::sync::Mutex<Instant>>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = self.inner.as_mut().poll_read(cx, buf);
+        if matches!(poll, Poll::Ready(Ok(())))
+            && buf.filled().len() > before
+            && let Ok(mut a) = self.activity.lock()
+        {
+            *a = Instant::now();
+        }
+        poll
+    }
+}
