@@ -12,7 +12,6 @@
 // Context, output and error helpers are shared scaffolding; some are used
 // only by commands that land in other issues. Remove once every one has a user.
 
-mod agents_directory;
 mod cli;
 mod commands;
 mod context;

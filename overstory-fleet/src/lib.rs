@@ -73,6 +73,7 @@ pub mod profile;
 pub mod root_hooks;
 pub mod sling;
 pub mod spec;
+pub mod status_sources;
 pub mod stop;
 pub mod tmux;
 pub mod worktrees;

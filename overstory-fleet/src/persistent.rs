@@ -60,6 +60,7 @@ use crate::error::FleetError;
 use crate::groups::TrackerCli;
 use crate::nudge::{NudgeOptions, nudge_agent};
 use crate::profile::{Identity, save_identity};
+use crate::status_sources::ProjectSources;
 use crate::tmux::{self, NewSession, SessionState, Tmux};
 use overstory_runtime::claude_settings::{
     ENV_GUARD, merge_settings, overstory_hooks, settings_path, to_tab_json,
@@ -73,7 +74,6 @@ use overstory_turn::dispatch::{
     Launcher, RuntimeChoice, TurnFactory, WakeOutcome, enqueue_turn, wake,
 };
 use overstory_turn::host;
-use overstory_turn::mailroom::ProjectSources;
 
 /// The sender of operator mail.
 pub const OPERATOR: &str = "operator";

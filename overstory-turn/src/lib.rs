@@ -35,10 +35,11 @@ pub(crate) mod feed;
 pub mod host;
 pub mod lock;
 pub mod log;
-pub mod mailroom;
 pub mod outcome;
+pub mod roster;
 mod runner;
 pub mod shim;
+pub mod wake;
 
 pub(crate) use runner::event_row;
 pub use runner::{RunTurnOptions, TurnError, TurnPaths, TurnResult, run_turn};

@@ -2,7 +2,9 @@
 //! task between two builders, offline, with the `scripted` runtime.
 //!
 //! This program plays the orchestrator. It calls `fleet::sling` once, for
-//! the lead; everything after that is driven by mail. The lead's first turn
+//! the lead, and sends the lead a note with `wake::send_and_wake` (the call
+//! `ov mail send` makes: store the mail, then wake a headless recipient);
+//! everything after that is driven by mail. The lead's first turn
 //! slings two builders; each builder commits a file and mails `worker_done`
 //! to the lead; that mail wakes the lead (a detached dispatcher runs its
 //! next turn), and once both reports are in, the lead merges the builders'
@@ -21,10 +23,11 @@ use overstory_core::git::Git;
 use overstory_core::init::{InitOptions, init};
 use overstory_core::{AgentName, Config, Layout};
 use overstory_fleet::{SlingRequest, sling};
-use overstory_mail::{ListFilter, MailStore, MessageType};
+use overstory_mail::{Address, ListFilter, MailClient, MailStore, MessageType, SendRequest};
 use overstory_runtime::claude_settings::shell_quote;
 use overstory_sessions::SessionStore;
-use overstory_turn::dispatch::is_dispatching;
+use overstory_turn::dispatch::{WakeOutcome, is_dispatching};
+use overstory_turn::wake::{Waker, send_and_wake};
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -91,7 +94,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = sling(&req)?;
     println!("slung {} on {}", report.agent_name, report.branch);
 
-    // 4. Wait for the lead's worker_done in our (the orchestrator's) inbox.
+    // 4. Mail the lead a note. `send_and_wake` stores it and makes sure a
+    //    turn will carry it: the lead's dispatcher is still running its first
+    //    turn, so it picks the note up next (or a new dispatcher starts).
+    let waker = Waker::new(layout.clone(), &ov).with_config(config.clone());
+    let note = SendRequest::new(
+        AgentName::new("orchestrator")?,
+        Address::parse("lead-1")?,
+        "Scope",
+        "hello.txt and world.txt only; report worker_done once both are merged",
+    );
+    let posted = send_and_wake(&mut MailClient::open(&layout)?, &note, &waker)?;
+    let note_id = posted.delivery.sent[0].message.id.clone();
+    for w in &posted.wakeups {
+        if let WakeOutcome::Failed { reason } = &w.outcome {
+            return Err(format!("could not wake {}: {reason}", w.agent).into());
+        }
+        println!("note {note_id} to {}: {:?}", w.agent, w.outcome);
+    }
+
+    // 5. Wait for the lead's worker_done in our (the orchestrator's) inbox.
     let mail = MailStore::open(layout.mail_db())?;
     let to_us = ListFilter {
         to: Some("orchestrator".into()),
@@ -106,7 +128,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     git.run(&["merge", "-q", "--no-edit", "overstory/lead-1/task-1"])?;
 
-    // 5. Summary: agents, mail, and the files that reached main.
+    // The note was read by one of the lead's turns (mail is marked read
+    // only once a turn that carried it exited cleanly).
+    let from_us = ListFilter {
+        to: Some("lead-1".into()),
+        from: Some("orchestrator".into()),
+        ..ListFilter::default()
+    };
+    if !mail.list(&from_us)?.iter().all(|m| m.read) {
+        return Err("the note to lead-1 was never delivered".into());
+    }
+
+    // 6. Summary: agents, mail, and the files that reached main.
     let sessions = SessionStore::open(&layout.sessions_db())?.all()?;
     for s in &sessions {
         println!("{:<10} {:<8} {}", s.agent_name, s.capability, s.state);
@@ -125,7 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("a builder's file is missing on main".into());
     }
 
-    // 6. Let the dispatchers exit before the temp dir goes.
+    // 7. Let the dispatchers exit before the temp dir goes.
     wait_for_dispatchers(&layout, &sessions);
     for s in &sessions {
         git.run(&["worktree", "remove", "--force", &s.worktree_path])?;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use overstory_fleet::status_sources::ProjectSources;
 use overstory_sessions::status::{self, StatusOptions, StatusReport};
 use overstory_sessions::{format_duration_compact, observe};
-use overstory_turn::mailroom::ProjectSources;
 
 use overstory_core::BranchName;
 

@@ -406,7 +406,7 @@ async fn a_second_dispatcher_for_the_same_agent_does_nothing() {
 #[test]
 fn a_wake_that_cannot_start_a_dispatcher_says_so() {
     use overstory_turn::dispatch::WakeOutcome;
-    use overstory_turn::mailroom::{headless_recipients, wake_recipients};
+    use overstory_turn::wake::{headless_recipients, wake_recipients};
     let p = Project::new();
     p.session("b10", "builder", AgentState::Working);
     p.session("c1", "coordinator", AgentState::Working);

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use overstory_core::{AgentName, env};
 use overstory_mail::{MailClient, MailMessage, MessageType, Priority};
 use overstory_turn::dispatch::WakeOutcome;
+use overstory_turn::wake::{Waker, Wakeup};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -152,23 +153,17 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// Wakes headless recipients so their mail starts a turn with no server
-/// running, and notes the turns started on the human output.
-pub(super) fn wake(
-    ctx: &Context,
-    layout: &overstory_core::Layout,
-    recipients: &[String],
-    mut out: Output,
-) -> Output {
-    let headless = overstory_turn::mailroom::headless_recipients(layout, recipients);
-    if headless.is_empty() {
-        return out;
-    }
-    let (Ok(config), Ok(ov)) = (ctx.config(), ctx.ov_exe()) else {
-        return out;
-    };
-    for w in overstory_turn::mailroom::wake_recipients(layout, &config, &ov, &headless) {
-        match w.outcome {
+/// The waker for this project: dispatchers run as this `ov`. It reads the
+/// configuration only when a recipient needs waking.
+fn waker(ctx: &Context) -> Result<Waker, CliError> {
+    Ok(Waker::new(ctx.layout()?, ctx.ov_exe()?))
+}
+
+/// Notes on the human output the turns that mail started, and the
+/// recipients that could not be woken.
+fn render_wakeups(mut out: Output, wakeups: &[Wakeup]) -> Output {
+    for w in wakeups {
+        match &w.outcome {
             WakeOutcome::Started { pid } => {
                 out = out.hint(format!(
                     "Started a turn for \"{}\" (dispatcher pid {pid})",

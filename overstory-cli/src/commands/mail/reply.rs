@@ -3,10 +3,10 @@
 use overstory_mail::ReplyRequest;
 use serde_json::json;
 
-use crate::agents_directory;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output::Output;
+use overstory_turn::wake::reply_and_wake;
 
 /// Reply to a message in its thread
 ///
@@ -44,9 +44,8 @@ pub fn run(ctx: &Context, args: ReplyArgs) -> Result<Output, CliError> {
         from: super::identity(args.agent, args.from)?,
         kind,
     };
-    let layout = ctx.layout()?;
-    let roster = agents_directory::roster(&layout)?;
-    let sent = super::open(ctx)?.reply(&req, &roster)?;
+    let waker = super::waker(ctx)?;
+    let (sent, wakeups) = reply_and_wake(&super::open(ctx)?, &req, &waker)?;
     let mut out = Output::new("mail reply")
         .data(json!({ "id": sent.message.id }))
         .success(format!("Reply sent {}", sent.message.id));
@@ -56,10 +55,5 @@ pub fn run(ctx: &Context, args: ReplyArgs) -> Result<Output, CliError> {
             sent.message.to, n.reason
         ));
     }
-    Ok(super::wake(
-        ctx,
-        &layout,
-        std::slice::from_ref(&sent.message.to),
-        out,
-    ))
+    Ok(super::render_wakeups(out, &wakeups))
 }

@@ -1,9 +1,9 @@
 //! `ov mail send`.
 
 use overstory_mail::{Address, Delivery, SendRequest};
+use overstory_turn::wake::send_and_wake;
 use serde_json::json;
 
-use crate::agents_directory;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{self, Output};
@@ -58,12 +58,10 @@ pub fn run(ctx: &Context, args: SendArgs) -> Result<Output, CliError> {
         .priority(priority);
     req.payload = args.payload;
 
-    let layout = ctx.layout()?;
-    let roster = agents_directory::roster(&layout)?;
-    let delivery = super::open(ctx)?.deliver(&req, &roster)?;
-    let recipients: Vec<String> = delivery.sent.iter().map(|s| s.message.to.clone()).collect();
-    let out = render(&req, &delivery);
-    Ok(super::wake(ctx, &layout, &recipients, out))
+    let waker = super::waker(ctx)?;
+    let posted = send_and_wake(&mut super::open(ctx)?, &req, &waker)?;
+    let out = render(&req, &posted.delivery);
+    Ok(super::render_wakeups(out, &posted.wakeups))
 }
 
 fn render(req: &SendRequest, d: &Delivery) -> Output {

@@ -1,0 +1,227 @@
+//! Mail that wakes its recipient, with no server running.
+//!
+//! Storing a message is not enough for a headless agent: between turns it
+//! has no process that could read it. [`send_and_wake`] stores the message
+//! (resolving groups against the real fleet, see [`roster`](crate::roster))
+//! and then wakes every recipient that takes turns headless: a task-scoped
+//! agent gets a detached dispatcher (`ov dispatch --agent <name>`) unless
+//! one runs, a persistent agent's host is poked. The CLI's `ov mail send`
+//! and `ov mail reply`, the scripted agent and embedding programs all go
+//! through here, so mail wakes the same way whoever sends it.
+//!
+//! Waking never undoes a send: a recipient that could not be woken comes
+//! back as [`WakeOutcome::Failed`] with the reason, and its mail waits for
+//! the next wake or a sweep ([`crate::dispatch::sweep`]).
+//!
+//! ```
+//! use overstory_core::{AgentName, Layout};
+//! use overstory_mail::{Address, MailClient, SendRequest};
+//! use overstory_turn::wake::{Waker, send_and_wake};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let layout = Layout::new(dir.path());
+//! std::fs::create_dir_all(layout.dir())?;
+//! let mut client = MailClient::open(&layout)?;
+//! let req = SendRequest::new(
+//!     AgentName::new("orchestrator")?,
+//!     Address::parse("builder-1")?,
+//!     "Rebase",
+//!     "main moved; rebase before you report",
+//! );
+//! // `ov` is what a woken agent's dispatcher runs; builder-1 has no
+//! // session here, so nothing is woken and the mail simply waits.
+//! let waker = Waker::new(layout.clone(), "/usr/local/bin/ov");
+//! let posted = send_and_wake(&mut client, &req, &waker)?;
+//! assert_eq!(posted.delivery.sent.len(), 1);
+//! assert!(posted.wakeups.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::path::PathBuf;
+
+use overstory_core::config::Config;
+use overstory_core::{AgentName, Layout};
+use overstory_mail::{Delivery, MailClient, MailError, ReplyRequest, SendRequest, Sent};
+use overstory_sessions::SessionStore;
+use serde::Serialize;
+
+use crate::dispatch::{Launcher, TurnFactory, WakeOutcome, wake};
+use crate::roster::roster;
+
+/// What waking one recipient did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Wakeup {
+    /// The recipient that was to be woken.
+    pub agent: String,
+    /// What happened, or why waking failed (the mail is stored either way).
+    #[serde(flatten)]
+    pub outcome: WakeOutcome,
+}
+
+/// A stored message and what waking its recipients did.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// The stored messages, one per recipient.
+    pub delivery: Delivery,
+    /// One entry per recipient that takes turns headless; recipients in
+    /// tmux, finished or unknown are not listed.
+    pub wakeups: Vec<Wakeup>,
+}
+
+/// How recipients are woken: the project, the `ov` executable a
+/// dispatcher runs as, and (optionally) the configuration to use.
+///
+/// The configuration is read from the project only when a recipient needs
+/// waking, so mail to anyone else costs one read of `sessions.db`.
+#[derive(Debug, Clone)]
+pub struct Waker {
+    layout: Layout,
+    ov: PathBuf,
+    config: Option<Config>,
+}
+
+impl Waker {
+    /// Creates a waker for the project at `layout` whose dispatchers run
+    /// as `ov dispatch` from the executable `ov`.
+    pub fn new(layout: Layout, ov: impl Into<PathBuf>) -> Self {
+        Self {
+            layout,
+            ov: ov.into(),
+            config: None,
+        }
+    }
+
+    /// Uses `config` instead of loading the project's configuration.
+    #[must_use]
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Wakes each of `recipients` that takes turns headless and returns
+    /// what happened to each of those. Never fails: a recipient that could
+    /// not be woken is a [`WakeOutcome::Failed`] with the reason.
+    pub fn wake(&self, recipients: &[String]) -> Vec<Wakeup> {
+        let headless = headless_recipients(&self.layout, recipients);
+        if headless.is_empty() {
+            return Vec::new();
+        }
+        let config = match &self.config {
+            Some(c) => c.clone(),
+            None => match Config::load(self.layout.root()) {
+                Ok(loaded) => loaded.config,
+                Err(e) => {
+                    let reason = error_chain(&e);
+                    return headless
+                        .into_iter()
+                        .map(|agent| Wakeup {
+                            agent,
+                            outcome: WakeOutcome::Failed {
+                                reason: reason.clone(),
+                            },
+                        })
+                        .collect();
+                }
+            },
+        };
+        wake_recipients(&self.layout, &config, &self.ov, &headless)
+    }
+}
+
+/// Stores `req` (groups resolved against the project's sessions) and wakes
+/// every recipient that takes turns headless.
+///
+/// # Errors
+/// What [`MailClient::deliver`] refuses (nothing is stored then), or a
+/// [`MailError`] when `sessions.db` cannot be read to resolve the
+/// recipients. Waking itself never fails the call: see [`Posted::wakeups`].
+pub fn send_and_wake(
+    client: &mut MailClient,
+    req: &SendRequest,
+    waker: &Waker,
+) -> Result<Posted, MailError> {
+    let roster = roster(&waker.layout)?;
+    let delivery = client.deliver(req, &roster)?;
+    let recipients: Vec<String> = delivery.sent.iter().map(|s| s.message.to.clone()).collect();
+    let wakeups = waker.wake(&recipients);
+    Ok(Posted { delivery, wakeups })
+}
+
+/// Stores the reply `req` and wakes its recipient if it takes turns
+/// headless. Returns the stored reply and what waking did.
+///
+/// # Errors
+/// What [`MailClient::reply`] refuses, or a [`MailError`] when
+/// `sessions.db` cannot be read.
+pub fn reply_and_wake(
+    client: &MailClient,
+    req: &ReplyRequest,
+    waker: &Waker,
+) -> Result<(Sent, Vec<Wakeup>), MailError> {
+    let roster = roster(&waker.layout)?;
+    let sent = client.reply(req, &roster)?;
+    let wakeups = waker.wake(std::slice::from_ref(&sent.message.to));
+    Ok((sent, wakeups))
+}
+
+/// Returns the recipients that may need waking: those with a session that is
+/// not finished and not in tmux (task-scoped agents get a dispatcher,
+/// persistent ones a poke of their host). A cheap check (one read of
+/// `sessions.db`, no config or manifest).
+pub fn headless_recipients(layout: &Layout, recipients: &[String]) -> Vec<String> {
+    if recipients.is_empty() || !layout.sessions_db().is_file() {
+        return Vec::new();
+    }
+    let Ok(store) = SessionStore::open(&layout.sessions_db()) else {
+        return Vec::new();
+    };
+    recipients
+        .iter()
+        .filter(|r| {
+            store.get(r).ok().flatten().is_some_and(|s| {
+                s.capability.parse::<overstory_core::Capability>().is_ok()
+                    && !s.state.is_terminal()
+                    && s.tmux_session.is_empty()
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Wakes each of `recipients` with `config`. Prefer [`Waker::wake`], which
+/// skips recipients that do not take turns headless; pass them through
+/// [`headless_recipients`] first when calling this directly.
+pub fn wake_recipients(
+    layout: &Layout,
+    config: &Config,
+    ov: &std::path::Path,
+    recipients: &[String],
+) -> Vec<Wakeup> {
+    let factory = TurnFactory::new(layout.clone(), config.clone(), Some(ov.to_owned()));
+    let launcher = Launcher { ov: ov.to_owned() };
+    recipients
+        .iter()
+        .filter_map(|r| AgentName::new(r).ok())
+        .map(|agent| {
+            let outcome =
+                wake(&factory, &launcher, &agent).unwrap_or_else(|e| WakeOutcome::Failed {
+                    reason: error_chain(&e),
+                });
+            Wakeup {
+                agent: agent.into_string(),
+                outcome,
+            }
+        })
+        .collect()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
