@@ -35,7 +35,10 @@ fn setup(root: &Path) -> Layout {
     let store = SessionStore::open(&layout.sessions_db()).unwrap();
     let now = overstory_core::clock::now_rfc3339();
     for i in 0..SESSIONS {
-        let mut s = Session::new(&format!("builder-{i}"), "builder");
+        let mut s = Session::new(
+            format!("builder-{i}").parse().unwrap(),
+            "builder".parse().unwrap(),
+        );
         // Spawn-per-turn workers (no tmux, no pid): half working, half done.
         s.state = if i % 2 == 0 {
             AgentState::Working

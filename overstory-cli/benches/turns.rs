@@ -88,7 +88,7 @@ fn project() -> (tempfile::TempDir, Layout) {
 }
 
 fn seed(layout: &Layout, name: &str) {
-    let mut s = Session::new(name, "builder");
+    let mut s = Session::new(name.parse().unwrap(), "builder".parse().unwrap());
     s.worktree_path = layout.root().display().to_string();
     s.state = AgentState::Working;
     SessionStore::open(&layout.sessions_db())
@@ -227,7 +227,7 @@ fn dispatch_latency() {
     assert!(out.status.success());
     let layout = Layout::new(root);
     let agent = AgentName::new("lat-1").unwrap();
-    let mut s = Session::new("lat-1", "builder");
+    let mut s = Session::new("lat-1".parse().unwrap(), "builder".parse().unwrap());
     s.worktree_path = root.display().to_string();
     s.state = AgentState::Working;
     SessionStore::open(&layout.sessions_db())

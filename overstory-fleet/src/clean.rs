@@ -368,8 +368,7 @@ fn log_session_ends(layout: &Layout, sessions: &[Session], reason: &str) -> usiz
 /// agents), its running turn's group (`turn.pid`) and its recorded pid's
 /// tree. Returns whether anything died.
 fn kill_agent_processes(layout: &Layout, s: &Session) -> bool {
-    let killed = AgentName::new(&s.agent_name)
-        .is_ok_and(|agent| crate::stop::kill_headless(layout, &agent, s, Duration::from_secs(2)));
+    let killed = crate::stop::kill_headless(layout, &s.agent_name, s, Duration::from_secs(2));
     if killed && let Ok(mut store) = SessionStore::open(&layout.sessions_db()) {
         let _ = store.transition(&s.agent_name, &Transition::to(AgentState::Completed));
     }

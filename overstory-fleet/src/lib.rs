@@ -1,25 +1,77 @@
-//! Fleet operations: what happens to agents around their turns.
+//! What happens to agents around their turns: spawning them into their
+//! own worktrees (sling), stopping and cleaning up, tmux sessions, groups,
+//! the persistent coordinator, nudges and the offline demo.
 //!
-//! - [`tmux`]: the tmux manager for interactive agents (dedicated server,
-//!   quoted startup scripts, exact targets, send-keys, readiness,
-//!   process-tree kill).
-//! - [`beacon`]: after a tmux pane exists — readiness, the beacon, its check.
-//! - [`sling`](mod@sling): `ov sling` — atomic admission, set-up, non-blocking headless
-//!   start or tmux start, complete rollback on failure.
-//! - [`nudge`](mod@nudge): `ov nudge` — debounced; headless agents get a queued turn,
+//! ```
+//! use overstory_core::init::{InitOptions, init};
+//! use overstory_core::{Config, Layout, git::Git};
+//! use overstory_fleet::{SlingRequest, StopOptions, sling, stop_agent};
+//!
+//! // A git repository with one commit, and overstory initialised in it.
+//! let dir = tempfile::tempdir()?;
+//! let root = dir.path().canonicalize()?;
+//! let git = Git::new(&root);
+//! git.run(&["init", "-q", "-b", "main"])?;
+//! git.run(&["-c", "user.email=a@b.c", "-c", "user.name=A", "commit", "-q", "--allow-empty", "-m", "init"])?;
+//! init(&root, &InitOptions::default())?;
+//! let layout = Layout::new(&root);
+//! let config = Config::load(&root)?.config;
+//!
+//! // Sling a scripted builder: its own worktree and branch, its session
+//! // row, its instructions and guard hooks. The first turn would run in a
+//! // detached `ov dispatch`; `/bin/true` stands in for `ov` here.
+//! let mut req = SlingRequest::new(layout.clone(), config.clone(), "task-1", "/bin/true".into());
+//! req.name = Some("builder-1".into());
+//! req.runtime = Some("scripted".into());
+//! let report = sling(&req)?;
+//! assert_eq!(report.branch, "overstory/builder-1/task-1");
+//! assert!(std::path::Path::new(&report.worktree).is_dir());
+//!
+//! // Stop it and remove its worktree: it holds no commits, only the
+//! // (uncommitted) instructions sling deployed, hence `force`.
+//! let mut opts = StopOptions::default();
+//! opts.clean_worktree = true;
+//! opts.force = true;
+//! stop_agent(&layout, &config, "builder-1", &opts)?;
+//! assert!(!std::path::Path::new(&report.worktree).exists());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The model
+//!
+//! - [`sling`](mod@sling): admission (depth, concurrency and per-parent
+//!   limits checked atomically), set-up (worktree, overlay, Claude
+//!   settings, session row) and start — headless by default (the first turn
+//!   is queued and a dispatcher woken, see `overstory_turn`), or in tmux.
+//!   A failure at any step removes everything that sling made.
+//! - [`stop`]: ends an agent by its mode (its process group for headless
+//!   agents, its tmux session otherwise); [`clean`] and [`worktrees`] clear
+//!   what agents leave, never deleting commits that are not merged unless
+//!   forced.
+//! - [`persistent`]: the coordinator and orchestrator (`start`, `stop`,
+//!   `status`, `send`, `ask`, `output`, `check_complete`), headless under an
+//!   agent host by default, tmux opt-in.
+//! - [`nudge`](mod@nudge): debounced; headless agents get a queued turn,
 //!   tmux agents typed text (never into a busy pane).
-//! - [`stop`]: `ov stop` for headless and tmux agents.
-//! - [`persistent`]: `ov coordinator` / `ov orchestrator` — persistent
-//!   agents, headless under an agent host by default, tmux opt-in.
-//! - [`worktrees`]: `ov worktree list|clean`.
-//! - [`clean`]: `ov clean` by category or for one agent.
-//! - [`groups`]: `ov group` and `.overstory/groups.json`.
-//! - [`spec`]: `ov spec write`.
-//! - [`prime`]: `ov prime` and gitignore healing.
-//! - [`root_hooks`]: `ov hooks install|uninstall|status`.
+//! - [`tmux`] and [`beacon`]: the tmux manager (dedicated server, quoted
+//!   startup scripts, exact targets) and the first message to a pane.
+//! - [`groups`], [`spec`], [`prime`], [`root_hooks`], [`profile`]: task
+//!   groups, spec files, the context an agent primes itself with, the
+//!   project root's hooks, and an agent's profile and checkpoints.
+//! - [`status_sources`]: what `ov status` reads beside the sessions.
+//! - [`demo`]: `ov demo` as a function — a coordinator, a lead and two
+//!   builders playing scripts in a scratch repository.
 //!
 //! Worktrees themselves live in [`overstory_core::worktree`] (they need only
-//! git). Nothing here deletes a branch with unmerged commits unless forced.
+//! git).
+//!
+//! # Caveats
+//!
+//! - Everything here is synchronous and may be called from inside a tokio
+//!   runtime; nothing starts a runtime of its own.
+//! - Agents are real processes: sling starts `ov dispatch` (or a tmux
+//!   session) through the `ov` path it is given; stop them with
+//!   [`stop_agent`] or [`clean::clean`] before deleting a project.
 //!
 //! # What sling builds on
 //!

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use overstory_core::events::{EventStore, NewEvent};
 use overstory_core::{AgentName, Config, Layout, clock};
 use overstory_mail::nudge::claim_debounce;
-use overstory_sessions::SessionStore;
+use overstory_sessions::{RunMode, SessionStore};
 use serde::Serialize;
 
 use crate::error::FleetError;
@@ -165,11 +165,13 @@ fn deliver(
                 name,
                 format!(
                     "No active session for agent \"{name}\" (state: {}). The agent has exited; re-dispatch with 'ov sling {} --capability {} --recover'.",
-                    s.state, s.task_id, s.capability
+                    s.state,
+                    s.task_str(),
+                    s.capability
                 ),
             ));
         }
-        Some(s) if s.tmux_session.is_empty() => {
+        Some(s) if s.mode() != RunMode::Tmux => {
             let factory = TurnFactory::new(
                 layout.clone(),
                 config.clone(),

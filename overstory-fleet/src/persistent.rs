@@ -49,8 +49,8 @@ use overstory_core::{AgentName, Capability, Config, FsError, Layout, clock, env,
 use overstory_mail::{Address, MailClient, MailMessage, MailStore, MessageType, SendRequest};
 use overstory_sessions::status::StatusSources as _;
 use overstory_sessions::{
-    AgentState, NewRun, RunStatus, RunStore, Session, SessionStore, Transition, current_run_id,
-    write_current_run,
+    AgentState, NewRun, RunMode, RunStatus, RunStore, Session, SessionStore, Transition,
+    current_run_id, write_current_run,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -312,10 +312,10 @@ pub fn start(
     let beacon = spec.beacon(tracker.program(), &clock::now_rfc3339());
 
     // The row and the run exist before anything is spawned.
-    let mut session = Session::new(agent.as_str(), cap.as_str());
+    let mut session = Session::new(agent.clone(), cap);
     session.worktree_path = root.to_string_lossy().into_owned();
     session.branch_name = config.project.canonical_branch.clone();
-    session.task_id = String::new();
+    session.task_id = None;
     session.depth = 0;
     let run_id = ids::run_id();
     session.run_id = Some(run_id.clone());
@@ -546,7 +546,7 @@ fn reclaim(
             agent, row.capability
         )));
     }
-    if row.tmux_session.is_empty() {
+    if row.mode() != RunMode::Tmux {
         if host::live_host(layout, &agent).is_some() {
             return Err(FleetError::agent(format!(
                 "{} is already running (headless: pid {}, since: {})",
@@ -792,7 +792,7 @@ pub fn stop(
 /// Ends the agent's process: its host (which settles it), else its tmux
 /// session, else whatever its pid names.
 fn end_agent(layout: &Layout, agent: &AgentName, row: &Session, opts: &PersistentStopOptions) {
-    if row.tmux_session.is_empty() {
+    if row.mode() != RunMode::Tmux {
         crate::stop::kill_headless(layout, agent, row, opts.grace);
     } else if opts.tmux.is_alive(&row.tmux_session) {
         let _ = opts.tmux.kill_session(&row.tmux_session, opts.grace);
@@ -829,10 +829,8 @@ fn monitor_running(layout: &Layout, tmux_server: &Tmux) -> bool {
 /// Whether the agent's process is reachable: a live host (headless) or a
 /// live tmux session. Never probes tmux with an empty name.
 fn is_live(layout: &Layout, row: &Session, tmux_server: &Tmux) -> bool {
-    if row.tmux_session.is_empty() {
-        AgentName::new(&row.agent_name)
-            .ok()
-            .is_some_and(|a| host::live_host(layout, &a).is_some())
+    if row.mode() != RunMode::Tmux {
+        host::live_host(layout, &row.agent_name).is_some()
     } else {
         tmux_server.is_alive(&row.tmux_session)
     }
@@ -915,7 +913,7 @@ pub fn status(
         running,
         session_id: Some(row.id.clone()),
         state: Some(row.state),
-        headless: Some(row.tmux_session.is_empty()),
+        headless: Some(row.mode() != RunMode::Tmux),
         tmux_session: Some(row.tmux_session),
         pid: row.pid,
         started_at: Some(row.started_at),
@@ -940,7 +938,7 @@ fn live_row(
         return Err(FleetError::agent(format!(
             "{} is not running: its {} is gone (marked zombie). Start it again with `ov {} start`",
             spec.display_name,
-            if row.tmux_session.is_empty() {
+            if row.mode() != RunMode::Tmux {
                 "agent host".to_owned()
             } else {
                 format!("tmux session \"{}\"", row.tmux_session)
@@ -1019,7 +1017,7 @@ fn tell(
     let Ok(agent) = spec.agent() else {
         return false;
     };
-    if row.tmux_session.is_empty() {
+    if row.mode() != RunMode::Tmux {
         let config = Config::defaults_for(layout.root());
         let factory = TurnFactory::new(layout.clone(), config, Some(ov.to_path_buf()));
         let launcher = Launcher {
@@ -1167,7 +1165,7 @@ pub fn output(
     tmux_server: &Tmux,
 ) -> Result<OutputReport, FleetError> {
     let row = any_row(layout, spec)?;
-    let content = if row.tmux_session.is_empty() {
+    let content = if row.mode() != RunMode::Tmux {
         let text = latest_stdout_log(layout, spec)
             .and_then(|p| std::fs::read_to_string(p).ok())
             .map(|t| render_stream(&t))
@@ -1283,7 +1281,7 @@ impl OutputFollower {
             layout: layout.clone(),
             spec: *spec,
             tmux: tmux_server.clone(),
-            headless: row.tmux_session.is_empty(),
+            headless: row.mode() != RunMode::Tmux,
             tmux_session: row.tmux_session,
             log,
             offset,
@@ -1412,11 +1410,7 @@ fn all_agents_done(layout: &Layout, run: Option<&str>) -> (bool, String) {
         .by_run(run)
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| {
-            s.capability
-                .parse::<Capability>()
-                .map_or(true, Capability::is_task_scoped)
-        })
+        .filter(|s| s.capability.is_task_scoped())
         .collect();
     if workers.is_empty() {
         return (false, format!("No agents in run {run} yet"));

@@ -114,11 +114,11 @@ fn agent_context(
     }
     if let Some(s) = &session
         && !s.state.is_terminal()
-        && !s.task_id.is_empty()
+        && let Some(task) = &s.task_id
     {
         text.push_str(&format!(
             "\n## Activation\nYou are bound to task {task}. Read your overlay at .claude/CLAUDE.md and begin working on {task} now; do not wait for a dispatch message.\n",
-            task = s.task_id
+            task = task
         ));
     }
     if compact {

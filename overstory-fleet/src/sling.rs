@@ -470,11 +470,7 @@ fn admit(
     let max = config.agents.max_concurrent;
     let workers = active
         .iter()
-        .filter(|s| {
-            !s.capability
-                .parse::<Capability>()
-                .is_ok_and(Capability::is_persistent)
-        })
+        .filter(|s| !s.capability.is_persistent())
         .count();
     if max > 0 && workers >= max as usize {
         return Err(FleetError::agent(format!(
@@ -507,7 +503,7 @@ fn admit(
     };
 
     // Task lock: the parent may delegate its own task.
-    if let Some(holder) = active.iter().find(|s| s.task_id == task.as_str())
+    if let Some(holder) = active.iter().find(|s| s.task_id.as_ref() == Some(task))
         && parent.is_none_or(|p| p.as_str() != holder.agent_name)
     {
         {
@@ -569,14 +565,14 @@ fn admit(
 
     // Reserve the row.
     let prior = all.iter().find(|s| s.agent_name == agent.as_str()).cloned();
-    let mut session = Session::new(agent.as_str(), capability.as_str());
+    let mut session = Session::new(agent.clone(), capability);
     session.worktree_path = layout
         .agent_worktree_in(&worktree_base, &agent)
         .to_string_lossy()
         .into_owned();
     session.branch_name = BranchName::for_agent(&agent, task).into_string();
-    session.task_id = task.as_str().to_owned();
-    session.parent_agent = parent.map(|p| p.as_str().to_owned());
+    session.task_id = Some(task.clone());
+    session.parent_agent = parent.cloned();
     session.depth = i64::from(depth);
     session.run_id = Some(run_id.clone());
     session.claude_session_id = prior.as_ref().and_then(|p| p.claude_session_id.clone());
@@ -779,7 +775,11 @@ fn set_up_and_start(
         worktree.clone(),
     );
     overlay.spec_path.clone_from(&spec_path);
-    overlay.parent_agent = admitted.session.parent_agent.clone();
+    overlay.parent_agent = admitted
+        .session
+        .parent_agent
+        .as_ref()
+        .map(ToString::to_string);
     overlay.depth = admitted.depth;
     overlay.file_scope = files.to_vec();
     overlay.mulch_domains = if config.mulch.enabled {
@@ -852,8 +852,8 @@ fn set_up_and_start(
     let from = admitted
         .session
         .parent_agent
-        .clone()
-        .unwrap_or_else(|| "orchestrator".to_owned());
+        .as_ref()
+        .map_or_else(|| "orchestrator".to_owned(), ToString::to_string);
     let spec_line = match &spec_path {
         Some(p) => format!("Spec file: {p}."),
         None => {
@@ -898,7 +898,11 @@ fn set_up_and_start(
         pid: None,
         session_id: admitted.session.id.clone(),
         run_id: admitted.run_id.clone(),
-        parent_agent: admitted.session.parent_agent.clone(),
+        parent_agent: admitted
+            .session
+            .parent_agent
+            .as_ref()
+            .map(ToString::to_string),
         depth: admitted.depth,
         runtime: runtime.id().to_owned(),
         headless,

@@ -16,7 +16,7 @@ use overstory_core::worktree::{RemoveOptions, Worktrees};
 use overstory_core::{AgentName, Capability, Config, Layout, WorktreeError, clock};
 use overstory_mail::nudge::NudgeMarker;
 use overstory_mail::{ListFilter, MailStore, MessageType};
-use overstory_sessions::{AgentState, Session, Transition, open_sessions};
+use overstory_sessions::{AgentState, RunMode, Session, Transition, open_sessions};
 use serde::Serialize;
 
 use crate::error::FleetError;
@@ -109,9 +109,9 @@ pub fn stop_agent(
     }
     let mut report = StopReport {
         stopped: true,
-        agent_name: session.agent_name.clone(),
+        agent_name: session.agent_name.to_string(),
         session_id: session.id.clone(),
-        capability: session.capability.clone(),
+        capability: session.capability.to_string(),
         force: opts.force,
         was_zombie: session.state == AgentState::Zombie,
         was_completed,
@@ -119,7 +119,7 @@ pub fn stop_agent(
     };
 
     if !was_completed {
-        if session.tmux_session.is_empty() {
+        if session.mode() != RunMode::Tmux {
             report.pid_killed = kill_headless(layout, &agent, &session, opts.grace);
         } else if opts.tmux.is_alive(&session.tmux_session) {
             report.tmux_killed = opts.tmux.kill_session(&session.tmux_session, opts.grace)?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use overstory_core::worktree::{RemoveOptions, Worktrees};
 use overstory_core::{Capability, Config, Layout, process};
 use overstory_mail::{MailStore, PurgeFilter};
-use overstory_sessions::{AgentState, Session, SessionStore, Transition, open_sessions};
+use overstory_sessions::{AgentState, RunMode, Session, SessionStore, Transition, open_sessions};
 use serde::Serialize;
 
 use crate::error::FleetError;
@@ -64,9 +64,9 @@ pub fn list_worktrees(layout: &Layout) -> Result<Vec<AgentWorktree>, FleetError>
                 path: w.path.to_string_lossy().into_owned(),
                 branch: w.branch,
                 head: w.head,
-                agent_name: s.map(|s| s.agent_name.clone()),
+                agent_name: s.map(|s| s.agent_name.to_string()),
                 state: s.map(|s| s.state.as_str().to_owned()),
-                task_id: s.map(|s| s.task_id.clone()),
+                task_id: s.map(|s| s.task_str().to_owned()),
             }
         })
         .collect())
@@ -152,7 +152,7 @@ pub fn clean_worktrees(
             continue;
         }
         if let Some(s) = session
-            && !s.tmux_session.is_empty()
+            && s.mode() == RunMode::Tmux
         {
             let _ = opts
                 .tmux
@@ -197,7 +197,7 @@ pub fn clean_worktrees(
             Ok(_) => {
                 report.cleaned.push(w.branch.clone());
                 if let Some(s) = session {
-                    cleaned_agents.push(s.agent_name.clone());
+                    cleaned_agents.push(s.agent_name.to_string());
                 }
             }
             Err(e) => {
@@ -229,7 +229,7 @@ pub fn clean_worktrees(
 fn agent_of(session: Option<&Session>, branch: &str) -> String {
     session.map_or_else(
         || branch.split('/').nth(1).unwrap_or_default().to_owned(),
-        |s| s.agent_name.clone(),
+        |s| s.agent_name.to_string(),
     )
 }
 

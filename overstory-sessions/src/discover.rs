@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use overstory_core::{Capability, Layout};
+use overstory_core::{AgentName, Capability, Layout};
 use serde::Serialize;
 
 use crate::error::SessionError;
@@ -27,19 +27,19 @@ pub const INSTRUCTION_FILES: [&str; 10] = [
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoveredAgent {
-    /// The agent.
-    pub agent_name: String,
-    /// Its capability.
-    pub capability: String,
-    /// Its state.
+    /// The agent's name.
+    pub agent_name: AgentName,
+    /// What the agent may do (`builder`, `lead`, …).
+    pub capability: Capability,
+    /// Where the agent is in its lifecycle.
     pub state: AgentState,
-    /// Its task.
+    /// The task it works on (`""` for persistent agents).
     pub task_id: String,
-    /// Its branch.
+    /// The branch it commits on.
     pub branch_name: String,
-    /// Its parent.
-    pub parent_agent: Option<String>,
-    /// Its depth.
+    /// The agent that spawned it; `None` when the operator did.
+    pub parent_agent: Option<AgentName>,
+    /// How many levels below the operator it was spawned (0 = top level).
     pub depth: i64,
     /// Paths it exclusively owns (from its instruction file).
     pub file_scope: Vec<String>,
@@ -62,13 +62,13 @@ pub fn discover(
     let sessions = if all { store.all()? } else { store.active()? };
     Ok(sessions
         .into_iter()
-        .filter(|s| capability.is_none_or(|c| s.capability == c.as_str()))
+        .filter(|s| capability.is_none_or(|c| s.capability == c))
         .map(|s| DiscoveredAgent {
+            task_id: s.task_str().to_owned(),
             file_scope: file_scope_of(Path::new(&s.worktree_path)),
             agent_name: s.agent_name,
             capability: s.capability,
             state: s.state,
-            task_id: s.task_id,
             branch_name: s.branch_name,
             parent_agent: s.parent_agent,
             depth: s.depth,

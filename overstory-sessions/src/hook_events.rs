@@ -277,15 +277,15 @@ pub fn record_hook(layout: &Layout, req: &HookRequest) -> HookReport {
                 let now = clock::now_millis();
                 let started = clock::parse_rfc3339(&s.started_at).unwrap_or(now);
                 let m = SessionMetrics {
-                    agent_name: s.agent_name.clone(),
-                    task_id: s.task_id.clone(),
-                    capability: s.capability.clone(),
+                    agent_name: s.agent_name.to_string(),
+                    task_id: s.task_str().to_owned(),
+                    capability: s.capability.to_string(),
                     started_at: s.started_at.clone(),
                     completed_at: Some(clock::format_millis(now)),
                     duration_ms: (now - started).max(0),
                     exit_code: None,
                     merge_result: None,
-                    parent_agent: s.parent_agent.clone(),
+                    parent_agent: s.parent_agent.as_ref().map(ToString::to_string),
                     input_tokens: usage.input_tokens,
                     output_tokens: usage.output_tokens,
                     cache_read_tokens: usage.cache_read_tokens,
@@ -343,7 +343,7 @@ fn session_end_state(
     report: &mut HookReport,
     events: Option<&EventStore>,
 ) {
-    let cap = s.capability.parse::<Capability>().ok();
+    let cap = Some(s.capability);
     let turn_only = cap.is_some_and(|c| c.props().stop_hook_persistent);
     let run_done = matches!(
         cap,
@@ -385,7 +385,7 @@ fn session_end_state(
     }
     if let Some(e) = last_err {
         if let Some(es) = events {
-            let ev = NewEvent::new(&s.agent_name, EventType::Error)
+            let ev = NewEvent::new(s.agent_name.as_str(), EventType::Error)
                 .level(overstory_core::events::EventLevel::Error)
                 .data(&json!({
                     "hook": "session-end:transitionToCompleted",

@@ -1,7 +1,7 @@
 //! Opening sessions the way every command does: with a one-time import of
 //! the pre-SQLite `sessions.json` into an empty database.
 
-use overstory_core::Layout;
+use overstory_core::{AgentName, Capability, Layout, TaskId};
 use serde::Deserialize;
 
 use crate::error::SessionError;
@@ -12,18 +12,18 @@ use crate::store::{Session, SessionStore};
 #[serde(rename_all = "camelCase")]
 struct LegacySession {
     id: String,
-    agent_name: String,
-    capability: String,
+    agent_name: AgentName,
+    capability: Capability,
     worktree_path: String,
     branch_name: String,
-    #[serde(alias = "beadId")]
-    task_id: String,
+    #[serde(alias = "beadId", with = "crate::store::task_id_or_empty")]
+    task_id: Option<TaskId>,
     tmux_session: String,
     state: AgentState,
     #[serde(default)]
     pid: Option<i64>,
     #[serde(default)]
-    parent_agent: Option<String>,
+    parent_agent: Option<AgentName>,
     #[serde(default)]
     depth: i64,
     #[serde(default)]

@@ -26,12 +26,17 @@
 //! # Example
 //!
 //! ```
-//! use overstory_sessions::{AgentState, Session, SessionStore, Transition, TransitionOutcome};
+//! use overstory_core::{AgentName, Capability};
+//! use overstory_sessions::{
+//!     AgentState, RunMode, Session, SessionStore, Transition, TransitionOutcome,
+//! };
 //!
 //! let dir = tempfile::tempdir()?;
 //! let mut store = SessionStore::open(&dir.path().join("sessions.db"))?;
-//! let mut s = Session::new("builder-1", "builder");
+//! let mut s = Session::new(AgentName::new("builder-1")?, Capability::Builder);
+//! assert_eq!(s.mode(), RunMode::SpawnPerTurn); // headless, one process per turn
 //! s.tmux_session = "overstory-builder-1".into();
+//! assert_eq!(s.mode(), RunMode::Tmux);
 //! store.upsert(&s)?;
 //!
 //! // booting → working is allowed.
@@ -78,4 +83,4 @@ pub use runs::{
 };
 pub use schema::{RUN_COLUMNS, SESSION_COLUMNS};
 pub use state::{ALLOWED, AgentState, Transition, TransitionOutcome};
-pub use store::{Session, SessionIdWriter, SessionPurge, SessionStore, Topology};
+pub use store::{RunMode, Session, SessionIdWriter, SessionPurge, SessionStore};

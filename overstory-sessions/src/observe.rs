@@ -117,7 +117,7 @@ pub fn resolve_trace_target(layout: &Layout, target: &str) -> Result<String, Ses
     if looks_like_task_id(target) {
         let (store, _) = open_sessions(layout)?;
         if let Some(s) = store.by_task(target)? {
-            return Ok(s.agent_name);
+            return Ok(s.agent_name.into_string());
         }
     }
     Ok(target.to_owned())

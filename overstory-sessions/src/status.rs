@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use overstory_core::{AgentName, Layout, clock, process};
+use overstory_core::{Capability, Layout, clock, process};
 use serde::Serialize;
 
 use crate::error::SessionError;
@@ -19,7 +19,7 @@ use crate::legacy::open_sessions;
 use crate::metrics::MetricsStore;
 use crate::runs::current_run_id;
 use crate::state::{AgentState, Transition};
-use crate::store::{Session, Topology};
+use crate::store::{RunMode, Session};
 
 /// Counts read from stores this crate does not own (mail, merge queue).
 pub trait StatusSources {
@@ -112,8 +112,8 @@ pub struct VerboseDetail {
     pub last_mail_sent: Option<String>,
     /// When it last received mail.
     pub last_mail_received: Option<String>,
-    /// Its capability.
-    pub capability: String,
+    /// What the agent may do (`builder`, `lead`, …).
+    pub capability: Capability,
 }
 
 /// The `ov status` payload, serialised exactly as the original's JSON.
@@ -183,16 +183,17 @@ pub fn gather(
     let now = clock::now_millis();
     let mut alive = HashMap::new();
     for s in &mut agents {
-        let live = match s.topology() {
-            Topology::Tmux => tmux_names.contains(s.tmux_session.as_str()),
-            Topology::Headless => s
-                .pid
-                .and_then(|p| i32::try_from(p).ok())
-                .is_some_and(process::is_alive),
-            Topology::SpawnPerTurn => s.state.is_active(),
+        // A tmux agent lives while its session does; a headless one with a
+        // recorded pid (a host, or a row the original wrote) while that
+        // process does; a spawn-per-turn worker has no process between turns.
+        let tracked = s.mode() == RunMode::Tmux || s.pid.is_some();
+        let live = match (s.mode(), s.pid) {
+            (RunMode::Tmux, _) => tmux_names.contains(s.tmux_session.as_str()),
+            (_, Some(p)) => i32::try_from(p).ok().is_some_and(process::is_alive),
+            (_, None) => s.state.is_active(),
         };
-        alive.insert(s.agent_name.clone(), live);
-        let dead_process = !live && s.topology() != Topology::SpawnPerTurn;
+        alive.insert(s.agent_name.to_string(), live);
+        let dead_process = !live && tracked;
         if dead_process && s.state.is_active() {
             let idle = clock::parse_rfc3339(&s.last_activity).map_or(0, |t| now - t);
             let target = if idle > opts.stale_ms {
@@ -220,18 +221,16 @@ pub fn gather(
         agents
             .iter()
             .map(|s| {
-                let logs_dir = AgentName::new(&s.agent_name)
-                    .map(|a| layout.agent_logs_dir(&a).display().to_string())
-                    .unwrap_or_default();
+                let logs_dir = layout.agent_logs_dir(&s.agent_name).display().to_string();
                 let (sent, received) = sources.last_mail(&s.agent_name);
                 (
-                    s.agent_name.clone(),
+                    s.agent_name.to_string(),
                     VerboseDetail {
                         worktree_path: s.worktree_path.clone(),
                         logs_dir,
                         last_mail_sent: sent,
                         last_mail_received: received,
-                        capability: s.capability.clone(),
+                        capability: s.capability,
                     },
                 )
             })

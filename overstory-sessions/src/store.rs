@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use overstory_core::{DbError, clock, db};
+use overstory_core::{AgentName, Capability, DbError, TaskId, clock, db};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension as _, Row, params, params_from_iter};
 use serde::{Deserialize, Serialize};
@@ -18,24 +18,28 @@ use crate::state::{AgentState, Transition, TransitionOutcome};
 pub struct Session {
     /// `session-<epochMs>-<agentName>` at creation.
     pub id: String,
-    /// The unique key; re-recording a name replaces the row.
-    pub agent_name: String,
-    /// Free text, normally a capability name (`builder`).
-    pub capability: String,
+    /// The agent's name, the row's unique key: recording a session under a
+    /// name already present replaces that row.
+    pub agent_name: AgentName,
+    /// What the agent may do and how long it lives (`builder`, `coordinator`).
+    pub capability: Capability,
     /// The agent's worktree (the project root for persistent agents).
     pub worktree_path: String,
-    /// The agent's branch.
+    /// The branch the agent commits on (`overstory/<agent>/<task>`), or the
+    /// canonical branch for persistent agents working in the project root.
     pub branch_name: String,
-    /// The task, `""` for coordinator and monitor.
-    pub task_id: String,
+    /// The task the agent works on; `None` for persistent agents
+    /// (coordinator, monitor), stored and serialised as `""`.
+    #[serde(with = "task_id_or_empty")]
+    pub task_id: Option<TaskId>,
     /// The tmux session, `""` for headless agents and after terminal states.
     pub tmux_session: String,
     /// The lifecycle state.
     pub state: AgentState,
     /// The tmux pane pid or long-lived headless pid; `None` for spawn-per-turn workers.
     pub pid: Option<i64>,
-    /// The parent agent; `None` when spawned by the operator.
-    pub parent_agent: Option<String>,
+    /// The agent that spawned this one; `None` when the operator did.
+    pub parent_agent: Option<AgentName>,
     /// 0 = top level.
     pub depth: i64,
     /// The run the session belongs to.
@@ -58,29 +62,55 @@ pub struct Session {
     pub claude_session_id: Option<String>,
 }
 
-/// How an agent runs, inferred from the row as the original does.
+/// How an agent takes its turns, worked out from its row by
+/// [`Session::mode`]: the one place that reads `tmux_session` and the
+/// capability's lifecycle for this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Topology {
-    /// An interactive agent in a tmux session.
+pub enum RunMode {
+    /// Interactive, in the tmux session `tmux_session` names; text is typed
+    /// into its pane.
     Tmux,
-    /// A long-lived headless process with a pid.
-    Headless,
-    /// A headless worker that runs one process per turn.
+    /// A persistent agent (coordinator, orchestrator, monitor) run headless
+    /// under an agent host: one long-lived process whose stdin stays open,
+    /// each batch of mail written to it as the next user turn.
+    Hosted,
+    /// A task-scoped headless agent: no process between turns; the turn
+    /// runner starts one process per user turn.
     SpawnPerTurn,
+}
+
+/// `task_id` is `""` on disk and on the wire when there is no task.
+pub(crate) mod task_id_or_empty {
+    use overstory_core::TaskId;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &Option<TaskId>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.as_deref().unwrap_or(""))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TaskId>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        TaskId::new(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl Session {
     /// Builds a new `booting` session row for `agent_name` started now.
-    pub fn new(agent_name: &str, capability: &str) -> Self {
+    pub fn new(agent_name: AgentName, capability: Capability) -> Self {
         let now = clock::now_rfc3339();
         Self {
             id: format!("session-{}-{agent_name}", clock::now_millis()),
-            agent_name: agent_name.to_owned(),
-            capability: capability.to_owned(),
+            agent_name,
+            capability,
             worktree_path: String::new(),
             branch_name: String::new(),
-            task_id: String::new(),
+            task_id: None,
             tmux_session: String::new(),
             state: AgentState::Booting,
             pid: None,
@@ -97,13 +127,22 @@ impl Session {
         }
     }
 
-    /// Returns the agent's topology, inferred from `tmux_session` and `pid`.
-    pub fn topology(&self) -> Topology {
-        match (self.tmux_session.is_empty(), self.pid) {
-            (false, _) => Topology::Tmux,
-            (true, Some(_)) => Topology::Headless,
-            (true, None) => Topology::SpawnPerTurn,
+    /// Returns how the agent takes its turns: in tmux when the row names a
+    /// tmux session, otherwise hosted (persistent capabilities) or one
+    /// process per turn (task-scoped ones).
+    pub fn mode(&self) -> RunMode {
+        if !self.tmux_session.is_empty() {
+            RunMode::Tmux
+        } else if self.capability.is_task_scoped() {
+            RunMode::SpawnPerTurn
+        } else {
+            RunMode::Hosted
         }
+    }
+
+    /// Returns the task id as stored: `""` when there is none.
+    pub fn task_str(&self) -> &str {
+        self.task_id.as_deref().unwrap_or("")
     }
 }
 
@@ -184,7 +223,7 @@ impl SessionStore {
                     s.capability,
                     s.worktree_path,
                     s.branch_name,
-                    s.task_id,
+                    s.task_str(),
                     s.tmux_session,
                     s.state.as_str(),
                     s.pid,
@@ -540,6 +579,17 @@ impl SessionStore {
     }
 }
 
+/// Reads an optional task id column: `""` (or NULL) is no task.
+fn read_task_id(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<TaskId>> {
+    let text: Option<String> = r.get(idx)?;
+    match text.as_deref() {
+        None | Some("") => Ok(None),
+        Some(t) => TaskId::new(t).map(Some).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        }),
+    }
+}
+
 pub(crate) fn read_session(r: &Row<'_>) -> rusqlite::Result<Session> {
     let state: String = r.get(7)?;
     let state = state.parse().map_err(|_| {
@@ -555,7 +605,7 @@ pub(crate) fn read_session(r: &Row<'_>) -> rusqlite::Result<Session> {
         capability: r.get(2)?,
         worktree_path: r.get(3)?,
         branch_name: r.get(4)?,
-        task_id: r.get(5)?,
+        task_id: read_task_id(r, 5)?,
         tmux_session: r.get(6)?,
         state,
         pid: r.get(8)?,

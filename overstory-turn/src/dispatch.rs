@@ -31,9 +31,9 @@ use std::time::Duration;
 
 use overstory_core::config::Config;
 use overstory_core::lockfile::{self, FileLock};
-use overstory_core::{AgentName, Capability, FsError, Layout, clock, ids, process};
+use overstory_core::{AgentName, FsError, Layout, clock, ids, process};
 use overstory_mail::{MailClient, MailMessage, framing};
-use overstory_sessions::{Session, SessionStore};
+use overstory_sessions::{RunMode, Session, SessionStore};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
 
@@ -173,10 +173,7 @@ impl TurnFactory {
     /// # Errors
     /// [`RuntimeError::UnknownRuntime`].
     pub fn runtime_for(&self, session: &Session) -> Result<Arc<dyn AgentRuntime>, RuntimeError> {
-        let capability = session.capability.parse::<Capability>().ok();
-        let choice = AgentName::new(&session.agent_name)
-            .ok()
-            .and_then(|a| RuntimeChoice::load(&self.layout, &a));
+        let choice = RuntimeChoice::load(&self.layout, &session.agent_name);
         match choice {
             Some(c) => {
                 let mut registry = self.registry.clone();
@@ -185,17 +182,16 @@ impl TurnFactory {
                 }
                 registry.by_name(&c.runtime)
             }
-            None => self.registry.get(None, Some(&self.config), capability),
+            None => self
+                .registry
+                .get(None, Some(&self.config), Some(session.capability)),
         }
     }
 
     /// Returns the model for `session`: config, then the manifest entry of
     /// its capability, then the capability's default.
     pub fn model_for(&self, session: &Session) -> ResolvedModel {
-        let capability = session
-            .capability
-            .parse::<Capability>()
-            .unwrap_or(Capability::Builder);
+        let capability = session.capability;
         let manifest_model = self
             .manifest
             .as_ref()
@@ -212,23 +208,21 @@ impl TurnFactory {
     /// Builds the options for one turn of `session` carrying `user_turn`.
     ///
     /// # Errors
-    /// An invalid agent name in the row, or a runtime that cannot be built.
+    /// A runtime that cannot be built.
     pub fn turn_options(
         &self,
         session: &Session,
         user_turn: String,
     ) -> Result<RunTurnOptions, DispatchError> {
-        let agent = AgentName::new(&session.agent_name).map_err(|_| DispatchError::NoSession {
-            agent: session.agent_name.clone(),
-        })?;
+        let agent = session.agent_name.clone();
         let runtime = self.runtime_for(session)?;
         let model = self.model_for(session);
         let mut opts = RunTurnOptions::new(
             agent,
-            session.capability.clone(),
+            session.capability.as_str(),
             self.layout.clone(),
             PathBuf::from(&session.worktree_path),
-            session.task_id.clone(),
+            session.task_str(),
             user_turn,
             runtime,
             model,
@@ -244,13 +238,8 @@ impl TurnFactory {
 /// get a second process in its worktree), and a runtime that can spawn
 /// headless children and parse their output.
 pub fn is_spawn_per_turn(session: &Session, runtime: &dyn AgentRuntime) -> bool {
-    let task_scoped = session
-        .capability
-        .parse::<Capability>()
-        .is_ok_and(Capability::is_task_scoped);
-    task_scoped
+    session.mode() == RunMode::SpawnPerTurn
         && !session.state.is_terminal()
-        && session.tmux_session.is_empty()
         && overstory_runtime::runtime::supports_headless(runtime, Path::new(&session.worktree_path))
 }
 
@@ -468,7 +457,7 @@ pub fn wake(
                 "{} agent in state {} ({})",
                 session.capability,
                 session.state,
-                if session.tmux_session.is_empty() {
+                if session.mode() != RunMode::Tmux {
                     "headless"
                 } else {
                     "tmux"
@@ -495,13 +484,11 @@ pub fn sweep(
     let store = SessionStore::open(&factory.layout.sessions_db())?;
     let mut out = Vec::new();
     for session in store.active()? {
-        let Ok(agent) = AgentName::new(&session.agent_name) else {
-            continue;
-        };
-        if !has_pending(&factory.layout, &agent) || is_dispatching(&factory.layout, &agent) {
+        let agent = &session.agent_name;
+        if !has_pending(&factory.layout, agent) || is_dispatching(&factory.layout, agent) {
             continue;
         }
-        out.push((session.agent_name.clone(), wake(factory, launcher, &agent)?));
+        out.push((agent.to_string(), wake(factory, launcher, agent)?));
     }
     Ok(out)
 }

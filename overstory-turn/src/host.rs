@@ -65,9 +65,9 @@ use std::time::Duration;
 use overstory_core::events::{EventLevel, EventStore, EventType, NewEvent};
 use overstory_core::lockfile::FileLock;
 use overstory_core::process::{self, Sig};
-use overstory_core::{AgentName, Capability, DbError, FsError, Layout, env};
+use overstory_core::{AgentName, DbError, FsError, Layout, env};
 use overstory_mail::MailClient;
-use overstory_sessions::{AgentState, Session, SessionStore, Transition};
+use overstory_sessions::{AgentState, RunMode, Session, SessionStore, Transition};
 use serde::Serialize;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
@@ -233,12 +233,7 @@ pub struct HostReport {
 /// Returns whether `session` is a persistent agent that runs under a host:
 /// a persistent capability, headless (no tmux session), not finished.
 pub fn is_hosted_session(session: &Session) -> bool {
-    session
-        .capability
-        .parse::<Capability>()
-        .is_ok_and(|c| !c.is_task_scoped())
-        && session.tmux_session.is_empty()
-        && !session.state.is_terminal()
+    session.mode() == RunMode::Hosted && !session.state.is_terminal()
 }
 
 /// Takes the agent's host lock (held for the host's whole life) unless
@@ -440,7 +435,7 @@ pub async fn run_host(
         env::WORKTREE_PATH.into(),
         cwd.to_string_lossy().into_owned(),
     );
-    child_env.insert(env::TASK_ID.into(), session.task_id.clone());
+    child_env.insert(env::TASK_ID.into(), session.task_str().to_owned());
     child_env.insert(
         env::PROJECT_ROOT.into(),
         layout.root().to_string_lossy().into_owned(),
@@ -809,7 +804,7 @@ mod tests {
     use super::*;
 
     fn session(capability: &str, tmux: &str, state: AgentState) -> Session {
-        let mut s = Session::new("a", capability);
+        let mut s = Session::new("a".parse().unwrap(), capability.parse().unwrap());
         s.tmux_session = tmux.into();
         s.state = state;
         s
@@ -847,11 +842,8 @@ mod tests {
             "",
             AgentState::Zombie
         )));
-        assert!(!is_hosted_session(&session(
-            "unknown-cap",
-            "",
-            AgentState::Working
-        )));
+        // An unknown capability cannot reach here: reading such a row is
+        // an error (overstory-sessions' `rows_with_unknown_capability_*`).
     }
 
     #[test]

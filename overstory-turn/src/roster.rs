@@ -4,7 +4,7 @@
 //! nothing of `mail.db`; [`roster`] joins them, so group addresses
 //! (`@all`, `@builders`) and terminal-recipient checks see the real fleet.
 
-use overstory_core::{DbError, Layout};
+use overstory_core::{AgentName, DbError, Layout};
 use overstory_mail::{Roster, RosterEntry};
 use overstory_sessions::SessionStore;
 
@@ -24,10 +24,10 @@ pub fn roster(layout: &Layout) -> Result<Roster, DbError> {
         sessions
             .into_iter()
             .map(|s| RosterEntry {
-                name: s.agent_name,
-                capability: s.capability,
+                name: s.agent_name.into_string(),
+                capability: s.capability.as_str().to_owned(),
                 state: s.state.as_str().to_owned(),
-                parent: s.parent_agent,
+                parent: s.parent_agent.map(AgentName::into_string),
             })
             .collect(),
     ))

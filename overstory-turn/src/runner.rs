@@ -355,7 +355,7 @@ fn read_row(store: Option<&SessionStore>, agent: &AgentName) -> RowFacts {
         Ok(Some(s)) => RowFacts {
             state: Some(s.state),
             prior_session_id: s.claude_session_id.filter(|id| !id.is_empty()),
-            parent: s.parent_agent,
+            parent: s.parent_agent.map(AgentName::into_string),
             last_activity: Some(s.last_activity),
         },
         _ => RowFacts::default(),

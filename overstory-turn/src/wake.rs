@@ -42,7 +42,7 @@ use std::path::PathBuf;
 use overstory_core::config::Config;
 use overstory_core::{AgentName, Layout};
 use overstory_mail::{Delivery, MailClient, MailError, ReplyRequest, SendRequest, Sent};
-use overstory_sessions::SessionStore;
+use overstory_sessions::{RunMode, SessionStore};
 use serde::Serialize;
 
 use crate::dispatch::{Launcher, TurnFactory, WakeOutcome, wake};
@@ -178,11 +178,11 @@ pub fn headless_recipients(layout: &Layout, recipients: &[String]) -> Vec<String
     recipients
         .iter()
         .filter(|r| {
-            store.get(r).ok().flatten().is_some_and(|s| {
-                s.capability.parse::<overstory_core::Capability>().is_ok()
-                    && !s.state.is_terminal()
-                    && s.tmux_session.is_empty()
-            })
+            store
+                .get(r)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.mode() != RunMode::Tmux && !s.state.is_terminal())
         })
         .cloned()
         .collect()

@@ -5,8 +5,8 @@
 //! Run with `cargo run -p overstory-examples --bin sessions_state`.
 #![allow(clippy::print_stdout, reason = "an example prints its results")]
 
-use overstory_core::Layout;
 use overstory_core::events::{EventFilter, EventLevel, EventStore, EventType, NewEvent};
+use overstory_core::{AgentName, Capability, Layout};
 use overstory_sessions::status::{NoSources, StatusOptions};
 use overstory_sessions::{
     AgentState, NewRun, RunStatus, RunStore, Session, SessionStore, Transition, TransitionOutcome,
@@ -29,8 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     write_current_run(&layout, &run_id)?;
     let mut store = SessionStore::open(&layout.sessions_db())?;
-    for name in ["builder-1", "scout-1"] {
-        let mut s = Session::new(name, name.split('-').next().unwrap_or("builder"));
+    for (name, capability) in [
+        ("builder-1", Capability::Builder),
+        ("scout-1", Capability::Scout),
+    ] {
+        let mut s = Session::new(AgentName::new(name)?, capability);
         s.run_id = Some(run_id.clone());
         store.upsert(&s)?;
     }

@@ -183,9 +183,7 @@ fn find_ov() -> Result<PathBuf, Box<dyn std::error::Error>> {
 
 fn wait_for_dispatchers(layout: &Layout, sessions: &[overstory_sessions::Session]) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let busy = |s: &overstory_sessions::Session| {
-        AgentName::new(&s.agent_name).is_ok_and(|a| is_dispatching(layout, &a))
-    };
+    let busy = |s: &overstory_sessions::Session| is_dispatching(layout, &s.agent_name);
     while sessions.iter().any(busy) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }

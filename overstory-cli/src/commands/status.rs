@@ -79,11 +79,10 @@ fn render(r: &StatusReport, style: Style) -> String {
         let age = overstory_core::clock::parse_rfc3339(&a.started_at)
             .map(|t| format_duration_compact(now - t))
             .unwrap_or_default();
-        let task = if a.task_id.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", a.task_id)
-        };
+        let task = a
+            .task_id
+            .as_ref()
+            .map_or_else(String::new, |t| format!(" {t}"));
         s.push_str(&format!(
             "  {marker} {} [{}] {}{task} {}\n",
             a.agent_name,

@@ -42,7 +42,7 @@ impl Project {
 
     /// Registers a headless persistent session at the project root.
     fn persistent(&self, name: &str, capability: &str, runtime: &str) {
-        let mut s = Session::new(name, capability);
+        let mut s = Session::new(name.parse().unwrap(), capability.parse().unwrap());
         s.worktree_path = self.path().display().to_string();
         s.branch_name = "main".into();
         SessionStore::open(&self.layout.sessions_db())

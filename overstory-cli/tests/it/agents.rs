@@ -7,8 +7,11 @@ use crate::sessions_support::{Project, json};
 #[test]
 fn discover_lists_active_agents_and_all_includes_completed() {
     let p = Project::new();
-    p.add(&Session::new("builder-1", "builder"));
-    let mut done = Session::new("scout-1", "scout");
+    p.add(&Session::new(
+        "builder-1".parse().unwrap(),
+        "builder".parse().unwrap(),
+    ));
+    let mut done = Session::new("scout-1".parse().unwrap(), "scout".parse().unwrap());
     done.state = AgentState::Completed;
     p.add(&done);
     let v = json(&p.ov(&["agents", "discover", "--json"]));

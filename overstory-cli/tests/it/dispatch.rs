@@ -56,11 +56,11 @@ impl Project {
         state: AgentState,
         runtime: &str,
     ) {
-        let mut s = Session::new(name, capability);
+        let mut s = Session::new(name.parse().unwrap(), capability.parse().unwrap());
         s.worktree_path = self.path().display().to_string();
         s.branch_name = "main".into();
-        s.task_id = format!("task-{name}");
-        s.parent_agent = parent.map(str::to_owned);
+        s.task_id = Some(format!("task-{name}").parse().unwrap());
+        s.parent_agent = parent.map(|p| p.parse().unwrap());
         s.state = state;
         SessionStore::open(&self.layout.sessions_db())
             .unwrap()
@@ -318,7 +318,7 @@ fn mail_to_a_tmux_or_persistent_agent_starts_no_dispatcher() {
         AgentState::Working,
         "scripted",
     );
-    let mut s = Session::new("builder-t", "builder");
+    let mut s = Session::new("builder-t".parse().unwrap(), "builder".parse().unwrap());
     s.tmux_session = "overstory-x-builder-t".into();
     s.worktree_path = p.path().display().to_string();
     SessionStore::open(&p.layout.sessions_db())

@@ -41,7 +41,10 @@ fn invalid_event_and_missing_agent_are_validation_errors() {
 #[test]
 fn tool_start_with_stdin_records_a_filtered_event_and_promotes_booting() {
     let p = Project::new();
-    p.add(&Session::new("builder-1", "builder"));
+    p.add(&Session::new(
+        "builder-1".parse().unwrap(),
+        "builder".parse().unwrap(),
+    ));
     let payload = serde_json::json!({
         "tool_name": "Write", "session_id": "s-1",
         "tool_input": {"file_path": "/w/a.rs", "content": "x".repeat(200_000)}
@@ -87,7 +90,7 @@ fn tool_start_without_stdin_and_with_empty_stdin_still_records() {
 #[test]
 fn session_end_completes_a_builder() {
     let p = Project::new();
-    let mut s = Session::new("builder-1", "builder");
+    let mut s = Session::new("builder-1".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Working;
     p.add(&s);
     let o = p.ov(&["log", "session-end", "--agent", "builder-1", "--json"]);

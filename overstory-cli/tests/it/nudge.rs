@@ -48,7 +48,7 @@ fn nudge_runs_a_turn_for_an_idle_headless_agent() {
 fn nudge_to_a_terminal_agent_fails_with_a_recover_hint() {
     let p = Project::new();
     p.row("done-1", "builder", AgentState::Completed, |s| {
-        s.task_id = "task-42".into();
+        s.task_id = Some("task-42".parse().unwrap());
     });
     let r = p.ov(&["nudge", "done-1", "--json"]).fails();
     let j = r.json();

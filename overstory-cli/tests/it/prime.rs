@@ -36,8 +36,9 @@ fn prime_orchestrator_heals_gitignore_and_records_session_branch() {
 fn prime_agent_shows_activation_for_a_bound_session() {
     let repo = initialized_repo();
     let p = repo.path();
-    let mut s = overstory_sessions::Session::new("builder-1", "builder");
-    s.task_id = "task-9".into();
+    let mut s =
+        overstory_sessions::Session::new("builder-1".parse().unwrap(), "builder".parse().unwrap());
+    s.task_id = Some("task-9".parse().unwrap());
     s.state = overstory_sessions::AgentState::Working;
     overstory_sessions::SessionStore::open(&p.join(".overstory/sessions.db"))
         .unwrap()

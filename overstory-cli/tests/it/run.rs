@@ -55,7 +55,7 @@ fn list_without_sessions_db_is_empty() {
 fn show_includes_agents_and_missing_run_fails() {
     let p = Project::new();
     create_run(&p, "run-1");
-    let mut s = Session::new("builder-1", "builder");
+    let mut s = Session::new("builder-1".parse().unwrap(), "builder".parse().unwrap());
     s.run_id = Some("run-1".into());
     p.add(&s);
     let v = json(&p.ov(&["run", "show", "run-1", "--json"]));

@@ -73,9 +73,9 @@ impl Project {
         state: AgentState,
         f: impl FnOnce(&mut Session),
     ) {
-        let mut s = Session::new(name, capability);
+        let mut s = Session::new(name.parse().unwrap(), capability.parse().unwrap());
         s.worktree_path = self.path().display().to_string();
-        s.task_id = format!("task-of-{name}");
+        s.task_id = Some(format!("task-of-{name}").parse().unwrap());
         s.state = state;
         f(&mut s);
         self.store().upsert(&s).unwrap();
@@ -314,7 +314,7 @@ fn per_parent_and_concurrency_limits_are_refused() {
     let p = Project::new();
     p.lead("lead-1", 1);
     p.row("child-a", "builder", AgentState::Working, |s| {
-        s.parent_agent = Some("lead-1".into());
+        s.parent_agent = Some("lead-1".parse().unwrap());
     });
     let r = p
         .ov(&[
@@ -434,7 +434,7 @@ fn auto_names_skip_active_names_and_leftover_worktrees() {
         &serde_json::json!({"steps": [{"stall_ms": 60000}]}),
     );
     p.row("builder-task-9", "builder", AgentState::Working, |s| {
-        s.task_id = "other".into();
+        s.task_id = Some("other".parse().unwrap());
     });
     std::fs::create_dir_all(p.worktree("builder-task-9-2")).unwrap();
     let j = p

@@ -30,7 +30,7 @@ fn status_json_has_the_documented_fields() {
 #[test]
 fn all_flag_drops_current_run_and_verbose_adds_details() {
     let p = Project::new();
-    let mut s = Session::new("builder-1", "builder");
+    let mut s = Session::new("builder-1".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Completed;
     p.add(&s);
     let v = json(&p.ov(&["status", "--json", "--all", "--verbose"]));

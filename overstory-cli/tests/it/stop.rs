@@ -28,7 +28,7 @@ fn state(layout: &Layout, name: &str) -> AgentState {
 fn stop_kills_a_headless_turn_group_recorded_in_turn_pid() {
     let repo = initialized_repo();
     let layout = Layout::new(repo.path());
-    let mut s = Session::new("builder-1", "builder");
+    let mut s = Session::new("builder-1".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Working;
     put(&layout, &s);
     // A turn child that leads its own group, with a grandchild sleep.
@@ -94,7 +94,7 @@ fn stop_errors_for_unknown_completed_and_empty_names() {
     assert_eq!(v["code"], "VALIDATION_ERROR");
 
     let layout = Layout::new(repo.path());
-    let mut s = Session::new("done-1", "builder");
+    let mut s = Session::new("done-1".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Completed;
     put(&layout, &s);
     let r = ov(repo.path(), &["stop", "done-1"]).fails();
@@ -120,7 +120,7 @@ fn stop_clean_worktree_keeps_unmerged_branch_without_force() {
     let g = overstory_core::git::Git::new(&wt);
     g.run(&["add", "work.txt"]).unwrap();
     g.run(&["commit", "-q", "-m", "work"]).unwrap();
-    let mut s = Session::new("builder-2", "builder");
+    let mut s = Session::new("builder-2".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Working;
     s.worktree_path = wt.to_string_lossy().into_owned();
     s.branch_name = "overstory/builder-2/t-1".into();
@@ -171,7 +171,7 @@ fn stop_tmux_agent_kills_its_session() {
             ..Default::default()
         })
         .unwrap();
-    let mut s = Session::new("builder-3", "builder");
+    let mut s = Session::new("builder-3".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Working;
     s.tmux_session = name.clone();
     s.pid = Some(i64::from(pid));

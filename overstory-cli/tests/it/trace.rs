@@ -19,8 +19,8 @@ fn missing_events_db_is_friendly_and_not_created() {
 #[test]
 fn trace_resolves_task_ids_and_honours_limit_and_since() {
     let p = Project::new();
-    let mut s = Session::new("builder-1", "builder");
-    s.task_id = "proj-abc1".into();
+    let mut s = Session::new("builder-1".parse().unwrap(), "builder".parse().unwrap());
+    s.task_id = Some("proj-abc1".parse().unwrap());
     p.add(&s);
     let store = EventStore::open(&p.layout.events_db()).unwrap();
     for i in 0..5 {

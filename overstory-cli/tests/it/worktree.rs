@@ -28,11 +28,11 @@ fn agent_worktree(
         g.run(&["add", "work.txt"]).unwrap();
         g.run(&["commit", "-q", "-m", "work"]).unwrap();
     }
-    let mut s = Session::new(name, "builder");
+    let mut s = Session::new(name.parse().unwrap(), "builder".parse().unwrap());
     s.state = state;
     s.worktree_path = wt.to_string_lossy().into_owned();
     s.branch_name = branch;
-    s.task_id = "t-1".into();
+    s.task_id = Some("t-1".parse().unwrap());
     SessionStore::open(&Layout::new(repo.path()).sessions_db())
         .unwrap()
         .upsert(&s)

@@ -35,7 +35,7 @@ impl Scratch {
                     note(Progress {
                         elapsed_ms: 0,
                         kind: "stop",
-                        agent: Some(s.agent_name.clone()),
+                        agent: Some(s.agent_name.to_string()),
                         text: format!("stopped {} (was {})", s.agent_name, s.state),
                     });
                 }
@@ -72,7 +72,7 @@ pub(super) fn all_agents(layout: &Layout) -> Vec<AgentName> {
         .and_then(|s| s.all())
         .unwrap_or_default()
         .iter()
-        .filter_map(|s| AgentName::new(&s.agent_name).ok())
+        .map(|s| s.agent_name.clone())
         .collect()
 }
 

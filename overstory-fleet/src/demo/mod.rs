@@ -740,8 +740,7 @@ impl Demo {
         }
         Ok(sessions
             .iter()
-            .filter_map(|s| AgentName::new(&s.agent_name).ok())
-            .all(|a| !is_dispatching(&self.layout, &a)))
+            .all(|s| !is_dispatching(&self.layout, &s.agent_name)))
     }
 
     fn waiting_for(&self) -> Result<String, DemoError> {
@@ -767,10 +766,10 @@ impl Demo {
         for name in &self.order {
             if let Some(s) = sessions.iter().find(|s| &s.agent_name == name) {
                 agents.push(AgentSummary {
-                    name: s.agent_name.clone(),
-                    capability: s.capability.clone(),
+                    name: s.agent_name.to_string(),
+                    capability: s.capability.to_string(),
                     state: s.state.as_str().to_owned(),
-                    parent: s.parent_agent.clone(),
+                    parent: s.parent_agent.as_ref().map(ToString::to_string),
                     branch: if s.agent_name == COORDINATOR {
                         String::new()
                     } else {

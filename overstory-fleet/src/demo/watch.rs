@@ -68,7 +68,7 @@ impl Demo {
     pub(super) fn poll_sessions(&mut self) -> Result<(), DemoError> {
         let all = SessionStore::open(&self.layout.sessions_db())?.all()?;
         for s in all {
-            match self.states.get(&s.agent_name) {
+            match self.states.get(s.agent_name.as_str()) {
                 None => {
                     let text = if s.capability == Capability::Coordinator.as_str() {
                         format!("{} ({}, persistent)", s.agent_name, s.capability)
@@ -83,9 +83,9 @@ impl Demo {
                         )
                     };
                     self.note("spawn", Some(&s.agent_name), text, Some(&s.started_at));
-                    self.order.push(s.agent_name.clone());
+                    self.order.push(s.agent_name.to_string());
                     self.worktrees
-                        .insert(s.agent_name.clone(), s.worktree_path.clone());
+                        .insert(s.agent_name.to_string(), s.worktree_path.clone());
                 }
                 Some(prev) if *prev != s.state => {
                     let text = format!("{} is {}", s.agent_name, s.state);
@@ -93,7 +93,7 @@ impl Demo {
                 }
                 Some(_) => continue,
             }
-            self.states.insert(s.agent_name.clone(), s.state);
+            self.states.insert(s.agent_name.to_string(), s.state);
         }
         Ok(())
     }

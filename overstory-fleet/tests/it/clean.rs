@@ -54,11 +54,11 @@ fn agent(p: &Project, name: &str, cap: &str, state: AgentState) -> PathBuf {
         wt.to_str().unwrap(),
         "main",
     ]);
-    let mut s = Session::new(name, cap);
+    let mut s = Session::new(name.parse().unwrap(), cap.parse().unwrap());
     s.state = state;
     s.worktree_path = wt.to_string_lossy().into_owned();
     s.branch_name = branch;
-    s.task_id = "t-1".into();
+    s.task_id = Some("t-1".parse().unwrap());
     s.run_id = Some("run-1".into());
     SessionStore::open(&p.layout.sessions_db())
         .unwrap()
@@ -157,7 +157,7 @@ fn worktree_clean_prunes_zombies_and_purges_mail() {
         ))
         .unwrap();
     // A zombie whose worktree vanished long ago.
-    let mut gone = Session::new("ghost", "builder");
+    let mut gone = Session::new("ghost".parse().unwrap(), "builder".parse().unwrap());
     gone.state = AgentState::Zombie;
     gone.worktree_path = "/nonexistent/wt".into();
     SessionStore::open(&p.layout.sessions_db())
@@ -215,7 +215,7 @@ fn live_children_block_worktree_clean_unless_forced() {
     let mut child = sleeper();
     let inner = Layout::new(&wt);
     std::fs::create_dir_all(inner.dir()).unwrap();
-    let mut s = Session::new("kid", "builder");
+    let mut s = Session::new("kid".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Working;
     s.pid = Some(i64::from(child.id()));
     SessionStore::open(&inner.sessions_db())

@@ -73,7 +73,7 @@ fn opts() -> StopOptions {
 fn headless_stop_kills_the_whole_turn_group_and_completes() {
     let p = project();
     let agent = AgentName::new("builder-1").unwrap();
-    let mut s = Session::new("builder-1", "builder");
+    let mut s = Session::new("builder-1".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Working;
     put(&p, &s);
     let mut child = sleeping_group();
@@ -153,7 +153,7 @@ fn is_zombie(pid: i32) -> bool {
 #[test]
 fn zombie_stops_succeed_and_completed_needs_clean_worktree() {
     let p = project();
-    let mut s = Session::new("builder-2", "builder");
+    let mut s = Session::new("builder-2".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Zombie;
     put(&p, &s);
     let r = stop_agent(&p.layout, &p.config, "builder-2", &opts()).unwrap();
@@ -197,11 +197,11 @@ fn agent_with_worktree(p: &Project, name: &str, capability: &str, commit: bool) 
         g.run(&["add", "work.txt"]).unwrap();
         g.run(&["commit", "-q", "-m", "work"]).unwrap();
     }
-    let mut s = Session::new(name, capability);
+    let mut s = Session::new(name.parse().unwrap(), capability.parse().unwrap());
     s.state = AgentState::Working;
     s.worktree_path = c.path.to_string_lossy().into_owned();
     s.branch_name = c.branch.to_string();
-    s.task_id = "t-1".into();
+    s.task_id = Some("t-1".parse().unwrap());
     put(p, &s);
     s
 }
@@ -255,7 +255,7 @@ fn clean_worktree_removes_merged_work() {
 fn stopping_a_lead_leaves_a_per_lead_note_for_the_coordinator() {
     let p = project();
     for name in ["lead-a", "lead-b"] {
-        let mut s = Session::new(name, "lead");
+        let mut s = Session::new(name.parse().unwrap(), "lead".parse().unwrap());
         s.state = AgentState::Working;
         put(&p, &s);
         stop_agent(&p.layout, &p.config, name, &opts()).unwrap();
@@ -273,7 +273,7 @@ fn stopping_a_lead_leaves_a_per_lead_note_for_the_coordinator() {
         assert!(m.message_id.starts_with(&format!("auto-nudge-{name}-")));
     }
     // Non-leads leave nothing.
-    let mut s = Session::new("builder-9", "builder");
+    let mut s = Session::new("builder-9".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Working;
     put(&p, &s);
     stop_agent(&p.layout, &p.config, "builder-9", &opts()).unwrap();
@@ -299,7 +299,7 @@ fn tmux_stop_kills_the_session() {
             ..NewSession::default()
         })
         .unwrap();
-    let mut s = Session::new("builder-5", "builder");
+    let mut s = Session::new("builder-5".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Working;
     s.tmux_session = name.clone();
     s.pid = Some(i64::from(pid));
@@ -339,7 +339,7 @@ fn lead_note_names_the_branch_of_its_merge_ready_mail() {
             .payload(payload.to_string()),
         )
         .unwrap();
-    let mut s = Session::new("lead-c", "lead");
+    let mut s = Session::new("lead-c".parse().unwrap(), "lead".parse().unwrap());
     s.state = AgentState::Working;
     put(&p, &s);
     stop_agent(&p.layout, &p.config, "lead-c", &opts()).unwrap();
@@ -357,7 +357,7 @@ fn lead_note_names_the_branch_of_its_merge_ready_mail() {
 fn tmux_agent_whose_session_vanished_has_its_process_killed() {
     let p = project();
     let mut child = process::command("sleep").arg("300").spawn().unwrap();
-    let mut s = Session::new("builder-6", "builder");
+    let mut s = Session::new("builder-6".parse().unwrap(), "builder".parse().unwrap());
     s.state = AgentState::Working;
     s.tmux_session = "overstory-proj-builder-6".into();
     s.pid = Some(i64::from(child.id()));

@@ -60,7 +60,7 @@ fn old_sessions_db_with_bead_id_and_no_coordinator_name_opens_and_reads() {
     assert_eq!(run.status, RunStatus::Active);
     let mut store = SessionStore::open(&p.layout.sessions_db()).unwrap();
     let s = store.get("b1").unwrap().unwrap();
-    assert_eq!(s.task_id, "t-1");
+    assert_eq!(s.task_str(), "t-1");
     assert_eq!(s.pid, Some(77));
     assert_eq!(s.state, AgentState::Working);
     assert_eq!((s.transcript_path, s.claude_session_id), (None, None));

@@ -24,7 +24,7 @@ fn active_only_by_default_all_includes_completed_and_capability_filters() {
     b1.worktree_path = wt.display().to_string();
     store.upsert(&b1).unwrap();
     let mut s1 = booting("s1", "2026-01-01T00:00:01.000Z");
-    s1.capability = "scout".into();
+    s1.capability = "scout".parse().unwrap();
     store.upsert(&s1).unwrap();
     store
         .upsert(&with_state(

@@ -179,7 +179,7 @@ fn session_end_completes_workers_but_not_persistent_agents_or_leads() {
             booting(&name, "2026-01-01T00:00:00.000Z"),
             AgentState::Working,
         );
-        s.capability = cap.into();
+        s.capability = cap.parse().unwrap();
         p.sessions().upsert(&s).unwrap();
         record_hook(&p.layout, &req(HookEvent::SessionEnd, &name, None));
         let st = p.sessions().get(&name).unwrap().unwrap().state;
@@ -201,8 +201,8 @@ fn session_end_never_completes_a_run_and_records_metrics() {
     .unwrap();
     let mut s = booting("b1", "2026-01-01T00:00:00.000Z");
     s.run_id = Some("r1".into());
-    s.task_id = "task-9".into();
-    s.parent_agent = Some("lead-1".into());
+    s.task_id = Some("task-9".parse().unwrap());
+    s.parent_agent = Some("lead-1".parse().unwrap());
     p.sessions().upsert(&s).unwrap();
     let transcript = p.dir.path().join("t.jsonl");
     std::fs::write(
@@ -258,7 +258,7 @@ fn coordinator_session_end_completes_only_after_its_run_completed() {
         booting("coordinator", "2026-01-01T00:00:00.000Z"),
         AgentState::Working,
     );
-    s.capability = "coordinator".into();
+    s.capability = "coordinator".parse().unwrap();
     s.run_id = Some("r1".into());
     p.sessions().upsert(&s).unwrap();
     record_hook(&p.layout, &req(HookEvent::SessionEnd, "coordinator", None));

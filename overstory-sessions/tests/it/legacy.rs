@@ -34,10 +34,10 @@ fn json_only_is_imported_with_defaults() {
     assert!(migrated);
     let s = store.get("a").unwrap().unwrap();
     assert_eq!(
-        (s.run_id, s.pid, s.depth, s.escalation_level),
+        (s.run_id.clone(), s.pid, s.depth, s.escalation_level),
         (None, None, 0, 0)
     );
-    assert_eq!(s.task_id, "t-1");
+    assert_eq!(s.task_str(), "t-1");
     assert_eq!(s.state, AgentState::Working);
     assert_eq!(s.claude_session_id, None);
 }
@@ -92,7 +92,7 @@ fn duplicate_names_keep_the_last_entry() {
     )
     .unwrap();
     let (store, _) = open_sessions(&p.layout).unwrap();
-    assert_eq!(store.get("a").unwrap().unwrap().task_id, "last");
+    assert_eq!(store.get("a").unwrap().unwrap().task_str(), "last");
     assert_eq!(store.count().unwrap(), 1);
 }
 

@@ -18,6 +18,7 @@ mod status;
 mod store;
 mod support;
 mod transitions;
+mod typed_rows;
 
 #[test]
 fn every_test_module_is_declared() {

@@ -27,7 +27,7 @@ fn row(agent: &str, task: &str, started: &str, completed: bool, dur: i64) -> Ses
 
 fn snap(agent: &str, at: &str, input: i64, run: Option<&str>) -> TokenSnapshot {
     TokenSnapshot {
-        agent_name: agent.into(),
+        agent_name: agent.parse().unwrap(),
         input_tokens: input,
         output_tokens: 0,
         cache_read_tokens: 0,

@@ -78,7 +78,7 @@ fn trace_takes_the_newest_n_and_shows_them_oldest_first() {
 fn trace_resolves_a_task_id_to_its_agent() {
     let p = Project::new();
     let mut s = booting("builder-7", "2026-01-01T00:00:00.000Z");
-    s.task_id = "proj-abc1".into();
+    s.task_id = Some("proj-abc1".parse().unwrap());
     p.sessions().upsert(&s).unwrap();
     assert_eq!(
         observe::resolve_trace_target(&p.layout, "proj-abc1").unwrap(),

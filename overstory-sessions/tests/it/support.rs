@@ -25,15 +25,15 @@ impl Project {
 pub fn full_session(name: &str) -> Session {
     Session {
         id: format!("session-1-{name}"),
-        agent_name: name.into(),
-        capability: "builder".into(),
+        agent_name: name.parse().unwrap(),
+        capability: "builder".parse().unwrap(),
         worktree_path: format!("/p/.overstory/worktrees/{name}"),
         branch_name: format!("overstory/{name}/task-1"),
-        task_id: "task-1".into(),
+        task_id: Some("task-1".parse().unwrap()),
         tmux_session: format!("overstory-{name}"),
         state: AgentState::Working,
         pid: Some(4242),
-        parent_agent: Some("lead-1".into()),
+        parent_agent: Some("lead-1".parse().unwrap()),
         depth: 2,
         run_id: Some("run-2026-03-05T14-52-26-089Z".into()),
         started_at: "2026-03-05T14:52:26.089Z".into(),
@@ -48,7 +48,7 @@ pub fn full_session(name: &str) -> Session {
 
 /// A booting row with a tmux session, started at `started_at`.
 pub fn booting(name: &str, started_at: &str) -> Session {
-    let mut s = Session::new(name, "builder");
+    let mut s = Session::new(name.parse().unwrap(), "builder".parse().unwrap());
     s.tmux_session = format!("overstory-{name}");
     s.started_at = started_at.into();
     s

@@ -36,9 +36,9 @@ impl Project {
     }
 
     fn session(&self, name: &str, capability: &str, state: AgentState) -> Session {
-        let mut s = Session::new(name, capability);
+        let mut s = Session::new(name.parse().unwrap(), capability.parse().unwrap());
         s.worktree_path = "/tmp/wt-build".into();
-        s.task_id = "task-1".into();
+        s.task_id = Some("task-1".parse().unwrap());
         s.run_id = Some("run-abc".into());
         s.state = state;
         SessionStore::open(&self.layout.sessions_db())
@@ -150,7 +150,7 @@ fn merger_options_keep_the_merger_capability() {
 fn task_scoped_headless_agents_are_eligible() {
     let claude = ClaudeRuntime::new();
     for cap in ["builder", "scout", "reviewer", "merger", "lead"] {
-        let mut s = Session::new("a", cap);
+        let mut s = Session::new("a".parse().unwrap(), cap.parse().unwrap());
         s.state = AgentState::Working;
         assert!(is_spawn_per_turn(&s, &claude), "{cap}");
     }
@@ -159,14 +159,8 @@ fn task_scoped_headless_agents_are_eligible() {
 #[test]
 fn persistent_agents_are_not_eligible() {
     let claude = ClaudeRuntime::new();
-    for cap in [
-        "coordinator",
-        "orchestrator",
-        "monitor",
-        "supervisor",
-        "wizard",
-    ] {
-        let s = Session::new("a", cap);
+    for cap in ["coordinator", "orchestrator", "monitor", "supervisor"] {
+        let s = Session::new("a".parse().unwrap(), cap.parse().unwrap());
         assert!(!is_spawn_per_turn(&s, &claude), "{cap}");
     }
 }
@@ -175,7 +169,7 @@ fn persistent_agents_are_not_eligible() {
 fn finished_agents_are_not_eligible() {
     let claude = ClaudeRuntime::new();
     for state in [AgentState::Completed, AgentState::Zombie] {
-        let mut s = Session::new("a", "builder");
+        let mut s = Session::new("a".parse().unwrap(), "builder".parse().unwrap());
         s.state = state;
         assert!(!is_spawn_per_turn(&s, &claude), "{state}");
     }
@@ -183,14 +177,14 @@ fn finished_agents_are_not_eligible() {
 
 #[test]
 fn tmux_agents_are_never_given_a_second_process() {
-    let mut s = Session::new("a", "builder");
+    let mut s = Session::new("a".parse().unwrap(), "builder".parse().unwrap());
     s.tmux_session = "overstory-p-a".into();
     assert!(!is_spawn_per_turn(&s, &ClaudeRuntime::new()));
 }
 
 #[test]
 fn runtimes_without_direct_spawn_or_parser_are_not_eligible() {
-    let s = Session::new("a", "builder");
+    let s = Session::new("a".parse().unwrap(), "builder".parse().unwrap());
     let copilot: Box<dyn AgentRuntime> = Box::new(ShapeRuntime::by_id("copilot", None).unwrap());
     assert!(!is_spawn_per_turn(&s, copilot.as_ref()), "no direct spawn");
     assert!(!is_spawn_per_turn(&s, &SaplingRuntime), "no event parser");

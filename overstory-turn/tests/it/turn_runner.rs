@@ -58,10 +58,10 @@ impl Ctx {
     }
 
     fn seed(&self, agent: &str, state: AgentState, edit: impl FnOnce(&mut Session)) {
-        let mut s = Session::new(agent, "builder");
+        let mut s = Session::new(agent.parse().unwrap(), "builder".parse().unwrap());
         s.worktree_path = "/tmp/worktree".into();
         s.branch_name = "branch".into();
-        s.task_id = "task-test".into();
+        s.task_id = Some("task-test".parse().unwrap());
         s.state = state;
         edit(&mut s);
         self.sessions().upsert(&s).unwrap();
@@ -263,7 +263,7 @@ async fn turn_sending(
 ) -> TurnResult {
     let fake = Fake::new();
     let mut o = ctx.opts(agent, FakeSpawner::one(&fake));
-    o.capability = capability.into();
+    o.capability = capability.parse().unwrap();
     let task = tokio::spawn(run_turn(o));
     fake.line(r#"{"type":"system","subtype":"init","session_id":"s1"}"#)
         .await;
@@ -338,7 +338,7 @@ async fn clean_turn_without_mail_logs_the_contract_violation() {
 async fn merger_merged_is_terminal() {
     let ctx = Ctx::new();
     ctx.seed("m1", AgentState::Working, |s| {
-        s.capability = "merger".into()
+        s.capability = "merger".parse().unwrap()
     });
     let r = turn_sending(&ctx, "m1", "merger", Some(MessageType::Merged)).await;
     assert!(r.terminal_mail_observed);
@@ -349,7 +349,7 @@ async fn merger_merged_is_terminal() {
 async fn merger_merge_failed_is_terminal() {
     let ctx = Ctx::new();
     ctx.seed("m2", AgentState::Working, |s| {
-        s.capability = "merger".into()
+        s.capability = "merger".parse().unwrap()
     });
     let r = turn_sending(&ctx, "m2", "merger", Some(MessageType::MergeFailed)).await;
     assert!(r.terminal_mail_observed);
@@ -359,7 +359,9 @@ async fn merger_merge_failed_is_terminal() {
 #[tokio::test]
 async fn scout_result_mail_is_accepted_as_terminal() {
     let ctx = Ctx::new();
-    ctx.seed("sc", AgentState::Working, |s| s.capability = "scout".into());
+    ctx.seed("sc", AgentState::Working, |s| {
+        s.capability = "scout".parse().unwrap()
+    });
     let r = turn_sending(&ctx, "sc", "scout", Some(MessageType::Result)).await;
     assert!(r.terminal_mail_observed && r.clean_result);
     assert_eq!(r.final_state, AgentState::Completed);
@@ -369,7 +371,7 @@ async fn scout_result_mail_is_accepted_as_terminal() {
 async fn merger_worker_done_is_not_terminal() {
     let ctx = Ctx::new();
     ctx.seed("m3", AgentState::Working, |s| {
-        s.capability = "merger".into()
+        s.capability = "merger".parse().unwrap()
     });
     let r = turn_sending(&ctx, "m3", "merger", Some(MessageType::WorkerDone)).await;
     assert!(!r.terminal_mail_observed);
@@ -468,8 +470,8 @@ fn worker_died(ctx: &Ctx, parent: &str) -> Vec<overstory_mail::MailMessage> {
 async fn abort_notifies_the_parent_once() {
     let ctx = Ctx::new();
     ctx.seed("w15", AgentState::Working, |s| {
-        s.parent_agent = Some("lead-x".into());
-        s.task_id = "row-task".into();
+        s.parent_agent = Some("lead-x".parse().unwrap());
+        s.task_id = Some("row-task".parse().unwrap());
     });
     let fake = Fake::new();
     let abort = CancellationToken::new();
@@ -503,7 +505,7 @@ async fn abort_notifies_the_parent_once() {
 async fn stall_notifies_the_parent() {
     let ctx = Ctx::new();
     ctx.seed("w16", AgentState::Working, |s| {
-        s.parent_agent = Some("lead-y".into())
+        s.parent_agent = Some("lead-y".parse().unwrap())
     });
     let fake = Fake::new();
     let mut o = ctx.opts("w16", FakeSpawner::one(&fake));
@@ -521,7 +523,7 @@ async fn stall_notifies_the_parent() {
 async fn clean_exit_without_terminal_mail_notifies_the_parent() {
     let ctx = Ctx::new();
     ctx.seed("w17", AgentState::Working, |s| {
-        s.parent_agent = Some("lead-z".into())
+        s.parent_agent = Some("lead-z".parse().unwrap())
     });
     let fake = clean_turn_fake("s").await;
     let r = run(ctx.opts("w17", FakeSpawner::one(&fake))).await;
@@ -555,7 +557,7 @@ async fn without_a_parent_nobody_is_notified() {
 async fn terminal_mail_spares_the_parent_a_worker_died() {
     let ctx = Ctx::new();
     ctx.seed("w19", AgentState::Working, |s| {
-        s.parent_agent = Some("lead-x".into())
+        s.parent_agent = Some("lead-x".parse().unwrap())
     });
     let r = turn_sending(&ctx, "w19", "builder", Some(MessageType::WorkerDone)).await;
     assert!(r.terminal_mail_observed && !r.terminal_mail_missing);
@@ -632,7 +634,7 @@ async fn second_turn_resumes_the_first_turns_session() {
     o.wait_for_outstanding_work = true;
     // Keep the agent alive across turns: a live child means it is waiting.
     ctx.seed("kid", AgentState::Working, |s| {
-        s.parent_agent = Some("res".into())
+        s.parent_agent = Some("res".parse().unwrap())
     });
     run(o.clone()).await;
     run(o).await;
@@ -759,15 +761,15 @@ async fn unusable_sessions_db_is_logged_not_fatal() {
 async fn waiting_lead_stays_working_without_worker_died() {
     let ctx = Ctx::new();
     ctx.seed("lead-1", AgentState::Working, |s| {
-        s.capability = "lead".into();
-        s.parent_agent = Some("coordinator".into());
+        s.capability = "lead".parse().unwrap();
+        s.parent_agent = Some("coordinator".parse().unwrap());
     });
     ctx.seed("builder-1", AgentState::Working, |s| {
-        s.parent_agent = Some("lead-1".into())
+        s.parent_agent = Some("lead-1".parse().unwrap())
     });
     let fake = clean_turn_fake("s").await;
     let mut o = ctx.opts("lead-1", FakeSpawner::one(&fake));
-    o.capability = "lead".into();
+    o.capability = "lead".parse().unwrap();
     let r = run(o).await;
     assert!(r.waiting);
     assert_eq!(r.final_state, AgentState::Working);
