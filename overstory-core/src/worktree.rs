@@ -5,7 +5,7 @@
 //! creation back, listing worktrees, asking whether a branch is merged, and
 //! removing a worktree with its branch.
 //!
-//! Invariant (project decision 9): [`Worktrees::remove`] never deletes a
+//! Invariant: [`Worktrees::remove`] never deletes a
 //! worktree or branch that holds commits missing from the canonical branch
 //! unless the caller passes `force_unmerged`; it returns
 //! [`WorktreeError::Unmerged`] naming the branch and the commit count

@@ -128,7 +128,7 @@ impl Command {
             Command::Run(a) => a.envelope_name().into(),
             Command::Status(_) => "status".into(),
             Command::Trace(_) => "trace".into(),
-            // The original's mail errors use the program name (spec 02 §6).
+            // The original's mail errors name the program, not the command.
             Command::Mail(_) => "ov".into(),
             Command::Stop(_) => "stop".into(),
             Command::Sling(_) => "sling".into(),

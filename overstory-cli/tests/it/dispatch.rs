@@ -1,5 +1,5 @@
 //! Mail wakes its recipient with no server running: `ov mail send` starts a
-//! detached dispatcher that runs the headless turn (issue 6, decision 1).
+//! detached dispatcher that runs the headless turn.
 //!
 //! Everything is real: the `ov` binary, the dispatcher and shim processes,
 //! the scripted agent as a child process (or the real `claude` against the
@@ -139,7 +139,7 @@ impl Project {
 fn mail_to_an_idle_headless_agent_runs_a_turn_and_resumes_on_the_next_mail() {
     let p = Project::new();
     // A lead with a live builder child: its first turn ends without terminal
-    // mail, so it waits (working) instead of completing (decision 2).
+    // mail, so it waits (working) for its child instead of completing.
     p.agent(
         "lead-1",
         "lead",

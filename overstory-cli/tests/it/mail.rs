@@ -1,5 +1,5 @@
 //! `ov mail` wiring: flags reach the library, output and exit codes match
-//! the chapter (02 §6), and many real `ov` processes share one mail.db.
+//! the original's, and many real `ov` processes share one mail.db.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -82,7 +82,7 @@ impl Project {
         self.json(&args)["id"].as_str().unwrap().to_owned()
     }
 
-    /// Creates sessions.db with the spec's `sessions` table (03 §2.1).
+    /// Creates sessions.db with the original's `sessions` table.
     fn sessions(&self, rows: &[(&str, &str, &str, Option<&str>)]) {
         let c = rusqlite::Connection::open(self.state("sessions.db")).unwrap();
         c.execute_batch(

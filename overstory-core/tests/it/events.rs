@@ -1,4 +1,5 @@
-//! The event store on a real events.db (checklist 12-15, batching, follow).
+//! The event store on a real events.db: inserts, queries, pruning,
+//! batching and follow.
 
 use overstory_core::events::{
     EventBatcher, EventFilter, EventLevel, EventPurge, EventStore, EventType, FollowFilter,

@@ -1,4 +1,4 @@
-//! The NDJSON tailer (checklist 17-19 and the partial-line, restart and
+//! The NDJSON tailer (following, offsets and rotation, and the partial-line, restart and
 //! truncation fixes).
 
 use std::io::Write as _;

@@ -7,7 +7,7 @@ use crate::support::{Project, msg};
 
 const ALL_TYPES: &str = "'status','question','result','error','worker_done','worker_died','merge_ready','merged','merge_failed','escalation','health_check','dispatch','assign','decision_gate'";
 
-/// The original's DDL, written out by hand from the spec (§1.1).
+/// The original's DDL for `mail.db`, written out by hand.
 fn original_ddl(types: &str, with_payload: bool) -> String {
     let payload = if with_payload { "payload TEXT,\n" } else { "" };
     format!(

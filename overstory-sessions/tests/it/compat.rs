@@ -1,5 +1,5 @@
 //! Databases written by the original (its DDL, `user_version` 0, older
-//! column sets) open without loss and read correctly (checklist 8, 20, 35).
+//! column sets) open without loss and read correctly.
 
 use overstory_core::events::{EventFilter, EventStore};
 use overstory_sessions::metrics::MetricsStore;

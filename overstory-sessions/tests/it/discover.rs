@@ -1,4 +1,4 @@
-//! `ov agents discover` (checklist 34).
+//! `ov agents discover`.
 
 use overstory_core::Capability;
 use overstory_sessions::AgentState;

@@ -1,4 +1,4 @@
-//! `ov log` behaviour through the library (checklist 24, 25, 26).
+//! `ov log` behaviour through the library.
 
 use overstory_core::AgentName;
 use overstory_core::events::{EventFilter, EventStore};

@@ -1,4 +1,4 @@
-//! Import of the pre-SQLite sessions.json (checklist 11).
+//! Import of the pre-SQLite sessions.json.
 
 use overstory_sessions::{AgentState, open_sessions};
 use serde_json::json;

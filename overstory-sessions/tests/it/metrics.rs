@@ -1,4 +1,4 @@
-//! metrics.db rows and snapshots (checklist 20, 21).
+//! metrics.db rows and snapshots.
 
 use overstory_sessions::metrics::{MetricsPurge, MetricsStore, SessionMetrics, TokenSnapshot};
 

@@ -1,4 +1,4 @@
-//! The read side of events.db for trace/feed/errors/replay (checklist 30)
+//! The read side of events.db for trace/feed/errors/replay
 //! and retention.
 
 use overstory_core::clock;

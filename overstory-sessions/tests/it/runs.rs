@@ -1,5 +1,4 @@
-//! Runs: derived agent counts, ordering, completion, current-run.txt
-//! (checklist 8, 9, 10, 33).
+//! Runs: derived agent counts, ordering, completion, current-run.txt.
 
 use overstory_sessions::{
     CurrentRun, NewRun, RunStatus, RunStore, complete_current_run, current_run, current_run_id,

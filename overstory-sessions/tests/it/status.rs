@@ -1,4 +1,4 @@
-//! `ov status` aggregation (checklist 27).
+//! `ov status` aggregation.
 
 use overstory_core::clock;
 use overstory_sessions::status::{StatusOptions, StatusSources, gather};

@@ -1,4 +1,4 @@
-//! SessionStore rows, queries and purge (checklist 1, 2, 3, 7, 35).
+//! SessionStore rows, queries and purge.
 
 use overstory_sessions::{AgentState, SESSION_COLUMNS, SessionPurge, Transition};
 

@@ -1,4 +1,4 @@
-//! The CAS matrix, races and tmux clearing (checklist 4, 5, 6).
+//! The CAS matrix, races and tmux clearing .
 
 use AgentState::*;
 use overstory_sessions::{AgentState, SessionStore, Transition, TransitionOutcome};
@@ -194,8 +194,8 @@ fn narrowed_transition_only_promotes_listed_states() {
 }
 
 /// The turn runner writes its final state only when it differs from the
-/// initial one; the CAS then yields the combined table of the turn-runner
-/// chapter (§3.17).
+/// initial one; the CAS then yields the runner's combined table of final
+/// states.
 #[test]
 fn turn_runner_final_state_table_holds() {
     let p = Project::new();

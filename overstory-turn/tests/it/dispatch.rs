@@ -1,7 +1,7 @@
-//! Dispatch in the library: which agents take turns by themselves (spec 05
-//! §9 cases 38–45), how options are built for them, and how the dispatcher
-//! turns pending mail and queued nudges into turns (the counterparts of the
-//! original's mail-loop cases 51–57; there is no polling interval to test).
+//! Dispatch in the library: which agents take turns by themselves, how
+//! options are built for them, and how the dispatcher turns pending mail and
+//! queued nudges into turns (the counterparts of the original's mail-loop
+//! tests; there is no polling interval to test).
 //!
 //! The dispatcher, stores and databases are real; the turn child is a fake
 //! so each turn's outcome is chosen by the test.

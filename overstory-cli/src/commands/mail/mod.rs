@@ -120,7 +120,8 @@ fn parse_int_prefix(value: &str) -> Option<i64> {
         .or(Some(i64::MAX * sign))
 }
 
-/// Renders one message as the human block (spec §6.7), ending with a blank line.
+/// Renders one message as the human block the original prints, ending with a
+/// blank line.
 fn message_block(style: Style, m: &MailMessage, unread: bool) -> String {
     let marker = if unread { '*' } else { ' ' };
     let prio = if m.priority == Priority::Normal {
