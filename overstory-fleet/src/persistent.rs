@@ -241,11 +241,13 @@ pub struct StartReport {
 /// Must not be called from inside an async runtime.
 ///
 /// # Errors
-/// [`FleetError::Agent`] when it already runs (`<Display> is already running
-/// (…)`), as root without `IS_SANDBOX`, or when the agent process does not
-/// come up; [`FleetError::Validation`] for a runtime that cannot run
-/// headless; runtime, tmux, store and file failures. After a failure the row
-/// is `zombie`, the run `failed`, and nothing is left running.
+/// [`FleetError::AlreadyRunning`] when it already runs,
+/// [`FleetError::NameHeldByOther`] when another capability holds its name,
+/// [`FleetError::RootWithoutSandbox`] as root without `IS_SANDBOX`,
+/// [`FleetError::HostNotStarted`] when the agent process does not come up;
+/// [`FleetError::Validation`] for a runtime that cannot run headless;
+/// runtime, tmux, store and file failures. After a failure the row is
+/// `zombie`, the run `failed`, and nothing is left running.
 pub fn start(
     layout: &Layout,
     config: &Config,
@@ -261,8 +263,8 @@ pub fn start(
     };
     let runtime = registry.get(opts.runtime.as_deref(), Some(config), Some(cap))?;
     let doing = format!("start the {}", spec.command_name);
-    if let Some(refusal) = overstory_runtime::sandbox::root_refusal(runtime.id(), &doing) {
-        return Err(FleetError::agent(refusal));
+    if overstory_runtime::sandbox::root_refusal(runtime.id(), &doing).is_some() {
+        return Err(FleetError::root_without_sandbox(doing));
     }
     if opts.headless && !overstory_runtime::runtime::supports_headless(runtime.as_ref(), root) {
         return Err(FleetError::invalid(
@@ -500,20 +502,12 @@ fn wait_for_host(
         let gone = !process::is_alive(launched as i32) && host_pid.is_none();
         if gone || Instant::now() >= deadline {
             let log = std::fs::read_to_string(layout.agent_host_log(agent)).unwrap_or_default();
-            let last = log
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("no diagnostics");
-            return Err(FleetError::agent(format!(
-                "The {} did not start: its agent host {} ({last})",
-                opts.spec.command_name,
-                if gone {
-                    "exited"
-                } else {
-                    "did not start the agent in time"
-                }
-            )));
+            let last = log.lines().rev().find(|l| !l.trim().is_empty());
+            return Err(FleetError::HostNotStarted {
+                agent: agent.to_string(),
+                host_exited: gone,
+                last_log_line: last.map(str::to_owned),
+            });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -541,20 +535,19 @@ fn reclaim(
         return Ok(false);
     }
     if row.capability != spec.capability.as_str() {
-        return Err(FleetError::agent(format!(
-            "Agent name \"{}\" is in use by an active {} session",
-            agent, row.capability
-        )));
+        return Err(FleetError::NameHeldByOther {
+            agent: agent.to_string(),
+            capability: row.capability.to_string(),
+        });
     }
     if row.tmux_session.is_empty() {
         if host::live_host(layout, &agent).is_some() {
-            return Err(FleetError::agent(format!(
-                "{} is already running (headless: pid {}, since: {})",
-                spec.display_name,
-                row.pid
-                    .map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
-                row.started_at
-            )));
+            return Err(FleetError::AlreadyRunning {
+                agent: agent.to_string(),
+                pid: row.pid,
+                tmux_session: None,
+                started_at: row.started_at,
+            });
         }
         // No host: whatever the row's pid names cannot receive mail.
         if let Some(pid) = row.pid.and_then(|p| i32::try_from(p).ok())
@@ -570,10 +563,12 @@ fn reclaim(
                     .and_then(|p| i32::try_from(p).ok())
                     .is_some_and(|p| !process::is_alive(p));
                 if !pid_dead {
-                    return Err(FleetError::agent(format!(
-                        "{} is already running (tmux: {}, since: {})",
-                        spec.display_name, row.tmux_session, row.started_at
-                    )));
+                    return Err(FleetError::AlreadyRunning {
+                        agent: agent.to_string(),
+                        pid: row.pid,
+                        tmux_session: Some(row.tmux_session.to_string()),
+                        started_at: row.started_at,
+                    });
                 }
                 let _ = tmux_server.kill_session(&row.tmux_session, Duration::from_secs(2));
             }
@@ -738,7 +733,9 @@ fn active_row(
 }
 
 fn not_active(spec: &PersistentSpec) -> FleetError {
-    FleetError::agent(format!("No active {} session found", spec.command_name))
+    FleetError::NotActive {
+        agent: spec.agent_name.to_owned(),
+    }
 }
 
 /// Stops the persistent agent: its host (or tmux session), the watchdog and
@@ -746,8 +743,8 @@ fn not_active(spec: &PersistentSpec) -> FleetError {
 /// process died) can be stopped too, which closes its run.
 ///
 /// # Errors
-/// [`FleetError::Agent`] `No active <command> session found` when there is
-/// no session or it is already completed; store failures.
+/// [`FleetError::NotActive`] when there is no session or it is already
+/// completed; store failures.
 pub fn stop(
     layout: &Layout,
     spec: &PersistentSpec,
@@ -937,16 +934,10 @@ fn live_row(
     let row = active_row(&sessions, spec)?.ok_or_else(|| not_active(spec))?;
     if !is_live(layout, &row, tmux_server) {
         sessions.transition(&row.agent_name, &Transition::died())?;
-        return Err(FleetError::agent(format!(
-            "{} is not running: its {} is gone (marked zombie). Start it again with `ov {} start`",
-            spec.display_name,
-            if row.tmux_session.is_empty() {
-                "agent host".to_owned()
-            } else {
-                format!("tmux session \"{}\"", row.tmux_session)
-            },
-            spec.command_name
-        )));
+        return Err(FleetError::NotRunning {
+            agent: spec.agent_name.to_owned(),
+            tmux_session: (!row.tmux_session.is_empty()).then(|| row.tmux_session.to_string()),
+        });
     }
     Ok(row)
 }
@@ -966,8 +957,9 @@ pub struct SendReport {
 /// turn); a tmux agent gets a forced `[DISPATCH] <subject>: <body…>` nudge.
 ///
 /// # Errors
-/// [`FleetError::Agent`] when the agent is not active or its process is
-/// gone (then it is marked `zombie`); mail and store failures.
+/// [`FleetError::NotActive`] when the agent is not active,
+/// [`FleetError::NotRunning`] when its process is gone (then it is marked
+/// `zombie`); mail and store failures.
 pub fn send(
     layout: &Layout,
     spec: &PersistentSpec,
@@ -1074,8 +1066,7 @@ pub struct AskReport {
 /// plain `ov mail send --to operator`).
 ///
 /// # Errors
-/// As [`send`]; [`FleetError::Agent`] `Timed out after <N>s waiting for
-/// <command> reply (correlationId: <id>)`.
+/// As [`send`]; [`FleetError::AskTimedOut`] when no reply came in time.
 pub fn ask(
     layout: &Layout,
     spec: &PersistentSpec,
@@ -1110,11 +1101,11 @@ pub fn ask(
             });
         }
         if Instant::now() >= deadline {
-            return Err(FleetError::agent(format!(
-                "Timed out after {}s waiting for {} reply (correlationId: {correlation_id})",
-                timeout.as_secs(),
-                spec.command_name
-            )));
+            return Err(FleetError::AskTimedOut {
+                agent: spec.agent_name.to_owned(),
+                timeout,
+                correlation_id,
+            });
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -1159,7 +1150,8 @@ pub struct OutputReport {
 /// tmux agent the pane. At most `lines` lines.
 ///
 /// # Errors
-/// [`FleetError::Agent`] `No <command> session found`; store failures.
+/// [`FleetError::NoSession`] when the agent never had a session; store
+/// failures.
 pub fn output(
     layout: &Layout,
     spec: &PersistentSpec,
@@ -1182,7 +1174,9 @@ pub fn output(
 }
 
 fn any_row(layout: &Layout, spec: &PersistentSpec) -> Result<Session, FleetError> {
-    let missing = || FleetError::agent(format!("No {} session found", spec.command_name));
+    let missing = || FleetError::NoSession {
+        agent: spec.agent_name.to_owned(),
+    };
     if !layout.sessions_db().is_file() {
         return Err(missing());
     }

@@ -259,8 +259,12 @@ pub struct SlingReport {
 ///
 /// # Errors
 /// [`FleetError::Validation`] for invalid names, flags or a missing spec;
-/// [`FleetError::Agent`] for refusals (depth, limits, names in use, task
-/// lock, unknown parent or capability, root without `IS_SANDBOX`);
+/// refusals, each its own variant: [`FleetError::DepthLimit`],
+/// [`FleetError::RunSessionLimit`], [`FleetError::ConcurrencyLimit`],
+/// [`FleetError::ParentLimit`], [`FleetError::NameInUse`],
+/// [`FleetError::TaskLocked`], [`FleetError::ParentNotFound`],
+/// [`FleetError::UnknownCapability`], [`FleetError::RootWithoutSandbox`];
+/// [`FleetError::TurnNotStarted`] when the dispatcher refuses the first turn;
 /// [`FleetError::Hierarchy`] (`HIERARCHY_VIOLATION`); runtime, worktree,
 /// tmux, mail and store failures. After any failure nothing this sling
 /// created is left behind.
@@ -290,8 +294,8 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
         ov_program: Some(req.ov_program.clone()),
     };
     let runtime = registry.get(req.runtime.as_deref(), Some(config), Some(capability))?;
-    if let Some(refusal) = overstory_runtime::sandbox::root_refusal(runtime.id(), "sling") {
-        return Err(FleetError::agent(refusal));
+    if overstory_runtime::sandbox::root_refusal(runtime.id(), "sling").is_some() {
+        return Err(FleetError::root_without_sandbox("sling"));
     }
     let mut warnings = Vec::new();
     if req.skip_scout && capability != Capability::Lead {
@@ -333,9 +337,10 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
     // Manifest.
     let manifest = Manifest::for_project(&root, config)?;
     let Some(def) = manifest.agent(capability.as_str()).cloned() else {
-        return Err(FleetError::agent(
-            manifest.unknown_capability(capability.as_str()),
-        ));
+        return Err(FleetError::UnknownCapability {
+            capability: capability.as_str().to_owned(),
+            available: manifest.agents.keys().cloned().collect(),
+        });
     };
     let headless = resolve_use_headless(runtime.as_ref(), req.headless, config)?;
     let base_branch = resolve_base_branch(&root, config, req.base_branch.as_deref());
@@ -427,17 +432,17 @@ fn admit(
         }
         (Some(p), None) if p.as_str() == "orchestrator" => req.depth.unwrap_or(0),
         (Some(p), None) => {
-            return Err(FleetError::agent(format!(
-                "Parent agent \"{p}\" not found: no session row has that name. Check 'ov status --all', or omit --parent"
-            )));
+            return Err(FleetError::ParentNotFound {
+                parent: p.to_string(),
+            });
         }
         (None, _) => req.depth.unwrap_or(0),
     };
     if depth > config.agents.max_depth {
-        return Err(FleetError::agent(format!(
-            "Depth limit exceeded: depth {depth} > maxDepth {}",
-            config.agents.max_depth
-        )));
+        return Err(FleetError::DepthLimit {
+            depth,
+            max_depth: config.agents.max_depth,
+        });
     }
 
     // Run id. A new run is only recorded once the sling is admitted (below),
@@ -460,9 +465,11 @@ fn admit(
             .filter(|s| s.run_id.as_deref() == Some(run_id.as_str()))
             .count();
         if n >= per_run as usize {
-            return Err(FleetError::agent(format!(
-                "Run session limit reached: {n}/{per_run} agents in run {run_id}. Start a new run or raise agents.maxSessionsPerRun"
-            )));
+            return Err(FleetError::RunSessionLimit {
+                run_id,
+                sessions: n,
+                limit: per_run,
+            });
         }
     }
 
@@ -477,9 +484,10 @@ fn admit(
         })
         .count();
     if max > 0 && workers >= max as usize {
-        return Err(FleetError::agent(format!(
-            "Max concurrent agent limit reached: {workers}/{max} active agents. Wait for one to finish or raise agents.maxConcurrent"
-        )));
+        return Err(FleetError::ConcurrencyLimit {
+            active: workers,
+            limit: max,
+        });
     }
 
     // Names.
@@ -496,10 +504,10 @@ fn admit(
                 .iter()
                 .find(|s| s.agent_name == n.as_str() && s.state.is_active())
             {
-                return Err(FleetError::agent(format!(
-                    "Agent name \"{n}\" is already in use (state: {})",
-                    s.state
-                )));
+                return Err(FleetError::NameInUse {
+                    agent: n.to_string(),
+                    state: s.state,
+                });
             }
             n.clone()
         }
@@ -510,12 +518,11 @@ fn admit(
     if let Some(holder) = active.iter().find(|s| s.task_id == task.as_str())
         && parent.is_none_or(|p| p.as_str() != holder.agent_name)
     {
-        {
-            return Err(FleetError::agent(format!(
-                "Task \"{task}\" is already being worked by agent \"{}\" (state: {}). Wait for it, stop it with 'ov stop {}', or sling with --parent {} to delegate",
-                holder.agent_name, holder.state, holder.agent_name, holder.agent_name
-            )));
-        }
+        return Err(FleetError::TaskLocked {
+            task: task.to_string(),
+            holder: holder.agent_name.to_string(),
+            state: holder.state,
+        });
     }
 
     // Stagger.
@@ -542,9 +549,11 @@ fn admit(
                 .filter(|s| s.parent_agent.as_deref() == Some(p.as_str()))
                 .count();
             if children >= ceiling as usize {
-                return Err(FleetError::agent(format!(
-                    "Per-lead agent limit reached: \"{p}\" has {children}/{ceiling} active children. Wait for one to finish, or pass --max-agents"
-                )));
+                return Err(FleetError::ParentLimit {
+                    parent: p.to_string(),
+                    children,
+                    limit: ceiling,
+                });
             }
         }
     }
@@ -925,9 +934,10 @@ fn set_up_and_start(
             WakeOutcome::Started { pid } => report.dispatcher_pid = Some(pid),
             WakeOutcome::AlreadyRunning | WakeOutcome::Poked { .. } => {}
             WakeOutcome::NotEligible { reason } | WakeOutcome::Failed { reason } => {
-                return Err(FleetError::agent(format!(
-                    "Cannot start a headless turn for \"{agent}\": {reason}"
-                )));
+                return Err(FleetError::TurnNotStarted {
+                    agent: agent.to_string(),
+                    reason,
+                });
             }
         }
         return Ok(report);
