@@ -403,6 +403,8 @@ struct Admitted {
     created_run: Option<String>,
 }
 
+/// Admission: derives the depth and run, checks every limit, picks the
+/// name and reserves the session row. The caller holds the sling lock.
 fn admit(
     req: &SlingRequest,
     task: &TaskId,
@@ -411,15 +413,49 @@ fn admit(
     parent: Option<&AgentName>,
     warnings: &mut Vec<String>,
 ) -> Result<Admitted, FleetError> {
+    let admission = Admission {
+        req,
+        task,
+        capability,
+        parent,
+    };
     let layout = &req.layout;
-    let config = &req.config;
     let (store, _) = overstory_sessions::open_sessions(layout)?;
-
-    // Depth: derived from the parent's row (improvement 6).
     let parent_row = match parent {
         Some(p) => store.get(p.as_str())?,
         None => None,
     };
+    let depth = admitted_depth(&admission, parent_row.as_ref(), warnings)?;
+    let (run_id, new_run) = run_for(layout, parent_row.as_ref());
+    let all = store.all()?;
+    let active: Vec<&Session> = all.iter().filter(|s| s.state.is_active()).collect();
+    check_run_limit(&admission, &all, &run_id)?;
+    check_concurrency(&admission, &active)?;
+    let agent = pick_name(&admission, explicit_name, &all, &active)?;
+    check_task_lock(&admission, &active)?;
+    stagger(&admission, &active);
+    check_parent_ceiling(&admission, &active)?;
+    warn_without_scout(&admission, &all, warnings);
+    reserve(&admission, &store, &all, agent, depth, run_id, new_run)
+}
+
+/// What every admission check looks at: the request and its parsed names.
+struct Admission<'a> {
+    req: &'a SlingRequest,
+    task: &'a TaskId,
+    capability: Capability,
+    parent: Option<&'a AgentName>,
+}
+
+/// The new agent's depth: the parent's depth + 1 when the parent has a
+/// row, else `--depth` (0 by default); at most `agents.maxDepth`.
+fn admitted_depth(
+    adm: &Admission<'_>,
+    parent_row: Option<&Session>,
+    warnings: &mut Vec<String>,
+) -> Result<u32, FleetError> {
+    let (req, parent) = (adm.req, adm.parent);
+    let config = &req.config;
     let depth = match (parent, &parent_row) {
         (Some(_), Some(row)) => {
             let d = u32::try_from(row.depth.max(0)).unwrap_or(0) + 1;
@@ -444,37 +480,34 @@ fn admit(
             max_depth: config.agents.max_depth,
         });
     }
+    Ok(depth)
+}
 
-    // Run id. A new run is only recorded once the sling is admitted (below),
-    // so a refusal leaves no run behind.
-    let (run_id, new_run) = match parent_row.as_ref().and_then(|r| r.run_id.clone()) {
-        Some(id) => (id, false),
-        None => match overstory_sessions::current_run_id(layout) {
-            Some(id) => (id, false),
-            None => (overstory_core::ids::run_id(), true),
-        },
-    };
-
-    let all = store.all()?;
-    let active: Vec<&Session> = all.iter().filter(|s| s.state.is_active()).collect();
-
-    let per_run = config.agents.max_sessions_per_run;
+/// Refuses when the run already holds `agents.maxSessionsPerRun` sessions.
+fn check_run_limit(adm: &Admission<'_>, all: &[Session], run_id: &str) -> Result<(), FleetError> {
+    let req = adm.req;
+    let per_run = req.config.agents.max_sessions_per_run;
     if per_run > 0 {
         let n = all
             .iter()
-            .filter(|s| s.run_id.as_deref() == Some(run_id.as_str()))
+            .filter(|s| s.run_id.as_deref() == Some(run_id))
             .count();
         if n >= per_run as usize {
             return Err(FleetError::RunSessionLimit {
-                run_id,
+                run_id: run_id.to_owned(),
                 sessions: n,
                 limit: per_run,
             });
         }
     }
+    Ok(())
+}
 
-    // Concurrency: persistent agents (coordinator, monitor) do not count.
-    let max = config.agents.max_concurrent;
+/// Refuses when `agents.maxConcurrent` workers are active; persistent
+/// agents (coordinator, monitor) do not count.
+fn check_concurrency(adm: &Admission<'_>, active: &[&Session]) -> Result<(), FleetError> {
+    let req = adm.req;
+    let max = req.config.agents.max_concurrent;
     let workers = active
         .iter()
         .filter(|s| {
@@ -489,16 +522,27 @@ fn admit(
             limit: max,
         });
     }
+    Ok(())
+}
 
-    // Names.
-    let worktree_base = PathBuf::from(&config.worktrees.base_dir);
+/// The explicit name, refused while an active session holds it, else the
+/// first free automatic name (no active session, worktree or branch).
+fn pick_name(
+    adm: &Admission<'_>,
+    explicit_name: Option<&AgentName>,
+    all: &[Session],
+    active: &[&Session],
+) -> Result<AgentName, FleetError> {
+    let (req, task, capability) = (adm.req, adm.task, adm.capability);
+    let layout = &req.layout;
+    let worktree_base = PathBuf::from(&req.config.worktrees.base_dir);
     let worktrees = Worktrees::new(layout.root());
     let taken = |name: &AgentName| {
         active.iter().any(|s| s.agent_name == name.as_str())
             || layout.agent_worktree_in(&worktree_base, name).exists()
             || worktrees.branch_exists(BranchName::for_agent(name, task).as_str())
     };
-    let agent = match explicit_name {
+    match explicit_name {
         Some(n) => {
             if let Some(s) = all
                 .iter()
@@ -509,12 +553,16 @@ fn admit(
                     state: s.state,
                 });
             }
-            n.clone()
+            Ok(n.clone())
         }
-        None => auto_name(capability, task, &taken)?,
-    };
+        None => auto_name(capability, task, &taken),
+    }
+}
 
-    // Task lock: the parent may delegate its own task.
+/// Refuses a task another active agent holds; the holder may delegate its
+/// own task to a child.
+fn check_task_lock(adm: &Admission<'_>, active: &[&Session]) -> Result<(), FleetError> {
+    let (task, parent) = (adm.task, adm.parent);
     if let Some(holder) = active.iter().find(|s| s.task_id == task.as_str())
         && parent.is_none_or(|p| p.as_str() != holder.agent_name)
     {
@@ -524,9 +572,14 @@ fn admit(
             state: holder.state,
         });
     }
+    Ok(())
+}
 
-    // Stagger.
-    let stagger = i64::try_from(config.agents.stagger_delay_ms).unwrap_or(i64::MAX);
+/// Sleeps until `agents.staggerDelayMs` have passed since the newest
+/// active agent started.
+fn stagger(adm: &Admission<'_>, active: &[&Session]) {
+    let req = adm.req;
+    let stagger = i64::try_from(req.config.agents.stagger_delay_ms).unwrap_or(i64::MAX);
     if stagger > 0 {
         let newest = active
             .iter()
@@ -539,10 +592,16 @@ fn admit(
             }
         }
     }
+}
 
-    // Per-parent ceiling.
+/// Refuses when the parent already has its ceiling of active children
+/// (`--max-agents`, else `agents.maxAgentsPerLead`; 0 = unlimited).
+fn check_parent_ceiling(adm: &Admission<'_>, active: &[&Session]) -> Result<(), FleetError> {
+    let (req, parent) = (adm.req, adm.parent);
     if let Some(p) = parent {
-        let ceiling = req.max_agents.unwrap_or(config.agents.max_agents_per_lead);
+        let ceiling = req
+            .max_agents
+            .unwrap_or(req.config.agents.max_agents_per_lead);
         if ceiling > 0 {
             let children = active
                 .iter()
@@ -557,8 +616,13 @@ fn admit(
             }
         }
     }
+    Ok(())
+}
 
-    // Scout warning (never blocks).
+/// Warns (never blocks) when a parent dispatches a builder without having
+/// run a scout.
+fn warn_without_scout(adm: &Admission<'_>, all: &[Session], warnings: &mut Vec<String>) {
+    let (req, capability, parent) = (adm.req, adm.capability, adm.parent);
     if capability == Capability::Builder
         && !req.skip_scout
         && !req.no_scout_check
@@ -575,8 +639,22 @@ fn admit(
             }
         }
     }
+}
 
-    // Reserve the row.
+/// Records a new run (when the agent starts one) and reserves the row in
+/// state `booting`; a prior row of the same name is kept for rollback.
+fn reserve(
+    adm: &Admission<'_>,
+    store: &SessionStore,
+    all: &[Session],
+    agent: AgentName,
+    depth: u32,
+    run_id: String,
+    new_run: bool,
+) -> Result<Admitted, FleetError> {
+    let (req, task, capability, parent) = (adm.req, adm.task, adm.capability, adm.parent);
+    let layout = &req.layout;
+    let worktree_base = PathBuf::from(&req.config.worktrees.base_dir);
     let prior = all.iter().find(|s| s.agent_name == agent.as_str()).cloned();
     let mut session = Session::new(agent.as_str(), capability.as_str());
     session.worktree_path = layout
@@ -614,6 +692,19 @@ fn admit(
         run_id,
         created_run,
     })
+}
+
+/// The run the agent joins (the parent's, else the current one) and
+/// whether it is new. A new run is only recorded once the sling is
+/// admitted ([`reserve`]), so a refusal leaves no run behind.
+fn run_for(layout: &Layout, parent_row: Option<&Session>) -> (String, bool) {
+    match parent_row.and_then(|r| r.run_id.clone()) {
+        Some(id) => (id, false),
+        None => match overstory_sessions::current_run_id(layout) {
+            Some(id) => (id, false),
+            None => (overstory_core::ids::run_id(), true),
+        },
+    }
 }
 
 /// `<cap>-<task>`, then `-2` … `-100`, then `-<epoch ms>`.
