@@ -367,20 +367,20 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
         ..Undo::default()
     };
 
-    let result = set_up_and_start(
+    let plan = SetUp {
         req,
-        &admitted,
-        &task,
+        admitted: &admitted,
+        task: &task,
         capability,
-        &def,
-        &manifest,
-        runtime.as_ref(),
+        def: &def,
+        manifest: &manifest,
+        runtime: runtime.as_ref(),
         headless,
-        &base_branch,
-        spec_src.as_deref(),
-        &files,
-        &mut undo,
-    );
+        base_branch: &base_branch,
+        spec_src: spec_src.as_deref(),
+        files: &files,
+    };
+    let result = set_up_and_start(&plan, &mut undo);
     match result {
         Ok(mut report) => {
             report.warnings.splice(0..0, warnings);
@@ -807,29 +807,105 @@ fn check_step(req: &SlingRequest, step: SlingStep) -> Result<(), FleetError> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
-fn set_up_and_start(
-    req: &SlingRequest,
-    admitted: &Admitted,
-    task: &TaskId,
+/// What set-up and start work from: the request, the admitted row and
+/// everything resolved before admission.
+#[derive(Clone, Copy)]
+struct SetUp<'a> {
+    req: &'a SlingRequest,
+    admitted: &'a Admitted,
+    task: &'a TaskId,
     capability: Capability,
-    def: &overstory_runtime::manifest::AgentDef,
-    manifest: &Manifest,
-    runtime: &dyn AgentRuntime,
+    def: &'a overstory_runtime::manifest::AgentDef,
+    manifest: &'a Manifest,
+    runtime: &'a dyn AgentRuntime,
     headless: bool,
-    base_branch: &str,
-    spec_src: Option<&Path>,
-    files: &[String],
-    undo: &mut Undo,
-) -> Result<SlingReport, FleetError> {
-    let layout = &req.layout;
-    let config = &req.config;
-    let root = layout.root();
+    base_branch: &'a str,
+    spec_src: Option<&'a Path>,
+    files: &'a [String],
+}
+
+/// Runs the steps after admission in order (worktree, spec copy, overlay,
+/// hooks and identity, runtime choice, dispatch mail, start), recording in
+/// `undo` what each one created.
+fn set_up_and_start(plan: &SetUp<'_>, undo: &mut Undo) -> Result<SlingReport, FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        capability,
+        runtime,
+        headless,
+        ..
+    } = *plan;
     let agent = &admitted.agent;
     check_step(req, SlingStep::Reserve)?;
+    let (worktree, branch) = create_worktree(plan, undo)?;
+    check_step(req, SlingStep::Worktree)?;
+    let spec_path = copy_spec(plan, undo)?;
+    write_agent_overlay(plan, &worktree, &branch, spec_path.as_ref())?;
+    deploy_hooks_and_identity(plan, &worktree, undo)?;
+    check_step(req, SlingStep::Deploy)?;
+    record_runtime_choice(plan, undo)?;
+    check_step(req, SlingStep::RuntimeChoice)?;
+    let dispatch_mail_id = send_dispatch(plan, spec_path.as_ref(), undo)?;
+    check_step(req, SlingStep::Mail)?;
 
-    // Worktree + branch.
-    let worktrees = Worktrees::new(root);
+    let instruction_path = runtime.instruction_path();
+    let beacon = Beacon {
+        agent: agent.as_str(),
+        capability: capability.as_str(),
+        task_id: task.as_str(),
+        depth: admitted.depth,
+        parent: admitted.session.parent_agent.as_deref(),
+        instruction_path,
+    }
+    .render(&clock::now_rfc3339());
+
+    let mut report = SlingReport {
+        agent_name: agent.as_str().to_owned(),
+        capability: capability.as_str().to_owned(),
+        task_id: task.as_str().to_owned(),
+        branch: branch.clone(),
+        worktree: worktree.to_string_lossy().into_owned(),
+        tmux_session: String::new(),
+        pid: None,
+        session_id: admitted.session.id.clone(),
+        run_id: admitted.run_id.clone(),
+        parent_agent: admitted.session.parent_agent.clone(),
+        depth: admitted.depth,
+        runtime: runtime.id().to_owned(),
+        headless,
+        spec_path,
+        dispatch_mail_id,
+        dispatcher_pid: None,
+        initial_turn_final_state: None,
+        claude_session_id: admitted.session.claude_session_id.clone(),
+        warnings: Vec::new(),
+    };
+
+    if headless {
+        report.dispatcher_pid = start_headless(plan, &beacon, undo)?;
+    } else {
+        let (session_name, pid) = start_tmux(plan, &worktree, &beacon, undo)?;
+        report.tmux_session = session_name;
+        report.pid = Some(i64::from(pid));
+    }
+    Ok(report)
+}
+
+/// Creates the worktree and branch `overstory/<agent>/<task>`; returns
+/// both.
+fn create_worktree(plan: &SetUp<'_>, undo: &mut Undo) -> Result<(PathBuf, String), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        base_branch,
+        ..
+    } = *plan;
+    let config = &req.config;
+    let agent = &admitted.agent;
+    let worktrees = Worktrees::new(req.layout.root());
     let created = worktrees.create(
         Path::new(&config.worktrees.base_dir),
         agent,
@@ -839,9 +915,19 @@ fn set_up_and_start(
     undo.worktree = Some((created.path.clone(), created.branch.as_str().to_owned()));
     let worktree = created.path.clone();
     let branch = created.branch.as_str().to_owned();
-    check_step(req, SlingStep::Worktree)?;
+    Ok((worktree, branch))
+}
 
-    // Spec copy.
+/// Copies the spec file to `.overstory/specs/<task>.md` (unless it is that
+/// file); returns the copy's path.
+fn copy_spec(plan: &SetUp<'_>, undo: &mut Undo) -> Result<Option<String>, FleetError> {
+    let SetUp {
+        req,
+        task,
+        spec_src,
+        ..
+    } = *plan;
+    let layout = &req.layout;
     let spec_path = match spec_src {
         Some(src) => {
             let dest = layout.task_spec(task);
@@ -864,8 +950,31 @@ fn set_up_and_start(
         }
         None => None,
     };
+    Ok(spec_path)
+}
 
-    // Overlay.
+/// Renders the agent's overlay and writes it to the runtime's instruction
+/// file in the worktree.
+fn write_agent_overlay(
+    plan: &SetUp<'_>,
+    worktree: &Path,
+    branch: &str,
+    spec_path: Option<&String>,
+) -> Result<(), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        capability,
+        def,
+        manifest,
+        runtime,
+        files,
+        ..
+    } = *plan;
+    let config = &req.config;
+    let root = req.layout.root();
+    let agent = &admitted.agent;
     let base_dir = Manifest::base_dir(root, config);
     let base_definition = manifest
         .definition_path(&base_dir, capability.as_str())
@@ -875,10 +984,10 @@ fn set_up_and_start(
         agent.as_str(),
         capability,
         task.as_str(),
-        branch.clone(),
-        worktree.clone(),
+        branch.to_owned(),
+        worktree.to_path_buf(),
     );
-    overlay.spec_path.clone_from(&spec_path);
+    overlay.spec_path = spec_path.cloned();
     overlay.parent_agent = admitted.session.parent_agent.clone();
     overlay.depth = admitted.depth;
     overlay.file_scope = files.to_vec();
@@ -900,13 +1009,34 @@ fn set_up_and_start(
     overlay.instruction_path = runtime.instruction_path().to_owned();
     let content = render_overlay(&overlay)?;
     write_overlay(
-        &worktree,
+        worktree,
         &content,
         root,
         runtime.instruction_path(),
         agent.as_str(),
     )?;
+    Ok(())
+}
 
+/// Deploys the runtime's hooks and guards into the worktree, and writes the
+/// agent's identity if it has none yet.
+fn deploy_hooks_and_identity(
+    plan: &SetUp<'_>,
+    worktree: &Path,
+    undo: &mut Undo,
+) -> Result<(), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        capability,
+        runtime,
+        headless,
+        ..
+    } = *plan;
+    let layout = &req.layout;
+    let config = &req.config;
+    let agent = &admitted.agent;
+    let worktree = worktree.to_path_buf();
     // Hooks / guards.
     let mut hooks = HooksDef::new(agent.as_str(), Some(capability), worktree.clone())
         .headless(headless)
@@ -937,24 +1067,51 @@ fn set_up_and_start(
         save_identity(&identity_path, &id)?;
         undo.identity = Some(identity_path);
     }
-    check_step(req, SlingStep::Deploy)?;
+    Ok(())
+}
 
-    // Runtime choice.
+/// Records which runtime (and script) the agent's turns use.
+fn record_runtime_choice(plan: &SetUp<'_>, undo: &mut Undo) -> Result<(), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        runtime,
+        ..
+    } = *plan;
+    let layout = &req.layout;
+    let agent = &admitted.agent;
     RuntimeChoice {
         runtime: runtime.id().to_owned(),
         script: req.script.clone(),
     }
     .save(layout, agent)?;
     undo.runtime_choice = true;
-    check_step(req, SlingStep::RuntimeChoice)?;
+    Ok(())
+}
 
-    // Dispatch mail, before the spawn so the first turn finds it.
+/// Sends the dispatch mail (from the parent, else `orchestrator`) before
+/// the start, so the first turn finds it; returns its id.
+fn send_dispatch(
+    plan: &SetUp<'_>,
+    spec_path: Option<&String>,
+    undo: &mut Undo,
+) -> Result<String, FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        capability,
+        runtime,
+        ..
+    } = *plan;
+    let layout = &req.layout;
+    let agent = &admitted.agent;
     let from = admitted
         .session
         .parent_agent
         .clone()
         .unwrap_or_else(|| "orchestrator".to_owned());
-    let spec_line = match &spec_path {
+    let spec_line = match spec_path {
         Some(p) => format!("Spec file: {p}."),
         None => {
             "No spec file was provided; the task id and your overlay describe the work.".to_owned()
@@ -975,66 +1132,63 @@ fn set_up_and_start(
         .kind(MessageType::Dispatch),
     )?;
     undo.mail_id = Some(sent.id.clone());
-    check_step(req, SlingStep::Mail)?;
+    Ok(sent.id)
+}
 
-    let instruction_path = runtime.instruction_path();
-    let beacon = Beacon {
-        agent: agent.as_str(),
-        capability: capability.as_str(),
-        task_id: task.as_str(),
-        depth: admitted.depth,
-        parent: admitted.session.parent_agent.as_deref(),
-        instruction_path,
-    }
-    .render(&clock::now_rfc3339());
-
-    let mut report = SlingReport {
-        agent_name: agent.as_str().to_owned(),
-        capability: capability.as_str().to_owned(),
-        task_id: task.as_str().to_owned(),
-        branch: branch.clone(),
-        worktree: worktree.to_string_lossy().into_owned(),
-        tmux_session: String::new(),
-        pid: None,
-        session_id: admitted.session.id.clone(),
-        run_id: admitted.run_id.clone(),
-        parent_agent: admitted.session.parent_agent.clone(),
-        depth: admitted.depth,
-        runtime: runtime.id().to_owned(),
-        headless,
-        spec_path,
-        dispatch_mail_id: sent.id.clone(),
-        dispatcher_pid: None,
-        initial_turn_final_state: None,
-        claude_session_id: admitted.session.claude_session_id.clone(),
-        warnings: Vec::new(),
+/// Queues the first turn (the beacon; the dispatcher adds all unread mail,
+/// the dispatch mail included) and wakes a detached dispatcher for it;
+/// returns the dispatcher's pid when this call started one.
+fn start_headless(
+    plan: &SetUp<'_>,
+    beacon: &str,
+    undo: &mut Undo,
+) -> Result<Option<u32>, FleetError> {
+    let SetUp { req, admitted, .. } = *plan;
+    let layout = &req.layout;
+    let config = &req.config;
+    let agent = &admitted.agent;
+    let queued = enqueue_turn(layout, agent, beacon)?;
+    undo.queued_turn = Some(queued);
+    check_step(req, SlingStep::Spawn)?;
+    let factory = TurnFactory::new(layout.clone(), config.clone(), Some(req.ov_program.clone()));
+    let launcher = Launcher {
+        ov: req.ov_program.clone(),
     };
-
-    if headless {
-        // The dispatcher's turn carries this prompt plus all unread mail
-        // (the dispatch mail included).
-        let queued = enqueue_turn(layout, agent, &beacon)?;
-        undo.queued_turn = Some(queued);
-        check_step(req, SlingStep::Spawn)?;
-        let factory =
-            TurnFactory::new(layout.clone(), config.clone(), Some(req.ov_program.clone()));
-        let launcher = Launcher {
-            ov: req.ov_program.clone(),
-        };
-        match wake(&factory, &launcher, agent)? {
-            WakeOutcome::Started { pid } => report.dispatcher_pid = Some(pid),
-            WakeOutcome::AlreadyRunning | WakeOutcome::Poked { .. } => {}
-            WakeOutcome::NotEligible { reason } | WakeOutcome::Failed { reason } => {
-                return Err(FleetError::TurnNotStarted {
-                    agent: agent.to_string(),
-                    reason,
-                });
-            }
+    match wake(&factory, &launcher, agent)? {
+        WakeOutcome::Started { pid } => Ok(Some(pid)),
+        WakeOutcome::AlreadyRunning | WakeOutcome::Poked { .. } => Ok(None),
+        WakeOutcome::NotEligible { reason } | WakeOutcome::Failed { reason } => {
+            Err(FleetError::TurnNotStarted {
+                agent: agent.to_string(),
+                reason,
+            })
         }
-        return Ok(report);
     }
+}
 
-    // Tmux.
+/// Starts a tmux session running the runtime's interactive command,
+/// records the pane pid in the row and delivers the beacon; returns the
+/// session name and the pane pid.
+fn start_tmux(
+    plan: &SetUp<'_>,
+    worktree: &Path,
+    beacon: &str,
+    undo: &mut Undo,
+) -> Result<(String, i32), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        capability,
+        def,
+        runtime,
+        ..
+    } = *plan;
+    let layout = &req.layout;
+    let config = &req.config;
+    let root = layout.root();
+    let agent = &admitted.agent;
+    let worktree = worktree.to_path_buf();
     Tmux::ensure_available()?;
     let manifest_model = Some(def.model.as_str()).filter(|m| !m.is_empty());
     let model = resolve_model(config, manifest_model, capability, &process_env);
@@ -1075,13 +1229,11 @@ fn set_up_and_start(
     deliver_beacon(
         &req.tmux,
         &session_name,
-        &beacon,
+        beacon,
         |pane| runtime.detect_ready(pane),
         &req.beacon_timing,
     )?;
-    report.tmux_session = session_name;
-    report.pid = Some(i64::from(pid));
-    Ok(report)
+    Ok((session_name, pid))
 }
 
 #[cfg(test)]
