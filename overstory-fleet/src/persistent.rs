@@ -68,7 +68,7 @@ use overstory_runtime::manifest::Manifest;
 use overstory_runtime::model::{process_env, resolve_model};
 use overstory_runtime::prompt::SECTION_SEPARATOR;
 use overstory_runtime::registry::Registry;
-use overstory_runtime::runtime::{HooksDef, SpawnOptions};
+use overstory_runtime::runtime::{AgentRuntime, HooksDef, SpawnOptions};
 use overstory_turn::dispatch::{
     Launcher, RuntimeChoice, TurnFactory, WakeOutcome, enqueue_turn, wake,
 };
@@ -255,30 +255,7 @@ pub fn start(
 ) -> Result<StartReport, FleetError> {
     let spec = &opts.spec;
     let agent = spec.agent()?;
-    let cap = spec.capability;
-    let root = layout.root();
-    let registry = Registry {
-        script: opts.script.clone(),
-        ov_program: Some(opts.ov_program.clone()),
-    };
-    let runtime = registry.get(opts.runtime.as_deref(), Some(config), Some(cap))?;
-    let doing = format!("start the {}", spec.command_name);
-    if overstory_runtime::sandbox::root_refusal(runtime.id(), &doing).is_some() {
-        return Err(FleetError::root_without_sandbox(doing));
-    }
-    if opts.headless && !overstory_runtime::runtime::supports_headless(runtime.as_ref(), root) {
-        return Err(FleetError::invalid(
-            "runtime",
-            format!(
-                "Runtime \"{}\" cannot run the {} headless; start it in tmux instead",
-                runtime.id(),
-                spec.command_name
-            ),
-        ));
-    }
-    if !opts.headless {
-        Tmux::ensure_available()?;
-    }
+    let runtime = choose_runtime(layout, config, opts)?;
 
     // One start at a time per agent; a second one then finds it running.
     let _start_lock = FileLock::acquire(&layout.agent_start_lock(&agent))?;
@@ -287,23 +264,9 @@ pub fn start(
 
     // Guards at the project root (no-ops outside agent sessions), identity.
     deploy_root_hooks(layout, config, spec, opts.headless, &opts.ov_program)?;
-    let identity_path = layout.agent_identity(&agent);
-    if !identity_path.exists() {
-        let domains = if config.mulch.enabled {
-            config.mulch.domains.clone()
-        } else {
-            Vec::new()
-        };
-        save_identity(
-            &identity_path,
-            &Identity::new(
-                agent.as_str(),
-                cap.as_str(),
-                &domains,
-                &clock::now_rfc3339(),
-            ),
-        )?;
-    }
+    write_identity(layout, config, spec, &agent)?;
+    let root = layout.root();
+    let cap = spec.capability;
     let manifest = Manifest::for_project(root, config).ok();
     let base_dir = Manifest::base_dir(root, config);
     let def_path = manifest
@@ -314,20 +277,7 @@ pub fn start(
     let beacon = spec.beacon(tracker.program(), &clock::now_rfc3339());
 
     // The row and the run exist before anything is spawned.
-    let mut session = Session::new(agent.as_str(), cap.as_str());
-    session.worktree_path = root.to_string_lossy().into_owned();
-    session.branch_name = config.project.canonical_branch.clone();
-    session.task_id = String::new();
-    session.depth = 0;
-    let run_id = ids::run_id();
-    session.run_id = Some(run_id.clone());
-    RunStore::open(&layout.sessions_db())?.create(&NewRun {
-        id: run_id.clone(),
-        started_at: clock::now_rfc3339(),
-        coordinator_session_id: Some(session.id.clone()),
-        coordinator_name: Some(agent.to_string()),
-        status: RunStatus::Active,
-    })?;
+    let (mut session, run_id) = new_row_and_run(layout, config, spec, &agent)?;
     let mut undo = StartUndo {
         layout,
         agent: &agent,
@@ -361,79 +311,248 @@ pub fn start(
         warnings: Vec::new(),
     };
 
+    let launch = Launch {
+        layout,
+        config,
+        opts,
+        agent: &agent,
+        runtime: runtime.as_ref(),
+        manifest: manifest.as_ref(),
+        def_path: &def_path,
+        beacon: &beacon,
+    };
     if opts.headless {
-        sessions.upsert(&session)?;
-        let def_text = std::fs::read_to_string(&def_path).unwrap_or_default();
-        let prompt = [def_text.trim(), beacon.as_str()]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join(SECTION_SEPARATOR);
-        undo.queued = Some(enqueue_turn(layout, &agent, &prompt)?);
-        let owner_file = layout.agent_host_owner(&agent);
-        match opts.owner_pid {
-            Some(owner) => process::write_pid_file(&owner_file, owner)?,
-            None => process::remove_pid_file(&owner_file)?,
-        }
-        let launched = Launcher {
-            ov: opts.ov_program.clone(),
-        }
-        .launch_host(layout, &agent)?;
-        let (host_pid, pid) = wait_for_host(layout, &sessions, &agent, launched, opts)?;
-        report.host_pid = Some(host_pid);
-        report.pid = Some(pid);
+        start_headless(&launch, &mut sessions, &session, &mut undo, &mut report)?;
     } else {
-        let manifest_model = manifest
-            .as_ref()
-            .and_then(|m| m.agent(cap.as_str()))
-            .map(|d| d.model.clone());
-        let model = resolve_model(config, manifest_model.as_deref(), cap, &process_env);
-        let mut env_vars = runtime.build_env(&model);
-        env_vars.insert(env::AGENT_NAME.to_owned(), agent.to_string());
-        env_vars.insert(
-            env::PROJECT_ROOT.to_owned(),
-            root.to_string_lossy().into_owned(),
-        );
-        if let Some(p) = &opts.profile {
-            env_vars.insert("OVERSTORY_PROFILE".to_owned(), p.clone());
-        }
-        let mut spawn = SpawnOptions::new(model.spawn_model().unwrap_or_default());
-        spawn.cwd = root.to_path_buf();
-        spawn.env.clone_from(&env_vars);
-        if def_path.is_file() {
-            spawn.append_system_prompt_file = Some(def_path.clone());
-        }
-        let command = runtime.spawn_command(&spawn)?;
-        let name = tmux::session_name(&config.project.name, agent.as_str());
-        let pid = opts.tmux.create_session(&NewSession {
-            name: name.clone(),
-            cwd: root.to_path_buf(),
-            command,
-            env: env_vars,
-            path_prepend: opts.ov_program.parent().map(Path::to_path_buf),
-        })?;
-        undo.tmux = Some(name.clone());
-        session.tmux_session.clone_from(&name);
-        session.pid = Some(i64::from(pid));
-        sessions.upsert(&session)?;
-        let mut timing = opts.beacon_timing.clone();
-        if !runtime.requires_beacon_verification() {
-            // Nothing to confirm: the runtime reads the beacon as typed.
-            timing.verify_attempts = 0;
-            timing.follow_up_enters.clear();
-        }
-        deliver_beacon(
-            &opts.tmux,
-            &name,
-            &beacon,
-            |pane| runtime.detect_ready(pane),
-            &timing,
-        )?;
-        report.tmux_session = name;
-        report.pid = Some(i64::from(pid));
+        start_tmux(&launch, &mut sessions, &mut session, &mut undo, &mut report)?;
     }
     undo.armed = false;
+    start_companions(layout, config, opts, &mut report);
+    Ok(report)
+}
 
+/// Picks the runtime and refuses what cannot work: root without a sandbox,
+/// headless with a runtime that cannot run headless, tmux without tmux.
+fn choose_runtime(
+    layout: &Layout,
+    config: &Config,
+    opts: &StartOptions,
+) -> Result<std::sync::Arc<dyn AgentRuntime>, FleetError> {
+    let spec = &opts.spec;
+    let cap = spec.capability;
+    let root = layout.root();
+    let registry = Registry {
+        script: opts.script.clone(),
+        ov_program: Some(opts.ov_program.clone()),
+    };
+    let runtime = registry.get(opts.runtime.as_deref(), Some(config), Some(cap))?;
+    let doing = format!("start the {}", spec.command_name);
+    if overstory_runtime::sandbox::root_refusal(runtime.id(), &doing).is_some() {
+        return Err(FleetError::root_without_sandbox(doing));
+    }
+    if opts.headless && !overstory_runtime::runtime::supports_headless(runtime.as_ref(), root) {
+        return Err(FleetError::invalid(
+            "runtime",
+            format!(
+                "Runtime \"{}\" cannot run the {} headless; start it in tmux instead",
+                runtime.id(),
+                spec.command_name
+            ),
+        ));
+    }
+    if !opts.headless {
+        Tmux::ensure_available()?;
+    }
+    Ok(runtime)
+}
+
+/// Writes the agent's identity unless it has one.
+fn write_identity(
+    layout: &Layout,
+    config: &Config,
+    spec: &PersistentSpec,
+    agent: &AgentName,
+) -> Result<(), FleetError> {
+    let cap = spec.capability;
+    let identity_path = layout.agent_identity(agent);
+    if !identity_path.exists() {
+        let domains = if config.mulch.enabled {
+            config.mulch.domains.clone()
+        } else {
+            Vec::new()
+        };
+        save_identity(
+            &identity_path,
+            &Identity::new(
+                agent.as_str(),
+                cap.as_str(),
+                &domains,
+                &clock::now_rfc3339(),
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// Builds the agent's row (state `booting`, at the project root, depth 0)
+/// and records its run; the row is stored by the start that follows.
+fn new_row_and_run(
+    layout: &Layout,
+    config: &Config,
+    spec: &PersistentSpec,
+    agent: &AgentName,
+) -> Result<(Session, String), FleetError> {
+    let cap = spec.capability;
+    let root = layout.root();
+    let mut session = Session::new(agent.as_str(), cap.as_str());
+    session.worktree_path = root.to_string_lossy().into_owned();
+    session.branch_name = config.project.canonical_branch.clone();
+    session.task_id = String::new();
+    session.depth = 0;
+    let run_id = ids::run_id();
+    session.run_id = Some(run_id.clone());
+    RunStore::open(&layout.sessions_db())?.create(&NewRun {
+        id: run_id.clone(),
+        started_at: clock::now_rfc3339(),
+        coordinator_session_id: Some(session.id.clone()),
+        coordinator_name: Some(agent.to_string()),
+        status: RunStatus::Active,
+    })?;
+    Ok((session, run_id))
+}
+
+/// What the headless and the tmux start need besides the stores.
+struct Launch<'a> {
+    layout: &'a Layout,
+    config: &'a Config,
+    opts: &'a StartOptions,
+    agent: &'a AgentName,
+    runtime: &'a dyn AgentRuntime,
+    manifest: Option<&'a Manifest>,
+    def_path: &'a Path,
+    beacon: &'a str,
+}
+
+/// Stores the row, queues the first prompt (definition, then beacon) and
+/// launches the agent host, then waits until it runs the agent.
+fn start_headless(
+    launch: &Launch<'_>,
+    sessions: &mut SessionStore,
+    session: &Session,
+    undo: &mut StartUndo<'_>,
+    report: &mut StartReport,
+) -> Result<(), FleetError> {
+    let Launch {
+        layout,
+        opts,
+        agent,
+        def_path,
+        beacon,
+        ..
+    } = *launch;
+    sessions.upsert(session)?;
+    let def_text = std::fs::read_to_string(def_path).unwrap_or_default();
+    let prompt = [def_text.trim(), beacon]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(SECTION_SEPARATOR);
+    undo.queued = Some(enqueue_turn(layout, agent, &prompt)?);
+    let owner_file = layout.agent_host_owner(agent);
+    match opts.owner_pid {
+        Some(owner) => process::write_pid_file(&owner_file, owner)?,
+        None => process::remove_pid_file(&owner_file)?,
+    }
+    let launched = Launcher {
+        ov: opts.ov_program.clone(),
+    }
+    .launch_host(layout, agent)?;
+    let (host_pid, pid) = wait_for_host(layout, sessions, agent, launched, opts)?;
+    report.host_pid = Some(host_pid);
+    report.pid = Some(pid);
+    Ok(())
+}
+
+/// Starts a tmux session at the project root running the runtime's
+/// interactive command, records the pane in the row and delivers the
+/// beacon.
+fn start_tmux(
+    launch: &Launch<'_>,
+    sessions: &mut SessionStore,
+    session: &mut Session,
+    undo: &mut StartUndo<'_>,
+    report: &mut StartReport,
+) -> Result<(), FleetError> {
+    let Launch {
+        layout,
+        config,
+        opts,
+        agent,
+        runtime,
+        manifest,
+        def_path,
+        beacon,
+    } = *launch;
+    let cap = opts.spec.capability;
+    let root = layout.root();
+    let manifest_model = manifest
+        .as_ref()
+        .and_then(|m| m.agent(cap.as_str()))
+        .map(|d| d.model.clone());
+    let model = resolve_model(config, manifest_model.as_deref(), cap, &process_env);
+    let mut env_vars = runtime.build_env(&model);
+    env_vars.insert(env::AGENT_NAME.to_owned(), agent.to_string());
+    env_vars.insert(
+        env::PROJECT_ROOT.to_owned(),
+        root.to_string_lossy().into_owned(),
+    );
+    if let Some(p) = &opts.profile {
+        env_vars.insert("OVERSTORY_PROFILE".to_owned(), p.clone());
+    }
+    let mut spawn = SpawnOptions::new(model.spawn_model().unwrap_or_default());
+    spawn.cwd = root.to_path_buf();
+    spawn.env.clone_from(&env_vars);
+    if def_path.is_file() {
+        spawn.append_system_prompt_file = Some(def_path.to_path_buf());
+    }
+    let command = runtime.spawn_command(&spawn)?;
+    let name = tmux::session_name(&config.project.name, agent.as_str());
+    let pid = opts.tmux.create_session(&NewSession {
+        name: name.clone(),
+        cwd: root.to_path_buf(),
+        command,
+        env: env_vars,
+        path_prepend: opts.ov_program.parent().map(Path::to_path_buf),
+    })?;
+    undo.tmux = Some(name.clone());
+    session.tmux_session.clone_from(&name);
+    session.pid = Some(i64::from(pid));
+    sessions.upsert(session)?;
+    let mut timing = opts.beacon_timing.clone();
+    if !runtime.requires_beacon_verification() {
+        // Nothing to confirm: the runtime reads the beacon as typed.
+        timing.verify_attempts = 0;
+        timing.follow_up_enters.clear();
+    }
+    deliver_beacon(
+        &opts.tmux,
+        &name,
+        beacon,
+        |pane| runtime.detect_ready(pane),
+        &timing,
+    )?;
+    report.tmux_session = name;
+    report.pid = Some(i64::from(pid));
+    Ok(())
+}
+
+/// Starts the watchdog and the monitor when asked; a failure is a warning.
+fn start_companions(
+    layout: &Layout,
+    config: &Config,
+    opts: &StartOptions,
+    report: &mut StartReport,
+) {
     if opts.watchdog {
         match start_watchdog(layout, &opts.ov_program) {
             Ok(()) => report.watchdog = true,
@@ -451,7 +570,6 @@ pub fn start(
                 .push("Monitor skipped: watchdog.tier2Enabled is false".to_owned());
         }
     }
-    Ok(report)
 }
 
 /// Undoes a start that failed after the run was created.
