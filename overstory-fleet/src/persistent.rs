@@ -69,6 +69,7 @@ use overstory_runtime::model::{process_env, resolve_model};
 use overstory_runtime::prompt::SECTION_SEPARATOR;
 use overstory_runtime::registry::Registry;
 use overstory_runtime::runtime::{AgentRuntime, HooksDef, SpawnOptions};
+use overstory_runtime::stream_json::{Fragment, LineParser, RuntimeEvent};
 use overstory_turn::dispatch::{
     Launcher, RuntimeChoice, TurnFactory, WakeOutcome, enqueue_turn, wake,
 };
@@ -1316,38 +1317,29 @@ fn latest_stdout_log(layout: &Layout, spec: &PersistentSpec) -> Option<PathBuf> 
     dirs.pop().map(|d| d.join("stdout.log"))
 }
 
-/// Renders stream-json lines as readable text: assistant text as is, tool
-/// calls as `→ Tool: summary`. Other lines are skipped.
+/// Renders stream-json lines as readable text: assistant text as is (one
+/// line per text block, trailing whitespace trimmed, empty blocks
+/// skipped), tool calls as `→ Tool: summary` where the summary is the
+/// input's `command`, `file_path`, `path` or `pattern`. Other lines are
+/// skipped.
+///
+/// Parsing is [`LineParser`]'s, the same as the turn runner's.
 pub fn render_stream(ndjson: &str) -> String {
     let mut out = String::new();
     for line in ndjson.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if v.get("type").and_then(Value::as_str) != Some("assistant") {
-            continue;
-        }
-        let blocks = v
-            .pointer("/message/content")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for b in blocks {
-            match b.get("type").and_then(Value::as_str) {
-                Some("text") => {
-                    if let Some(t) = b.get("text").and_then(Value::as_str) {
-                        out.push_str(t.trim_end());
-                        out.push('\n');
-                    }
+        let (fragments, _skipped) = LineParser::parse(line, "");
+        for fragment in fragments {
+            match fragment {
+                Fragment::Text { text, .. } if !text.is_empty() => {
+                    out.push_str(text.trim_end());
+                    out.push('\n');
                 }
-                Some("tool_use") => {
-                    let name = b.get("name").and_then(Value::as_str).unwrap_or("tool");
-                    let input = b.get("input").cloned().unwrap_or(Value::Null);
+                Fragment::Event(RuntimeEvent::ToolUse { name, input, .. }) => {
                     let summary = ["command", "file_path", "path", "pattern"]
                         .iter()
                         .find_map(|k| input.get(*k).and_then(Value::as_str))
-                        .map(str::to_owned)
                         .unwrap_or_default();
+                    let name = name.as_deref().unwrap_or("tool");
                     out.push_str(&format!("→ {name}: {summary}\n"));
                 }
                 _ => {}
@@ -1654,6 +1646,11 @@ mod tests {
 {"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"ov status"}}]}}
 {"type":"result","result":"done"}"#;
         assert_eq!(render_stream(ndjson), "Planning\n→ Bash: ov status\n");
+        let odd = r#"not json
+{"type":"assistant","message":{"content":[{"type":"text","text":"a  "},{"type":"text","text":"b"}]}}
+{"type":"assistant","message":{"content":[{"type":"tool_use","input":{"file_path":"src/x.rs"}},{"type":"tool_use","name":"Task","input":{}}]}}
+{"type":"user","message":{"content":[{"type":"tool_result","content":"ok"}]}}"#;
+        assert_eq!(render_stream(odd), "a\nb\n→ tool: src/x.rs\n→ Task: \n");
         assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
     }
 }
