@@ -166,8 +166,6 @@ pub struct StartOptions {
     pub watchdog: bool,
     /// Start the tier-2 monitor too.
     pub monitor: bool,
-    /// Profile exported as `OVERSTORY_PROFILE`.
-    pub profile: Option<String>,
     /// The tmux server (tmux mode).
     pub tmux: Tmux,
     /// Timing of the tmux beacon (tmux mode).
@@ -192,7 +190,6 @@ impl StartOptions {
             script: None,
             watchdog: false,
             monitor: false,
-            profile: None,
             tmux: Tmux::default(),
             beacon_timing: BeaconTiming::default(),
             start_timeout: Duration::from_secs(30),
@@ -507,9 +504,6 @@ fn start_tmux(
         env::PROJECT_ROOT.to_owned(),
         root.to_string_lossy().into_owned(),
     );
-    if let Some(p) = &opts.profile {
-        env_vars.insert("OVERSTORY_PROFILE".to_owned(), p.clone());
-    }
     let mut spawn = SpawnOptions::new(model.spawn_model().unwrap_or_default());
     spawn.cwd = root.to_path_buf();
     spawn.env.clone_from(&env_vars);
