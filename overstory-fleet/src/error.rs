@@ -48,7 +48,7 @@ pub enum FleetError {
     /// The agent is already completed and there is nothing to clean.
     #[error("Agent \"{agent}\" is already completed. Use --clean-worktree to remove its worktree")]
     AlreadyCompleted {
-        /// The agent.
+        /// The agent that is already completed.
         agent: String,
     },
     /// The runtime could not be chosen, built or deployed.

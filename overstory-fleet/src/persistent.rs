@@ -92,7 +92,7 @@ pub struct PersistentSpec {
     pub display_name: &'static str,
     /// The agent (session) name.
     pub agent_name: &'static str,
-    /// Its capability.
+    /// The capability its session row records (`coordinator`, `orchestrator`).
     pub capability: Capability,
     /// Its definition file under `agents.baseDir` (when the manifest names none).
     pub agent_def_file: &'static str,
@@ -202,13 +202,13 @@ impl StartOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartReport {
-    /// The agent.
+    /// The agent's name, also its session row's key (`coordinator`).
     pub agent_name: String,
-    /// Its capability.
+    /// The capability it runs as (`coordinator`).
     pub capability: String,
     /// The tmux session (`""` when headless).
     pub tmux_session: String,
-    /// The project root.
+    /// The project root, which is also the agent's working directory.
     pub project_root: String,
     /// The agent process (headless) or pane (tmux) pid.
     pub pid: Option<i64>,
@@ -223,9 +223,9 @@ pub struct StartReport {
     pub host_pid: Option<i32>,
     /// The run this start created.
     pub run_id: String,
-    /// The session row id.
+    /// The id of the session row this start created.
     pub session_id: String,
-    /// The runtime.
+    /// The runtime the agent runs on (`claude`, `scripted`).
     pub runtime: String,
     /// A previous session of this agent was found dead and closed.
     pub reclaimed: bool,
@@ -831,7 +831,7 @@ pub struct PersistentStopReport {
     pub monitor_stopped: bool,
     /// Whether the agent's run was completed.
     pub run_completed: bool,
-    /// That run.
+    /// The run that was completed, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
 }
@@ -969,7 +969,7 @@ pub struct PersistentStatus {
     /// When it started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
-    /// Its last sign of life.
+    /// When the agent last showed activity (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_activity: Option<String>,
     /// Headless (agent host) or tmux.
@@ -978,7 +978,7 @@ pub struct PersistentStatus {
     /// The agent host's pid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_pid: Option<i32>,
-    /// Its run.
+    /// The run the agent owns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     /// Whether the watchdog runs.
@@ -1059,7 +1059,7 @@ fn live_row(
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendReport {
-    /// The mail id.
+    /// The id of the `dispatch` mail that was sent.
     pub id: String,
     /// Whether the agent was told (host poked, or tmux nudge typed).
     pub nudged: bool,
@@ -1252,7 +1252,7 @@ fn find_reply(
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputReport {
-    /// The text.
+    /// The rendered output: stream text for a headless agent, the pane for tmux.
     pub content: String,
     /// How many lines were asked for.
     pub lines: usize,
@@ -1429,7 +1429,7 @@ pub struct TriggerResult {
     pub enabled: bool,
     /// Whether its condition holds.
     pub met: bool,
-    /// Why.
+    /// What was found, in words (`2 of 3 agents not completed: …`).
     pub detail: String,
 }
 
@@ -1452,7 +1452,7 @@ pub struct Triggers {
 pub struct CheckCompleteReport {
     /// At least one trigger is enabled and every enabled one is met.
     pub complete: bool,
-    /// Each trigger.
+    /// How each trigger evaluated, enabled or not.
     pub triggers: Triggers,
 }
 

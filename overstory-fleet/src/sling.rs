@@ -1,6 +1,6 @@
 //! `ov sling`: admit, set up and start one agent on one task.
 //!
-//! [`sling`] runs the pipeline of spec 06 §7.2 in order:
+//! [`sling`] runs four steps in order:
 //!
 //! 1. validation that touches nothing: names ([`TaskId`], [`AgentName`]),
 //!    the capability, flags, the spec file, root without `IS_SANDBOX`;
@@ -125,11 +125,11 @@ impl std::str::FromStr for SlingStep {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SlingRequest {
-    /// The project.
+    /// The project the agent is slung into.
     pub layout: Layout,
-    /// Its configuration.
+    /// The project's configuration (limits, worktree base, routing).
     pub config: Config,
-    /// The task id.
+    /// The task the agent works on; also part of its branch name.
     pub task_id: String,
     /// The capability (`builder` by default).
     pub capability: String,
@@ -137,9 +137,9 @@ pub struct SlingRequest {
     pub name: Option<String>,
     /// The spec file (absolute, or relative to the project root).
     pub spec: Option<PathBuf>,
-    /// The file scope.
+    /// Files the agent may change (comma-separated entries are split), written into its overlay.
     pub files: Vec<String>,
-    /// The parent agent.
+    /// The agent that dispatches this one; its row sets the depth and the run.
     pub parent: Option<String>,
     /// `--depth`: used only without a parent row (the depth is otherwise the
     /// parent's depth + 1).
@@ -210,29 +210,29 @@ impl SlingRequest {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SlingReport {
-    /// The agent.
+    /// The name the agent was given (explicit, or `<capability>-<task>`).
     pub agent_name: String,
-    /// Its capability.
+    /// The capability it runs as (`builder`).
     pub capability: String,
-    /// The task.
+    /// The task it works on.
     pub task_id: String,
     /// The agent's branch.
     pub branch: String,
-    /// The worktree path.
+    /// The worktree path, `<worktrees.baseDir>/<agent>`.
     pub worktree: String,
     /// The tmux session (`""` when headless).
     pub tmux_session: String,
     /// The pane pid (tmux), `null` when headless.
     pub pid: Option<i64>,
-    /// The session row id.
+    /// The id of the reserved session row.
     pub session_id: String,
     /// The run the agent belongs to.
     pub run_id: String,
-    /// Its parent.
+    /// The agent that dispatched it, if any.
     pub parent_agent: Option<String>,
-    /// Its depth.
+    /// Its depth in the hierarchy (0 without a parent).
     pub depth: u32,
-    /// The runtime.
+    /// The runtime its turns run on (`claude`, `scripted`).
     pub runtime: String,
     /// Headless (spawn-per-turn) or tmux.
     pub headless: bool,
