@@ -308,20 +308,68 @@ impl From<overstory_fleet::FleetError> for CliError {
             F::Runtime(r) => r.into(),
             F::Dispatch(d) => d.into(),
             other => {
-                let hint = match &other {
-                    F::AgentNotFound { .. } => Some("List agents with 'ov status --all'"),
-                    F::Tmux(overstory_fleet::TmuxError::NotInstalled) => {
-                        Some("Install tmux, or run agents headless (the default for new projects)")
-                    }
-                    _ => None,
-                };
-                let err = Self::from_lib(other.code(), &other);
-                match hint {
-                    Some(h) => err.hint(h),
-                    None => err,
-                }
+                let hints = fleet_hints(&other);
+                let mut err = Self::from_lib(other.code(), &other);
+                err.hints.extend(hints);
+                err
             }
         }
+    }
+}
+
+/// The next steps for a fleet refusal, naming `ov` commands and settings.
+fn fleet_hints(e: &overstory_fleet::FleetError) -> Vec<String> {
+    use overstory_fleet::FleetError as F;
+    let one = |h: &str| vec![h.to_owned()];
+    match e {
+        F::AgentNotFound { .. } => one("List agents with 'ov status --all'"),
+        F::Tmux(overstory_fleet::TmuxError::NotInstalled) => {
+            one("Install tmux, or run agents headless (the default for new projects)")
+        }
+        F::UnknownCapability { .. } => {
+            one("Pass --capability with one of the available ones, or add it to the agent manifest")
+        }
+        F::ParentNotFound { .. } => {
+            one("Check the agent names with 'ov status --all', or omit --parent")
+        }
+        F::DepthLimit { .. } => {
+            one("Sling from a shallower parent, or raise agents.maxDepth in .overstory/config.yaml")
+        }
+        F::RunSessionLimit { .. } => one(
+            "Finish the run with 'ov run complete' so the next sling starts a new one, or raise agents.maxSessionsPerRun",
+        ),
+        F::ConcurrencyLimit { .. } => one(
+            "Wait for an agent to finish (see 'ov status'), or raise agents.maxConcurrent in .overstory/config.yaml",
+        ),
+        F::ParentLimit { .. } => {
+            one("Wait for one of its children to finish (see 'ov status'), or pass --max-agents")
+        }
+        F::NameInUse { agent, .. } => vec![format!(
+            "Pick another --name, or stop the agent first with 'ov stop {agent}'"
+        )],
+        F::TaskLocked { holder, .. } => vec![format!(
+            "Wait for it, stop it with 'ov stop {holder}', or sling with --parent {holder} to delegate"
+        )],
+        F::TurnNotStarted { agent, .. } => vec![format!(
+            "Check the agent with 'ov status' and 'ov trace {agent}'"
+        )],
+        F::AlreadyRunning { agent, .. } => vec![format!(
+            "Check it with 'ov {agent} status', or stop it with 'ov {agent} stop'"
+        )],
+        F::NameHeldByOther { agent, .. } => {
+            vec![format!("Stop that session first with 'ov stop {agent}'")]
+        }
+        F::HostNotStarted { agent, .. } => vec![format!(
+            "Read .overstory/logs/{agent}/host.log for the host's diagnostics, then retry 'ov {agent} start'"
+        )],
+        F::NotActive { agent } | F::NoSession { agent } => {
+            vec![format!("Start it with 'ov {agent} start'")]
+        }
+        F::NotRunning { agent, .. } => vec![format!("Start it again with 'ov {agent} start'")],
+        F::AskTimedOut { agent, .. } => vec![format!(
+            "Its reply may still come: check 'ov mail list --to operator' and 'ov {agent} output'"
+        )],
+        _ => Vec::new(),
     }
 }
 
@@ -396,5 +444,31 @@ mod tests {
         assert_eq!(e.code, Some("IO_ERROR"));
         assert_eq!(e.message, "Failed to write \"/x/y\"");
         assert_eq!(e.causes, ["denied"]);
+    }
+
+    #[test]
+    fn fleet_refusals_get_a_hint_naming_the_next_command() {
+        let e: CliError = overstory_fleet::FleetError::TaskLocked {
+            task: "task-1".to_owned(),
+            holder: "builder-1".to_owned(),
+            state: overstory_sessions::AgentState::Working,
+        }
+        .into();
+        assert_eq!(e.code, Some("AGENT_ERROR"));
+        assert_eq!(
+            e.message,
+            "Task \"task-1\" is already being worked by agent \"builder-1\" (state: working)"
+        );
+        assert_eq!(
+            e.hints,
+            [
+                "Wait for it, stop it with 'ov stop builder-1', or sling with --parent builder-1 to delegate"
+            ]
+        );
+        let e: CliError = overstory_fleet::FleetError::NotActive {
+            agent: "coordinator".to_owned(),
+        }
+        .into();
+        assert_eq!(e.hints, ["Start it with 'ov coordinator start'"]);
     }
 }

@@ -212,11 +212,6 @@ impl Layout {
         self.agent_log_session_dir(agent, stamp).join("stderr.log")
     }
 
-    /// Returns `.overstory/agents/<agent>/applied-records.json`.
-    pub fn agent_applied_records(&self, agent: &AgentName) -> PathBuf {
-        self.agent_dir(agent).join("applied-records.json")
-    }
-
     /// Returns `.overstory/logs/<agent>/`.
     pub fn agent_logs_dir(&self, agent: &AgentName) -> PathBuf {
         self.logs_dir().join(agent.as_str())

@@ -11,7 +11,11 @@ use std::time::Duration;
 use crate::tmux::{SessionState, Tmux, TmuxError};
 use overstory_runtime::runtime::ReadyState;
 
-/// The waits of [`deliver_beacon`]. The defaults are the original's.
+/// The waits of [`deliver_beacon`].
+///
+/// The defaults: no shell delay, up to 30 s for the TUI polled every
+/// 500 ms, 1 s to settle, follow-up Enters after 1, 1, 1 and 2 s, and up
+/// to 5 checks 2 s apart.
 #[derive(Debug, Clone)]
 pub struct BeaconTiming {
     /// Wait before polling the pane (`runtime.shellInitDelayMs`).

@@ -2,9 +2,9 @@
 //!
 //! Order matters: session-end events are logged and agents are killed
 //! before their worktrees go, worktrees before branches, and the databases
-//! last. Unlike the original, worktrees and branches holding commits that are
-//! not on the canonical branch are kept (and listed) unless `force` is set
-//! (decision 9). Never touched: `events.db`, config, manifest, hooks, agent
+//! last. Worktrees and branches holding commits that are not on the
+//! canonical branch are kept (and listed) unless `force` is set, so cleaning
+//! never loses an agent's work. Never touched: `events.db`, config, manifest, hooks, agent
 //! definitions, `groups.json`, the watchdog, `session-branch.txt`,
 //! `orchestrator-tmux.json`.
 
@@ -152,8 +152,7 @@ pub fn clean(
 
     // Deleting sessions.db or agents/ under live agents would orphan them
     // (and drop their lock files), so those flags stop them first, as
-    // --worktrees does (an improvement over the original, which only
-    // stopped agents for --worktrees).
+    // --worktrees does.
     if all || opts.worktrees || opts.sessions || opts.agents {
         let sessions = if layout.sessions_db().exists() {
             open_sessions(layout)
@@ -271,7 +270,7 @@ pub fn clean(
 #[serde(rename_all = "camelCase")]
 #[allow(clippy::struct_excessive_bools, reason = "the spec's JSON shape")]
 pub struct AgentCleanReport {
-    /// The agent.
+    /// The agent whose state was cleaned.
     pub agent_name: String,
     /// Whether its tmux session was killed.
     pub tmux_killed: bool,

@@ -8,8 +8,8 @@
 //!
 //! Groups are found by id, else by unique name, else by the one active
 //! group among those sharing the name; anything else is an error naming the
-//! candidates. Unlike the original, creating a group whose name an existing
-//! active group already uses is refused.
+//! candidates. Creating a group whose name an existing active group already
+//! uses is refused, so a name never finds two active groups.
 
 use std::path::Path;
 
@@ -27,7 +27,7 @@ use crate::error::FleetError;
 pub struct Group {
     /// `group-<8 hex>`.
     pub id: String,
-    /// The name.
+    /// The group's name, as given at creation.
     pub name: String,
     /// The member issue ids.
     pub member_issue_ids: Vec<String>,

@@ -1,6 +1,6 @@
 //! `ov nudge`: poke an agent with a short message.
 //!
-//! [`nudge_agent`] picks the first applicable path (spec 07 §9):
+//! [`nudge_agent`] picks the first applicable path:
 //!
 //! 0. **debounce** — unless forced, a second nudge of the same agent within
 //!    500 ms is dropped; the last-nudge times live in
@@ -81,7 +81,7 @@ impl NudgeOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NudgeReport {
-    /// The agent.
+    /// The agent that was nudged.
     pub agent_name: String,
     /// Whether the message reached the agent (or its turn queue).
     pub delivered: bool,

@@ -48,10 +48,7 @@ use overstory_core::lockfile::FileLock;
 use overstory_core::{AgentName, Capability, Config, FsError, Layout, clock, env, ids, process};
 use overstory_mail::{Address, MailClient, MailMessage, MailStore, MessageType, SendRequest};
 use overstory_sessions::status::StatusSources as _;
-use overstory_sessions::{
-    AgentState, NewRun, RunMode, RunStatus, RunStore, Session, SessionStore, Transition,
-    current_run_id, write_current_run,
-};
+use overstory_sessions::{AgentState, NewRun, RunMode, RunStatus, RunStore, Session, SessionStore, Transition, current_run_id, write_current_run};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -60,7 +57,6 @@ use crate::error::FleetError;
 use crate::groups::TrackerCli;
 use crate::nudge::{NudgeOptions, nudge_agent};
 use crate::profile::{Identity, save_identity};
-use crate::status_sources::ProjectSources;
 use crate::tmux::{self, NewSession, SessionState, Tmux};
 use overstory_runtime::claude_settings::{
     ENV_GUARD, merge_settings, overstory_hooks, settings_path, to_tab_json,
@@ -69,11 +65,13 @@ use overstory_runtime::manifest::Manifest;
 use overstory_runtime::model::{process_env, resolve_model};
 use overstory_runtime::prompt::SECTION_SEPARATOR;
 use overstory_runtime::registry::Registry;
-use overstory_runtime::runtime::{HooksDef, SpawnOptions};
+use overstory_runtime::runtime::{AgentRuntime, HooksDef, SpawnOptions};
+use overstory_runtime::stream_json::{Fragment, LineParser, RuntimeEvent};
 use overstory_turn::dispatch::{
     Launcher, RuntimeChoice, TurnFactory, WakeOutcome, enqueue_turn, wake,
 };
 use overstory_turn::host;
+use crate::status_sources::ProjectSources;
 
 /// The sender of operator mail.
 pub const OPERATOR: &str = "operator";
@@ -91,7 +89,7 @@ pub struct PersistentSpec {
     pub display_name: &'static str,
     /// The agent (session) name.
     pub agent_name: &'static str,
-    /// Its capability.
+    /// The capability its session row records (`coordinator`, `orchestrator`).
     pub capability: Capability,
     /// Its definition file under `agents.baseDir` (when the manifest names none).
     pub agent_def_file: &'static str,
@@ -165,8 +163,6 @@ pub struct StartOptions {
     pub watchdog: bool,
     /// Start the tier-2 monitor too.
     pub monitor: bool,
-    /// Profile exported as `OVERSTORY_PROFILE`.
-    pub profile: Option<String>,
     /// The tmux server (tmux mode).
     pub tmux: Tmux,
     /// Timing of the tmux beacon (tmux mode).
@@ -191,7 +187,6 @@ impl StartOptions {
             script: None,
             watchdog: false,
             monitor: false,
-            profile: None,
             tmux: Tmux::default(),
             beacon_timing: BeaconTiming::default(),
             start_timeout: Duration::from_secs(30),
@@ -204,13 +199,13 @@ impl StartOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartReport {
-    /// The agent.
+    /// The agent's name, also its session row's key (`coordinator`).
     pub agent_name: String,
-    /// Its capability.
+    /// The capability it runs as (`coordinator`).
     pub capability: String,
     /// The tmux session (`""` when headless).
     pub tmux_session: String,
-    /// The project root.
+    /// The project root, which is also the agent's working directory.
     pub project_root: String,
     /// The agent process (headless) or pane (tmux) pid.
     pub pid: Option<i64>,
@@ -225,9 +220,9 @@ pub struct StartReport {
     pub host_pid: Option<i32>,
     /// The run this start created.
     pub run_id: String,
-    /// The session row id.
+    /// The id of the session row this start created.
     pub session_id: String,
-    /// The runtime.
+    /// The runtime the agent runs on (`claude`, `scripted`).
     pub runtime: String,
     /// A previous session of this agent was found dead and closed.
     pub reclaimed: bool,
@@ -241,11 +236,13 @@ pub struct StartReport {
 /// Must not be called from inside an async runtime.
 ///
 /// # Errors
-/// [`FleetError::Agent`] when it already runs (`<Display> is already running
-/// (…)`), as root without `IS_SANDBOX`, or when the agent process does not
-/// come up; [`FleetError::Validation`] for a runtime that cannot run
-/// headless; runtime, tmux, store and file failures. After a failure the row
-/// is `zombie`, the run `failed`, and nothing is left running.
+/// [`FleetError::AlreadyRunning`] when it already runs,
+/// [`FleetError::NameHeldByOther`] when another capability holds its name,
+/// [`FleetError::RootWithoutSandbox`] as root without `IS_SANDBOX`,
+/// [`FleetError::HostNotStarted`] when the agent process does not come up;
+/// [`FleetError::Validation`] for a runtime that cannot run headless;
+/// runtime, tmux, store and file failures. After a failure the row is
+/// `zombie`, the run `failed`, and nothing is left running.
 pub fn start(
     layout: &Layout,
     config: &Config,
@@ -253,30 +250,7 @@ pub fn start(
 ) -> Result<StartReport, FleetError> {
     let spec = &opts.spec;
     let agent = spec.agent()?;
-    let cap = spec.capability;
-    let root = layout.root();
-    let registry = Registry {
-        script: opts.script.clone(),
-        ov_program: Some(opts.ov_program.clone()),
-    };
-    let runtime = registry.get(opts.runtime.as_deref(), Some(config), Some(cap))?;
-    let doing = format!("start the {}", spec.command_name);
-    if let Some(refusal) = overstory_runtime::sandbox::root_refusal(runtime.id(), &doing) {
-        return Err(FleetError::agent(refusal));
-    }
-    if opts.headless && !overstory_runtime::runtime::supports_headless(runtime.as_ref(), root) {
-        return Err(FleetError::invalid(
-            "runtime",
-            format!(
-                "Runtime \"{}\" cannot run the {} headless; start it in tmux instead",
-                runtime.id(),
-                spec.command_name
-            ),
-        ));
-    }
-    if !opts.headless {
-        Tmux::ensure_available()?;
-    }
+    let runtime = choose_runtime(layout, config, opts)?;
 
     // One start at a time per agent; a second one then finds it running.
     let _start_lock = FileLock::acquire(&layout.agent_start_lock(&agent))?;
@@ -285,23 +259,9 @@ pub fn start(
 
     // Guards at the project root (no-ops outside agent sessions), identity.
     deploy_root_hooks(layout, config, spec, opts.headless, &opts.ov_program)?;
-    let identity_path = layout.agent_identity(&agent);
-    if !identity_path.exists() {
-        let domains = if config.mulch.enabled {
-            config.mulch.domains.clone()
-        } else {
-            Vec::new()
-        };
-        save_identity(
-            &identity_path,
-            &Identity::new(
-                agent.as_str(),
-                cap.as_str(),
-                &domains,
-                &clock::now_rfc3339(),
-            ),
-        )?;
-    }
+    write_identity(layout, config, spec, &agent)?;
+    let root = layout.root();
+    let cap = spec.capability;
     let manifest = Manifest::for_project(root, config).ok();
     let base_dir = Manifest::base_dir(root, config);
     let def_path = manifest
@@ -312,20 +272,7 @@ pub fn start(
     let beacon = spec.beacon(tracker.program(), &clock::now_rfc3339());
 
     // The row and the run exist before anything is spawned.
-    let mut session = Session::new(agent.clone(), cap);
-    session.worktree_path = root.to_string_lossy().into_owned();
-    session.branch_name = config.project.canonical_branch.clone();
-    session.task_id = None;
-    session.depth = 0;
-    let run_id = ids::run_id();
-    session.run_id = Some(run_id.clone());
-    RunStore::open(&layout.sessions_db())?.create(&NewRun {
-        id: run_id.clone(),
-        started_at: clock::now_rfc3339(),
-        coordinator_session_id: Some(session.id.clone()),
-        coordinator_name: Some(agent.to_string()),
-        status: RunStatus::Active,
-    })?;
+    let (mut session, run_id) = new_row_and_run(layout, config, spec, &agent)?;
     let mut undo = StartUndo {
         layout,
         agent: &agent,
@@ -359,79 +306,245 @@ pub fn start(
         warnings: Vec::new(),
     };
 
+    let launch = Launch {
+        layout,
+        config,
+        opts,
+        agent: &agent,
+        runtime: runtime.as_ref(),
+        manifest: manifest.as_ref(),
+        def_path: &def_path,
+        beacon: &beacon,
+    };
     if opts.headless {
-        sessions.upsert(&session)?;
-        let def_text = std::fs::read_to_string(&def_path).unwrap_or_default();
-        let prompt = [def_text.trim(), beacon.as_str()]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join(SECTION_SEPARATOR);
-        undo.queued = Some(enqueue_turn(layout, &agent, &prompt)?);
-        let owner_file = layout.agent_host_owner(&agent);
-        match opts.owner_pid {
-            Some(owner) => process::write_pid_file(&owner_file, owner)?,
-            None => process::remove_pid_file(&owner_file)?,
-        }
-        let launched = Launcher {
-            ov: opts.ov_program.clone(),
-        }
-        .launch_host(layout, &agent)?;
-        let (host_pid, pid) = wait_for_host(layout, &sessions, &agent, launched, opts)?;
-        report.host_pid = Some(host_pid);
-        report.pid = Some(pid);
+        start_headless(&launch, &mut sessions, &session, &mut undo, &mut report)?;
     } else {
-        let manifest_model = manifest
-            .as_ref()
-            .and_then(|m| m.agent(cap.as_str()))
-            .map(|d| d.model.clone());
-        let model = resolve_model(config, manifest_model.as_deref(), cap, &process_env);
-        let mut env_vars = runtime.build_env(&model);
-        env_vars.insert(env::AGENT_NAME.to_owned(), agent.to_string());
-        env_vars.insert(
-            env::PROJECT_ROOT.to_owned(),
-            root.to_string_lossy().into_owned(),
-        );
-        if let Some(p) = &opts.profile {
-            env_vars.insert("OVERSTORY_PROFILE".to_owned(), p.clone());
-        }
-        let mut spawn = SpawnOptions::new(model.spawn_model().unwrap_or_default());
-        spawn.cwd = root.to_path_buf();
-        spawn.env.clone_from(&env_vars);
-        if def_path.is_file() {
-            spawn.append_system_prompt_file = Some(def_path.clone());
-        }
-        let command = runtime.spawn_command(&spawn)?;
-        let name = tmux::session_name(&config.project.name, agent.as_str());
-        let pid = opts.tmux.create_session(&NewSession {
-            name: name.clone(),
-            cwd: root.to_path_buf(),
-            command,
-            env: env_vars,
-            path_prepend: opts.ov_program.parent().map(Path::to_path_buf),
-        })?;
-        undo.tmux = Some(name.clone());
-        session.tmux_session.clone_from(&name);
-        session.pid = Some(i64::from(pid));
-        sessions.upsert(&session)?;
-        let mut timing = opts.beacon_timing.clone();
-        if !runtime.requires_beacon_verification() {
-            // Nothing to confirm: the runtime reads the beacon as typed.
-            timing.verify_attempts = 0;
-            timing.follow_up_enters.clear();
-        }
-        deliver_beacon(
-            &opts.tmux,
-            &name,
-            &beacon,
-            |pane| runtime.detect_ready(pane),
-            &timing,
-        )?;
-        report.tmux_session = name;
-        report.pid = Some(i64::from(pid));
+        start_tmux(&launch, &mut sessions, &mut session, &mut undo, &mut report)?;
     }
     undo.armed = false;
+    start_companions(layout, config, opts, &mut report);
+    Ok(report)
+}
 
+/// Picks the runtime and refuses what cannot work: root without a sandbox,
+/// headless with a runtime that cannot run headless, tmux without tmux.
+fn choose_runtime(
+    layout: &Layout,
+    config: &Config,
+    opts: &StartOptions,
+) -> Result<std::sync::Arc<dyn AgentRuntime>, FleetError> {
+    let spec = &opts.spec;
+    let cap = spec.capability;
+    let root = layout.root();
+    let registry = Registry {
+        script: opts.script.clone(),
+        ov_program: Some(opts.ov_program.clone()),
+    };
+    let runtime = registry.get(opts.runtime.as_deref(), Some(config), Some(cap))?;
+    let doing = format!("start the {}", spec.command_name);
+    if overstory_runtime::sandbox::root_refusal(runtime.id(), &doing).is_some() {
+        return Err(FleetError::root_without_sandbox(doing));
+    }
+    if opts.headless && !overstory_runtime::runtime::supports_headless(runtime.as_ref(), root) {
+        return Err(FleetError::invalid(
+            "runtime",
+            format!(
+                "Runtime \"{}\" cannot run the {} headless; start it in tmux instead",
+                runtime.id(),
+                spec.command_name
+            ),
+        ));
+    }
+    if !opts.headless {
+        Tmux::ensure_available()?;
+    }
+    Ok(runtime)
+}
+
+/// Writes the agent's identity unless it has one.
+fn write_identity(
+    layout: &Layout,
+    config: &Config,
+    spec: &PersistentSpec,
+    agent: &AgentName,
+) -> Result<(), FleetError> {
+    let cap = spec.capability;
+    let identity_path = layout.agent_identity(agent);
+    if !identity_path.exists() {
+        let domains = if config.mulch.enabled {
+            config.mulch.domains.clone()
+        } else {
+            Vec::new()
+        };
+        save_identity(
+            &identity_path,
+            &Identity::new(
+                agent.as_str(),
+                cap.as_str(),
+                &domains,
+                &clock::now_rfc3339(),
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// Builds the agent's row (state `booting`, at the project root, depth 0)
+/// and records its run; the row is stored by the start that follows.
+fn new_row_and_run(
+    layout: &Layout,
+    config: &Config,
+    spec: &PersistentSpec,
+    agent: &AgentName,
+) -> Result<(Session, String), FleetError> {
+    let cap = spec.capability;
+    let root = layout.root();
+    let mut session = Session::new(agent.clone(), cap);
+    session.worktree_path = root.to_string_lossy().into_owned();
+    session.branch_name = config.project.canonical_branch.clone();
+    session.task_id = None;
+    session.depth = 0;
+    let run_id = ids::run_id();
+    session.run_id = Some(run_id.clone());
+    RunStore::open(&layout.sessions_db())?.create(&NewRun {
+        id: run_id.clone(),
+        started_at: clock::now_rfc3339(),
+        coordinator_session_id: Some(session.id.clone()),
+        coordinator_name: Some(agent.to_string()),
+        status: RunStatus::Active,
+    })?;
+    Ok((session, run_id))
+}
+
+/// What the headless and the tmux start need besides the stores.
+struct Launch<'a> {
+    layout: &'a Layout,
+    config: &'a Config,
+    opts: &'a StartOptions,
+    agent: &'a AgentName,
+    runtime: &'a dyn AgentRuntime,
+    manifest: Option<&'a Manifest>,
+    def_path: &'a Path,
+    beacon: &'a str,
+}
+
+/// Stores the row, queues the first prompt (definition, then beacon) and
+/// launches the agent host, then waits until it runs the agent.
+fn start_headless(
+    launch: &Launch<'_>,
+    sessions: &mut SessionStore,
+    session: &Session,
+    undo: &mut StartUndo<'_>,
+    report: &mut StartReport,
+) -> Result<(), FleetError> {
+    let Launch {
+        layout,
+        opts,
+        agent,
+        def_path,
+        beacon,
+        ..
+    } = *launch;
+    sessions.upsert(session)?;
+    let def_text = std::fs::read_to_string(def_path).unwrap_or_default();
+    let prompt = [def_text.trim(), beacon]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(SECTION_SEPARATOR);
+    undo.queued = Some(enqueue_turn(layout, agent, &prompt)?);
+    let owner_file = layout.agent_host_owner(agent);
+    match opts.owner_pid {
+        Some(owner) => process::write_pid_file(&owner_file, owner)?,
+        None => process::remove_pid_file(&owner_file)?,
+    }
+    let launched = Launcher {
+        ov: opts.ov_program.clone(),
+    }
+    .launch_host(layout, agent)?;
+    let (host_pid, pid) = wait_for_host(layout, sessions, agent, launched, opts)?;
+    report.host_pid = Some(host_pid);
+    report.pid = Some(pid);
+    Ok(())
+}
+
+/// Starts a tmux session at the project root running the runtime's
+/// interactive command, records the pane in the row and delivers the
+/// beacon.
+fn start_tmux(
+    launch: &Launch<'_>,
+    sessions: &mut SessionStore,
+    session: &mut Session,
+    undo: &mut StartUndo<'_>,
+    report: &mut StartReport,
+) -> Result<(), FleetError> {
+    let Launch {
+        layout,
+        config,
+        opts,
+        agent,
+        runtime,
+        manifest,
+        def_path,
+        beacon,
+    } = *launch;
+    let cap = opts.spec.capability;
+    let root = layout.root();
+    let manifest_model = manifest
+        .as_ref()
+        .and_then(|m| m.agent(cap.as_str()))
+        .map(|d| d.model.clone());
+    let model = resolve_model(config, manifest_model.as_deref(), cap, &process_env);
+    let mut env_vars = runtime.build_env(&model);
+    env_vars.insert(env::AGENT_NAME.to_owned(), agent.to_string());
+    env_vars.insert(
+        env::PROJECT_ROOT.to_owned(),
+        root.to_string_lossy().into_owned(),
+    );
+    let mut spawn = SpawnOptions::new(model.spawn_model().unwrap_or_default());
+    spawn.cwd = root.to_path_buf();
+    spawn.env.clone_from(&env_vars);
+    if def_path.is_file() {
+        spawn.append_system_prompt_file = Some(def_path.to_path_buf());
+    }
+    let command = runtime.spawn_command(&spawn)?;
+    let name = tmux::session_name(&config.project.name, agent.as_str());
+    let pid = opts.tmux.create_session(&NewSession {
+        name: name.clone(),
+        cwd: root.to_path_buf(),
+        command,
+        env: env_vars,
+        path_prepend: opts.ov_program.parent().map(Path::to_path_buf),
+    })?;
+    undo.tmux = Some(name.clone());
+    session.tmux_session.clone_from(&name);
+    session.pid = Some(i64::from(pid));
+    sessions.upsert(session)?;
+    let mut timing = opts.beacon_timing.clone();
+    if !runtime.requires_beacon_verification() {
+        // Nothing to confirm: the runtime reads the beacon as typed.
+        timing.verify_attempts = 0;
+        timing.follow_up_enters.clear();
+    }
+    deliver_beacon(
+        &opts.tmux,
+        &name,
+        beacon,
+        |pane| runtime.detect_ready(pane),
+        &timing,
+    )?;
+    report.tmux_session = name;
+    report.pid = Some(i64::from(pid));
+    Ok(())
+}
+
+/// Starts the watchdog and the monitor when asked; a failure is a warning.
+fn start_companions(
+    layout: &Layout,
+    config: &Config,
+    opts: &StartOptions,
+    report: &mut StartReport,
+) {
     if opts.watchdog {
         match start_watchdog(layout, &opts.ov_program) {
             Ok(()) => report.watchdog = true,
@@ -449,7 +562,6 @@ pub fn start(
                 .push("Monitor skipped: watchdog.tier2Enabled is false".to_owned());
         }
     }
-    Ok(report)
 }
 
 /// Undoes a start that failed after the run was created.
@@ -500,20 +612,12 @@ fn wait_for_host(
         let gone = !process::is_alive(launched as i32) && host_pid.is_none();
         if gone || Instant::now() >= deadline {
             let log = std::fs::read_to_string(layout.agent_host_log(agent)).unwrap_or_default();
-            let last = log
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("no diagnostics");
-            return Err(FleetError::agent(format!(
-                "The {} did not start: its agent host {} ({last})",
-                opts.spec.command_name,
-                if gone {
-                    "exited"
-                } else {
-                    "did not start the agent in time"
-                }
-            )));
+            let last = log.lines().rev().find(|l| !l.trim().is_empty());
+            return Err(FleetError::HostNotStarted {
+                agent: agent.to_string(),
+                host_exited: gone,
+                last_log_line: last.map(str::to_owned),
+            });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -541,20 +645,19 @@ fn reclaim(
         return Ok(false);
     }
     if row.capability != spec.capability.as_str() {
-        return Err(FleetError::agent(format!(
-            "Agent name \"{}\" is in use by an active {} session",
-            agent, row.capability
-        )));
+        return Err(FleetError::NameHeldByOther {
+            agent: agent.to_string(),
+            capability: row.capability.to_string(),
+        });
     }
     if row.mode() != RunMode::Tmux {
         if host::live_host(layout, &agent).is_some() {
-            return Err(FleetError::agent(format!(
-                "{} is already running (headless: pid {}, since: {})",
-                spec.display_name,
-                row.pid
-                    .map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
-                row.started_at
-            )));
+            return Err(FleetError::AlreadyRunning {
+                agent: agent.to_string(),
+                pid: row.pid,
+                tmux_session: None,
+                started_at: row.started_at,
+            });
         }
         // No host: whatever the row's pid names cannot receive mail.
         if let Some(pid) = row.pid.and_then(|p| i32::try_from(p).ok())
@@ -570,10 +673,12 @@ fn reclaim(
                     .and_then(|p| i32::try_from(p).ok())
                     .is_some_and(|p| !process::is_alive(p));
                 if !pid_dead {
-                    return Err(FleetError::agent(format!(
-                        "{} is already running (tmux: {}, since: {})",
-                        spec.display_name, row.tmux_session, row.started_at
-                    )));
+                    return Err(FleetError::AlreadyRunning {
+                        agent: agent.to_string(),
+                        pid: row.pid,
+                        tmux_session: Some(row.tmux_session.to_string()),
+                        started_at: row.started_at,
+                    });
                 }
                 let _ = tmux_server.kill_session(&row.tmux_session, Duration::from_secs(2));
             }
@@ -723,7 +828,7 @@ pub struct PersistentStopReport {
     pub monitor_stopped: bool,
     /// Whether the agent's run was completed.
     pub run_completed: bool,
-    /// That run.
+    /// The run that was completed, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
 }
@@ -738,7 +843,9 @@ fn active_row(
 }
 
 fn not_active(spec: &PersistentSpec) -> FleetError {
-    FleetError::agent(format!("No active {} session found", spec.command_name))
+    FleetError::NotActive {
+        agent: spec.agent_name.to_owned(),
+    }
 }
 
 /// Stops the persistent agent: its host (or tmux session), the watchdog and
@@ -746,8 +853,8 @@ fn not_active(spec: &PersistentSpec) -> FleetError {
 /// process died) can be stopped too, which closes its run.
 ///
 /// # Errors
-/// [`FleetError::Agent`] `No active <command> session found` when there is
-/// no session or it is already completed; store failures.
+/// [`FleetError::NotActive`] when there is no session or it is already
+/// completed; store failures.
 pub fn stop(
     layout: &Layout,
     spec: &PersistentSpec,
@@ -857,7 +964,7 @@ pub struct PersistentStatus {
     /// When it started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
-    /// Its last sign of life.
+    /// When the agent last showed activity (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_activity: Option<String>,
     /// Headless (agent host) or tmux.
@@ -866,7 +973,7 @@ pub struct PersistentStatus {
     /// The agent host's pid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_pid: Option<i32>,
-    /// Its run.
+    /// The run the agent owns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     /// Whether the watchdog runs.
@@ -935,16 +1042,10 @@ fn live_row(
     let row = active_row(&sessions, spec)?.ok_or_else(|| not_active(spec))?;
     if !is_live(layout, &row, tmux_server) {
         sessions.transition(&row.agent_name, &Transition::died())?;
-        return Err(FleetError::agent(format!(
-            "{} is not running: its {} is gone (marked zombie). Start it again with `ov {} start`",
-            spec.display_name,
-            if row.mode() != RunMode::Tmux {
-                "agent host".to_owned()
-            } else {
-                format!("tmux session \"{}\"", row.tmux_session)
-            },
-            spec.command_name
-        )));
+        return Err(FleetError::NotRunning {
+            agent: spec.agent_name.to_owned(),
+            tmux_session: (row.mode() == RunMode::Tmux).then(|| row.tmux_session.to_string()),
+        });
     }
     Ok(row)
 }
@@ -953,7 +1054,7 @@ fn live_row(
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendReport {
-    /// The mail id.
+    /// The id of the `dispatch` mail that was sent.
     pub id: String,
     /// Whether the agent was told (host poked, or tmux nudge typed).
     pub nudged: bool,
@@ -964,8 +1065,9 @@ pub struct SendReport {
 /// turn); a tmux agent gets a forced `[DISPATCH] <subject>: <body…>` nudge.
 ///
 /// # Errors
-/// [`FleetError::Agent`] when the agent is not active or its process is
-/// gone (then it is marked `zombie`); mail and store failures.
+/// [`FleetError::NotActive`] when the agent is not active,
+/// [`FleetError::NotRunning`] when its process is gone (then it is marked
+/// `zombie`); mail and store failures.
 pub fn send(
     layout: &Layout,
     spec: &PersistentSpec,
@@ -1072,8 +1174,7 @@ pub struct AskReport {
 /// plain `ov mail send --to operator`).
 ///
 /// # Errors
-/// As [`send`]; [`FleetError::Agent`] `Timed out after <N>s waiting for
-/// <command> reply (correlationId: <id>)`.
+/// As [`send`]; [`FleetError::AskTimedOut`] when no reply came in time.
 pub fn ask(
     layout: &Layout,
     spec: &PersistentSpec,
@@ -1108,11 +1209,11 @@ pub fn ask(
             });
         }
         if Instant::now() >= deadline {
-            return Err(FleetError::agent(format!(
-                "Timed out after {}s waiting for {} reply (correlationId: {correlation_id})",
-                timeout.as_secs(),
-                spec.command_name
-            )));
+            return Err(FleetError::AskTimedOut {
+                agent: spec.agent_name.to_owned(),
+                timeout,
+                correlation_id,
+            });
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -1146,7 +1247,7 @@ fn find_reply(
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputReport {
-    /// The text.
+    /// The rendered output: stream text for a headless agent, the pane for tmux.
     pub content: String,
     /// How many lines were asked for.
     pub lines: usize,
@@ -1157,7 +1258,8 @@ pub struct OutputReport {
 /// tmux agent the pane. At most `lines` lines.
 ///
 /// # Errors
-/// [`FleetError::Agent`] `No <command> session found`; store failures.
+/// [`FleetError::NoSession`] when the agent never had a session; store
+/// failures.
 pub fn output(
     layout: &Layout,
     spec: &PersistentSpec,
@@ -1180,7 +1282,9 @@ pub fn output(
 }
 
 fn any_row(layout: &Layout, spec: &PersistentSpec) -> Result<Session, FleetError> {
-    let missing = || FleetError::agent(format!("No {} session found", spec.command_name));
+    let missing = || FleetError::NoSession {
+        agent: spec.agent_name.to_owned(),
+    };
     if !layout.sessions_db().is_file() {
         return Err(missing());
     }
@@ -1202,38 +1306,29 @@ fn latest_stdout_log(layout: &Layout, spec: &PersistentSpec) -> Option<PathBuf> 
     dirs.pop().map(|d| d.join("stdout.log"))
 }
 
-/// Renders stream-json lines as readable text: assistant text as is, tool
-/// calls as `→ Tool: summary`. Other lines are skipped.
+/// Renders stream-json lines as readable text: assistant text as is (one
+/// line per text block, trailing whitespace trimmed, empty blocks
+/// skipped), tool calls as `→ Tool: summary` where the summary is the
+/// input's `command`, `file_path`, `path` or `pattern`. Other lines are
+/// skipped.
+///
+/// Parsing is [`LineParser`]'s, the same as the turn runner's.
 pub fn render_stream(ndjson: &str) -> String {
     let mut out = String::new();
     for line in ndjson.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if v.get("type").and_then(Value::as_str) != Some("assistant") {
-            continue;
-        }
-        let blocks = v
-            .pointer("/message/content")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for b in blocks {
-            match b.get("type").and_then(Value::as_str) {
-                Some("text") => {
-                    if let Some(t) = b.get("text").and_then(Value::as_str) {
-                        out.push_str(t.trim_end());
-                        out.push('\n');
-                    }
+        let (fragments, _skipped) = LineParser::parse(line, "");
+        for fragment in fragments {
+            match fragment {
+                Fragment::Text { text, .. } if !text.is_empty() => {
+                    out.push_str(text.trim_end());
+                    out.push('\n');
                 }
-                Some("tool_use") => {
-                    let name = b.get("name").and_then(Value::as_str).unwrap_or("tool");
-                    let input = b.get("input").cloned().unwrap_or(Value::Null);
+                Fragment::Event(RuntimeEvent::ToolUse { name, input, .. }) => {
                     let summary = ["command", "file_path", "path", "pattern"]
                         .iter()
                         .find_map(|k| input.get(*k).and_then(Value::as_str))
-                        .map(str::to_owned)
                         .unwrap_or_default();
+                    let name = name.as_deref().unwrap_or("tool");
                     out.push_str(&format!("→ {name}: {summary}\n"));
                 }
                 _ => {}
@@ -1329,7 +1424,7 @@ pub struct TriggerResult {
     pub enabled: bool,
     /// Whether its condition holds.
     pub met: bool,
-    /// Why.
+    /// What was found, in words (`2 of 3 agents not completed: …`).
     pub detail: String,
 }
 
@@ -1352,7 +1447,7 @@ pub struct Triggers {
 pub struct CheckCompleteReport {
     /// At least one trigger is enabled and every enabled one is met.
     pub complete: bool,
-    /// Each trigger.
+    /// How each trigger evaluated, enabled or not.
     pub triggers: Triggers,
 }
 
@@ -1410,7 +1505,9 @@ fn all_agents_done(layout: &Layout, run: Option<&str>) -> (bool, String) {
         .by_run(run)
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| s.capability.is_task_scoped())
+        .filter(|s| {
+            s.capability.is_task_scoped()
+        })
         .collect();
     if workers.is_empty() {
         return (false, format!("No agents in run {run} yet"));
@@ -1536,6 +1633,11 @@ mod tests {
 {"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"ov status"}}]}}
 {"type":"result","result":"done"}"#;
         assert_eq!(render_stream(ndjson), "Planning\n→ Bash: ov status\n");
+        let odd = r#"not json
+{"type":"assistant","message":{"content":[{"type":"text","text":"a  "},{"type":"text","text":"b"}]}}
+{"type":"assistant","message":{"content":[{"type":"tool_use","input":{"file_path":"src/x.rs"}},{"type":"tool_use","name":"Task","input":{}}]}}
+{"type":"user","message":{"content":[{"type":"tool_result","content":"ok"}]}}"#;
+        assert_eq!(render_stream(odd), "a\nb\n→ tool: src/x.rs\n→ Task: \n");
         assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
     }
 }

@@ -1,6 +1,6 @@
 //! `ov sling`: admit, set up and start one agent on one task.
 //!
-//! [`sling`] runs the pipeline of spec 06 §7.2 in order:
+//! [`sling`] runs four steps in order:
 //!
 //! 1. validation that touches nothing: names ([`TaskId`], [`AgentName`]),
 //!    the capability, flags, the spec file, root without `IS_SANDBOX`;
@@ -125,11 +125,11 @@ impl std::str::FromStr for SlingStep {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SlingRequest {
-    /// The project.
+    /// The project the agent is slung into.
     pub layout: Layout,
-    /// Its configuration.
+    /// The project's configuration (limits, worktree base, routing).
     pub config: Config,
-    /// The task id.
+    /// The task the agent works on; also part of its branch name.
     pub task_id: String,
     /// The capability (`builder` by default).
     pub capability: String,
@@ -137,9 +137,9 @@ pub struct SlingRequest {
     pub name: Option<String>,
     /// The spec file (absolute, or relative to the project root).
     pub spec: Option<PathBuf>,
-    /// The file scope.
+    /// Files the agent may change (comma-separated entries are split), written into its overlay.
     pub files: Vec<String>,
-    /// The parent agent.
+    /// The agent that dispatches this one; its row sets the depth and the run.
     pub parent: Option<String>,
     /// `--depth`: used only without a parent row (the depth is otherwise the
     /// parent's depth + 1).
@@ -210,29 +210,29 @@ impl SlingRequest {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SlingReport {
-    /// The agent.
+    /// The name the agent was given (explicit, or `<capability>-<task>`).
     pub agent_name: String,
-    /// Its capability.
+    /// The capability it runs as (`builder`).
     pub capability: String,
-    /// The task.
+    /// The task it works on.
     pub task_id: String,
     /// The agent's branch.
     pub branch: String,
-    /// The worktree path.
+    /// The worktree path, `<worktrees.baseDir>/<agent>`.
     pub worktree: String,
     /// The tmux session (`""` when headless).
     pub tmux_session: String,
     /// The pane pid (tmux), `null` when headless.
     pub pid: Option<i64>,
-    /// The session row id.
+    /// The id of the reserved session row.
     pub session_id: String,
     /// The run the agent belongs to.
     pub run_id: String,
-    /// Its parent.
+    /// The agent that dispatched it, if any.
     pub parent_agent: Option<String>,
-    /// Its depth.
+    /// Its depth in the hierarchy (0 without a parent).
     pub depth: u32,
-    /// The runtime.
+    /// The runtime its turns run on (`claude`, `scripted`).
     pub runtime: String,
     /// Headless (spawn-per-turn) or tmux.
     pub headless: bool,
@@ -259,8 +259,12 @@ pub struct SlingReport {
 ///
 /// # Errors
 /// [`FleetError::Validation`] for invalid names, flags or a missing spec;
-/// [`FleetError::Agent`] for refusals (depth, limits, names in use, task
-/// lock, unknown parent or capability, root without `IS_SANDBOX`);
+/// refusals, each its own variant: [`FleetError::DepthLimit`],
+/// [`FleetError::RunSessionLimit`], [`FleetError::ConcurrencyLimit`],
+/// [`FleetError::ParentLimit`], [`FleetError::NameInUse`],
+/// [`FleetError::TaskLocked`], [`FleetError::ParentNotFound`],
+/// [`FleetError::UnknownCapability`], [`FleetError::RootWithoutSandbox`];
+/// [`FleetError::TurnNotStarted`] when the dispatcher refuses the first turn;
 /// [`FleetError::Hierarchy`] (`HIERARCHY_VIOLATION`); runtime, worktree,
 /// tmux, mail and store failures. After any failure nothing this sling
 /// created is left behind.
@@ -290,8 +294,8 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
         ov_program: Some(req.ov_program.clone()),
     };
     let runtime = registry.get(req.runtime.as_deref(), Some(config), Some(capability))?;
-    if let Some(refusal) = overstory_runtime::sandbox::root_refusal(runtime.id(), "sling") {
-        return Err(FleetError::agent(refusal));
+    if overstory_runtime::sandbox::root_refusal(runtime.id(), "sling").is_some() {
+        return Err(FleetError::root_without_sandbox("sling"));
     }
     let mut warnings = Vec::new();
     if req.skip_scout && capability != Capability::Lead {
@@ -333,9 +337,10 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
     // Manifest.
     let manifest = Manifest::for_project(&root, config)?;
     let Some(def) = manifest.agent(capability.as_str()).cloned() else {
-        return Err(FleetError::agent(
-            manifest.unknown_capability(capability.as_str()),
-        ));
+        return Err(FleetError::UnknownCapability {
+            capability: capability.as_str().to_owned(),
+            available: manifest.agents.keys().cloned().collect(),
+        });
     };
     let headless = resolve_use_headless(runtime.as_ref(), req.headless, config)?;
     let base_branch = resolve_base_branch(&root, config, req.base_branch.as_deref());
@@ -362,20 +367,20 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
         ..Undo::default()
     };
 
-    let result = set_up_and_start(
+    let plan = SetUp {
         req,
-        &admitted,
-        &task,
+        admitted: &admitted,
+        task: &task,
         capability,
-        &def,
-        &manifest,
-        runtime.as_ref(),
+        def: &def,
+        manifest: &manifest,
+        runtime: runtime.as_ref(),
         headless,
-        &base_branch,
-        spec_src.as_deref(),
-        &files,
-        &mut undo,
-    );
+        base_branch: &base_branch,
+        spec_src: spec_src.as_deref(),
+        files: &files,
+    };
+    let result = set_up_and_start(&plan, &mut undo);
     match result {
         Ok(mut report) => {
             report.warnings.splice(0..0, warnings);
@@ -398,6 +403,8 @@ struct Admitted {
     created_run: Option<String>,
 }
 
+/// Admission: derives the depth and run, checks every limit, picks the
+/// name and reserves the session row. The caller holds the sling lock.
 fn admit(
     req: &SlingRequest,
     task: &TaskId,
@@ -406,15 +413,49 @@ fn admit(
     parent: Option<&AgentName>,
     warnings: &mut Vec<String>,
 ) -> Result<Admitted, FleetError> {
+    let admission = Admission {
+        req,
+        task,
+        capability,
+        parent,
+    };
     let layout = &req.layout;
-    let config = &req.config;
     let (store, _) = overstory_sessions::open_sessions(layout)?;
-
-    // Depth: derived from the parent's row (improvement 6).
     let parent_row = match parent {
         Some(p) => store.get(p.as_str())?,
         None => None,
     };
+    let depth = admitted_depth(&admission, parent_row.as_ref(), warnings)?;
+    let (run_id, new_run) = run_for(layout, parent_row.as_ref());
+    let all = store.all()?;
+    let active: Vec<&Session> = all.iter().filter(|s| s.state.is_active()).collect();
+    check_run_limit(&admission, &all, &run_id)?;
+    check_concurrency(&admission, &active)?;
+    let agent = pick_name(&admission, explicit_name, &all, &active)?;
+    check_task_lock(&admission, &active)?;
+    stagger(&admission, &active);
+    check_parent_ceiling(&admission, &active)?;
+    warn_without_scout(&admission, &all, warnings);
+    reserve(&admission, &store, &all, agent, depth, run_id, new_run)
+}
+
+/// What every admission check looks at: the request and its parsed names.
+struct Admission<'a> {
+    req: &'a SlingRequest,
+    task: &'a TaskId,
+    capability: Capability,
+    parent: Option<&'a AgentName>,
+}
+
+/// The new agent's depth: the parent's depth + 1 when the parent has a
+/// row, else `--depth` (0 by default); at most `agents.maxDepth`.
+fn admitted_depth(
+    adm: &Admission<'_>,
+    parent_row: Option<&Session>,
+    warnings: &mut Vec<String>,
+) -> Result<u32, FleetError> {
+    let (req, parent) = (adm.req, adm.parent);
+    let config = &req.config;
     let depth = match (parent, &parent_row) {
         (Some(_), Some(row)) => {
             let d = u32::try_from(row.depth.max(0)).unwrap_or(0) + 1;
@@ -427,95 +468,116 @@ fn admit(
         }
         (Some(p), None) if p.as_str() == "orchestrator" => req.depth.unwrap_or(0),
         (Some(p), None) => {
-            return Err(FleetError::agent(format!(
-                "Parent agent \"{p}\" not found: no session row has that name. Check 'ov status --all', or omit --parent"
-            )));
+            return Err(FleetError::ParentNotFound {
+                parent: p.to_string(),
+            });
         }
         (None, _) => req.depth.unwrap_or(0),
     };
     if depth > config.agents.max_depth {
-        return Err(FleetError::agent(format!(
-            "Depth limit exceeded: depth {depth} > maxDepth {}",
-            config.agents.max_depth
-        )));
+        return Err(FleetError::DepthLimit {
+            depth,
+            max_depth: config.agents.max_depth,
+        });
     }
+    Ok(depth)
+}
 
-    // Run id. A new run is only recorded once the sling is admitted (below),
-    // so a refusal leaves no run behind.
-    let (run_id, new_run) = match parent_row.as_ref().and_then(|r| r.run_id.clone()) {
-        Some(id) => (id, false),
-        None => match overstory_sessions::current_run_id(layout) {
-            Some(id) => (id, false),
-            None => (overstory_core::ids::run_id(), true),
-        },
-    };
-
-    let all = store.all()?;
-    let active: Vec<&Session> = all.iter().filter(|s| s.state.is_active()).collect();
-
-    let per_run = config.agents.max_sessions_per_run;
+/// Refuses when the run already holds `agents.maxSessionsPerRun` sessions.
+fn check_run_limit(adm: &Admission<'_>, all: &[Session], run_id: &str) -> Result<(), FleetError> {
+    let req = adm.req;
+    let per_run = req.config.agents.max_sessions_per_run;
     if per_run > 0 {
         let n = all
             .iter()
-            .filter(|s| s.run_id.as_deref() == Some(run_id.as_str()))
+            .filter(|s| s.run_id.as_deref() == Some(run_id))
             .count();
         if n >= per_run as usize {
-            return Err(FleetError::agent(format!(
-                "Run session limit reached: {n}/{per_run} agents in run {run_id}. Start a new run or raise agents.maxSessionsPerRun"
-            )));
+            return Err(FleetError::RunSessionLimit {
+                run_id: run_id.to_owned(),
+                sessions: n,
+                limit: per_run,
+            });
         }
     }
+    Ok(())
+}
 
-    // Concurrency: persistent agents (coordinator, monitor) do not count.
-    let max = config.agents.max_concurrent;
+/// Refuses when `agents.maxConcurrent` workers are active; persistent
+/// agents (coordinator, monitor) do not count.
+fn check_concurrency(adm: &Admission<'_>, active: &[&Session]) -> Result<(), FleetError> {
+    let req = adm.req;
+    let max = req.config.agents.max_concurrent;
     let workers = active
         .iter()
-        .filter(|s| !s.capability.is_persistent())
+        .filter(|s| {
+            !s.capability.is_persistent()
+        })
         .count();
     if max > 0 && workers >= max as usize {
-        return Err(FleetError::agent(format!(
-            "Max concurrent agent limit reached: {workers}/{max} active agents. Wait for one to finish or raise agents.maxConcurrent"
-        )));
+        return Err(FleetError::ConcurrencyLimit {
+            active: workers,
+            limit: max,
+        });
     }
+    Ok(())
+}
 
-    // Names.
-    let worktree_base = PathBuf::from(&config.worktrees.base_dir);
+/// The explicit name, refused while an active session holds it, else the
+/// first free automatic name (no active session, worktree or branch).
+fn pick_name(
+    adm: &Admission<'_>,
+    explicit_name: Option<&AgentName>,
+    all: &[Session],
+    active: &[&Session],
+) -> Result<AgentName, FleetError> {
+    let (req, task, capability) = (adm.req, adm.task, adm.capability);
+    let layout = &req.layout;
+    let worktree_base = PathBuf::from(&req.config.worktrees.base_dir);
     let worktrees = Worktrees::new(layout.root());
     let taken = |name: &AgentName| {
         active.iter().any(|s| s.agent_name == name.as_str())
             || layout.agent_worktree_in(&worktree_base, name).exists()
             || worktrees.branch_exists(BranchName::for_agent(name, task).as_str())
     };
-    let agent = match explicit_name {
+    match explicit_name {
         Some(n) => {
             if let Some(s) = all
                 .iter()
                 .find(|s| s.agent_name == n.as_str() && s.state.is_active())
             {
-                return Err(FleetError::agent(format!(
-                    "Agent name \"{n}\" is already in use (state: {})",
-                    s.state
-                )));
+                return Err(FleetError::NameInUse {
+                    agent: n.to_string(),
+                    state: s.state,
+                });
             }
-            n.clone()
+            Ok(n.clone())
         }
-        None => auto_name(capability, task, &taken)?,
-    };
+        None => auto_name(capability, task, &taken),
+    }
+}
 
-    // Task lock: the parent may delegate its own task.
+/// Refuses a task another active agent holds; the holder may delegate its
+/// own task to a child.
+fn check_task_lock(adm: &Admission<'_>, active: &[&Session]) -> Result<(), FleetError> {
+    let (task, parent) = (adm.task, adm.parent);
     if let Some(holder) = active.iter().find(|s| s.task_id.as_ref() == Some(task))
         && parent.is_none_or(|p| p.as_str() != holder.agent_name)
     {
-        {
-            return Err(FleetError::agent(format!(
-                "Task \"{task}\" is already being worked by agent \"{}\" (state: {}). Wait for it, stop it with 'ov stop {}', or sling with --parent {} to delegate",
-                holder.agent_name, holder.state, holder.agent_name, holder.agent_name
-            )));
-        }
+        return Err(FleetError::TaskLocked {
+            task: task.to_string(),
+            holder: holder.agent_name.to_string(),
+            state: holder.state,
+        });
     }
+    Ok(())
+}
 
-    // Stagger.
-    let stagger = i64::try_from(config.agents.stagger_delay_ms).unwrap_or(i64::MAX);
+/// Sleeps until `agents.staggerDelayMs` have passed since the newest
+/// active agent started.
+fn stagger(adm: &Admission<'_>, active: &[&Session]) {
+    let req = adm.req;
+    let stagger = i64::try_from(req.config.agents.stagger_delay_ms).unwrap_or(i64::MAX);
     if stagger > 0 {
         let newest = active
             .iter()
@@ -528,24 +590,37 @@ fn admit(
             }
         }
     }
+}
 
-    // Per-parent ceiling.
+/// Refuses when the parent already has its ceiling of active children
+/// (`--max-agents`, else `agents.maxAgentsPerLead`; 0 = unlimited).
+fn check_parent_ceiling(adm: &Admission<'_>, active: &[&Session]) -> Result<(), FleetError> {
+    let (req, parent) = (adm.req, adm.parent);
     if let Some(p) = parent {
-        let ceiling = req.max_agents.unwrap_or(config.agents.max_agents_per_lead);
+        let ceiling = req
+            .max_agents
+            .unwrap_or(req.config.agents.max_agents_per_lead);
         if ceiling > 0 {
             let children = active
                 .iter()
                 .filter(|s| s.parent_agent.as_deref() == Some(p.as_str()))
                 .count();
             if children >= ceiling as usize {
-                return Err(FleetError::agent(format!(
-                    "Per-lead agent limit reached: \"{p}\" has {children}/{ceiling} active children. Wait for one to finish, or pass --max-agents"
-                )));
+                return Err(FleetError::ParentLimit {
+                    parent: p.to_string(),
+                    children,
+                    limit: ceiling,
+                });
             }
         }
     }
+    Ok(())
+}
 
-    // Scout warning (never blocks).
+/// Warns (never blocks) when a parent dispatches a builder without having
+/// run a scout.
+fn warn_without_scout(adm: &Admission<'_>, all: &[Session], warnings: &mut Vec<String>) {
+    let (req, capability, parent) = (adm.req, adm.capability, adm.parent);
     if capability == Capability::Builder
         && !req.skip_scout
         && !req.no_scout_check
@@ -562,8 +637,22 @@ fn admit(
             }
         }
     }
+}
 
-    // Reserve the row.
+/// Records a new run (when the agent starts one) and reserves the row in
+/// state `booting`; a prior row of the same name is kept for rollback.
+fn reserve(
+    adm: &Admission<'_>,
+    store: &SessionStore,
+    all: &[Session],
+    agent: AgentName,
+    depth: u32,
+    run_id: String,
+    new_run: bool,
+) -> Result<Admitted, FleetError> {
+    let (req, task, capability, parent) = (adm.req, adm.task, adm.capability, adm.parent);
+    let layout = &req.layout;
+    let worktree_base = PathBuf::from(&req.config.worktrees.base_dir);
     let prior = all.iter().find(|s| s.agent_name == agent.as_str()).cloned();
     let mut session = Session::new(agent.clone(), capability);
     session.worktree_path = layout
@@ -601,6 +690,19 @@ fn admit(
         run_id,
         created_run,
     })
+}
+
+/// The run the agent joins (the parent's, else the current one) and
+/// whether it is new. A new run is only recorded once the sling is
+/// admitted ([`reserve`]), so a refusal leaves no run behind.
+fn run_for(layout: &Layout, parent_row: Option<&Session>) -> (String, bool) {
+    match parent_row.and_then(|r| r.run_id.clone()) {
+        Some(id) => (id, false),
+        None => match overstory_sessions::current_run_id(layout) {
+            Some(id) => (id, false),
+            None => (overstory_core::ids::run_id(), true),
+        },
+    }
 }
 
 /// `<cap>-<task>`, then `-2` … `-100`, then `-<epoch ms>`.
@@ -703,29 +805,105 @@ fn check_step(req: &SlingRequest, step: SlingStep) -> Result<(), FleetError> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
-fn set_up_and_start(
-    req: &SlingRequest,
-    admitted: &Admitted,
-    task: &TaskId,
+/// What set-up and start work from: the request, the admitted row and
+/// everything resolved before admission.
+#[derive(Clone, Copy)]
+struct SetUp<'a> {
+    req: &'a SlingRequest,
+    admitted: &'a Admitted,
+    task: &'a TaskId,
     capability: Capability,
-    def: &overstory_runtime::manifest::AgentDef,
-    manifest: &Manifest,
-    runtime: &dyn AgentRuntime,
+    def: &'a overstory_runtime::manifest::AgentDef,
+    manifest: &'a Manifest,
+    runtime: &'a dyn AgentRuntime,
     headless: bool,
-    base_branch: &str,
-    spec_src: Option<&Path>,
-    files: &[String],
-    undo: &mut Undo,
-) -> Result<SlingReport, FleetError> {
-    let layout = &req.layout;
-    let config = &req.config;
-    let root = layout.root();
+    base_branch: &'a str,
+    spec_src: Option<&'a Path>,
+    files: &'a [String],
+}
+
+/// Runs the steps after admission in order (worktree, spec copy, overlay,
+/// hooks and identity, runtime choice, dispatch mail, start), recording in
+/// `undo` what each one created.
+fn set_up_and_start(plan: &SetUp<'_>, undo: &mut Undo) -> Result<SlingReport, FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        capability,
+        runtime,
+        headless,
+        ..
+    } = *plan;
     let agent = &admitted.agent;
     check_step(req, SlingStep::Reserve)?;
+    let (worktree, branch) = create_worktree(plan, undo)?;
+    check_step(req, SlingStep::Worktree)?;
+    let spec_path = copy_spec(plan, undo)?;
+    write_agent_overlay(plan, &worktree, &branch, spec_path.as_ref())?;
+    deploy_hooks_and_identity(plan, &worktree, undo)?;
+    check_step(req, SlingStep::Deploy)?;
+    record_runtime_choice(plan, undo)?;
+    check_step(req, SlingStep::RuntimeChoice)?;
+    let dispatch_mail_id = send_dispatch(plan, spec_path.as_ref(), undo)?;
+    check_step(req, SlingStep::Mail)?;
 
-    // Worktree + branch.
-    let worktrees = Worktrees::new(root);
+    let instruction_path = runtime.instruction_path();
+    let beacon = Beacon {
+        agent: agent.as_str(),
+        capability: capability.as_str(),
+        task_id: task.as_str(),
+        depth: admitted.depth,
+        parent: admitted.session.parent_agent.as_deref(),
+        instruction_path,
+    }
+    .render(&clock::now_rfc3339());
+
+    let mut report = SlingReport {
+        agent_name: agent.as_str().to_owned(),
+        capability: capability.as_str().to_owned(),
+        task_id: task.as_str().to_owned(),
+        branch: branch.clone(),
+        worktree: worktree.to_string_lossy().into_owned(),
+        tmux_session: String::new(),
+        pid: None,
+        session_id: admitted.session.id.clone(),
+        run_id: admitted.run_id.clone(),
+        parent_agent: admitted.session.parent_agent.as_ref().map(ToString::to_string),
+        depth: admitted.depth,
+        runtime: runtime.id().to_owned(),
+        headless,
+        spec_path,
+        dispatch_mail_id,
+        dispatcher_pid: None,
+        initial_turn_final_state: None,
+        claude_session_id: admitted.session.claude_session_id.clone(),
+        warnings: Vec::new(),
+    };
+
+    if headless {
+        report.dispatcher_pid = start_headless(plan, &beacon, undo)?;
+    } else {
+        let (session_name, pid) = start_tmux(plan, &worktree, &beacon, undo)?;
+        report.tmux_session = session_name;
+        report.pid = Some(i64::from(pid));
+    }
+    Ok(report)
+}
+
+/// Creates the worktree and branch `overstory/<agent>/<task>`; returns
+/// both.
+fn create_worktree(plan: &SetUp<'_>, undo: &mut Undo) -> Result<(PathBuf, String), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        base_branch,
+        ..
+    } = *plan;
+    let config = &req.config;
+    let agent = &admitted.agent;
+    let worktrees = Worktrees::new(req.layout.root());
     let created = worktrees.create(
         Path::new(&config.worktrees.base_dir),
         agent,
@@ -735,9 +913,19 @@ fn set_up_and_start(
     undo.worktree = Some((created.path.clone(), created.branch.as_str().to_owned()));
     let worktree = created.path.clone();
     let branch = created.branch.as_str().to_owned();
-    check_step(req, SlingStep::Worktree)?;
+    Ok((worktree, branch))
+}
 
-    // Spec copy.
+/// Copies the spec file to `.overstory/specs/<task>.md` (unless it is that
+/// file); returns the copy's path.
+fn copy_spec(plan: &SetUp<'_>, undo: &mut Undo) -> Result<Option<String>, FleetError> {
+    let SetUp {
+        req,
+        task,
+        spec_src,
+        ..
+    } = *plan;
+    let layout = &req.layout;
     let spec_path = match spec_src {
         Some(src) => {
             let dest = layout.task_spec(task);
@@ -760,8 +948,31 @@ fn set_up_and_start(
         }
         None => None,
     };
+    Ok(spec_path)
+}
 
-    // Overlay.
+/// Renders the agent's overlay and writes it to the runtime's instruction
+/// file in the worktree.
+fn write_agent_overlay(
+    plan: &SetUp<'_>,
+    worktree: &Path,
+    branch: &str,
+    spec_path: Option<&String>,
+) -> Result<(), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        capability,
+        def,
+        manifest,
+        runtime,
+        files,
+        ..
+    } = *plan;
+    let config = &req.config;
+    let root = req.layout.root();
+    let agent = &admitted.agent;
     let base_dir = Manifest::base_dir(root, config);
     let base_definition = manifest
         .definition_path(&base_dir, capability.as_str())
@@ -771,15 +982,11 @@ fn set_up_and_start(
         agent.as_str(),
         capability,
         task.as_str(),
-        branch.clone(),
-        worktree.clone(),
+        branch.to_owned(),
+        worktree.to_path_buf(),
     );
-    overlay.spec_path.clone_from(&spec_path);
-    overlay.parent_agent = admitted
-        .session
-        .parent_agent
-        .as_ref()
-        .map(ToString::to_string);
+    overlay.spec_path = spec_path.cloned();
+    overlay.parent_agent = admitted.session.parent_agent.as_ref().map(ToString::to_string);
     overlay.depth = admitted.depth;
     overlay.file_scope = files.to_vec();
     overlay.mulch_domains = if config.mulch.enabled {
@@ -800,13 +1007,34 @@ fn set_up_and_start(
     overlay.instruction_path = runtime.instruction_path().to_owned();
     let content = render_overlay(&overlay)?;
     write_overlay(
-        &worktree,
+        worktree,
         &content,
         root,
         runtime.instruction_path(),
         agent.as_str(),
     )?;
+    Ok(())
+}
 
+/// Deploys the runtime's hooks and guards into the worktree, and writes the
+/// agent's identity if it has none yet.
+fn deploy_hooks_and_identity(
+    plan: &SetUp<'_>,
+    worktree: &Path,
+    undo: &mut Undo,
+) -> Result<(), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        capability,
+        runtime,
+        headless,
+        ..
+    } = *plan;
+    let layout = &req.layout;
+    let config = &req.config;
+    let agent = &admitted.agent;
+    let worktree = worktree.to_path_buf();
     // Hooks / guards.
     let mut hooks = HooksDef::new(agent.as_str(), Some(capability), worktree.clone())
         .headless(headless)
@@ -837,24 +1065,51 @@ fn set_up_and_start(
         save_identity(&identity_path, &id)?;
         undo.identity = Some(identity_path);
     }
-    check_step(req, SlingStep::Deploy)?;
+    Ok(())
+}
 
-    // Runtime choice.
+/// Records which runtime (and script) the agent's turns use.
+fn record_runtime_choice(plan: &SetUp<'_>, undo: &mut Undo) -> Result<(), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        runtime,
+        ..
+    } = *plan;
+    let layout = &req.layout;
+    let agent = &admitted.agent;
     RuntimeChoice {
         runtime: runtime.id().to_owned(),
         script: req.script.clone(),
     }
     .save(layout, agent)?;
     undo.runtime_choice = true;
-    check_step(req, SlingStep::RuntimeChoice)?;
+    Ok(())
+}
 
-    // Dispatch mail, before the spawn so the first turn finds it.
+/// Sends the dispatch mail (from the parent, else `orchestrator`) before
+/// the start, so the first turn finds it; returns its id.
+fn send_dispatch(
+    plan: &SetUp<'_>,
+    spec_path: Option<&String>,
+    undo: &mut Undo,
+) -> Result<String, FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        capability,
+        runtime,
+        ..
+    } = *plan;
+    let layout = &req.layout;
+    let agent = &admitted.agent;
     let from = admitted
         .session
         .parent_agent
         .as_ref()
         .map_or_else(|| "orchestrator".to_owned(), ToString::to_string);
-    let spec_line = match &spec_path {
+    let spec_line = match spec_path {
         Some(p) => format!("Spec file: {p}."),
         None => {
             "No spec file was provided; the task id and your overlay describe the work.".to_owned()
@@ -875,69 +1130,63 @@ fn set_up_and_start(
         .kind(MessageType::Dispatch),
     )?;
     undo.mail_id = Some(sent.id.clone());
-    check_step(req, SlingStep::Mail)?;
+    Ok(sent.id)
+}
 
-    let instruction_path = runtime.instruction_path();
-    let beacon = Beacon {
-        agent: agent.as_str(),
-        capability: capability.as_str(),
-        task_id: task.as_str(),
-        depth: admitted.depth,
-        parent: admitted.session.parent_agent.as_deref(),
-        instruction_path,
-    }
-    .render(&clock::now_rfc3339());
-
-    let mut report = SlingReport {
-        agent_name: agent.as_str().to_owned(),
-        capability: capability.as_str().to_owned(),
-        task_id: task.as_str().to_owned(),
-        branch: branch.clone(),
-        worktree: worktree.to_string_lossy().into_owned(),
-        tmux_session: String::new(),
-        pid: None,
-        session_id: admitted.session.id.clone(),
-        run_id: admitted.run_id.clone(),
-        parent_agent: admitted
-            .session
-            .parent_agent
-            .as_ref()
-            .map(ToString::to_string),
-        depth: admitted.depth,
-        runtime: runtime.id().to_owned(),
-        headless,
-        spec_path,
-        dispatch_mail_id: sent.id.clone(),
-        dispatcher_pid: None,
-        initial_turn_final_state: None,
-        claude_session_id: admitted.session.claude_session_id.clone(),
-        warnings: Vec::new(),
+/// Queues the first turn (the beacon; the dispatcher adds all unread mail,
+/// the dispatch mail included) and wakes a detached dispatcher for it;
+/// returns the dispatcher's pid when this call started one.
+fn start_headless(
+    plan: &SetUp<'_>,
+    beacon: &str,
+    undo: &mut Undo,
+) -> Result<Option<u32>, FleetError> {
+    let SetUp { req, admitted, .. } = *plan;
+    let layout = &req.layout;
+    let config = &req.config;
+    let agent = &admitted.agent;
+    let queued = enqueue_turn(layout, agent, beacon)?;
+    undo.queued_turn = Some(queued);
+    check_step(req, SlingStep::Spawn)?;
+    let factory = TurnFactory::new(layout.clone(), config.clone(), Some(req.ov_program.clone()));
+    let launcher = Launcher {
+        ov: req.ov_program.clone(),
     };
-
-    if headless {
-        // The dispatcher's turn carries this prompt plus all unread mail
-        // (the dispatch mail included).
-        let queued = enqueue_turn(layout, agent, &beacon)?;
-        undo.queued_turn = Some(queued);
-        check_step(req, SlingStep::Spawn)?;
-        let factory =
-            TurnFactory::new(layout.clone(), config.clone(), Some(req.ov_program.clone()));
-        let launcher = Launcher {
-            ov: req.ov_program.clone(),
-        };
-        match wake(&factory, &launcher, agent)? {
-            WakeOutcome::Started { pid } => report.dispatcher_pid = Some(pid),
-            WakeOutcome::AlreadyRunning | WakeOutcome::Poked { .. } => {}
-            WakeOutcome::NotEligible { reason } | WakeOutcome::Failed { reason } => {
-                return Err(FleetError::agent(format!(
-                    "Cannot start a headless turn for \"{agent}\": {reason}"
-                )));
-            }
+    match wake(&factory, &launcher, agent)? {
+        WakeOutcome::Started { pid } => Ok(Some(pid)),
+        WakeOutcome::AlreadyRunning | WakeOutcome::Poked { .. } => Ok(None),
+        WakeOutcome::NotEligible { reason } | WakeOutcome::Failed { reason } => {
+            Err(FleetError::TurnNotStarted {
+                agent: agent.to_string(),
+                reason,
+            })
         }
-        return Ok(report);
     }
+}
 
-    // Tmux.
+/// Starts a tmux session running the runtime's interactive command,
+/// records the pane pid in the row and delivers the beacon; returns the
+/// session name and the pane pid.
+fn start_tmux(
+    plan: &SetUp<'_>,
+    worktree: &Path,
+    beacon: &str,
+    undo: &mut Undo,
+) -> Result<(String, i32), FleetError> {
+    let SetUp {
+        req,
+        admitted,
+        task,
+        capability,
+        def,
+        runtime,
+        ..
+    } = *plan;
+    let layout = &req.layout;
+    let config = &req.config;
+    let root = layout.root();
+    let agent = &admitted.agent;
+    let worktree = worktree.to_path_buf();
     Tmux::ensure_available()?;
     let manifest_model = Some(def.model.as_str()).filter(|m| !m.is_empty());
     let model = resolve_model(config, manifest_model, capability, &process_env);
@@ -978,13 +1227,11 @@ fn set_up_and_start(
     deliver_beacon(
         &req.tmux,
         &session_name,
-        &beacon,
+        beacon,
         |pane| runtime.detect_ready(pane),
         &req.beacon_timing,
     )?;
-    report.tmux_session = session_name;
-    report.pid = Some(i64::from(pid));
-    Ok(report)
+    Ok((session_name, pid))
 }
 
 #[cfg(test)]

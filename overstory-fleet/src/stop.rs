@@ -52,11 +52,11 @@ impl Default for StopOptions {
 pub struct StopReport {
     /// Always true on success.
     pub stopped: bool,
-    /// The agent.
+    /// The agent that was stopped.
     pub agent_name: String,
-    /// Its session id.
+    /// The id of its session row.
     pub session_id: String,
-    /// Its capability.
+    /// The capability it ran as.
     pub capability: String,
     /// Whether a tmux session was killed.
     pub tmux_killed: bool,

@@ -60,13 +60,13 @@ pub enum TmuxError {
     /// An environment variable name is not a shell identifier.
     #[error("Invalid environment variable name \"{name}\"")]
     BadEnvName {
-        /// The name.
+        /// The variable name that was refused.
         name: String,
     },
     /// tmux failed.
     #[error("tmux {args} failed: {output}")]
     Failed {
-        /// The arguments.
+        /// The tmux arguments that were run.
         args: String,
         /// tmux's message.
         output: String,
@@ -117,7 +117,8 @@ pub enum SessionState {
 }
 
 impl SessionState {
-    /// Returns the original's string (`alive`, `no_server`, `dead`).
+    /// Returns the state's name in status output and JSON (`alive`,
+    /// `no_server`, `dead`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Alive => "alive",

@@ -2,10 +2,10 @@
 //! their cleanup.
 //!
 //! Cleanup never deletes a branch holding commits that are not on the
-//! canonical branch unless forced (decision 9). A lead's branch is the one
-//! exception the original made: its `.seeds/` changes are first carried onto
-//! the canonical branch, and the branch is deleted only when nothing else on
-//! it is unmerged.
+//! canonical branch unless forced, so cleaning never loses an agent's work.
+//! A lead's branch is the one exception: its `.seeds/` changes are first
+//! carried onto the canonical branch, and the branch is deleted only when
+//! nothing else on it is unmerged.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -115,7 +115,13 @@ pub struct WorktreeCleanReport {
     pub warnings: Vec<String>,
 }
 
-/// Removes agent worktrees (§10 of the chapter).
+/// Removes agent worktrees and their branches, except those of agents
+/// still active (`all`: those too), killing their tmux sessions first.
+///
+/// A branch with commits not on the canonical branch is skipped unless
+/// `force` is set (a lead's branch after its `.seeds/` changes are carried
+/// over), as is a worktree in which child processes still run; the report
+/// lists each outcome.
 ///
 /// # Errors
 /// [`FleetError::Worktree`] when the worktrees cannot be listed; store errors.

@@ -299,12 +299,6 @@ pub fn list_worktrees(layout: &Layout) -> Vec<WorktreeInfo> {
         .map_or_else(Vec::new, |t| parse_worktrees(&t))
 }
 
-/// Lists tmux sessions on the `overstory` socket (empty when tmux is
-/// missing or no server runs).
-pub fn list_tmux_sessions() -> Vec<TmuxSession> {
-    finish_capture(spawn_capture(tmux_command())).map_or_else(Vec::new, |t| parse_tmux(&t))
-}
-
 fn parse_worktrees(text: &str) -> Vec<WorktreeInfo> {
     let mut out = Vec::new();
     let mut cur: Option<WorktreeInfo> = None;

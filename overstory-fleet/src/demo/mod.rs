@@ -121,7 +121,7 @@ pub enum DemoError {
     /// `--dir` names a directory that is not empty.
     #[error("Demo directory {} is not empty; choose a new or empty directory", path.display())]
     DirNotEmpty {
-        /// The directory.
+        /// The directory given with `--dir`.
         path: PathBuf,
     },
     /// A file or directory could not be written.
@@ -145,7 +145,7 @@ pub enum DemoError {
     /// The mail store failed.
     #[error(transparent)]
     Mail(#[from] overstory_mail::MailError),
-    /// The event store failed.
+    /// The sessions store failed.
     #[error(transparent)]
     Session(#[from] overstory_sessions::SessionError),
     /// An agent died or reported a failure.

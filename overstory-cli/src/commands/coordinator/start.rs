@@ -38,9 +38,6 @@ pub struct StartArgs {
     /// Also start the tier-2 monitor (needs watchdog.tier2Enabled)
     #[arg(long)]
     monitor: bool,
-    /// Profile exported to the agent as OVERSTORY_PROFILE
-    #[arg(long, value_name = "name")]
-    profile: Option<String>,
 }
 
 /// Starts the agent and reports how it runs.
@@ -58,7 +55,6 @@ pub fn run(
     opts.script = args.script.map(|p| ctx.cwd().join(p));
     opts.watchdog = args.watchdog;
     opts.monitor = args.monitor;
-    opts.profile = args.profile;
     opts.beacon_timing = BeaconTiming::from_config(&config);
     let report = persistent::start(&layout, &config, &opts)?;
     let attach = !args.no_attach && (args.attach || std::io::stdout().is_terminal());
