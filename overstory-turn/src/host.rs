@@ -77,8 +77,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::child::{ChildOutput, ChildStdin, TurnChild};
 use crate::dispatch::{TurnFactory, queued_turns, turn_text};
-use crate::event_row;
-use crate::feed::{Feed, pump};
+use crate::feed::{Feed, Intake, pump};
+use crate::log::Sink;
 use overstory_runtime::error::RuntimeError;
 use overstory_runtime::runtime::{AgentRuntime, DirectSpawnOptions};
 use overstory_runtime::stream_json::{ParseOptions, RuntimeEvent};
@@ -89,10 +89,6 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub const DEFAULT_SIGKILL_DELAY: Duration = Duration::from_secs(2);
 /// How long a starting host waits for a lock that is just being let go.
 const LOCK_WAIT: Duration = Duration::from_secs(1);
-/// Events are written in batches of at most this many.
-const EVENT_BATCH: usize = 256;
-/// `lastActivity` is refreshed at most this often.
-const TOUCH_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle agent's `lastActivity` is refreshed (waiting for mail
 /// is not a stall).
 const IDLE_HEARTBEAT: Duration = Duration::from_secs(30);
@@ -503,13 +499,13 @@ pub async fn run_host(
 
     let mut state = HostState {
         agent,
-        run_id: session.run_id.clone(),
-        events: EventStore::open(&layout.events_db()).ok(),
-        batch: Vec::new(),
-        session_id: None,
+        intake: Intake::new(
+            agent.clone(),
+            session.run_id.clone(),
+            EventStore::open(&layout.events_db()).ok(),
+        ),
+        sink: Sink::new(None, name),
         idle: true,
-        needs_working: true,
-        last_touch: None,
         turns: 0,
         delivered: Vec::new(),
     };
@@ -545,10 +541,7 @@ pub async fn run_host(
                 Some(Feed::Event(ev)) => {
                     let was_idle = state.idle;
                     state.record(&ev, &mut sessions);
-                    // Write while the producer pauses.
-                    if state.batch.len() >= EVENT_BATCH || rx.is_empty() {
-                        state.flush();
-                    }
+                    state.intake.flush_if_paused(rx.is_empty(), &state.sink);
                     state.idle && !was_idle
                 }
                 Some(Feed::Failed(e)) => {
@@ -573,9 +566,8 @@ pub async fn run_host(
                 }
                 // Waiting for mail is not stalling: an idle agent's host
                 // vouches for it now and then.
-                if state.idle && state.last_touch.is_none_or(|t| t.elapsed() >= IDLE_HEARTBEAT) {
-                    state.last_touch = Some(Instant::now());
-                    let _ = sessions.touch(name);
+                if state.idle {
+                    state.intake.touch_now_and_then(&sessions, IDLE_HEARTBEAT);
                 }
                 true
             }
@@ -614,11 +606,9 @@ pub async fn run_host(
     let final_state = match end {
         HostEnd::Stopped => AgentState::Completed,
         HostEnd::ChildExited => {
-            state.batch.push(
+            state.intake.push(
                 NewEvent::new(name, EventType::Error)
                     .level(EventLevel::Error)
-                    .run(state.run_id.clone())
-                    .session(state.session_id.clone())
                     .data(&json!({
                         "reason": "the agent process exited unexpectedly",
                         "exitCode": exit_code,
@@ -652,63 +642,26 @@ pub async fn run_host(
 /// What the host loop tracks between events.
 struct HostState<'a> {
     agent: &'a AgentName,
-    run_id: Option<String>,
-    events: Option<EventStore>,
-    batch: Vec<NewEvent>,
-    session_id: Option<String>,
+    /// Records the agent's events and applies the booting → working rule.
+    intake: Intake,
+    /// Where the intake's complaints go (`tracing`).
+    sink: Sink,
     /// The agent is between turns: the next pending batch may be written.
     idle: bool,
-    /// The next event should move the agent (back) to `working`.
-    needs_working: bool,
-    last_touch: Option<Instant>,
     turns: usize,
     delivered: Vec<String>,
 }
 
 impl HostState<'_> {
     fn record(&mut self, ev: &RuntimeEvent, sessions: &mut SessionStore) {
-        let name = self.agent.as_str();
-        if let Some(sid) = ev.session_id()
-            && self.session_id.as_deref() != Some(sid)
-        {
-            self.session_id = Some(sid.to_owned());
-            if let Err(e) = sessions.update_claude_session_id(name, sid) {
-                tracing::warn!(agent = name, error = %e, "agent-host: cannot store the session id");
-            }
-        }
-        if self.needs_working {
-            self.needs_working = false;
-            let _ = sessions.transition(
-                name,
-                &Transition::to(AgentState::Working)
-                    .only_from(&[AgentState::Booting, AgentState::Stalled]),
-            );
-        }
-        if matches!(ev, RuntimeEvent::Result { .. }) {
+        let intook = self.intake.record(ev, Some(sessions), &self.sink);
+        if intook.result.is_some() {
             self.idle = true;
-        }
-        self.batch.push(event_row(
-            ev,
-            name,
-            self.run_id.clone(),
-            self.session_id.clone(),
-        ));
-        if self.last_touch.is_none_or(|t| t.elapsed() >= TOUCH_EVERY) {
-            self.last_touch = Some(Instant::now());
-            let _ = sessions.touch(name);
         }
     }
 
     fn flush(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        if let Some(s) = self.events.as_mut()
-            && let Err(e) = s.insert_many(&self.batch)
-        {
-            tracing::warn!(agent = %self.agent, error = %e, count = self.batch.len(), "agent-host: cannot record events");
-        }
-        self.batch.clear();
+        self.intake.flush(&self.sink);
     }
 
     /// Writes everything pending as one user turn when the agent is idle.
@@ -741,7 +694,7 @@ impl HostState<'_> {
         stdin.flush().await?;
         // Written: now (and only now) the mail counts as delivered.
         self.idle = false;
-        self.needs_working = true;
+        self.intake.begin_turn();
         self.turns += 1;
         let ids: Vec<String> = mail.iter().map(|m| m.id.clone()).collect();
         if let Some(c) = client.as_mut()
@@ -752,15 +705,11 @@ impl HostState<'_> {
         for (path, _) in &queued {
             let _ = std::fs::remove_file(path);
         }
-        self.batch.push(
-            NewEvent::custom(
-                self.agent.as_str(),
-                "turn_delivered",
-                json!({"messageIds": ids, "queuedTurns": queued.len(), "turn": self.turns}),
-            )
-            .run(self.run_id.clone())
-            .session(self.session_id.clone()),
-        );
+        self.intake.push(NewEvent::custom(
+            self.agent.as_str(),
+            "turn_delivered",
+            json!({"messageIds": ids, "queuedTurns": queued.len(), "turn": self.turns}),
+        ));
         self.flush();
         self.delivered.extend(ids);
         Ok(())
@@ -852,6 +801,57 @@ mod tests {
             "",
             AgentState::Working
         )));
+    }
+
+    /// The booting → working rule is the intake's (`feed.rs`); the host's
+    /// part is re-arming it for every turn it writes.
+    #[tokio::test]
+    async fn each_delivered_turn_promotes_a_stalled_agent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.dir()).unwrap();
+        let agent = AgentName::new("coordinator").unwrap();
+        let mut sessions = SessionStore::open(&layout.sessions_db()).unwrap();
+        sessions
+            .upsert(&Session::new("coordinator", "coordinator"))
+            .unwrap();
+        let mut state = HostState {
+            agent: &agent,
+            intake: Intake::new(agent.clone(), None, None),
+            sink: Sink::new(None, agent.as_str()),
+            idle: true,
+            turns: 0,
+            delivered: Vec::new(),
+        };
+        let runtime = overstory_runtime::ClaudeRuntime::new();
+        let mut stdin: ChildStdin = Box::pin(tokio::io::sink());
+        let mut client = None;
+        let event =
+            |json: serde_json::Value| -> RuntimeEvent { serde_json::from_value(json).unwrap() };
+        let status = event(json!({"type": "status", "timestamp": "t", "sessionId": "s"}));
+        let result = event(json!({"type": "result", "timestamp": "t", "isError": false}));
+        let state_now = |s: &SessionStore| s.get("coordinator").unwrap().unwrap().state;
+
+        // The first turn's first event promotes booting.
+        state.record(&status, &mut sessions);
+        assert_eq!(state_now(&sessions), AgentState::Working);
+        state.record(&result, &mut sessions);
+        assert!(state.idle);
+        // Marked stalled while idle; the next event alone does not revive it…
+        sessions
+            .transition("coordinator", &Transition::to(AgentState::Stalled))
+            .unwrap();
+        state.record(&status, &mut sessions);
+        assert_eq!(state_now(&sessions), AgentState::Stalled);
+        // …but the first event of the next delivered turn does.
+        crate::dispatch::enqueue_turn(&layout, &agent, "next").unwrap();
+        state
+            .deliver(&layout, &runtime, &mut stdin, &mut client)
+            .await
+            .unwrap();
+        assert_eq!(state.turns, 1);
+        state.record(&status, &mut sessions);
+        assert_eq!(state_now(&sessions), AgentState::Working);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::child::{ChildOutput, ProcessSpawner, TurnChild, TurnSpawner};
-use crate::feed::{Feed, pump};
+use crate::feed::{Feed, Intake, pump};
 use crate::lock::{self, TurnLock, TurnLockError};
 use crate::log::{RunnerLog, Sink};
 use crate::outcome::{self, TurnFacts};
@@ -33,8 +33,6 @@ pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a child may take to exit after closing its stdout before it is
 /// terminated.
 pub const EXIT_GRACE: Duration = Duration::from_secs(30);
-/// Events are written to `events.db` in batches of at most this many.
-const EVENT_BATCH: usize = 256;
 
 /// The database files a turn reads and writes. Normally all under
 /// `.overstory/`; each may be pointed elsewhere.
@@ -491,19 +489,17 @@ async fn drive(
     let (mut rx, reader_task) = pump(reader);
 
     // Drain.
-    let mut events = match EventStore::open(&opts.paths.events_db) {
+    let events = match EventStore::open(&opts.paths.events_db) {
         Ok(s) => Some(s),
         Err(e) => {
             sink.warn(&format!("failed to open events.db: {e}"));
             None
         }
     };
-    let mut batch: Vec<NewEvent> = Vec::new();
-    let mut new_session_id: Option<String> = None;
+    let mut intake = Intake::new(opts.agent.clone(), opts.run_id.clone(), events);
     let mut resume_mismatch = false;
     let mut clean_result = false;
     let mut observed_any_event = false;
-    let mut booted = false;
     let mut aborted = false;
     let mut stall_aborted = false;
     let mut kill_at: Option<Instant> = None;
@@ -561,63 +557,32 @@ async fn drive(
         };
         last_event_at = Instant::now();
         observed_any_event = true;
-        if let Some(sid) = ev.session_id()
-            && new_session_id.is_none()
+        let intook = intake.record(&ev, sessions.as_mut(), sink);
+        if let Some(sid) = intook.new_session_id
+            && !resume_mismatch
+            && let Some(prior) = row.prior_session_id.as_deref().filter(|p| *p != sid)
         {
-            new_session_id = Some(sid.to_owned());
-            if let Some(store) = &sessions
-                && let Err(e) = store.update_claude_session_id(agent, sid)
-            {
-                sink.warn(&format!("failed to persist claudeSessionId: {e}"));
-            }
-            if let Some(prior) = row.prior_session_id.as_deref().filter(|p| *p != sid) {
-                resume_mismatch = true;
-                batch.push(
-                    NewEvent::custom(
-                        agent,
-                        "resume_mismatch",
-                        json!({"requestedSessionId": prior, "observedSessionId": sid}),
-                    )
-                    .level(EventLevel::Warn)
-                    .run(opts.run_id.clone())
-                    .session(Some(sid.to_owned())),
-                );
-                sink.warn(&format!(
-                    "resume mismatch: requested {prior} but runtime returned {sid}"
-                ));
-            }
-        }
-        if initial_state == AgentState::Booting && !booted {
-            booted = true;
-            if let Some(store) = sessions.as_mut() {
-                match store.transition(
+            resume_mismatch = true;
+            intake.push(
+                NewEvent::custom(
                     agent,
-                    &Transition::to(AgentState::Working).only_from(&[AgentState::Booting]),
-                ) {
-                    Ok(TransitionOutcome::Rejected { prev, attempted }) => sink.warn(&format!(
-                        "booting → working rejected: state is now {prev} (attempted {attempted})"
-                    )),
-                    Ok(_) => {}
-                    Err(e) => sink.warn(&format!("failed to transition booting → working: {e}")),
-                }
-            }
+                    "resume_mismatch",
+                    json!({"requestedSessionId": prior, "observedSessionId": sid}),
+                )
+                .level(EventLevel::Warn),
+            );
+            sink.warn(&format!(
+                "resume mismatch: requested {prior} but runtime returned {sid}"
+            ));
         }
-        if let RuntimeEvent::Result { .. } = &ev {
-            clean_result = ev.is_clean_result();
+        if let Some(clean) = intook.result {
+            clean_result = clean;
         }
-        batch.push(event_row(
-            &ev,
-            agent,
-            opts.run_id.clone(),
-            new_session_id.clone(),
-        ));
-        // Write when the producer pauses or the batch is full.
-        if batch.len() >= EVENT_BATCH || rx.is_empty() {
-            flush(&mut events, &mut batch, sink);
-        }
+        intake.flush_if_paused(rx.is_empty(), sink);
     }
-    flush(&mut events, &mut batch, sink);
-    drop(events);
+    intake.flush(sink);
+    let new_session_id = intake.session_id().map(str::to_owned);
+    drop(intake);
 
     if let Some(e) = stream_error {
         child.signal(Sig::Kill);
@@ -816,18 +781,6 @@ pub(crate) fn event_row(
         row = row.data(&data);
     }
     row
-}
-
-fn flush(store: &mut Option<EventStore>, batch: &mut Vec<NewEvent>, sink: &Sink) {
-    if batch.is_empty() {
-        return;
-    }
-    if let Some(s) = store.as_mut()
-        && let Err(e) = s.insert_many(batch)
-    {
-        sink.warn(&format!("failed to record {} events: {e}", batch.len()));
-    }
-    batch.clear();
 }
 
 /// Waits for the child to exit. A pending SIGKILL (`kill_at`) still fires;

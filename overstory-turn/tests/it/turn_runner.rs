@@ -804,6 +804,49 @@ async fn unclean_turn_with_events_from_booting_is_working() {
     assert_eq!(ctx.row("unc").state, AgentState::Working);
 }
 
+/// The booting → working rule (shared with the agent host, see
+/// `feed.rs`): the turn's first event promotes the row while the turn still
+/// runs, from `booting` and from `stalled` alike.
+async fn first_event_promotes_mid_turn(from: AgentState) {
+    let ctx = Ctx::new();
+    ctx.seed("mid", from, |s| {
+        s.escalation_level = 2;
+        s.stalled_since = Some("2026-01-01T00:00:00.000Z".into());
+    });
+    let fake = Fake::new();
+    let task = tokio::spawn(run_turn(ctx.opts("mid", FakeSpawner::one(&fake))));
+    fake.line(r#"{"type":"system","subtype":"init","session_id":"s"}"#)
+        .await;
+    wait_for_events(&ctx, "mid", 1).await;
+    let row = ctx.row("mid");
+    assert_eq!(
+        row.state,
+        AgentState::Working,
+        "promoted before the turn ends"
+    );
+    assert_eq!(row.escalation_level, 0);
+    assert_eq!(row.stalled_since, None);
+    fake.exit_with(Some(1)).await;
+    let r = task.await.unwrap().unwrap();
+    assert_eq!(r.initial_state, from);
+    assert_eq!(r.final_state, AgentState::Working);
+    assert!(
+        !ctx.log.contains(LogLevel::Warn, "rejected"),
+        "{:?}",
+        ctx.log.lines()
+    );
+}
+
+#[tokio::test]
+async fn first_event_moves_a_booting_agent_to_working_mid_turn() {
+    first_event_promotes_mid_turn(AgentState::Booting).await;
+}
+
+#[tokio::test]
+async fn first_event_recovers_a_stalled_agent_mid_turn() {
+    first_event_promotes_mid_turn(AgentState::Stalled).await;
+}
+
 async fn clean_turn_fake_err() -> Fake {
     let fake = Fake::new();
     fake.turn("s", true).await;
