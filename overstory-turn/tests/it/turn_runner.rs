@@ -378,8 +378,13 @@ async fn merger_worker_done_is_not_terminal() {
 }
 
 // ---------- 12–14: stall and abort ----------
+//
+// These run on tokio's paused clock: the child is the in-memory fake, so
+// the runtime is idle only when every task waits on a timer, and the
+// clock then jumps to the next one. Timeouts cost no wall time and cannot
+// race a slow machine.
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn silent_child_is_stall_aborted_to_zombie() {
     let ctx = Ctx::new();
     ctx.seed("st", AgentState::Working, |_| {});
@@ -396,7 +401,7 @@ async fn silent_child_is_stall_aborted_to_zombie() {
     assert!(ctx.log.contains(LogLevel::Error, "parser stalled"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn steady_output_keeps_the_stall_watchdog_quiet() {
     let ctx = Ctx::new();
     ctx.seed("steady", AgentState::Working, |_| {});
@@ -423,7 +428,7 @@ async fn steady_output_keeps_the_stall_watchdog_quiet() {
     assert!(r.duration_ms >= 250, "{}", r.duration_ms);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn operator_abort_terminates_and_zombifies() {
     let ctx = Ctx::new();
     ctx.seed("ab", AgentState::Working, |_| {});
@@ -460,11 +465,54 @@ async fn pre_cancelled_abort_still_cleans_up() {
 
 // ---------- 15–19: worker_died ----------
 
+#[tokio::test(start_paused = true)]
+async fn a_child_that_ignores_sigterm_is_killed_after_the_sigkill_delay() {
+    let ctx = Ctx::new();
+    ctx.seed("stubborn", AgentState::Working, |_| {});
+    let fake = Fake::new();
+    fake.ignore_sigterm();
+    let mut o = ctx.opts("stubborn", FakeSpawner::one(&fake));
+    o.stall_timeout = Some(Duration::from_millis(50));
+    let sigkill_delay = o.sigkill_delay;
+    let started = tokio::time::Instant::now();
+    let r = run(o).await;
+    assert_eq!(fake.signals(), vec![Sig::Term, Sig::Kill]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(50) + sigkill_delay,
+        "SIGKILL came {:?} after the start",
+        started.elapsed()
+    );
+    assert!(r.stall_aborted);
+    assert_eq!(r.final_state, AgentState::Zombie);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_that_closes_stdout_but_never_exits_is_terminated_after_the_exit_grace() {
+    let ctx = Ctx::new();
+    ctx.seed("lingers", AgentState::Working, |_| {});
+    let fake = Fake::new();
+    fake.turn("s", false).await;
+    fake.close_stdout().await;
+    let o = ctx.opts("lingers", FakeSpawner::one(&fake));
+    let started = tokio::time::Instant::now();
+    let r = run(o).await;
+    assert_eq!(fake.signals().first(), Some(&Sig::Term));
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "terminated {:?} after the start, before the 30 s exit grace",
+        started.elapsed()
+    );
+    assert_eq!(r.exit_code, None, "ended by our signal");
+    assert!(r.clean_result);
+    assert!(!r.stall_aborted);
+    assert_eq!(r.final_state, AgentState::Completed);
+}
+
 fn worker_died(ctx: &Ctx, parent: &str) -> Vec<overstory_mail::MailMessage> {
     ctx.mail_to(parent, MessageType::WorkerDied)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn abort_notifies_the_parent_once() {
     let ctx = Ctx::new();
     ctx.seed("w15", AgentState::Working, |s| {
@@ -499,7 +547,7 @@ async fn abort_notifies_the_parent_once() {
     assert!(p["reason"].as_str().unwrap().contains("Aborted"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stall_notifies_the_parent() {
     let ctx = Ctx::new();
     ctx.seed("w16", AgentState::Working, |s| {
@@ -890,7 +938,7 @@ async fn instant_crash_without_events_leaves_the_state_alone() {
     assert_eq!(ctx.row("crash").state, AgentState::Stalled);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn lock_timeout_inside_run_turn_is_an_error_and_spawns_nothing() {
     let ctx = Ctx::new();
     let agent = AgentName::new("held").unwrap();
