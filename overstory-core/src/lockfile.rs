@@ -3,7 +3,14 @@
 //! The lock is an OS advisory lock (`flock`), so the kernel releases it
 //! when the holder exits or dies, and a lock file left on disk never blocks
 //! anyone. Used to serialise short critical sections across processes
-//! (slinging, starting a persistent agent, editing `groups.json`).
+//! (slinging, starting a persistent agent, editing `groups.json`) and as
+//! the authority behind the per-agent turn, dispatch and host locks. This
+//! is the workspace's only wrapper around `flock`.
+//!
+//! A holder may write a note into the file (its pid, or its pid and when it
+//! took the lock) so others can say who holds it: [`holder_pid`] and
+//! [`holder_note`] report a note only while the lock is actually held, so a
+//! note left by a dead holder is never believed.
 //!
 //! ```
 //! # fn main() -> Result<(), overstory_core::FsError> {
@@ -20,7 +27,7 @@
 //! ```
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Seek as _, Write as _};
+use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::error::FsError;
@@ -68,10 +75,29 @@ impl FileLock {
     /// Replaces the file's content with this process's pid, so others can
     /// tell who holds the lock (see [`holder_pid`]). Best effort.
     pub fn record_pid(&self) {
+        let _ = self.write_note(&format!("{}\n", std::process::id()));
+    }
+
+    /// Replaces the file's content with `note`, which [`holder_note`] then
+    /// reports to others while this lock is held.
+    ///
+    /// # Errors
+    /// [`FsError`] when the file cannot be truncated or written.
+    pub fn write_note(&self, note: &str) -> Result<(), FsError> {
         let mut f = &self.file;
-        let _ = f.set_len(0);
-        let _ = f.rewind();
-        let _ = writeln!(f, "{}", std::process::id());
+        f.set_len(0)
+            .and_then(|()| f.rewind())
+            .and_then(|()| f.write_all(note.as_bytes()))
+            .and_then(|()| f.flush())
+            .map_err(|e| FsError::new("write the holder into", &self.path, e))
+    }
+
+    /// Empties the file and only then releases the lock, so a reader never
+    /// finds the holder's note on a free lock. Best effort: a file that
+    /// cannot be emptied is still unlocked.
+    pub fn release_clearing(self) {
+        let _ = self.file.set_len(0);
+        drop(self);
     }
 
     /// The locked file.
@@ -96,11 +122,26 @@ fn open(path: &Path) -> Result<File, FsError> {
 /// The pid a holder wrote with [`FileLock::record_pid`], when the file is
 /// locked right now (a pid left by a dead holder is not reported).
 pub fn holder_pid(path: &Path) -> Option<i32> {
-    let probe = OpenOptions::new().read(true).open(path).ok()?;
+    holder_note(path)?
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|pid| *pid > 0)
+}
+
+/// The note a holder wrote with [`FileLock::write_note`], when the file is
+/// locked right now; `None` when it is free or missing. Probing takes a
+/// shared lock for a moment, so it never blocks and never takes the lock
+/// from anyone.
+pub fn holder_note(path: &Path) -> Option<String> {
+    let mut probe = OpenOptions::new().read(true).open(path).ok()?;
     if probe.try_lock_shared().is_ok() {
+        let _ = probe.unlock();
         return None;
     }
-    crate::process::read_pid_file(path).filter(|pid| *pid > 0)
+    let mut note = String::new();
+    probe.read_to_string(&mut note).ok()?;
+    Some(note)
 }
 
 impl Drop for FileLock {
@@ -140,5 +181,21 @@ mod tests {
         // The pid stays in the file, but nobody holds the lock any more.
         assert_eq!(super::holder_pid(&path), None);
         assert!(FileLock::try_acquire(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_note_is_reported_only_while_held_and_cleared_on_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.lock");
+        let held = FileLock::try_acquire(&path).unwrap().unwrap();
+        held.write_note("42 2026-01-01T00:00:00.000Z\n").unwrap();
+        assert_eq!(
+            super::holder_note(&path).as_deref(),
+            Some("42 2026-01-01T00:00:00.000Z\n")
+        );
+        assert_eq!(super::holder_pid(&path), None, "a note is not a bare pid");
+        held.release_clearing();
+        assert_eq!(super::holder_note(&path), None);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }

@@ -23,6 +23,19 @@ pub type ChildStdin = Pin<Box<dyn AsyncWrite + Send>>;
 /// A boxed async reader (the child's stdout or stderr).
 pub type ChildOutput = Pin<Box<dyn AsyncRead + Send>>;
 
+/// Copies a child's stderr into the file at `path` in the background (into
+/// nothing when the file cannot be created), until the child closes it.
+/// The turn runner and the agent host both keep `stderr.log` this way.
+pub(crate) fn copy_stderr(mut stderr: ChildOutput, path: PathBuf) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Ok(mut file) = tokio::fs::File::create(&path).await {
+            let _ = tokio::io::copy(&mut stderr, &mut file).await;
+        } else {
+            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+        }
+    })
+}
+
 /// A running turn child.
 #[async_trait::async_trait]
 pub trait TurnChild: Send {

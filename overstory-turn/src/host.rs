@@ -72,15 +72,16 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::child::{ChildOutput, ChildStdin, TurnChild};
+use crate::child::{ChildOutput, ChildStdin, TurnChild, copy_stderr};
 use crate::dispatch::{TurnFactory, queued_turns, turn_text};
-use crate::event_row;
-use crate::feed::{Feed, pump};
+use crate::feed::{Feed, Intake, pump};
+use crate::log::Sink;
 use overstory_runtime::error::RuntimeError;
-use overstory_runtime::runtime::{AgentRuntime, DirectSpawnOptions};
+use overstory_runtime::runtime::{AgentRuntime, DirectSpawnOptions, SpawnSpec};
 use overstory_runtime::stream_json::{ParseOptions, RuntimeEvent};
 
 /// How often a host looks for mail when nobody pokes it.
@@ -89,10 +90,6 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub const DEFAULT_SIGKILL_DELAY: Duration = Duration::from_secs(2);
 /// How long a starting host waits for a lock that is just being let go.
 const LOCK_WAIT: Duration = Duration::from_secs(1);
-/// Events are written in batches of at most this many.
-const EVENT_BATCH: usize = 256;
-/// `lastActivity` is refreshed at most this often.
-const TOUCH_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle agent's `lastActivity` is refreshed (waiting for mail
 /// is not a stall).
 const IDLE_HEARTBEAT: Duration = Duration::from_secs(30);
@@ -385,21 +382,7 @@ pub async fn run_host(
 ) -> Result<HostReport, HostError> {
     let layout = &factory.layout;
     let name = agent.as_str();
-    // Take the lock, waiting briefly for a host (or a liveness probe) that
-    // is just letting go of it.
-    let deadline = Instant::now() + LOCK_WAIT;
-    let _lock = loop {
-        if let Some(l) = try_take_host_lock(layout, agent)? {
-            break l;
-        }
-        if Instant::now() >= deadline {
-            return Err(HostError::AlreadyRunning {
-                agent: name.to_owned(),
-                pid: process::read_pid_file(&layout.agent_host_pid(agent)),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let _lock = take_lock(layout, agent).await?;
     let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
     let files = HostFiles {
         socket: layout.agent_host_socket(agent),
@@ -412,7 +395,7 @@ pub async fn run_host(
     process::write_pid_file(&files.pid, std::process::id())?;
     listen(&files.socket, wake_tx, files.socket_stop.clone());
 
-    let mut sessions = SessionStore::open(&layout.sessions_db())?;
+    let sessions = SessionStore::open(&layout.sessions_db())?;
     let session = sessions.get(name)?.ok_or_else(|| HostError::NoSession {
         agent: name.to_owned(),
     })?;
@@ -457,180 +440,29 @@ pub async fn run_host(
     let stamp = overstory_sessions::hook_events::log_dir_stamp();
     let log_dir = layout.agent_log_session_dir(agent, &stamp);
     std::fs::create_dir_all(&log_dir).map_err(|e| FsError::new("create directory", &log_dir, e))?;
-    let stdout_log = File::create(layout.agent_stdout_log(agent, &stamp)).ok();
-
-    let mut child = factory
-        .spawner
-        .spawn(&spec)
-        .map_err(|source| HostError::Spawn {
-            agent: name.to_owned(),
-            source,
-        })?;
-    let child_pid = child.pid();
-
-    let stderr_task = child.take_stderr().map(|mut err| {
-        let path = layout.agent_stderr_log(agent, &stamp);
-        tokio::spawn(async move {
-            if let Ok(mut file) = tokio::fs::File::create(&path).await {
-                let _ = tokio::io::copy(&mut err, &mut file).await;
-            } else {
-                let _ = tokio::io::copy(&mut err, &mut tokio::io::sink()).await;
-            }
-        })
-    });
-    let (stdin, stdout) = (child.take_stdin(), child.take_stdout());
-    let (Some(mut stdin), Some(stdout)) = (stdin, stdout) else {
-        stop_child(&mut *child, opts.sigkill_delay).await;
-        return Err(HostError::Spawn {
-            agent: name.to_owned(),
-            source: std::io::Error::other("the agent process has no stdin or stdout"),
-        });
-    };
-    let tee: Box<dyn AsyncRead + Send + Unpin> = Box::new(Tee {
-        inner: stdout,
-        file: stdout_log,
-    });
-    let Some(reader) = runtime.event_reader(tee, ParseOptions::default()) else {
-        stop_child(&mut *child, opts.sigkill_delay).await;
-        return Err(unsupported());
-    };
-    let (mut rx, reader_task) = pump(reader);
+    let mut running = start_child(factory, runtime.as_ref(), agent, &spec, &stamp, opts).await?;
+    let child_pid = running.child.pid();
 
     let mut state = HostState {
         agent,
-        run_id: session.run_id.clone(),
-        events: EventStore::open(&layout.events_db()).ok(),
-        batch: Vec::new(),
-        session_id: None,
+        layout,
+        runtime: runtime.as_ref(),
+        intake: Intake::new(
+            agent.clone(),
+            session.run_id.clone(),
+            EventStore::open(&layout.events_db()).ok(),
+        ),
+        sink: Sink::new(None, name),
+        sessions,
+        client: MailClient::open(layout).ok(),
         idle: true,
-        needs_working: true,
-        last_touch: None,
         turns: 0,
         delivered: Vec::new(),
     };
-    let mut sigterm = if opts.stop_on_sigterm {
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
-    } else {
-        None
-    };
-    let mut ticker = tokio::time::interval(opts.poll_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut client = MailClient::open(layout).ok();
-
-    // The first turn (queued first prompt + pending mail) goes out at once.
-    let mut end = match state
-        .deliver(layout, runtime.as_ref(), &mut stdin, &mut client)
-        .await
-    {
-        Ok(()) => None,
-        Err(_) => Some(HostEnd::ChildExited),
-    };
-    // The pid goes into the row once the first turn is on its way, so
-    // whoever waits for it (`coordinator start`) knows that mail sent from
-    // then on rides in a later turn.
-    if let Err(e) = sessions.update_pid(name, Some(i64::from(child_pid))) {
-        tracing::warn!(agent = name, error = %e, "agent-host: cannot record the agent's pid");
-    }
-    while end.is_none() {
-        let deliver = tokio::select! {
-            biased;
-            () = opts.shutdown.cancelled() => { end = Some(HostEnd::Stopped); false }
-            () = recv_signal(&mut sigterm) => { end = Some(HostEnd::Stopped); false }
-            feed = rx.recv() => match feed {
-                Some(Feed::Event(ev)) => {
-                    let was_idle = state.idle;
-                    state.record(&ev, &mut sessions);
-                    // Write while the producer pauses.
-                    if state.batch.len() >= EVENT_BATCH || rx.is_empty() {
-                        state.flush();
-                    }
-                    state.idle && !was_idle
-                }
-                Some(Feed::Failed(e)) => {
-                    tracing::warn!(agent = name, error = %e, "agent-host: reading the agent's output failed");
-                    end = Some(HostEnd::ChildExited);
-                    false
-                }
-                None => { end = Some(HostEnd::ChildExited); false }
-            },
-            Some(()) = wake_rx.recv() => true,
-            _ = ticker.tick() => {
-                // A project deleted under us (a removed checkout, a test's
-                // temp dir) has nobody left to send mail: end.
-                if !layout.is_initialized() {
-                    end = Some(HostEnd::Stopped);
-                }
-                // Neither does an agent whose owner (say, `ov demo`) died
-                // without stopping it, even by SIGKILL.
-                if owner.is_some_and(|p| !process::is_alive(p)) {
-                    tracing::info!(agent = name, owner, "agent-host: owner process is gone; stopping");
-                    end = Some(HostEnd::Stopped);
-                }
-                // Waiting for mail is not stalling: an idle agent's host
-                // vouches for it now and then.
-                if state.idle && state.last_touch.is_none_or(|t| t.elapsed() >= IDLE_HEARTBEAT) {
-                    state.last_touch = Some(Instant::now());
-                    let _ = sessions.touch(name);
-                }
-                true
-            }
-        };
-        if deliver
-            && end.is_none()
-            && state
-                .deliver(layout, runtime.as_ref(), &mut stdin, &mut client)
-                .await
-                .is_err()
-        {
-            end = Some(HostEnd::ChildExited);
-        }
-    }
-    let end = end.unwrap_or(HostEnd::ChildExited);
-
-    // Stop the agent (a stop request) or reap it (it ended), then record
-    // what it said on the way out.
-    drop(stdin);
-    let exit_code = match end {
-        HostEnd::Stopped => terminate(&mut *child, opts.sigkill_delay).await,
-        HostEnd::ChildExited => wait_or_kill(&mut *child, opts.sigkill_delay).await,
-    };
-    // Anything still in the pipe's reader (bounded: the group is gone).
-    let drain_until = Instant::now() + Duration::from_secs(2);
-    while let Ok(Some(feed)) = tokio::time::timeout_at(drain_until, rx.recv()).await {
-        if let Feed::Event(ev) = feed {
-            state.record(&ev, &mut sessions);
-        }
-    }
-    reader_task.abort();
-    if let Some(t) = stderr_task {
-        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
-    }
-
-    let final_state = match end {
-        HostEnd::Stopped => AgentState::Completed,
-        HostEnd::ChildExited => {
-            state.batch.push(
-                NewEvent::new(name, EventType::Error)
-                    .level(EventLevel::Error)
-                    .run(state.run_id.clone())
-                    .session(state.session_id.clone())
-                    .data(&json!({
-                        "reason": "the agent process exited unexpectedly",
-                        "exitCode": exit_code,
-                        "pid": child_pid,
-                    })),
-            );
-            AgentState::Zombie
-        }
-    };
-    state.flush();
-    let transition = match final_state {
-        AgentState::Zombie => Transition::died(),
-        s => Transition::to(s),
-    };
-    if let Err(e) = sessions.transition(name, &transition.touch_activity()) {
-        tracing::warn!(agent = name, error = %e, "agent-host: cannot settle the agent's state");
-    }
+    let end = state
+        .serve(opts, owner, &mut running, &mut wake_rx, child_pid)
+        .await;
+    let (exit_code, final_state) = state.wind_down(end, running, opts, child_pid).await;
     drop(files);
     Ok(HostReport {
         agent: name.to_owned(),
@@ -644,102 +476,292 @@ pub async fn run_host(
     })
 }
 
+/// Takes the agent's host lock, waiting briefly for a host (or a liveness
+/// probe) that is just letting go of it.
+async fn take_lock(layout: &Layout, agent: &AgentName) -> Result<FileLock, HostError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        if let Some(l) = try_take_host_lock(layout, agent)? {
+            return Ok(l);
+        }
+        if Instant::now() >= deadline {
+            return Err(HostError::AlreadyRunning {
+                agent: agent.as_str().to_owned(),
+                pid: process::read_pid_file(&layout.agent_host_pid(agent)),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The agent process, its open stdin and the tasks reading its output.
+struct Running {
+    child: Box<dyn TurnChild>,
+    stdin: ChildStdin,
+    /// Parsed events from stdout (tee'd to `stdout.log` on the way).
+    rx: mpsc::Receiver<Feed>,
+    reader_task: JoinHandle<()>,
+    stderr_task: Option<JoinHandle<()>>,
+}
+
+/// Spawns the agent process with stdin kept open, stdout tee'd to
+/// `stdout.log` and parsed, stderr copied to `stderr.log`. A child without
+/// pipes, or a runtime without an event reader, is stopped again.
+async fn start_child(
+    factory: &TurnFactory,
+    runtime: &dyn AgentRuntime,
+    agent: &AgentName,
+    spec: &SpawnSpec,
+    stamp: &str,
+    opts: &HostOptions,
+) -> Result<Running, HostError> {
+    let layout = &factory.layout;
+    let name = agent.as_str();
+    let stdout_log = File::create(layout.agent_stdout_log(agent, stamp)).ok();
+    let mut child = factory
+        .spawner
+        .spawn(spec)
+        .map_err(|source| HostError::Spawn {
+            agent: name.to_owned(),
+            source,
+        })?;
+    let stderr_task = child
+        .take_stderr()
+        .map(|err| copy_stderr(err, layout.agent_stderr_log(agent, stamp)));
+    let (stdin, stdout) = (child.take_stdin(), child.take_stdout());
+    let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
+        stop_child(&mut *child, opts.sigkill_delay).await;
+        return Err(HostError::Spawn {
+            agent: name.to_owned(),
+            source: std::io::Error::other("the agent process has no stdin or stdout"),
+        });
+    };
+    let tee: Box<dyn AsyncRead + Send + Unpin> = Box::new(Tee {
+        inner: stdout,
+        file: stdout_log,
+    });
+    let Some(reader) = runtime.event_reader(tee, ParseOptions::default()) else {
+        stop_child(&mut *child, opts.sigkill_delay).await;
+        return Err(HostError::Unsupported {
+            agent: name.to_owned(),
+            runtime: runtime.id().to_owned(),
+        });
+    };
+    let (rx, reader_task) = pump(reader);
+    Ok(Running {
+        child,
+        stdin,
+        rx,
+        reader_task,
+        stderr_task,
+    })
+}
+
 /// What the host loop tracks between events.
 struct HostState<'a> {
     agent: &'a AgentName,
-    run_id: Option<String>,
-    events: Option<EventStore>,
-    batch: Vec<NewEvent>,
-    session_id: Option<String>,
+    layout: &'a Layout,
+    runtime: &'a dyn AgentRuntime,
+    /// Records the agent's events and applies the booting → working rule.
+    intake: Intake,
+    /// Where the intake's complaints go (`tracing`).
+    sink: Sink,
+    sessions: SessionStore,
+    /// Opened again at the next delivery when it could not be opened.
+    client: Option<MailClient>,
     /// The agent is between turns: the next pending batch may be written.
     idle: bool,
-    /// The next event should move the agent (back) to `working`.
-    needs_working: bool,
-    last_touch: Option<Instant>,
     turns: usize,
     delivered: Vec<String>,
 }
 
 impl HostState<'_> {
-    fn record(&mut self, ev: &RuntimeEvent, sessions: &mut SessionStore) {
+    /// Delivers the first turn, then serves events, mail and stop requests
+    /// until a stop is requested or the agent process ends.
+    async fn serve(
+        &mut self,
+        opts: &HostOptions,
+        owner: Option<i32>,
+        running: &mut Running,
+        wake_rx: &mut mpsc::Receiver<()>,
+        child_pid: u32,
+    ) -> HostEnd {
         let name = self.agent.as_str();
-        if let Some(sid) = ev.session_id()
-            && self.session_id.as_deref() != Some(sid)
-        {
-            self.session_id = Some(sid.to_owned());
-            if let Err(e) = sessions.update_claude_session_id(name, sid) {
-                tracing::warn!(agent = name, error = %e, "agent-host: cannot store the session id");
+        let mut sigterm = if opts.stop_on_sigterm {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+        } else {
+            None
+        };
+        let mut ticker = tokio::time::interval(opts.poll_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        // The first turn (queued first prompt + pending mail) goes out at once.
+        let first = self.deliver(&mut running.stdin).await;
+        // The pid goes into the row once the first turn is on its way, so
+        // whoever waits for it (`coordinator start`) knows that mail sent from
+        // then on rides in a later turn.
+        if let Err(e) = self.sessions.update_pid(name, Some(i64::from(child_pid))) {
+            tracing::warn!(agent = name, error = %e, "agent-host: cannot record the agent's pid");
+        }
+        if first.is_err() {
+            return HostEnd::ChildExited;
+        }
+        loop {
+            let deliver = tokio::select! {
+                biased;
+                () = opts.shutdown.cancelled() => return HostEnd::Stopped,
+                () = recv_signal(&mut sigterm) => return HostEnd::Stopped,
+                feed = running.rx.recv() => match feed {
+                    Some(Feed::Event(ev)) => {
+                        let was_idle = self.idle;
+                        self.record(&ev);
+                        self.intake.flush_if_paused(running.rx.is_empty(), &self.sink);
+                        self.idle && !was_idle
+                    }
+                    Some(Feed::Failed(e)) => {
+                        tracing::warn!(agent = name, error = %e, "agent-host: reading the agent's output failed");
+                        return HostEnd::ChildExited;
+                    }
+                    None => return HostEnd::ChildExited,
+                },
+                Some(()) = wake_rx.recv() => true,
+                _ = ticker.tick() => {
+                    if let Some(end) = self.on_tick(owner) {
+                        return end;
+                    }
+                    true
+                }
+            };
+            if deliver && self.deliver(&mut running.stdin).await.is_err() {
+                return HostEnd::ChildExited;
             }
         }
-        if self.needs_working {
-            self.needs_working = false;
-            let _ = sessions.transition(
-                name,
-                &Transition::to(AgentState::Working)
-                    .only_from(&[AgentState::Booting, AgentState::Stalled]),
+    }
+
+    /// The poll tick: ends the host when its project or its owner is gone,
+    /// and vouches for an idle agent now and then.
+    fn on_tick(&mut self, owner: Option<i32>) -> Option<HostEnd> {
+        let name = self.agent.as_str();
+        let mut end = None;
+        // A project deleted under us (a removed checkout, a test's
+        // temp dir) has nobody left to send mail: end.
+        if !self.layout.is_initialized() {
+            end = Some(HostEnd::Stopped);
+        }
+        // Neither does an agent whose owner (say, `ov demo`) died
+        // without stopping it, even by SIGKILL.
+        if owner.is_some_and(|p| !process::is_alive(p)) {
+            tracing::info!(
+                agent = name,
+                owner,
+                "agent-host: owner process is gone; stopping"
             );
+            end = Some(HostEnd::Stopped);
         }
-        if matches!(ev, RuntimeEvent::Result { .. }) {
+        // Waiting for mail is not stalling: an idle agent's host
+        // vouches for it now and then.
+        if self.idle {
+            self.intake
+                .touch_now_and_then(&self.sessions, IDLE_HEARTBEAT);
+        }
+        end
+    }
+
+    /// Stops the agent (a stop request) or reaps it (it ended), records what
+    /// it said on the way out, and settles its state: `completed` after a
+    /// stop, `zombie` with an error event when it ended on its own.
+    async fn wind_down(
+        &mut self,
+        end: HostEnd,
+        mut running: Running,
+        opts: &HostOptions,
+        child_pid: u32,
+    ) -> (Option<i32>, AgentState) {
+        let name = self.agent.as_str();
+        drop(running.stdin);
+        let child = &mut *running.child;
+        let exit_code = match end {
+            HostEnd::Stopped => terminate(child, opts.sigkill_delay).await,
+            HostEnd::ChildExited => wait_or_kill(child, opts.sigkill_delay).await,
+        };
+        // Anything still in the pipe's reader (bounded: the group is gone).
+        let drain_until = Instant::now() + Duration::from_secs(2);
+        while let Ok(Some(feed)) = tokio::time::timeout_at(drain_until, running.rx.recv()).await {
+            if let Feed::Event(ev) = feed {
+                self.record(&ev);
+            }
+        }
+        running.reader_task.abort();
+        if let Some(t) = running.stderr_task {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+
+        let final_state = match end {
+            HostEnd::Stopped => AgentState::Completed,
+            HostEnd::ChildExited => {
+                self.intake.push(
+                    NewEvent::new(name, EventType::Error)
+                        .level(EventLevel::Error)
+                        .data(&json!({
+                            "reason": "the agent process exited unexpectedly",
+                            "exitCode": exit_code,
+                            "pid": child_pid,
+                        })),
+                );
+                AgentState::Zombie
+            }
+        };
+        self.flush();
+        let transition = match final_state {
+            AgentState::Zombie => Transition::died(),
+            s => Transition::to(s),
+        };
+        if let Err(e) = self.sessions.transition(name, &transition.touch_activity()) {
+            tracing::warn!(agent = name, error = %e, "agent-host: cannot settle the agent's state");
+        }
+        (exit_code, final_state)
+    }
+
+    fn record(&mut self, ev: &RuntimeEvent) {
+        let intook = self.intake.record(ev, Some(&mut self.sessions), &self.sink);
+        if intook.result.is_some() {
             self.idle = true;
-        }
-        self.batch.push(event_row(
-            ev,
-            name,
-            self.run_id.clone(),
-            self.session_id.clone(),
-        ));
-        if self.last_touch.is_none_or(|t| t.elapsed() >= TOUCH_EVERY) {
-            self.last_touch = Some(Instant::now());
-            let _ = sessions.touch(name);
         }
     }
 
     fn flush(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        if let Some(s) = self.events.as_mut()
-            && let Err(e) = s.insert_many(&self.batch)
-        {
-            tracing::warn!(agent = %self.agent, error = %e, count = self.batch.len(), "agent-host: cannot record events");
-        }
-        self.batch.clear();
+        self.intake.flush(&self.sink);
     }
 
     /// Writes everything pending as one user turn when the agent is idle.
     /// An error means the agent's stdin is gone (it exited).
-    async fn deliver(
-        &mut self,
-        layout: &Layout,
-        runtime: &dyn AgentRuntime,
-        stdin: &mut ChildStdin,
-        client: &mut Option<MailClient>,
-    ) -> std::io::Result<()> {
+    async fn deliver(&mut self, stdin: &mut ChildStdin) -> std::io::Result<()> {
         if !self.idle {
             return Ok(());
         }
-        if client.is_none() {
-            *client = MailClient::open(layout).ok();
+        if self.client.is_none() {
+            self.client = MailClient::open(self.layout).ok();
         }
-        let mail = client
+        let mail = self
+            .client
             .as_ref()
             .and_then(|c| c.peek_unread(self.agent).ok())
             .unwrap_or_default();
-        let queued = queued_turns(layout, self.agent);
+        let queued = queued_turns(self.layout, self.agent);
         if mail.is_empty() && queued.is_empty() {
             return Ok(());
         }
         let text = turn_text(&queued, &mail);
         stdin
-            .write_all(runtime.encode_user_turn(&text).as_bytes())
+            .write_all(self.runtime.encode_user_turn(&text).as_bytes())
             .await?;
         stdin.flush().await?;
         // Written: now (and only now) the mail counts as delivered.
         self.idle = false;
-        self.needs_working = true;
+        self.intake.begin_turn();
         self.turns += 1;
         let ids: Vec<String> = mail.iter().map(|m| m.id.clone()).collect();
-        if let Some(c) = client.as_mut()
+        if let Some(c) = self.client.as_mut()
             && let Err(e) = c.acknowledge(&ids)
         {
             tracing::warn!(agent = %self.agent, error = %e, "agent-host: cannot mark delivered mail read");
@@ -747,15 +769,11 @@ impl HostState<'_> {
         for (path, _) in &queued {
             let _ = std::fs::remove_file(path);
         }
-        self.batch.push(
-            NewEvent::custom(
-                self.agent.as_str(),
-                "turn_delivered",
-                json!({"messageIds": ids, "queuedTurns": queued.len(), "turn": self.turns}),
-            )
-            .run(self.run_id.clone())
-            .session(self.session_id.clone()),
-        );
+        self.intake.push(NewEvent::custom(
+            self.agent.as_str(),
+            "turn_delivered",
+            json!({"messageIds": ids, "queuedTurns": queued.len(), "turn": self.turns}),
+        ));
         self.flush();
         self.delivered.extend(ids);
         Ok(())
@@ -844,6 +862,58 @@ mod tests {
         )));
         // An unknown capability cannot reach here: reading such a row is
         // an error (overstory-sessions' `rows_with_unknown_capability_*`).
+    }
+
+    /// The booting → working rule is the intake's (`feed.rs`); the host's
+    /// part is re-arming it for every turn it writes.
+    #[tokio::test]
+    async fn each_delivered_turn_promotes_a_stalled_agent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.dir()).unwrap();
+        let agent = AgentName::new("coordinator").unwrap();
+        let sessions = SessionStore::open(&layout.sessions_db()).unwrap();
+        sessions
+            .upsert(&Session::new("coordinator", "coordinator"))
+            .unwrap();
+        let runtime = overstory_runtime::ClaudeRuntime::new();
+        let mut state = HostState {
+            agent: &agent,
+            layout: &layout,
+            runtime: &runtime,
+            intake: Intake::new(agent.clone(), None, None),
+            sink: Sink::new(None, agent.as_str()),
+            sessions,
+            client: None,
+            idle: true,
+            turns: 0,
+            delivered: Vec::new(),
+        };
+        let mut stdin: ChildStdin = Box::pin(tokio::io::sink());
+        let event =
+            |json: serde_json::Value| -> RuntimeEvent { serde_json::from_value(json).unwrap() };
+        let status = event(json!({"type": "status", "timestamp": "t", "sessionId": "s"}));
+        let result = event(json!({"type": "result", "timestamp": "t", "isError": false}));
+        let state_now = |s: &HostState<'_>| s.sessions.get("coordinator").unwrap().unwrap().state;
+
+        // The first turn's first event promotes booting.
+        state.record(&status);
+        assert_eq!(state_now(&state), AgentState::Working);
+        state.record(&result);
+        assert!(state.idle);
+        // Marked stalled while idle; the next event alone does not revive it…
+        state
+            .sessions
+            .transition("coordinator", &Transition::to(AgentState::Stalled))
+            .unwrap();
+        state.record(&status);
+        assert_eq!(state_now(&state), AgentState::Stalled);
+        // …but the first event of the next delivered turn does.
+        crate::dispatch::enqueue_turn(&layout, &agent, "next").unwrap();
+        state.deliver(&mut stdin).await.unwrap();
+        assert_eq!(state.turns, 1);
+        state.record(&status);
+        assert_eq!(state_now(&state), AgentState::Working);
     }
 
     #[test]

@@ -9,16 +9,18 @@
 //! exactly like two processes do.
 //!
 //! The holder writes `<pid> <acquired_at>` into the file so [`read_turn_lock`]
-//! can say who holds it. (The original kept a `turn_locks` table in
-//! `turn-locks.db` as its lock; that lease is not used or written here: it
-//! cost two database round trips per turn and decided nothing.)
+//! can say who holds it, and empties it before letting go. The `flock` itself
+//! is [`overstory_core::lockfile::FileLock`]; this module adds the agent's
+//! path, the holder note, and waiting with a timeout. (The original kept a
+//! `turn_locks` table in `turn-locks.db` as its lock; that lease is not used
+//! or written here: it cost two database round trips per turn and decided
+//! nothing.)
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use overstory_core::{AgentName, Layout, clock};
+use overstory_core::lockfile::{self, FileLock};
+use overstory_core::{AgentName, FsError, Layout, clock};
 
 /// How long [`acquire`] waits by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,16 +39,14 @@ pub enum TurnLockError {
         /// The pid written by the holder, when readable.
         holder: Option<i32>,
     },
-    /// The lock file could not be created or locked.
-    #[error("Failed to {action} turn lock file \"{}\"", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The lock file.
-        path: PathBuf,
-        /// The I/O error.
+    /// The lock file could not be created, locked or written.
+    #[error("Failed to take the turn lock of \"{agent}\"")]
+    File {
+        /// The agent.
+        agent: AgentName,
+        /// What failed, on which file.
         #[source]
-        source: std::io::Error,
+        source: FsError,
     },
 }
 
@@ -68,7 +68,7 @@ pub struct TurnLockInfo {
 pub struct TurnLock {
     agent: AgentName,
     path: PathBuf,
-    file: Option<File>,
+    lock: Option<FileLock>,
 }
 
 impl TurnLock {
@@ -84,14 +84,11 @@ impl TurnLock {
 
     /// Releases the lock. Idempotent; also done on drop.
     pub fn release(&mut self) {
-        let Some(file) = self.file.take() else {
-            return;
-        };
-        // Clear the holder note while still holding the lock so a reader never
-        // sees our pid on a free lock.
-        let _ = file.set_len(0);
-        let _ = file.unlock();
-        drop(file);
+        // The holder note is cleared while still holding the lock so a
+        // reader never sees our pid on a free lock.
+        if let Some(lock) = self.lock.take() {
+            lock.release_clearing();
+        }
     }
 }
 
@@ -101,64 +98,26 @@ impl Drop for TurnLock {
     }
 }
 
-fn open_lock_file(path: &Path) -> Result<File, TurnLockError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| TurnLockError::Io {
-            action: "create the directory of",
-            path: path.to_owned(),
-            source,
-        })?;
-    }
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|source| TurnLockError::Io {
-            action: "open",
-            path: path.to_owned(),
-            source,
-        })
-}
-
 /// Tries to take the lock without waiting. Returns `None` when it is held.
 ///
 /// # Errors
-/// [`TurnLockError::Io`] when the lock file cannot be opened or locked.
+/// [`TurnLockError::File`] when the lock file cannot be opened, locked or
+/// written.
 pub fn try_acquire(layout: &Layout, agent: &AgentName) -> Result<Option<TurnLock>, TurnLockError> {
+    let file_error = |source| TurnLockError::File {
+        agent: agent.clone(),
+        source,
+    };
     let path = layout.agent_turn_lock(agent);
-    let mut file = open_lock_file(&path)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Ok(None),
-        Err(TryLockError::Error(source)) => {
-            return Err(TurnLockError::Io {
-                action: "lock",
-                path,
-                source,
-            });
-        }
-    }
-    let pid = std::process::id() as i32;
-    let acquired_at = clock::now_rfc3339();
-    let note = format!("{pid} {acquired_at}\n");
-    let written = file
-        .set_len(0)
-        .and_then(|()| file.seek(SeekFrom::Start(0)))
-        .and_then(|_| file.write_all(note.as_bytes()))
-        .and_then(|()| file.flush());
-    if let Err(source) = written {
-        return Err(TurnLockError::Io {
-            action: "write the holder into",
-            path,
-            source,
-        });
-    }
+    let Some(lock) = FileLock::try_acquire(&path).map_err(file_error)? else {
+        return Ok(None);
+    };
+    let note = format!("{} {}\n", std::process::id(), clock::now_rfc3339());
+    lock.write_note(&note).map_err(file_error)?;
     Ok(Some(TurnLock {
         agent: agent.clone(),
         path,
-        file: Some(file),
+        lock: Some(lock),
     }))
 }
 
@@ -168,7 +127,7 @@ pub fn try_acquire(layout: &Layout, agent: &AgentName) -> Result<Option<TurnLock
 /// be abandoned at any point without leaving anything behind.
 ///
 /// # Errors
-/// [`TurnLockError::Timeout`] naming the holder's pid, or [`TurnLockError::Io`].
+/// [`TurnLockError::Timeout`] naming the holder's pid, or [`TurnLockError::File`].
 pub fn acquire(
     layout: &Layout,
     agent: &AgentName,
@@ -227,27 +186,13 @@ pub async fn acquire_async(
 /// Reports who holds an agent's turn lock, without taking it for longer than
 /// a probe.
 pub fn read_turn_lock(layout: &Layout, agent: &AgentName) -> TurnLockInfo {
-    let path = layout.agent_turn_lock(agent);
-    let Ok(mut file) = File::open(&path) else {
+    let Some(note) = lockfile::holder_note(&layout.agent_turn_lock(agent)) else {
         return TurnLockInfo::default();
     };
-    match file.try_lock_shared() {
-        Ok(()) => {
-            // Nobody holds it exclusively.
-            let _ = file.unlock();
-            TurnLockInfo::default()
-        }
-        Err(_) => {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            let mut parts = text.split_whitespace();
-            let held_by_pid = parts.next().and_then(|p| p.parse().ok());
-            let acquired_at = parts.next().map(str::to_owned);
-            TurnLockInfo {
-                held_by_pid,
-                acquired_at,
-            }
-        }
+    let mut parts = note.split_whitespace();
+    TurnLockInfo {
+        held_by_pid: parts.next().and_then(|p| p.parse().ok()),
+        acquired_at: parts.next().map(str::to_owned),
     }
 }
 

@@ -15,15 +15,17 @@ use overstory_mail::{MailStore, MessageType, NewMessage, Priority};
 use overstory_sessions::{AgentState, SessionStore, Transition, TransitionOutcome};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::child::{ChildOutput, ProcessSpawner, TurnChild, TurnSpawner};
-use crate::feed::{Feed, pump};
+use crate::child::{ChildOutput, ProcessSpawner, TurnChild, TurnSpawner, copy_stderr};
+use crate::feed::{Feed, Intake, pump};
 use crate::lock::{self, TurnLock, TurnLockError};
 use crate::log::{RunnerLog, Sink};
 use crate::outcome::{self, TurnFacts};
-use overstory_runtime::runtime::{AgentRuntime, DirectSpawnOptions, ResolvedModel};
+use overstory_runtime::runtime::{AgentRuntime, DirectSpawnOptions, ResolvedModel, SpawnSpec};
 use overstory_runtime::stream_json::{ParseOptions, RuntimeEvent};
 
 /// Default gap between SIGTERM and SIGKILL.
@@ -33,8 +35,6 @@ pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a child may take to exit after closing its stdout before it is
 /// terminated.
 pub const EXIT_GRACE: Duration = Duration::from_secs(30);
-/// Events are written to `events.db` in batches of at most this many.
-const EVENT_BATCH: usize = 256;
 
 /// The database files a turn reads and writes. Normally all under
 /// `.overstory/`; each may be pointed elsewhere.
@@ -362,7 +362,8 @@ fn read_row(store: Option<&SessionStore>, agent: &AgentName) -> RowFacts {
     }
 }
 
-/// Messages from the reader task.
+/// Steps 3–7 of a turn (see the [crate](crate) docs), under the lock:
+/// re-read the row, spawn, drain, reap, settle.
 async fn drive(
     opts: &RunTurnOptions,
     sessions: &mut Option<SessionStore>,
@@ -377,9 +378,114 @@ async fn drive(
     let initial_state = row.state.unwrap_or(peeked);
     let terminal_types = Capability::terminal_mail_types_for(&opts.capability);
 
-    // Environment and argv.
+    let spec = spawn_spec(opts, &row)?;
+    let log_dir = open_log_dir(opts, sink);
+    let sink: &Sink = sink;
+
+    // Baseline for terminal mail: a rowid, not a time stamp.
+    let mail = MailStore::open(&opts.paths.mail_db).ok();
+    let baseline = mail
+        .as_ref()
+        .and_then(|m| m.high_water_mark().ok())
+        .unwrap_or(0);
+
+    let mut child = spawn_child(opts, &spec, guard, sink).await?;
+    let stderr_task = child
+        .take_stderr()
+        .map(|err| copy_stderr(err, log_dir.join("stderr.log")));
+    let stdin_task = write_user_turn(&mut *child, &opts.user_turn);
+    let (mut rx, reader_task, activity) = read_events(opts, &mut *child).await?;
+
+    let mut drain = Drain::new(opts, sink, row.prior_session_id.as_deref());
+    let stream_error = drain
+        .run(&mut *child, &mut rx, &activity, sessions.as_mut())
+        .await;
+    drain.intake.flush(sink);
+    let new_session_id = drain.intake.session_id().map(str::to_owned);
+    if let Some(e) = stream_error {
+        child.signal(Sig::Kill);
+        let _ = child.wait().await;
+        reader_task.abort();
+        return Err(TurnError::Stream { source: e });
+    }
+    let _ = reader_task.await;
+
+    // Exit: keep escalation armed until the child is reaped.
+    let exit = wait_with_escalation(&mut *child, drain.kill_at, opts.sigkill_delay).await;
+    let ended_by_us = drain.aborted || drain.stall_aborted;
+    let exit_code = if ended_by_us { None } else { exit };
+    if let Some(t) = stderr_task {
+        let _ = t.await;
+    }
+    if let Some(t) = stdin_task {
+        match t.await {
+            Ok(Err(source)) if !ended_by_us && !drain.observed_any_event => {
+                return Err(TurnError::Stdin { source });
+            }
+            Ok(Err(e)) => sink.warn(&format!("writing the user turn failed: {e}")),
+            _ => {}
+        }
+    }
+
+    // Terminal mail, outstanding work.
+    let terminal_mail_observed = mail
+        .as_ref()
+        .and_then(|m| m.has_sent_since(agent, terminal_types, baseline).ok())
+        .unwrap_or(false);
+    let outstanding_work = opts.wait_for_outstanding_work
+        && has_outstanding_work(agent, sessions.as_ref(), mail.as_ref());
+    let facts = TurnFacts {
+        aborted: drain.aborted,
+        stall_aborted: drain.stall_aborted,
+        clean_result: drain.clean_result,
+        terminal_mail_observed,
+        observed_any_event: drain.observed_any_event,
+        outstanding_work,
+    };
+    let settlement = outcome::settle(initial_state, &facts);
+    if settlement.terminal_mail_missing && !settlement.waiting {
+        sink.error(&format!(
+            "agent exited cleanly without sending terminal mail (expected {}); marking completed and surfacing contract violation",
+            outcome::expected_types(terminal_types)
+        ));
+    }
+    let final_state = settlement.final_state;
+    if final_state != initial_state {
+        write_final_state(opts, sessions.as_mut(), initial_state, final_state, sink);
+    }
+
+    // Tell the parent.
+    if let (Some(parent), Some(reason)) = (row.parent.as_deref(), settlement.notify_parent) {
+        let reason = outcome::death_reason_text(reason, terminal_types);
+        let last_activity = row
+            .last_activity
+            .clone()
+            .unwrap_or_else(|| started_at.to_owned());
+        notify_parent(opts, mail.as_ref(), parent, &reason, &last_activity, sink);
+    }
+
+    touch_last_activity(opts, sessions.as_ref(), sink);
+
+    Ok(TurnResult {
+        exit_code,
+        clean_result: drain.clean_result,
+        new_session_id,
+        resume_mismatch: drain.resume_mismatch,
+        terminal_mail_observed,
+        terminal_mail_missing: settlement.terminal_mail_missing,
+        waiting: settlement.waiting,
+        stall_aborted: drain.stall_aborted,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        initial_state,
+        final_state,
+    })
+}
+
+/// Builds the child's environment and argv; the stored runtime session id
+/// read under the lock is the one resumed.
+fn spawn_spec(opts: &RunTurnOptions, row: &RowFacts) -> Result<SpawnSpec, TurnError> {
     let mut child_env: BTreeMap<String, String> = opts.runtime.build_env(&opts.model);
-    child_env.insert(env::AGENT_NAME.into(), agent.to_owned());
+    child_env.insert(env::AGENT_NAME.into(), opts.agent.as_str().to_owned());
     child_env.insert(
         env::WORKTREE_PATH.into(),
         opts.worktree.to_string_lossy().into_owned(),
@@ -397,39 +503,45 @@ async fn drive(
         resume_session_id: row.prior_session_id.clone(),
         disallowed_tools: Vec::new(),
     };
-    let Some(spec) = opts.runtime.direct_spawn(&spawn_opts) else {
-        return Err(TurnError::Unsupported {
+    opts.runtime
+        .direct_spawn(&spawn_opts)
+        .ok_or_else(|| TurnError::Unsupported {
             runtime: opts.runtime.id().to_owned(),
             method: "buildDirectSpawn",
-        });
-    };
+        })
+}
 
-    // Per-turn log directory; the sink writes runner.log from here on.
+/// Creates the turn's log directory (the sink writes `runner.log` there
+/// from now on) and the directory of `turn.pid`; returns the log directory.
+fn open_log_dir(opts: &RunTurnOptions, sink: &mut Sink) -> PathBuf {
     let stamp = overstory_sessions::hook_events::log_dir_stamp();
     let log_dir = opts.layout.agent_log_session_dir(&opts.agent, &stamp);
     if std::fs::create_dir_all(&log_dir).is_ok() {
         sink.bind_file(log_dir.join("runner.log"));
     }
-    let turn_pid_path = opts.layout.agent_turn_pid(&opts.agent);
-    if let Some(dir) = turn_pid_path.parent() {
+    if let Some(dir) = opts.layout.agent_turn_pid(&opts.agent).parent() {
         let _ = std::fs::create_dir_all(dir);
     }
+    log_dir
+}
 
-    // Baseline for terminal mail: a rowid, not a time stamp.
-    let mail = MailStore::open(&opts.paths.mail_db).ok();
-    let baseline = mail
-        .as_ref()
-        .and_then(|m| m.high_water_mark().ok())
-        .unwrap_or(0);
-
-    // Spawn.
+/// Spawns the child and publishes `turn.pid` (the guard removes it on every
+/// exit path). A child whose pid cannot be published is killed: nobody
+/// could stop it from outside.
+async fn spawn_child(
+    opts: &RunTurnOptions,
+    spec: &SpawnSpec,
+    guard: &mut TurnGuard,
+    sink: &Sink,
+) -> Result<Box<dyn TurnChild>, TurnError> {
     let mut child = opts
         .spawner
-        .spawn(&spec)
+        .spawn(spec)
         .map_err(|source| TurnError::Spawn {
-            agent: agent.to_owned(),
+            agent: opts.agent.as_str().to_owned(),
             source,
         })?;
+    let turn_pid_path = opts.layout.agent_turn_pid(&opts.agent);
     guard.turn_pid = Some(turn_pid_path.clone());
     if let Err(source) = process::write_pid_file(&turn_pid_path, child.pid()) {
         sink.error(&format!(
@@ -443,32 +555,36 @@ async fn drive(
             source,
         });
     }
+    Ok(child)
+}
 
-    // stderr → stderr.log, in the background.
-    let stderr_task = child.take_stderr().map(|mut err| {
-        let path = log_dir.join("stderr.log");
-        tokio::spawn(async move {
-            if let Ok(mut file) = tokio::fs::File::create(&path).await {
-                let _ = tokio::io::copy(&mut err, &mut file).await;
-            } else {
-                let _ = tokio::io::copy(&mut err, &mut tokio::io::sink()).await;
-            }
-        })
-    });
-
-    // stdin: written concurrently with draining stdout, then closed.
-    let stdin_task = child.take_stdin().map(|mut input| {
-        let turn = opts.user_turn.clone();
+/// Writes the user turn to the child's stdin in the background, concurrently
+/// with draining stdout, then closes it.
+fn write_user_turn(
+    child: &mut dyn TurnChild,
+    user_turn: &str,
+) -> Option<JoinHandle<std::io::Result<()>>> {
+    child.take_stdin().map(|mut input| {
+        let turn = user_turn.to_owned();
         tokio::spawn(async move {
             input.write_all(turn.as_bytes()).await?;
             input.flush().await?;
             input.shutdown().await
         })
-    });
+    })
+}
 
-    // stdout → events, through a reader task so the stall timer can wait on
-    // a cancel-safe channel.
-    let activity = Arc::new(std::sync::Mutex::new(Instant::now()));
+/// The time of the last byte read from the child's stdout.
+type Activity = Arc<std::sync::Mutex<Instant>>;
+
+/// Starts parsing the child's stdout into events, through a reader task so
+/// the stall timer can wait on a cancel-safe channel. Kills the child when
+/// it has no stdout or the runtime has no event reader.
+async fn read_events(
+    opts: &RunTurnOptions,
+    child: &mut dyn TurnChild,
+) -> Result<(mpsc::Receiver<Feed>, JoinHandle<()>, Activity), TurnError> {
+    let activity: Activity = Arc::new(std::sync::Mutex::new(Instant::now()));
     let Some(stdout) = child.take_stdout() else {
         child.signal(Sig::Kill);
         let _ = child.wait().await;
@@ -488,214 +604,203 @@ async fn drive(
             method: "parseEvents",
         });
     };
-    let (mut rx, reader_task) = pump(reader);
+    let (rx, task) = pump(reader);
+    Ok((rx, task, activity))
+}
 
-    // Drain.
-    let mut events = match EventStore::open(&opts.paths.events_db) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            sink.warn(&format!("failed to open events.db: {e}"));
-            None
+/// The drain step: takes in the child's events until its stdout ends,
+/// while watching for an operator abort and for stalls.
+struct Drain<'a> {
+    opts: &'a RunTurnOptions,
+    sink: &'a Sink,
+    /// The session id the turn asked to resume.
+    prior_session_id: Option<&'a str>,
+    intake: Intake,
+    resume_mismatch: bool,
+    clean_result: bool,
+    observed_any_event: bool,
+    aborted: bool,
+    stall_aborted: bool,
+    /// When a pending SIGKILL fires.
+    kill_at: Option<Instant>,
+    last_event_at: Instant,
+}
+
+impl<'a> Drain<'a> {
+    fn new(opts: &'a RunTurnOptions, sink: &'a Sink, prior_session_id: Option<&'a str>) -> Self {
+        let events = match EventStore::open(&opts.paths.events_db) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                sink.warn(&format!("failed to open events.db: {e}"));
+                None
+            }
+        };
+        Self {
+            opts,
+            sink,
+            prior_session_id,
+            intake: Intake::new(opts.agent.clone(), opts.run_id.clone(), events),
+            resume_mismatch: false,
+            clean_result: false,
+            observed_any_event: false,
+            aborted: false,
+            stall_aborted: false,
+            kill_at: None,
+            last_event_at: Instant::now(),
         }
-    };
-    let mut batch: Vec<NewEvent> = Vec::new();
-    let mut new_session_id: Option<String> = None;
-    let mut resume_mismatch = false;
-    let mut clean_result = false;
-    let mut observed_any_event = false;
-    let mut booted = false;
-    let mut aborted = false;
-    let mut stall_aborted = false;
-    let mut kill_at: Option<Instant> = None;
-    let mut last_event_at = Instant::now();
-    let abort = opts.abort.clone().unwrap_or_default();
-    let mut stream_error: Option<std::io::Error> = None;
+    }
 
-    loop {
-        let stall_at = opts.stall_timeout.map(|t| {
-            let bytes_at = activity.lock().map(|a| *a).unwrap_or(last_event_at);
-            bytes_at.max(last_event_at) + t
-        });
-        let wake = match (stall_at.filter(|_| !aborted && !stall_aborted), kill_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let feed = tokio::select! {
-            biased;
-            () = abort.cancelled(), if !aborted => {
-                aborted = true;
-                child.signal(Sig::Term);
-                kill_at.get_or_insert(Instant::now() + opts.sigkill_delay);
-                continue;
-            }
-            feed = rx.recv() => feed,
-            () = sleep_until_opt(wake) => {
-                let now = Instant::now();
-                if kill_at.is_some_and(|k| now >= k) {
-                    child.signal(Sig::Kill);
-                    kill_at = None;
+    /// Runs until the event channel closes. Returns the read error that
+    /// ended it early, if any (the caller kills the child).
+    async fn run(
+        &mut self,
+        child: &mut dyn TurnChild,
+        rx: &mut mpsc::Receiver<Feed>,
+        activity: &Activity,
+        mut sessions: Option<&mut SessionStore>,
+    ) -> Option<std::io::Error> {
+        let abort = self.opts.abort.clone().unwrap_or_default();
+        loop {
+            let stall_at = self.stall_at(activity);
+            let wake = match (stall_at.filter(|_| !self.ended_by_us()), self.kill_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let feed = tokio::select! {
+                biased;
+                () = abort.cancelled(), if !self.aborted => {
+                    self.on_abort(child);
+                    continue;
                 }
-                if let (Some(t), Some(at)) = (opts.stall_timeout, stall_at)
-                    && now >= at && !aborted && !stall_aborted {
-                        stall_aborted = true;
-                        sink.error(&format!(
-                            "parser stalled: no event for {}ms — aborting via SIGTERM",
-                            t.as_millis()
-                        ));
-                        child.signal(Sig::Term);
-                        kill_at.get_or_insert(now + opts.sigkill_delay);
-                    }
-                continue;
+                feed = rx.recv() => feed,
+                () = sleep_until_opt(wake) => {
+                    self.on_timer(child, stall_at);
+                    continue;
+                }
+            };
+            // A closed channel is the end of the stream.
+            let feed = feed?;
+            match feed {
+                Feed::Event(ev) => self.on_event(&ev, sessions.as_deref_mut(), rx.is_empty()),
+                Feed::Failed(e) => {
+                    self.sink.error(&format!(
+                        "parser iteration threw — killing subprocess to avoid orphan: {e}"
+                    ));
+                    return Some(e);
+                }
             }
-        };
-        let Some(feed) = feed else { break };
-        let ev = match feed {
-            Feed::Event(ev) => *ev,
-            Feed::Failed(e) => {
-                sink.error(&format!(
-                    "parser iteration threw — killing subprocess to avoid orphan: {e}"
-                ));
-                stream_error = Some(e);
-                break;
-            }
-        };
-        last_event_at = Instant::now();
-        observed_any_event = true;
-        if let Some(sid) = ev.session_id()
-            && new_session_id.is_none()
+        }
+    }
+
+    fn ended_by_us(&self) -> bool {
+        self.aborted || self.stall_aborted
+    }
+
+    /// When the turn counts as stalled: `stall_timeout` after the later of
+    /// the last event and the last byte read.
+    fn stall_at(&self, activity: &Activity) -> Option<Instant> {
+        self.opts.stall_timeout.map(|t| {
+            let bytes_at = activity.lock().map(|a| *a).unwrap_or(self.last_event_at);
+            bytes_at.max(self.last_event_at) + t
+        })
+    }
+
+    /// An operator abort: SIGTERM now, SIGKILL after `sigkill_delay`.
+    fn on_abort(&mut self, child: &mut dyn TurnChild) {
+        self.aborted = true;
+        child.signal(Sig::Term);
+        self.kill_at
+            .get_or_insert(Instant::now() + self.opts.sigkill_delay);
+    }
+
+    /// A timer fired: the pending SIGKILL, or the stall watchdog.
+    fn on_timer(&mut self, child: &mut dyn TurnChild, stall_at: Option<Instant>) {
+        let now = Instant::now();
+        if self.kill_at.is_some_and(|k| now >= k) {
+            child.signal(Sig::Kill);
+            self.kill_at = None;
+        }
+        if let (Some(t), Some(at)) = (self.opts.stall_timeout, stall_at)
+            && now >= at
+            && !self.ended_by_us()
         {
-            new_session_id = Some(sid.to_owned());
-            if let Some(store) = &sessions
-                && let Err(e) = store.update_claude_session_id(agent, sid)
-            {
-                sink.warn(&format!("failed to persist claudeSessionId: {e}"));
-            }
-            if let Some(prior) = row.prior_session_id.as_deref().filter(|p| *p != sid) {
-                resume_mismatch = true;
-                batch.push(
-                    NewEvent::custom(
-                        agent,
-                        "resume_mismatch",
-                        json!({"requestedSessionId": prior, "observedSessionId": sid}),
-                    )
-                    .level(EventLevel::Warn)
-                    .run(opts.run_id.clone())
-                    .session(Some(sid.to_owned())),
-                );
-                sink.warn(&format!(
-                    "resume mismatch: requested {prior} but runtime returned {sid}"
-                ));
-            }
-        }
-        if initial_state == AgentState::Booting && !booted {
-            booted = true;
-            if let Some(store) = sessions.as_mut() {
-                match store.transition(
-                    agent,
-                    &Transition::to(AgentState::Working).only_from(&[AgentState::Booting]),
-                ) {
-                    Ok(TransitionOutcome::Rejected { prev, attempted }) => sink.warn(&format!(
-                        "booting → working rejected: state is now {prev} (attempted {attempted})"
-                    )),
-                    Ok(_) => {}
-                    Err(e) => sink.warn(&format!("failed to transition booting → working: {e}")),
-                }
-            }
-        }
-        if let RuntimeEvent::Result { .. } = &ev {
-            clean_result = ev.is_clean_result();
-        }
-        batch.push(event_row(
-            &ev,
-            agent,
-            opts.run_id.clone(),
-            new_session_id.clone(),
-        ));
-        // Write when the producer pauses or the batch is full.
-        if batch.len() >= EVENT_BATCH || rx.is_empty() {
-            flush(&mut events, &mut batch, sink);
-        }
-    }
-    flush(&mut events, &mut batch, sink);
-    drop(events);
-
-    if let Some(e) = stream_error {
-        child.signal(Sig::Kill);
-        let _ = child.wait().await;
-        reader_task.abort();
-        return Err(TurnError::Stream { source: e });
-    }
-    let _ = reader_task.await;
-
-    // Exit: keep escalation armed until the child is reaped.
-    let exit = wait_with_escalation(&mut *child, kill_at, opts.sigkill_delay).await;
-    let exit_code = if aborted || stall_aborted { None } else { exit };
-    if let Some(t) = stderr_task {
-        let _ = t.await;
-    }
-    if let Some(t) = stdin_task {
-        match t.await {
-            Ok(Err(source)) if !aborted && !stall_aborted && !observed_any_event => {
-                return Err(TurnError::Stdin { source });
-            }
-            Ok(Err(e)) => sink.warn(&format!("writing the user turn failed: {e}")),
-            _ => {}
+            self.stall_aborted = true;
+            self.sink.error(&format!(
+                "parser stalled: no event for {}ms — aborting via SIGTERM",
+                t.as_millis()
+            ));
+            child.signal(Sig::Term);
+            self.kill_at.get_or_insert(now + self.opts.sigkill_delay);
         }
     }
 
-    // Terminal mail, outstanding work.
-    let terminal_mail_observed = mail
-        .as_ref()
-        .and_then(|m| m.has_sent_since(agent, terminal_types, baseline).ok())
-        .unwrap_or(false);
-    let outstanding_work = opts.wait_for_outstanding_work
-        && has_outstanding_work(agent, sessions.as_ref(), mail.as_ref());
-
-    let facts = TurnFacts {
-        aborted,
-        stall_aborted,
-        clean_result,
-        terminal_mail_observed,
-        observed_any_event,
-        outstanding_work,
-    };
-    let settlement = outcome::settle(initial_state, &facts);
-    if settlement.terminal_mail_missing && !settlement.waiting {
-        sink.error(&format!(
-            "agent exited cleanly without sending terminal mail (expected {}); marking completed and surfacing contract violation",
-            outcome::expected_types(terminal_types)
-        ));
-    }
-    let final_state = settlement.final_state;
-    if final_state != initial_state {
-        if let Some(store) = sessions.as_mut() {
-            match store.transition(agent, &Transition::to(final_state)) {
-                Ok(TransitionOutcome::Rejected { prev, attempted }) => sink.warn(&format!(
-                    "turn-end transition {initial_state} → {attempted} rejected: state is now {prev}"
-                )),
-                Ok(_) => {}
-                Err(e) => sink.warn(&format!("failed to transition state to {final_state}: {e}")),
-            }
-        } else {
-            sink.warn(&format!(
-                "failed to transition state to {final_state}: sessions.db unavailable"
+    /// One event: re-arms the stall timer, goes through the intake, and
+    /// flags a resumed session the runtime did not honour.
+    fn on_event(
+        &mut self,
+        ev: &RuntimeEvent,
+        sessions: Option<&mut SessionStore>,
+        producer_paused: bool,
+    ) {
+        self.last_event_at = Instant::now();
+        self.observed_any_event = true;
+        let intook = self.intake.record(ev, sessions, self.sink);
+        if let Some(sid) = intook.new_session_id
+            && !self.resume_mismatch
+            && let Some(prior) = self.prior_session_id.filter(|p| *p != sid)
+        {
+            self.resume_mismatch = true;
+            self.intake.push(
+                NewEvent::custom(
+                    self.opts.agent.as_str(),
+                    "resume_mismatch",
+                    json!({"requestedSessionId": prior, "observedSessionId": sid}),
+                )
+                .level(EventLevel::Warn),
+            );
+            self.sink.warn(&format!(
+                "resume mismatch: requested {prior} but runtime returned {sid}"
             ));
         }
+        if let Some(clean) = intook.result {
+            self.clean_result = clean;
+        }
+        self.intake.flush_if_paused(producer_paused, self.sink);
     }
+}
 
-    // Tell the parent.
-    if let (Some(parent), Some(reason)) = (row.parent.as_deref(), settlement.notify_parent) {
-        let reason = outcome::death_reason_text(reason, terminal_types);
-        let last_activity = row
-            .last_activity
-            .clone()
-            .unwrap_or_else(|| started_at.to_owned());
-        notify_parent(opts, mail.as_ref(), parent, &reason, &last_activity, sink);
+/// Writes the decided state through the compare-and-swap; a rejection or a
+/// missing store is logged, not fatal.
+fn write_final_state(
+    opts: &RunTurnOptions,
+    sessions: Option<&mut SessionStore>,
+    initial_state: AgentState,
+    final_state: AgentState,
+    sink: &Sink,
+) {
+    let Some(store) = sessions else {
+        sink.warn(&format!(
+            "failed to transition state to {final_state}: sessions.db unavailable"
+        ));
+        return;
+    };
+    match store.transition(opts.agent.as_str(), &Transition::to(final_state)) {
+        Ok(TransitionOutcome::Rejected { prev, attempted }) => sink.warn(&format!(
+            "turn-end transition {initial_state} → {attempted} rejected: state is now {prev}"
+        )),
+        Ok(_) => {}
+        Err(e) => sink.warn(&format!("failed to transition state to {final_state}: {e}")),
     }
+}
 
-    // lastActivity.
-    let touched = match sessions.as_ref() {
-        Some(s) => s.touch(agent).map(|_| ()).map_err(|e| e.to_string()),
+/// Refreshes `lastActivity` at the end of the turn; a failure makes the
+/// row's `lastActivity` unreliable and is logged as an error.
+fn touch_last_activity(opts: &RunTurnOptions, sessions: Option<&SessionStore>, sink: &Sink) {
+    let touched = match sessions {
+        Some(s) => s
+            .touch(opts.agent.as_str())
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         None => Err(format!("cannot open {}", opts.paths.sessions_db.display())),
     };
     if let Err(e) = touched {
@@ -704,20 +809,6 @@ async fn drive(
             "lastActivity stayed at startedAt — session.lastActivity is unreliable for this turn",
         );
     }
-
-    Ok(TurnResult {
-        exit_code,
-        clean_result,
-        new_session_id,
-        resume_mismatch,
-        terminal_mail_observed,
-        terminal_mail_missing: settlement.terminal_mail_missing,
-        waiting: settlement.waiting,
-        stall_aborted,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        initial_state,
-        final_state,
-    })
 }
 
 /// Whether the agent still has something to wait for: a child that has not
@@ -816,18 +907,6 @@ pub(crate) fn event_row(
         row = row.data(&data);
     }
     row
-}
-
-fn flush(store: &mut Option<EventStore>, batch: &mut Vec<NewEvent>, sink: &Sink) {
-    if batch.is_empty() {
-        return;
-    }
-    if let Some(s) = store.as_mut()
-        && let Err(e) = s.insert_many(batch)
-    {
-        sink.warn(&format!("failed to record {} events: {e}", batch.len()));
-    }
-    batch.clear();
 }
 
 /// Waits for the child to exit. A pending SIGKILL (`kill_at`) still fires;

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -21,6 +22,8 @@ pub struct Fake {
     exit: Arc<watch::Sender<Option<Option<i32>>>>,
     writes: Arc<Mutex<Vec<String>>>,
     signals: Arc<Mutex<Vec<Sig>>>,
+    /// SIGTERM is recorded but ignored; only SIGKILL ends the child.
+    ignores_term: Arc<AtomicBool>,
     pub child: Arc<Mutex<Option<FakeChild>>>,
 }
 
@@ -36,6 +39,7 @@ impl Fake {
             exit: Arc::new(exit),
             writes: Arc::default(),
             signals: Arc::default(),
+            ignores_term: Arc::default(),
             child: Arc::default(),
         };
         *fake.child.lock().unwrap() = Some(FakeChild {
@@ -55,8 +59,15 @@ impl Fake {
             exit: self.exit.clone(),
             writes: self.writes.clone(),
             signals: self.signals.clone(),
+            ignores_term: self.ignores_term.clone(),
             child: Arc::default(),
         }
+    }
+
+    /// Makes the child survive SIGTERM, like a process stuck in a system
+    /// call or trapping the signal: only SIGKILL ends it.
+    pub fn ignore_sigterm(&self) {
+        self.ignores_term.store(true, Ordering::SeqCst);
     }
 
     pub async fn line(&self, line: &str) {
@@ -167,14 +178,12 @@ impl TurnChild for FakeChild {
         Ok(v.flatten())
     }
     fn signal(&mut self, sig: Sig) {
-        let first = {
-            let mut s = self.handle.signals.lock().unwrap();
-            s.push(sig);
-            s.len() == 1
-        };
-        if first {
+        self.handle.signals.lock().unwrap().push(sig);
+        let ends = sig == Sig::Kill || !self.handle.ignores_term.load(Ordering::SeqCst);
+        if ends {
             let h = self.handle.clone_light();
-            // Like a real child: the first signal ends it and closes stdout.
+            // Like a real child: a signal that ends it closes its stdout.
+            // (Exiting twice is a no-op, so later signals change nothing.)
             tokio::spawn(async move { h.exit_with(None).await });
         }
     }

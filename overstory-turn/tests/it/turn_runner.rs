@@ -380,8 +380,13 @@ async fn merger_worker_done_is_not_terminal() {
 }
 
 // ---------- 12–14: stall and abort ----------
+//
+// These run on tokio's paused clock: the child is the in-memory fake, so
+// the runtime is idle only when every task waits on a timer, and the
+// clock then jumps to the next one. Timeouts cost no wall time and cannot
+// race a slow machine.
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn silent_child_is_stall_aborted_to_zombie() {
     let ctx = Ctx::new();
     ctx.seed("st", AgentState::Working, |_| {});
@@ -398,7 +403,7 @@ async fn silent_child_is_stall_aborted_to_zombie() {
     assert!(ctx.log.contains(LogLevel::Error, "parser stalled"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn steady_output_keeps_the_stall_watchdog_quiet() {
     let ctx = Ctx::new();
     ctx.seed("steady", AgentState::Working, |_| {});
@@ -425,7 +430,7 @@ async fn steady_output_keeps_the_stall_watchdog_quiet() {
     assert!(r.duration_ms >= 250, "{}", r.duration_ms);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn operator_abort_terminates_and_zombifies() {
     let ctx = Ctx::new();
     ctx.seed("ab", AgentState::Working, |_| {});
@@ -462,11 +467,54 @@ async fn pre_cancelled_abort_still_cleans_up() {
 
 // ---------- 15–19: worker_died ----------
 
+#[tokio::test(start_paused = true)]
+async fn a_child_that_ignores_sigterm_is_killed_after_the_sigkill_delay() {
+    let ctx = Ctx::new();
+    ctx.seed("stubborn", AgentState::Working, |_| {});
+    let fake = Fake::new();
+    fake.ignore_sigterm();
+    let mut o = ctx.opts("stubborn", FakeSpawner::one(&fake));
+    o.stall_timeout = Some(Duration::from_millis(50));
+    let sigkill_delay = o.sigkill_delay;
+    let started = tokio::time::Instant::now();
+    let r = run(o).await;
+    assert_eq!(fake.signals(), vec![Sig::Term, Sig::Kill]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(50) + sigkill_delay,
+        "SIGKILL came {:?} after the start",
+        started.elapsed()
+    );
+    assert!(r.stall_aborted);
+    assert_eq!(r.final_state, AgentState::Zombie);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_that_closes_stdout_but_never_exits_is_terminated_after_the_exit_grace() {
+    let ctx = Ctx::new();
+    ctx.seed("lingers", AgentState::Working, |_| {});
+    let fake = Fake::new();
+    fake.turn("s", false).await;
+    fake.close_stdout().await;
+    let o = ctx.opts("lingers", FakeSpawner::one(&fake));
+    let started = tokio::time::Instant::now();
+    let r = run(o).await;
+    assert_eq!(fake.signals().first(), Some(&Sig::Term));
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "terminated {:?} after the start, before the 30 s exit grace",
+        started.elapsed()
+    );
+    assert_eq!(r.exit_code, None, "ended by our signal");
+    assert!(r.clean_result);
+    assert!(!r.stall_aborted);
+    assert_eq!(r.final_state, AgentState::Completed);
+}
+
 fn worker_died(ctx: &Ctx, parent: &str) -> Vec<overstory_mail::MailMessage> {
     ctx.mail_to(parent, MessageType::WorkerDied)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn abort_notifies_the_parent_once() {
     let ctx = Ctx::new();
     ctx.seed("w15", AgentState::Working, |s| {
@@ -501,7 +549,7 @@ async fn abort_notifies_the_parent_once() {
     assert!(p["reason"].as_str().unwrap().contains("Aborted"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stall_notifies_the_parent() {
     let ctx = Ctx::new();
     ctx.seed("w16", AgentState::Working, |s| {
@@ -806,6 +854,49 @@ async fn unclean_turn_with_events_from_booting_is_working() {
     assert_eq!(ctx.row("unc").state, AgentState::Working);
 }
 
+/// The booting → working rule (shared with the agent host, see
+/// `feed.rs`): the turn's first event promotes the row while the turn still
+/// runs, from `booting` and from `stalled` alike.
+async fn first_event_promotes_mid_turn(from: AgentState) {
+    let ctx = Ctx::new();
+    ctx.seed("mid", from, |s| {
+        s.escalation_level = 2;
+        s.stalled_since = Some("2026-01-01T00:00:00.000Z".into());
+    });
+    let fake = Fake::new();
+    let task = tokio::spawn(run_turn(ctx.opts("mid", FakeSpawner::one(&fake))));
+    fake.line(r#"{"type":"system","subtype":"init","session_id":"s"}"#)
+        .await;
+    wait_for_events(&ctx, "mid", 1).await;
+    let row = ctx.row("mid");
+    assert_eq!(
+        row.state,
+        AgentState::Working,
+        "promoted before the turn ends"
+    );
+    assert_eq!(row.escalation_level, 0);
+    assert_eq!(row.stalled_since, None);
+    fake.exit_with(Some(1)).await;
+    let r = task.await.unwrap().unwrap();
+    assert_eq!(r.initial_state, from);
+    assert_eq!(r.final_state, AgentState::Working);
+    assert!(
+        !ctx.log.contains(LogLevel::Warn, "rejected"),
+        "{:?}",
+        ctx.log.lines()
+    );
+}
+
+#[tokio::test]
+async fn first_event_moves_a_booting_agent_to_working_mid_turn() {
+    first_event_promotes_mid_turn(AgentState::Booting).await;
+}
+
+#[tokio::test]
+async fn first_event_recovers_a_stalled_agent_mid_turn() {
+    first_event_promotes_mid_turn(AgentState::Stalled).await;
+}
+
 async fn clean_turn_fake_err() -> Fake {
     let fake = Fake::new();
     fake.turn("s", true).await;
@@ -849,7 +940,7 @@ async fn instant_crash_without_events_leaves_the_state_alone() {
     assert_eq!(ctx.row("crash").state, AgentState::Stalled);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn lock_timeout_inside_run_turn_is_an_error_and_spawns_nothing() {
     let ctx = Ctx::new();
     let agent = AgentName::new("held").unwrap();
