@@ -48,7 +48,10 @@ use overstory_core::lockfile::FileLock;
 use overstory_core::{AgentName, Capability, Config, FsError, Layout, clock, env, ids, process};
 use overstory_mail::{Address, MailClient, MailMessage, MailStore, MessageType, SendRequest};
 use overstory_sessions::status::StatusSources as _;
-use overstory_sessions::{AgentState, NewRun, RunMode, RunStatus, RunStore, Session, SessionStore, Transition, current_run_id, write_current_run};
+use overstory_sessions::{
+    AgentState, NewRun, RunMode, RunStatus, RunStore, Session, SessionStore, Transition,
+    current_run_id, write_current_run,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -57,6 +60,7 @@ use crate::error::FleetError;
 use crate::groups::TrackerCli;
 use crate::nudge::{NudgeOptions, nudge_agent};
 use crate::profile::{Identity, save_identity};
+use crate::status_sources::ProjectSources;
 use crate::tmux::{self, NewSession, SessionState, Tmux};
 use overstory_runtime::claude_settings::{
     ENV_GUARD, merge_settings, overstory_hooks, settings_path, to_tab_json,
@@ -71,7 +75,6 @@ use overstory_turn::dispatch::{
     Launcher, RuntimeChoice, TurnFactory, WakeOutcome, enqueue_turn, wake,
 };
 use overstory_turn::host;
-use crate::status_sources::ProjectSources;
 
 /// The sender of operator mail.
 pub const OPERATOR: &str = "operator";
@@ -1505,9 +1508,7 @@ fn all_agents_done(layout: &Layout, run: Option<&str>) -> (bool, String) {
         .by_run(run)
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| {
-            s.capability.is_task_scoped()
-        })
+        .filter(|s| s.capability.is_task_scoped())
         .collect();
     if workers.is_empty() {
         return (false, format!("No agents in run {run} yet"));

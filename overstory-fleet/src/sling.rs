@@ -510,9 +510,7 @@ fn check_concurrency(adm: &Admission<'_>, active: &[&Session]) -> Result<(), Fle
     let max = req.config.agents.max_concurrent;
     let workers = active
         .iter()
-        .filter(|s| {
-            !s.capability.is_persistent()
-        })
+        .filter(|s| !s.capability.is_persistent())
         .count();
     if max > 0 && workers >= max as usize {
         return Err(FleetError::ConcurrencyLimit {
@@ -869,7 +867,11 @@ fn set_up_and_start(plan: &SetUp<'_>, undo: &mut Undo) -> Result<SlingReport, Fl
         pid: None,
         session_id: admitted.session.id.clone(),
         run_id: admitted.run_id.clone(),
-        parent_agent: admitted.session.parent_agent.as_ref().map(ToString::to_string),
+        parent_agent: admitted
+            .session
+            .parent_agent
+            .as_ref()
+            .map(ToString::to_string),
         depth: admitted.depth,
         runtime: runtime.id().to_owned(),
         headless,
@@ -986,7 +988,11 @@ fn write_agent_overlay(
         worktree.to_path_buf(),
     );
     overlay.spec_path = spec_path.cloned();
-    overlay.parent_agent = admitted.session.parent_agent.as_ref().map(ToString::to_string);
+    overlay.parent_agent = admitted
+        .session
+        .parent_agent
+        .as_ref()
+        .map(ToString::to_string);
     overlay.depth = admitted.depth;
     overlay.file_scope = files.to_vec();
     overlay.mulch_domains = if config.mulch.enabled {

@@ -251,7 +251,7 @@ mod tests {
     fn fixture(state: AgentState) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let sessions = SessionStore::open(&dir.path().join("sessions.db")).unwrap();
-        let mut row = Session::new("agent", "builder");
+        let mut row = Session::new("agent".parse().unwrap(), "builder".parse().unwrap());
         row.state = state;
         sessions.upsert(&row).unwrap();
         sessions

@@ -874,7 +874,10 @@ mod tests {
         let agent = AgentName::new("coordinator").unwrap();
         let sessions = SessionStore::open(&layout.sessions_db()).unwrap();
         sessions
-            .upsert(&Session::new("coordinator", "coordinator"))
+            .upsert(&Session::new(
+                agent.clone(),
+                overstory_core::Capability::Coordinator,
+            ))
             .unwrap();
         let runtime = overstory_runtime::ClaudeRuntime::new();
         let mut state = HostState {
