@@ -70,6 +70,7 @@ pub mod fsio;
 pub mod git;
 pub mod ids;
 pub mod init;
+pub mod json;
 pub mod layout;
 pub mod lockfile;
 pub mod names;

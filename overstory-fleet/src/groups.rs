@@ -216,7 +216,7 @@ impl Groups {
     fn save(&self, groups: &[Group]) -> Result<(), FleetError> {
         let path = self.layout.groups();
         let value = serde_json::to_value(groups).unwrap_or(Value::Array(Vec::new()));
-        let text = overstory_core::init::files::tab_json(&value);
+        let text = overstory_core::json::to_tab_string(&value);
         let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
         std::fs::write(&tmp, text).map_err(|e| FsError::new("write", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| {

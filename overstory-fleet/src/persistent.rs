@@ -62,7 +62,7 @@ use crate::nudge::{NudgeOptions, nudge_agent};
 use crate::profile::{Identity, save_identity};
 use crate::tmux::{self, NewSession, SessionState, Tmux};
 use overstory_runtime::claude_settings::{
-    ENV_GUARD, merge_settings, overstory_hooks, settings_path, to_tab_json,
+    ENV_GUARD, merge_settings, overstory_hooks, settings_path,
 };
 use overstory_runtime::manifest::Manifest;
 use overstory_runtime::model::{process_env, resolve_model};
@@ -630,7 +630,8 @@ fn deploy_root_hooks(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
     }
-    std::fs::write(&path, to_tab_json(&merged)).map_err(|e| FsError::new("write", &path, e))?;
+    std::fs::write(&path, overstory_core::json::to_tab_string(&merged))
+        .map_err(|e| FsError::new("write", &path, e))?;
     Ok(())
 }
 

@@ -182,7 +182,7 @@ fn orchestrator_context(
         if !name.is_empty() {
             let v = serde_json::json!({"tmuxSession": name, "registeredAt": overstory_core::clock::now_rfc3339()});
             let path = layout.orchestrator_tmux();
-            let _ = std::fs::write(&path, overstory_runtime::claude_settings::to_tab_json(&v));
+            let _ = std::fs::write(&path, overstory_core::json::to_tab_string(&v));
         }
     }
     let p = &config.project;

@@ -299,7 +299,7 @@ pub fn save_checkpoint(path: &Path, cp: &Checkpoint) -> Result<(), RuntimeError>
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let v = serde_json::to_value(cp).map_err(|e| io(std::io::Error::other(e)))?;
-    std::fs::write(path, overstory_runtime::claude_settings::to_tab_json(&v)).map_err(io)
+    std::fs::write(path, overstory_core::json::to_tab_string(&v)).map_err(io)
 }
 
 /// Loads a checkpoint; `Ok(None)` when there is none.
