@@ -627,11 +627,7 @@ fn deploy_root_hooks(
     let path = settings_path(root);
     let existing = std::fs::read_to_string(&path).ok();
     let merged = merge_settings(existing.as_deref(), hooks);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
-    }
-    std::fs::write(&path, overstory_core::json::to_tab_string(&merged))
-        .map_err(|e| FsError::new("write", &path, e))?;
+    overstory_core::fsio::write_atomic(&path, overstory_core::json::to_tab_string(&merged))?;
     Ok(())
 }
 

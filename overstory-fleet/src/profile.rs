@@ -14,6 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use overstory_core::FsError;
 use overstory_runtime::error::RuntimeError;
 
 /// Newest completed tasks kept in an identity.
@@ -215,19 +216,12 @@ pub fn load_identity(path: &Path) -> Option<Identity> {
         .map(|t| Identity::from_yaml(&t))
 }
 
-/// Writes an identity, creating the directory.
+/// Writes an identity atomically, creating the directory.
 ///
 /// # Errors
-/// [`RuntimeError::Io`] when the file cannot be written.
-pub fn save_identity(path: &Path, id: &Identity) -> Result<(), RuntimeError> {
-    let io = |source| RuntimeError::Io {
-        action: "write the agent identity",
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    std::fs::write(path, id.to_yaml()).map_err(io)
+/// [`FsError`] naming the directory or file that could not be written.
+pub fn save_identity(path: &Path, id: &Identity) -> Result<(), FsError> {
+    overstory_core::fsio::write_atomic(path, id.to_yaml())
 }
 
 /// Records a finished session: adds `sessions`, unions `domains`, appends a
@@ -258,7 +252,10 @@ pub fn update_identity(
         let excess = id.recent_tasks.len().saturating_sub(RECENT_TASKS_CAP);
         id.recent_tasks.drain(..excess);
     }
-    save_identity(path, &id)?;
+    save_identity(path, &id).map_err(|e| RuntimeError::Io {
+        action: "write the agent identity",
+        source: e.source,
+    })?;
     Ok(id)
 }
 
@@ -286,20 +283,14 @@ pub struct Checkpoint {
     pub mulch_domains: Vec<String>,
 }
 
-/// Saves (overwrites) a checkpoint as tab-indented JSON.
+/// Saves (overwrites) a checkpoint as tab-indented JSON, atomically.
 ///
 /// # Errors
-/// [`RuntimeError::Io`] when it cannot be written.
-pub fn save_checkpoint(path: &Path, cp: &Checkpoint) -> Result<(), RuntimeError> {
-    let io = |source| RuntimeError::Io {
-        action: "write the checkpoint",
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let v = serde_json::to_value(cp).map_err(|e| io(std::io::Error::other(e)))?;
-    std::fs::write(path, overstory_core::json::to_tab_string(&v)).map_err(io)
+/// [`FsError`] naming the directory or file that could not be written.
+pub fn save_checkpoint(path: &Path, cp: &Checkpoint) -> Result<(), FsError> {
+    // A struct of strings and lists of strings always converts.
+    let v = serde_json::to_value(cp).unwrap_or_default();
+    overstory_core::fsio::write_atomic(path, overstory_core::json::to_tab_string(&v))
 }
 
 /// Loads a checkpoint; `Ok(None)` when there is none.

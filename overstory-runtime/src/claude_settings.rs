@@ -242,32 +242,20 @@ pub fn merge_settings(existing: Option<&str>, ours: Map<String, Value>) -> Value
 /// [`RuntimeError::Deploy`] when the directory or file cannot be written.
 pub async fn deploy_hooks(worktree: &Path, def: &HooksDef) -> Result<(), RuntimeError> {
     let path = settings_path(worktree);
-    let fail = |action, path: &Path, source| RuntimeError::Deploy {
-        agent: def.agent_name.clone(),
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = worktree.join(".claude");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| fail("create directory", &dir, e))?;
     let existing = tokio::fs::read_to_string(&path).await.ok();
     let merged = merge_settings(existing.as_deref(), overstory_hooks(def));
-    write_atomic(&path, to_tab_string(&merged).as_bytes())
-        .await
-        .map_err(|e| fail("write", &path, e))
+    write_deployed(&def.agent_name, &path, to_tab_string(&merged).as_bytes())
 }
 
-/// Writes a file via a temp file and rename, so readers never see half of it.
-pub(crate) async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    tokio::fs::write(&tmp, bytes).await?;
-    if let Err(e) = tokio::fs::rename(&tmp, path).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
-    Ok(())
+/// Writes `bytes` to `path` atomically for `agent`'s deployment, creating
+/// the directory ([`overstory_core::fsio::write_atomic`]).
+pub(crate) fn write_deployed(agent: &str, path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
+    overstory_core::fsio::write_atomic(path, bytes).map_err(|e| RuntimeError::Deploy {
+        agent: agent.to_owned(),
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]
