@@ -15,6 +15,7 @@ use std::path::Path;
 
 use overstory_core::{ConfigError, DbError, FsError, GitError, ProcessError, ValidationError};
 use overstory_mail::MailError;
+use serde_json::Value;
 
 use crate::output::{Style, envelope_err};
 
@@ -95,11 +96,26 @@ impl CliError {
         e
     }
 
+    /// Returns the `--json` failure envelope for `command`: the spec's
+    /// `success`, `command`, `error` and `code`, then `causes` and `hints`
+    /// arrays when there are any (agents read `--json`, so they need the
+    /// hint as much as a person does).
+    pub fn envelope(&self, command: &str) -> Value {
+        let mut v = envelope_err(command, &self.message, self.code);
+        if let Value::Object(map) = &mut v {
+            for (key, lines) in [("causes", &self.causes), ("hints", &self.hints)] {
+                if !lines.is_empty() {
+                    map.insert(key.into(), lines.clone().into());
+                }
+            }
+        }
+        v
+    }
+
     /// Prints the error for the user and returns nothing; the caller exits 1.
     pub fn print(&self, json: bool, command: &str, style: Style) {
         if json {
-            let v = envelope_err(command, &self.message, self.code);
-            println!("{v}");
+            println!("{}", self.envelope(command));
             return;
         }
         let head = match self.code {
@@ -470,5 +486,21 @@ mod tests {
         }
         .into();
         assert_eq!(e.hints, ["Start it with 'ov coordinator start'"]);
+    }
+
+    #[test]
+    fn json_envelope_carries_causes_and_hints_only_when_present() {
+        let bare = CliError::validation("bad").envelope("sling");
+        assert_eq!(
+            bare.to_string(),
+            "{\"success\":false,\"command\":\"sling\",\"error\":\"bad\",\"code\":\"VALIDATION_ERROR\"}"
+        );
+        let full = CliError::with_code("MAIL_ERROR", "Failed")
+            .caused_by(std::io::Error::other("disk"))
+            .hint("Run 'ov doctor'")
+            .envelope("mail list");
+        assert_eq!(full["causes"], serde_json::json!(["disk"]));
+        assert_eq!(full["hints"], serde_json::json!(["Run 'ov doctor'"]));
+        assert_eq!(full["code"], "MAIL_ERROR");
     }
 }

@@ -43,8 +43,8 @@ use crate::layout::Layout;
 
 mod load;
 mod validate;
-mod write;
-mod yaml;
+pub(crate) mod write;
+pub(crate) mod yaml;
 
 use serde::{Deserialize, Serialize};
 

@@ -227,8 +227,11 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitOutcome, InitError>
     report.files.push(layout.config());
 
     let managed = [
-        (layout.manifest(), files::tab_json(&files::manifest())),
-        (layout.hooks(), files::tab_json(&files::hooks())),
+        (
+            layout.manifest(),
+            crate::json::to_tab_string(&files::manifest()),
+        ),
+        (layout.hooks(), crate::json::to_tab_string(&files::hooks())),
         (layout.gitignore(), files::GITIGNORE.to_owned()),
         (layout.readme(), files::README.to_owned()),
     ];

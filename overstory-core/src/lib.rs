@@ -70,12 +70,14 @@ pub mod fsio;
 pub mod git;
 pub mod ids;
 pub mod init;
+pub mod json;
 pub mod layout;
 pub mod lockfile;
 pub mod names;
 pub mod process;
 pub mod project;
 pub mod worktree;
+pub mod yaml;
 
 pub use capability::{Capability, CapabilityProps, GuardClass, Lifecycle};
 pub use config::{Config, ConfigWarning, LoadedConfig};
@@ -83,6 +85,7 @@ pub use error::{ConfigError, DbError, FsError, GitError, ProcessError, Validatio
 pub use layout::Layout;
 pub use names::{AgentName, BranchName, TaskId};
 pub use worktree::{WorktreeError, Worktrees};
+pub use yaml::YamlError;
 
 /// The version string reported by `ov --version`, kept equal to the
 /// original's so both can share a project.

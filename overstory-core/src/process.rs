@@ -155,24 +155,16 @@ pub fn terminate_group(pgid: i32, grace: Duration) -> Result<bool, ProcessError>
     Ok(false)
 }
 
-/// Writes `pid` to `path` atomically (temp file + rename), creating the parent.
+/// Writes `pid` to `path` atomically ([`crate::fsio::write_atomic`]), creating
+/// the parent.
 ///
 /// # Errors
 /// [`ProcessError::PidFile`] naming the file.
 pub fn write_pid_file(path: &Path, pid: u32) -> Result<(), ProcessError> {
-    let fail = |source| ProcessError::PidFile {
+    crate::fsio::write_atomic(path, format!("{pid}\n")).map_err(|e| ProcessError::PidFile {
         action: "write",
         path: path.to_owned(),
-        source,
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(fail)?;
-    }
-    let tmp = path.with_extension(format!("pid.tmp.{}", std::process::id()));
-    std::fs::write(&tmp, format!("{pid}\n")).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e)
+        source: e.source,
     })
 }
 

@@ -240,7 +240,7 @@ pub fn clean(
         r.sessions_cleared = remove_db(&layout.sessions_db())?;
         let legacy = layout.sessions_json();
         if legacy.exists() {
-            std::fs::write(&legacy, "[]\n").map_err(|e| FsError::new("write", &legacy, e))?;
+            overstory_core::fsio::write_atomic(&legacy, "[]\n")?;
             r.sessions_cleared = true;
         }
     }

@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use overstory_core::lockfile::FileLock;
-use overstory_core::{FsError, Layout, clock, ids, process};
+use overstory_core::{Layout, clock, ids, process};
 use overstory_mail::{MailClient, SendRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -216,13 +216,8 @@ impl Groups {
     fn save(&self, groups: &[Group]) -> Result<(), FleetError> {
         let path = self.layout.groups();
         let value = serde_json::to_value(groups).unwrap_or(Value::Array(Vec::new()));
-        let text = overstory_core::init::files::tab_json(&value);
-        let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
-        std::fs::write(&tmp, text).map_err(|e| FsError::new("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            FsError::new("replace", &path, e)
-        })?;
+        let text = overstory_core::json::to_tab_string(&value);
+        overstory_core::fsio::write_atomic(&path, text)?;
         Ok(())
     }
 

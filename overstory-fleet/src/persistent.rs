@@ -63,7 +63,7 @@ use crate::profile::{Identity, save_identity};
 use crate::status_sources::ProjectSources;
 use crate::tmux::{self, NewSession, SessionState, Tmux};
 use overstory_runtime::claude_settings::{
-    ENV_GUARD, merge_settings, overstory_hooks, settings_path, to_tab_json,
+    ENV_GUARD, merge_settings, overstory_hooks, settings_path,
 };
 use overstory_runtime::manifest::Manifest;
 use overstory_runtime::model::{process_env, resolve_model};
@@ -735,10 +735,7 @@ fn deploy_root_hooks(
     let path = settings_path(root);
     let existing = std::fs::read_to_string(&path).ok();
     let merged = merge_settings(existing.as_deref(), hooks);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
-    }
-    std::fs::write(&path, to_tab_json(&merged)).map_err(|e| FsError::new("write", &path, e))?;
+    overstory_core::fsio::write_atomic(&path, overstory_core::json::to_tab_string(&merged))?;
     Ok(())
 }
 

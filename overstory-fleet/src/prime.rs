@@ -6,7 +6,7 @@
 //! Expertise section says so when mulch is disabled.
 
 use overstory_core::init::files::GITIGNORE;
-use overstory_core::{AgentName, Config, FsError, Layout, env};
+use overstory_core::{AgentName, Config, Layout, env};
 use overstory_sessions::SessionStore;
 use overstory_sessions::metrics::MetricsStore;
 use serde::Serialize;
@@ -52,7 +52,7 @@ pub fn heal_gitignore(layout: &Layout) -> Result<bool, FleetError> {
     if std::fs::read_to_string(&path).is_ok_and(|t| t == GITIGNORE) || !layout.dir().is_dir() {
         return Ok(false);
     }
-    std::fs::write(&path, GITIGNORE).map_err(|e| FsError::new("write", &path, e))?;
+    overstory_core::fsio::write_atomic(&path, GITIGNORE)?;
     Ok(true)
 }
 
@@ -170,7 +170,7 @@ fn orchestrator_context(
         && layout.dir().is_dir()
     {
         let path = layout.session_branch();
-        std::fs::write(&path, format!("{b}\n")).map_err(|e| FsError::new("write", &path, e))?;
+        overstory_core::fsio::write_atomic(&path, format!("{b}\n"))?;
     }
     if env::is_set(env::TMUX)
         && let Ok(o) = overstory_core::process::foreground_command("tmux")
@@ -179,10 +179,11 @@ fn orchestrator_context(
         && o.status.success()
     {
         let name = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-        if !name.is_empty() {
+        if !name.is_empty() && layout.dir().is_dir() {
             let v = serde_json::json!({"tmuxSession": name, "registeredAt": overstory_core::clock::now_rfc3339()});
             let path = layout.orchestrator_tmux();
-            let _ = std::fs::write(&path, overstory_runtime::claude_settings::to_tab_json(&v));
+            let _ =
+                overstory_core::fsio::write_atomic(&path, overstory_core::json::to_tab_string(&v));
         }
     }
     let p = &config.project;

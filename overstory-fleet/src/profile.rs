@@ -1,10 +1,14 @@
 //! Agent identity (`.overstory/agents/<name>/identity.yaml`) and
 //! checkpoints (`checkpoint.json`).
 //!
-//! The identity is a small YAML subset written and read by hand (no YAML
-//! dependency): scalars are double-quoted when YAML would misread them, lists
-//! are tab-indented and `[]` when empty, and the reader skips comments and
-//! lines it does not understand instead of failing.
+//! The identity is YAML read and written through [`overstory_core::yaml`],
+//! the dialect `config.yaml` uses: strings are double-quoted when YAML would
+//! misread them (so ISO dates are quoted), lists are indented with two
+//! spaces and `[]` when empty. The original wrote tab-indented lists, which
+//! YAML forbids; the reader still takes them (tabs in indentation count as
+//! two spaces). Reading never fails: a file that does not parse as a whole is
+//! read entry by entry, and fields that are missing or of the wrong type keep
+//! their defaults.
 //!
 //! The original's handoff log (`handoffs.json`) had no production writer or
 //! reader and is not carried over; checkpoints are kept because
@@ -13,14 +17,17 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use overstory_core::FsError;
 use overstory_runtime::error::RuntimeError;
 
 /// Newest completed tasks kept in an identity.
 pub const RECENT_TASKS_CAP: usize = 20;
 
 /// A completed task in an agent's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RecentTask {
     /// Task id.
     pub task_id: String,
@@ -31,7 +38,8 @@ pub struct RecentTask {
 }
 
 /// An agent's persistent identity (its CV).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Identity {
     /// Agent name.
     pub name: String,
@@ -45,53 +53,6 @@ pub struct Identity {
     pub expertise_domains: Vec<String>,
     /// Newest completed tasks (at most [`RECENT_TASKS_CAP`]).
     pub recent_tasks: Vec<RecentTask>,
-}
-
-fn needs_quotes(s: &str) -> bool {
-    s.is_empty()
-        || s.contains(": ")
-        || s.contains('#')
-        || s.starts_with(' ')
-        || s.ends_with(' ')
-        || s.starts_with('"')
-        || s.starts_with('\'')
-        || matches!(s, "true" | "false" | "null" | "~")
-        || s.starts_with(|c: char| c.is_ascii_digit())
-        || s.contains('\n')
-}
-
-fn scalar(s: &str) -> String {
-    if needs_quotes(s) {
-        format!(
-            "\"{}\"",
-            s.replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
-        )
-    } else {
-        s.to_owned()
-    }
-}
-
-fn unscalar(s: &str) -> String {
-    let s = s.trim();
-    if let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        let mut out = String::new();
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => out.push('\n'),
-                    Some(e) => out.push(e),
-                    None => {}
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        return out;
-    }
-    s.to_owned()
 }
 
 impl Identity {
@@ -117,95 +78,61 @@ impl Identity {
 
     /// Renders the YAML text.
     pub fn to_yaml(&self) -> String {
-        let mut s = format!(
-            "name: {}\ncapability: {}\ncreated: {}\nsessionsCompleted: {}\n",
-            scalar(&self.name),
-            scalar(&self.capability),
-            scalar(&self.created),
-            self.sessions_completed
-        );
-        if self.expertise_domains.is_empty() {
-            s.push_str("expertiseDomains: []\n");
-        } else {
-            s.push_str("expertiseDomains:\n");
-            for d in &self.expertise_domains {
-                s.push_str(&format!("\t- {}\n", scalar(d)));
-            }
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => overstory_core::yaml::to_string(&map),
+            // A struct of strings, numbers and lists always converts.
+            _ => String::new(),
         }
-        if self.recent_tasks.is_empty() {
-            s.push_str("recentTasks: []\n");
-        } else {
-            s.push_str("recentTasks:\n");
-            for t in &self.recent_tasks {
-                s.push_str(&format!(
-                    "\t- taskId: {}\n\t  summary: {}\n\t  completedAt: {}\n",
-                    scalar(&t.task_id),
-                    scalar(&t.summary),
-                    scalar(&t.completed_at)
-                ));
-            }
-        }
-        s
     }
 
-    /// Parses the YAML text; never fails (unknown lines are skipped).
+    /// Parses the YAML text; never fails (what cannot be read is skipped).
     pub fn from_yaml(text: &str) -> Self {
-        let mut id = Self::default();
-        let mut section = "";
-        for raw in text.lines() {
-            let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let indented = raw.starts_with('\t') || raw.starts_with(' ');
-            if !indented {
-                let Some((k, v)) = trimmed.split_once(':') else {
-                    continue;
-                };
-                let v = v.trim();
-                section = "";
-                match k {
-                    "name" => id.name = unscalar(v),
-                    "capability" => id.capability = unscalar(v),
-                    "created" => id.created = unscalar(v),
-                    "sessionsCompleted" => id.sessions_completed = unscalar(v).parse().unwrap_or(0),
-                    "expertiseDomains" if v.is_empty() => section = "domains",
-                    "recentTasks" if v.is_empty() => section = "tasks",
-                    _ => {}
-                }
-                continue;
-            }
-            let (item_start, body) = match trimmed.strip_prefix("- ") {
-                Some(b) => (true, b),
-                None => (false, trimmed),
-            };
-            match section {
-                "domains" if item_start => id.expertise_domains.push(unscalar(body)),
-                "tasks" => {
-                    if item_start {
-                        id.recent_tasks.push(RecentTask {
-                            task_id: String::new(),
-                            summary: String::new(),
-                            completed_at: String::new(),
-                        });
-                    }
-                    let (Some(task), Some((k, v))) =
-                        (id.recent_tasks.last_mut(), body.split_once(':'))
-                    else {
-                        continue;
-                    };
-                    match k.trim() {
-                        "taskId" => task.task_id = unscalar(v),
-                        "summary" => task.summary = unscalar(v),
-                        "completedAt" => task.completed_at = unscalar(v),
-                        _ => {}
-                    }
-                }
-                _ => {}
-            }
+        let map = overstory_core::yaml::from_str_lenient(text, Path::new(IDENTITY_FILE));
+        let list = |key: &str| match map.get(key) {
+            Some(Value::Array(items)) => items.as_slice(),
+            _ => &[],
+        };
+        Self {
+            name: text_field(&map, "name"),
+            capability: text_field(&map, "capability"),
+            created: text_field(&map, "created"),
+            sessions_completed: map
+                .get("sessionsCompleted")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            expertise_domains: list("expertiseDomains")
+                .iter()
+                .filter_map(scalar_text)
+                .collect(),
+            recent_tasks: list("recentTasks")
+                .iter()
+                .filter_map(Value::as_object)
+                .map(|t| RecentTask {
+                    task_id: text_field(t, "taskId"),
+                    summary: text_field(t, "summary"),
+                    completed_at: text_field(t, "completedAt"),
+                })
+                .collect(),
         }
-        id
     }
+}
+
+/// The identity's file name, used in messages about it.
+const IDENTITY_FILE: &str = "identity.yaml";
+
+/// Returns a scalar as text: a string as is, a number or boolean as written
+/// (a hand-edited `name: 42` is still a name); `None` for anything else.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn text_field(map: &Map<String, Value>, key: &str) -> String {
+    map.get(key).and_then(scalar_text).unwrap_or_default()
 }
 
 /// Loads an identity; `None` when the file does not exist.
@@ -215,19 +142,12 @@ pub fn load_identity(path: &Path) -> Option<Identity> {
         .map(|t| Identity::from_yaml(&t))
 }
 
-/// Writes an identity, creating the directory.
+/// Writes an identity atomically, creating the directory.
 ///
 /// # Errors
-/// [`RuntimeError::Io`] when the file cannot be written.
-pub fn save_identity(path: &Path, id: &Identity) -> Result<(), RuntimeError> {
-    let io = |source| RuntimeError::Io {
-        action: "write the agent identity",
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    std::fs::write(path, id.to_yaml()).map_err(io)
+/// [`FsError`] naming the directory or file that could not be written.
+pub fn save_identity(path: &Path, id: &Identity) -> Result<(), FsError> {
+    overstory_core::fsio::write_atomic(path, id.to_yaml())
 }
 
 /// Records a finished session: adds `sessions`, unions `domains`, appends a
@@ -258,7 +178,10 @@ pub fn update_identity(
         let excess = id.recent_tasks.len().saturating_sub(RECENT_TASKS_CAP);
         id.recent_tasks.drain(..excess);
     }
-    save_identity(path, &id)?;
+    save_identity(path, &id).map_err(|e| RuntimeError::Io {
+        action: "write the agent identity",
+        source: e.source,
+    })?;
     Ok(id)
 }
 
@@ -284,22 +207,6 @@ pub struct Checkpoint {
     pub pending_work: String,
     /// Mulch domains.
     pub mulch_domains: Vec<String>,
-}
-
-/// Saves (overwrites) a checkpoint as tab-indented JSON.
-///
-/// # Errors
-/// [`RuntimeError::Io`] when it cannot be written.
-pub fn save_checkpoint(path: &Path, cp: &Checkpoint) -> Result<(), RuntimeError> {
-    let io = |source| RuntimeError::Io {
-        action: "write the checkpoint",
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let v = serde_json::to_value(cp).map_err(|e| io(std::io::Error::other(e)))?;
-    std::fs::write(path, overstory_runtime::claude_settings::to_tab_json(&v)).map_err(io)
 }
 
 /// Loads a checkpoint; `Ok(None)` when there is none.
@@ -346,7 +253,7 @@ mod tests {
             yaml.contains("created: \"2026-01-01T00:00:00.000Z\""),
             "{yaml}"
         );
-        assert!(yaml.contains("\t- rust\n"));
+        assert!(yaml.contains("\n  - rust\n"), "{yaml}");
         assert_eq!(Identity::from_yaml(&yaml), id);
         let empty = Identity::new("x", "scout", &[], "true");
         let y = empty.to_yaml();
@@ -356,6 +263,61 @@ mod tests {
                 && y.contains("created: \"true\"")
         );
         assert_eq!(Identity::from_yaml(&y), empty);
+    }
+
+    fn sample() -> Identity {
+        let mut id = Identity::new(
+            "builder-1",
+            "builder",
+            &["rust".into(), "ci".into()],
+            "2026-01-01T00:00:00.000Z",
+        );
+        id.sessions_completed = 2;
+        for n in 1..=2 {
+            id.recent_tasks.push(RecentTask {
+                task_id: format!("t-{n}"),
+                summary: format!("Completed task t-{n}"),
+                completed_at: format!("2026-01-0{n}T00:00:00.000Z"),
+            });
+        }
+        id
+    }
+
+    #[test]
+    fn saved_identity_is_valid_yaml_with_space_indented_lists() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("agents/builder-1/identity.yaml");
+        let id = sample();
+        save_identity(&p, &id).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(
+            text,
+            "name: builder-1\ncapability: builder\ncreated: \"2026-01-01T00:00:00.000Z\"\n\
+             sessionsCompleted: 2\nexpertiseDomains:\n  - rust\n  - ci\nrecentTasks:\n\
+             \x20 - taskId: t-1\n    summary: Completed task t-1\n    completedAt: \"2026-01-01T00:00:00.000Z\"\n\
+             \x20 - taskId: t-2\n    summary: Completed task t-2\n    completedAt: \"2026-01-02T00:00:00.000Z\"\n"
+        );
+        assert!(!text.contains('\t'));
+        // The strict reader (no leniency) takes it: the file is YAML.
+        let doc = overstory_core::yaml::from_str(&text, &p).unwrap();
+        assert_eq!(doc["sessionsCompleted"], 2);
+        assert_eq!(doc["expertiseDomains"], serde_json::json!(["rust", "ci"]));
+        assert_eq!(doc["recentTasks"][1]["taskId"], "t-2");
+        assert_eq!(load_identity(&p), Some(id));
+    }
+
+    #[test]
+    fn identity_written_by_the_original_reads_the_same() {
+        // The original's format: tab-indented lists, quoted dates.
+        let text = "name: builder-1\ncapability: builder\ncreated: \"2026-01-01T00:00:00.000Z\"\n\
+                    sessionsCompleted: 2\nexpertiseDomains:\n\t- rust\n\t- ci\nrecentTasks:\n\
+                    \t- taskId: t-1\n\t  summary: Completed task t-1\n\t  completedAt: \"2026-01-01T00:00:00.000Z\"\n\
+                    \t- taskId: t-2\n\t  summary: Completed task t-2\n\t  completedAt: \"2026-01-02T00:00:00.000Z\"\n";
+        assert_eq!(Identity::from_yaml(text), sample());
+        let empty = "name: x\ncapability: scout\ncreated: \"t\"\nsessionsCompleted: 0\n\
+                     expertiseDomains: []\nrecentTasks: []\n";
+        let id = Identity::from_yaml(empty);
+        assert_eq!(id, Identity::new("x", "scout", &[], "t"));
     }
 
     #[test]
@@ -407,14 +369,16 @@ mod tests {
             pending_work: "rest".into(),
             mulch_domains: vec![],
         };
-        save_checkpoint(&p, &cp).unwrap();
-        assert!(
-            std::fs::read_to_string(&p)
-                .unwrap()
-                .contains("\t\"agentName\": \"a\"")
-        );
+        // Nothing writes checkpoints (the original only had a library
+        // function for it); write them the way it did.
+        let save = |cp: &Checkpoint| {
+            let text = overstory_core::json::to_tab_string(&serde_json::to_value(cp).unwrap());
+            overstory_core::fsio::write_atomic(&p, text).unwrap();
+        };
+        save(&cp);
+        assert_eq!(load_checkpoint(&p).unwrap().as_ref(), Some(&cp));
         cp.progress_summary = "all".into();
-        save_checkpoint(&p, &cp).unwrap();
+        save(&cp);
         assert_eq!(load_checkpoint(&p).unwrap(), Some(cp));
         clear_checkpoint(&p);
         clear_checkpoint(&p);

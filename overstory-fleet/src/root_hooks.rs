@@ -14,7 +14,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::FleetError;
-use overstory_runtime::claude_settings::{is_managed_command, to_tab_json};
+use overstory_core::json::to_tab_string;
+use overstory_runtime::claude_settings::is_managed_command;
 
 /// Returns `<root>/.claude/settings.local.json`.
 pub fn target_path(root: &Path) -> PathBuf {
@@ -70,15 +71,7 @@ fn read_json(path: &Path) -> Result<Option<Map<String, Value>>, FleetError> {
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<(), FleetError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
-    }
-    let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
-    std::fs::write(&tmp, to_tab_json(value)).map_err(|e| FsError::new("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        FsError::new("write", path, e)
-    })?;
+    overstory_core::fsio::write_atomic(path, to_tab_string(value))?;
     Ok(())
 }
 

@@ -255,13 +255,7 @@ fn write_lead_nudge(layout: &Layout, lead: &AgentName) {
     let Ok(text) = serde_json::to_string_pretty(&marker) else {
         return;
     };
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
-    if std::fs::write(&tmp, text + "\n").is_ok() && std::fs::rename(&tmp, &path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = overstory_core::fsio::write_atomic(&path, text + "\n");
 }
 
 fn lead_subject(layout: &Layout, lead: &str) -> String {

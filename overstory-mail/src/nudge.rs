@@ -19,6 +19,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use overstory_core::json::to_tab_string;
 use overstory_core::{AgentName, FsError, Layout};
 
 use crate::error::MailError;
@@ -85,17 +86,12 @@ impl NudgeMarker {
             created_at: msg.created_at.clone(),
         })
     }
-}
 
-fn tab_json<T: Serialize>(value: &T) -> String {
-    let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    // Plain maps and structs of strings and numbers always serialise.
-    let _ = value.serialize(&mut ser);
-    let mut s = String::from_utf8(buf).unwrap_or_default();
-    s.push('\n');
-    s
+    /// Returns the marker as the JSON object written to disk.
+    fn to_json(&self) -> serde_json::Value {
+        // A struct of strings always converts.
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }
 
 /// Writes `marker` for `agent`, replacing any earlier one.
@@ -107,7 +103,10 @@ pub fn write_marker(
     agent: &AgentName,
     marker: &NudgeMarker,
 ) -> Result<(), MailError> {
-    overstory_core::fsio::write_atomic(&layout.pending_nudge(agent), tab_json(marker))?;
+    overstory_core::fsio::write_atomic(
+        &layout.pending_nudge(agent),
+        to_tab_string(&marker.to_json()),
+    )?;
     Ok(())
 }
 
@@ -170,7 +169,7 @@ pub fn claim_debounce(
         }
     }
     state.insert(agent.as_str().to_owned(), now_ms.into());
-    let out = tab_json(&state);
+    let out = to_tab_string(&serde_json::Value::Object(state.into_iter().collect()));
     file.seek(SeekFrom::Start(0)).map_err(io("write"))?;
     file.set_len(0).map_err(io("write"))?;
     file.write_all(out.as_bytes()).map_err(io("write"))?;

@@ -138,20 +138,11 @@ impl AgentRuntime for ClaudeRuntime {
     ) -> Result<(), RuntimeError> {
         if let Some(overlay) = overlay {
             let path = worktree.join(CLAUDE_INSTRUCTION_PATH);
-            let fail = |action, p: &Path, source| RuntimeError::Deploy {
-                agent: hooks_def.agent_name.clone(),
-                action,
-                path: p.to_path_buf(),
-                source,
-            };
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| fail("create directory", dir, e))?;
-            }
-            claude_settings::write_atomic(&path, overlay.content.as_bytes())
-                .await
-                .map_err(|e| fail("write", &path, e))?;
+            claude_settings::write_deployed(
+                &hooks_def.agent_name,
+                &path,
+                overlay.content.as_bytes(),
+            )?;
         }
         claude_settings::deploy_hooks(worktree, hooks_def).await
     }

@@ -13,6 +13,7 @@
 
 use std::path::Path;
 
+use overstory_core::json::to_tab_string;
 use serde_json::{Map, Value, json};
 
 use crate::error::RuntimeError;
@@ -234,19 +235,6 @@ pub fn merge_settings(existing: Option<&str>, ours: Map<String, Value>) -> Value
     Value::Object(root)
 }
 
-/// Renders JSON tab-indented with a trailing newline.
-pub fn to_tab_json(v: &Value) -> String {
-    use serde::Serialize as _;
-    let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    // Serialising a Value into memory cannot fail.
-    let _ = v.serialize(&mut ser);
-    let mut s = String::from_utf8_lossy(&buf).into_owned();
-    s.push('\n');
-    s
-}
-
 /// Writes `<worktree>/.claude/settings.local.json` (merge, then atomic
 /// replace).
 ///
@@ -254,32 +242,20 @@ pub fn to_tab_json(v: &Value) -> String {
 /// [`RuntimeError::Deploy`] when the directory or file cannot be written.
 pub async fn deploy_hooks(worktree: &Path, def: &HooksDef) -> Result<(), RuntimeError> {
     let path = settings_path(worktree);
-    let fail = |action, path: &Path, source| RuntimeError::Deploy {
-        agent: def.agent_name.clone(),
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = worktree.join(".claude");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| fail("create directory", &dir, e))?;
     let existing = tokio::fs::read_to_string(&path).await.ok();
     let merged = merge_settings(existing.as_deref(), overstory_hooks(def));
-    write_atomic(&path, to_tab_json(&merged).as_bytes())
-        .await
-        .map_err(|e| fail("write", &path, e))
+    write_deployed(&def.agent_name, &path, to_tab_string(&merged).as_bytes())
 }
 
-/// Writes a file via a temp file and rename, so readers never see half of it.
-pub(crate) async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    tokio::fs::write(&tmp, bytes).await?;
-    if let Err(e) = tokio::fs::rename(&tmp, path).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
-    Ok(())
+/// Writes `bytes` to `path` atomically for `agent`'s deployment, creating
+/// the directory ([`overstory_core::fsio::write_atomic`]).
+pub(crate) fn write_deployed(agent: &str, path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
+    overstory_core::fsio::write_atomic(path, bytes).map_err(|e| RuntimeError::Deploy {
+        agent: agent.to_owned(),
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]
@@ -458,7 +434,7 @@ mod tests {
             Some(&existing),
             overstory_hooks(&def(Capability::Builder, false)),
         );
-        let text = to_tab_json(&once);
+        let text = to_tab_string(&once);
         let twice = merge_settings(
             Some(&text),
             overstory_hooks(&def(Capability::Builder, false)),
@@ -485,7 +461,7 @@ mod tests {
 
     #[test]
     fn output_is_tab_indented_with_trailing_newline() {
-        let s = to_tab_json(&json!({"a": {"b": 1}}));
+        let s = to_tab_string(&json!({"a": {"b": 1}}));
         assert_eq!(s, "{\n\t\"a\": {\n\t\t\"b\": 1\n\t}\n}\n");
     }
 }

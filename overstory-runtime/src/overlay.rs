@@ -452,16 +452,7 @@ pub fn write_instruction_file(
     agent: &str,
 ) -> Result<PathBuf, RuntimeError> {
     let path = worktree.join(instruction_path);
-    let fail = |action, p: &Path, source| RuntimeError::Deploy {
-        agent: agent.to_owned(),
-        action,
-        path: p.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail("create directory", dir, e))?;
-    }
-    std::fs::write(&path, content).map_err(|e| fail("write", &path, e))?;
+    crate::claude_settings::write_deployed(agent, &path, content.as_bytes())?;
     Ok(path)
 }
 

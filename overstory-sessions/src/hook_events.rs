@@ -415,7 +415,7 @@ fn session_log_dir(layout: &Layout, agent: &AgentName) -> Option<PathBuf> {
     }
     let dir = layout.agent_log_session_dir(agent, &log_dir_stamp());
     std::fs::create_dir_all(&dir).ok()?;
-    std::fs::write(&marker, dir.display().to_string()).ok()?;
+    overstory_core::fsio::write_atomic(&marker, dir.display().to_string()).ok()?;
     Some(dir)
 }
 
@@ -518,7 +518,7 @@ fn snapshot(
     MetricsStore::open(&layout.metrics_db())
         .and_then(|m| m.record_snapshot(&snap))
         .map_err(|e| e.to_string())?;
-    std::fs::write(&marker, now.to_string()).map_err(|e| e.to_string())?;
+    overstory_core::fsio::write_atomic(&marker, now.to_string()).map_err(|e| e.to_string())?;
     Ok(true)
 }
 
@@ -563,7 +563,7 @@ fn resolve_transcript(
             .map(|e| e.path().join(&file))
             .find(|p| p.is_file())
     }?;
-    let _ = std::fs::write(&cache, found.display().to_string());
+    let _ = overstory_core::fsio::write_atomic(&cache, found.display().to_string());
     let _ = store.update_transcript_path(agent.as_str(), &found.display().to_string());
     Some(found)
 }

@@ -274,7 +274,8 @@ pub fn current_run_id(layout: &Layout) -> Option<String> {
 /// [`SessionError::Io`] when the file cannot be written.
 pub fn write_current_run(layout: &Layout, id: &str) -> Result<(), SessionError> {
     let path = layout.current_run();
-    std::fs::write(&path, id).map_err(SessionError::io("write the current run file", path))
+    overstory_core::fsio::write_atomic(&path, id)
+        .map_err(|e| SessionError::io("write the current run file", path)(e.source))
 }
 
 /// Ends run `id` with `status` and removes `current-run.txt` when it names

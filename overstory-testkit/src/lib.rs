@@ -7,6 +7,9 @@
 //!   test scripts, so the real `claude` binary runs offline.
 //! - [`require_claude`]: finds the `claude` binary, or skips loudly (and
 //!   fails when `CI` is set).
+//! - [`wait_until`], [`holds_within`] and [`wait_until_async`]: wait for a
+//!   condition that a real process or another task makes true, up to a
+//!   deadline.
 //!
 //! Used from `tests/` only (a dev-dependency), never from unit tests.
 #![allow(
@@ -17,7 +20,10 @@
     reason = "test support"
 )]
 
+mod deadline;
 pub mod mock_api;
+
+pub use deadline::{POLL_INTERVAL, holds_within, wait_until, wait_until_async};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,18 +7,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use overstory_core::events::{EventFilter, EventStore};
 use overstory_core::process::{self, Sig};
 use overstory_core::{AgentName, Layout};
 use overstory_mail::MailStore;
 use overstory_sessions::{AgentState, Session, SessionStore};
-use overstory_testkit::TempRepo;
 use overstory_testkit::mock_api::{MockApi, Reply};
+use overstory_testkit::{TempRepo, holds_within, wait_until};
 use overstory_turn::dispatch::RuntimeChoice;
 
-use crate::support::{command, initialized_repo, live_group_members, run, wait_for};
+use crate::support::{command, initialized_repo, live_group_members, run};
 
 pub(crate) struct Project {
     pub repo: TempRepo,
@@ -93,10 +93,15 @@ impl Project {
 
     /// Waits until the host has started its agent; returns the agent's pid.
     fn agent_pid(&self, agent: &str) -> i32 {
-        wait_for(30, "the host to start its agent", || {
-            self.session(agent).pid.is_some()
-                && overstory_turn::host::live_host(&self.layout, &self.agent_name(agent)).is_some()
-        });
+        wait_until(
+            Duration::from_secs(30),
+            "the host to start its agent",
+            || {
+                self.session(agent).pid.is_some()
+                    && overstory_turn::host::live_host(&self.layout, &self.agent_name(agent))
+                        .is_some()
+            },
+        );
         i32::try_from(self.session(agent).pid.unwrap()).unwrap()
     }
 
@@ -190,20 +195,21 @@ impl Project {
 /// Stops a host with SIGTERM and waits for it to exit 0.
 fn stop(host: &mut Child) {
     process::signal_process(host.id() as i32, Sig::Term).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = host.try_wait().unwrap() {
-            let mut err = String::new();
-            if let Some(mut e) = host.stderr.take() {
-                use std::io::Read as _;
-                let _ = e.read_to_string(&mut err);
-            }
-            assert!(status.success(), "host exited with {status}: {err}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "the host did not stop");
-        std::thread::sleep(Duration::from_millis(10));
+    let mut exit = None;
+    assert!(
+        holds_within(Duration::from_secs(20), || {
+            exit = host.try_wait().unwrap();
+            exit.is_some()
+        }),
+        "the host did not stop"
+    );
+    let status = exit.unwrap();
+    let mut err = String::new();
+    if let Some(mut e) = host.stderr.take() {
+        use std::io::Read as _;
+        let _ = e.read_to_string(&mut err);
     }
+    assert!(status.success(), "host exited with {status}: {err}");
 }
 
 /// Kills a host that a failed assertion left running.
@@ -229,10 +235,14 @@ fn two_mails_become_two_turns_of_one_long_lived_process() {
     let pid = p.agent_pid("coordinator");
 
     p.send("coordinator", "first task", "do one thing");
-    wait_for(30, "the first turn", || p.results("coordinator") == 1);
+    wait_until(Duration::from_secs(30), "the first turn", || {
+        p.results("coordinator") == 1
+    });
     assert_eq!(p.unread("coordinator"), 0, "delivered mail is marked read");
     p.send("coordinator", "second task", "do another thing");
-    wait_for(30, "the second turn", || p.results("coordinator") == 2);
+    wait_until(Duration::from_secs(30), "the second turn", || {
+        p.results("coordinator") == 2
+    });
 
     let echoed = p.echoed("coordinator");
     assert_eq!(echoed.len(), 2, "one turn per mail: {echoed:?}");
@@ -277,18 +287,24 @@ fn mail_sent_during_a_turn_is_delivered_after_it_as_one_batch() {
     p.agent_pid("coordinator");
 
     p.send("coordinator", "one", "first");
-    wait_for(30, "the first turn to be under way", || {
-        p.stdout_log("coordinator").contains("busy")
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the first turn to be under way",
+        || p.stdout_log("coordinator").contains("busy"),
+    );
     p.send("coordinator", "two", "second");
     p.send("coordinator", "three", "third");
     assert_eq!(p.unread("coordinator"), 2, "nothing is written mid-turn");
     std::fs::write(&gate, "").unwrap();
 
-    wait_for(30, "the second turn", || p.results("coordinator") == 2);
-    wait_for(10, "the batch to be marked read", || {
-        p.unread("coordinator") == 0
+    wait_until(Duration::from_secs(30), "the second turn", || {
+        p.results("coordinator") == 2
     });
+    wait_until(
+        Duration::from_secs(10),
+        "the batch to be marked read",
+        || p.unread("coordinator") == 0,
+    );
     let echoed = p.echoed("coordinator");
     assert_eq!(echoed.len(), 2, "{echoed:?}");
     assert!(echoed[0].contains("Subject: one") && !echoed[0].contains("Subject: two"));
@@ -310,15 +326,17 @@ fn killing_the_host_takes_its_agent_down_and_a_new_host_starts() {
     let mut first = Reaper(p.host("coordinator", &[]));
     let pid = p.agent_pid("coordinator");
     p.send("coordinator", "long job", "run it");
-    wait_for(30, "the agent's tool to start", || {
+    wait_until(Duration::from_secs(30), "the agent's tool to start", || {
         live_group_members(pid).len() >= 3
     });
 
     first.0.kill().unwrap();
     first.0.wait().unwrap();
-    wait_for(10, "the agent's process group to be gone", || {
-        live_group_members(pid).is_empty()
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the agent's process group to be gone",
+        || live_group_members(pid).is_empty(),
+    );
     assert_eq!(
         p.host_files_exist("coordinator"),
         (true, true),
@@ -327,13 +345,17 @@ fn killing_the_host_takes_its_agent_down_and_a_new_host_starts() {
 
     p.script("coordinator", &echo_script());
     let mut second = Reaper(p.host("coordinator", &[]));
-    wait_for(30, "the new host to start a new agent", || {
-        p.session("coordinator")
-            .pid
-            .is_some_and(|n| n != i64::from(pid))
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the new host to start a new agent",
+        || {
+            p.session("coordinator")
+                .pid
+                .is_some_and(|n| n != i64::from(pid))
+        },
+    );
     p.send("coordinator", "after restart", "hello again");
-    wait_for(30, "a turn in the new process", || {
+    wait_until(Duration::from_secs(30), "a turn in the new process", || {
         p.echoed("coordinator")
             .iter()
             .any(|t| t.contains("after restart"))
@@ -350,7 +372,9 @@ fn stopping_the_host_completes_the_agent_and_removes_its_files() {
     let pid = p.agent_pid("coordinator");
     assert_eq!(p.host_files_exist("coordinator"), (true, true));
     p.send("coordinator", "hello", "there");
-    wait_for(30, "the turn", || p.results("coordinator") == 1);
+    wait_until(Duration::from_secs(30), "the turn", || {
+        p.results("coordinator") == 1
+    });
 
     stop(&mut host.0);
     assert_eq!(p.session("coordinator").state, AgentState::Completed);
@@ -375,11 +399,14 @@ fn an_agent_process_that_dies_leaves_a_zombie_and_an_error_event() {
     let mut host = Reaper(p.host("coordinator", &[]));
     p.agent_pid("coordinator");
     p.send("coordinator", "go", "now");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while host.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the host did not end");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        holds_within(Duration::from_secs(30), || host
+            .0
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "the host did not end"
+    );
     assert_eq!(p.session("coordinator").state, AgentState::Zombie);
     assert_eq!(p.events("coordinator", "error"), 1);
     assert_eq!(p.host_files_exist("coordinator"), (false, false));
@@ -425,9 +452,11 @@ fn real_claude_gets_two_mails_as_two_turns_in_one_process() {
     let pid = p.agent_pid("coordinator");
 
     p.send("coordinator", "alpha", "first request");
-    wait_for(120, "claude's first turn", || p.results("coordinator") == 1);
+    wait_until(Duration::from_secs(120), "claude's first turn", || {
+        p.results("coordinator") == 1
+    });
     p.send("coordinator", "beta", "second request");
-    wait_for(120, "claude's second turn", || {
+    wait_until(Duration::from_secs(120), "claude's second turn", || {
         p.results("coordinator") == 2
     });
 
@@ -460,10 +489,13 @@ fn a_host_whose_project_vanished_ends_and_takes_its_agent_along() {
     let mut host = Reaper(p.host("coordinator", &[]));
     let pid = p.agent_pid("coordinator");
     std::fs::remove_file(p.layout.config()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while host.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the host kept running");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        holds_within(Duration::from_secs(15), || host
+            .0
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "the host kept running"
+    );
     assert!(live_group_members(pid).is_empty(), "the agent is gone");
 }

@@ -2,13 +2,15 @@
 //! host, driven end to end with the scripted runtime (issue 7).
 
 use std::path::Path;
+use std::time::Duration;
 
 use overstory_core::process;
 use overstory_core::{AgentName, Layout};
 use overstory_mail::{ListFilter, MailStore};
 use overstory_sessions::{AgentState, RunStatus, RunStore, SessionStore};
+use overstory_testkit::{holds_within, wait_until};
 
-use crate::support::{Run, TempRepo, initialized_repo, live_group_members, ov, wait_for};
+use crate::support::{Run, TempRepo, initialized_repo, live_group_members, ov};
 
 struct Project {
     repo: TempRepo,
@@ -64,19 +66,16 @@ impl Project {
     }
 
     /// Waits for `cond`; on timeout prints the coordinator's logs, then panics.
-    fn await_or_dump(&self, secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        while !cond() {
-            if std::time::Instant::now() > deadline {
-                let agent = AgentName::new("coordinator").unwrap();
-                for f in walk(&self.layout.agent_logs_dir(&agent)) {
-                    let text = std::fs::read_to_string(&f).unwrap_or_default();
-                    eprintln!("== {}\n{text}", f.display());
-                }
-                panic!("timed out waiting for: {what}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+    fn await_or_dump(&self, secs: u64, what: &str, cond: impl FnMut() -> bool) {
+        if holds_within(Duration::from_secs(secs), cond) {
+            return;
         }
+        let agent = AgentName::new("coordinator").unwrap();
+        for f in walk(&self.layout.agent_logs_dir(&agent)) {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            eprintln!("== {}\n{text}", f.display());
+        }
+        panic!("timed out waiting for: {what}");
     }
 
     fn enable_trigger(&self, trigger: &str) {
@@ -264,9 +263,11 @@ fn a_dead_coordinator_is_reclaimed_by_the_next_start() {
     let host = first["hostPid"].as_i64().unwrap() as i32;
     let pid = first["pid"].as_i64().unwrap() as i32;
     process::signal_process(host, process::Sig::Kill).unwrap();
-    wait_for(10, "the agent to die with its host", || {
-        live_group_members(pid).is_empty()
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the agent to die with its host",
+        || live_group_members(pid).is_empty(),
+    );
 
     let status = p.ov(&["coordinator", "status", "--json"]).ok().json();
     assert_eq!(status["running"], false);
@@ -303,7 +304,7 @@ fn a_coordinator_whose_host_died_unnoticed_is_reclaimed() {
     let host = first["hostPid"].as_i64().unwrap() as i32;
     process::signal_process(host, process::Sig::Kill).unwrap();
     let agent = AgentName::new("coordinator").unwrap();
-    wait_for(10, "the host lock to be free", || {
+    wait_until(Duration::from_secs(10), "the host lock to be free", || {
         overstory_turn::host::live_host(&p.layout, &agent).is_none()
     });
     let second = p.start();

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use overstory_core::Layout;
 use overstory_mail::{ListFilter, MailStore, MessageType};
+use overstory_testkit::wait_until;
 
 use crate::support::{command, run};
 
@@ -297,9 +298,11 @@ fn a_demo_killed_outright_still_takes_its_coordinator_down() {
     // SIGKILL: the demo gets no chance to clean up.
     child.kill().unwrap();
     child.wait().unwrap();
-    crate::support::wait_for(20, "the coordinator's host to follow the demo", || {
-        !overstory_core::process::is_alive(host)
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the coordinator's host to follow the demo",
+        || !overstory_core::process::is_alive(host),
+    );
     let state = overstory_sessions::SessionStore::open(&layout.sessions_db())
         .unwrap()
         .get("coordinator")

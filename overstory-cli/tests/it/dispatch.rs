@@ -11,25 +11,12 @@ use std::time::{Duration, Instant};
 use overstory_core::{AgentName, Layout};
 use overstory_mail::{ListFilter, MailStore, MessageType};
 use overstory_sessions::{AgentState, Session, SessionStore};
-use overstory_testkit::TempRepo;
 use overstory_testkit::mock_api::{MockApi, Reply};
+use overstory_testkit::{TempRepo, wait_until};
 use overstory_turn::dispatch::RuntimeChoice;
 use overstory_turn::lock::read_turn_lock;
 
 use crate::support::{command, initialized_repo, run};
-
-/// Waits until `cond` holds, polling the files it reads; panics with `what`
-/// after `secs` seconds.
-fn await_cond(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 struct Project {
     repo: TempRepo,
@@ -171,9 +158,11 @@ fn mail_to_an_idle_headless_agent_runs_a_turn_and_resumes_on_the_next_mail() {
     let lead_log = p
         .layout
         .agent_dispatch_log(&AgentName::new("lead-1").unwrap());
-    await_cond(30, "the first mail to be delivered", || {
-        p.unread("lead-1") == 0 && !p.dispatching("lead-1")
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the first mail to be delivered",
+        || p.unread("lead-1") == 0 && !p.dispatching("lead-1"),
+    );
     assert!(
         lead_log.exists(),
         "the positive case leaves the same evidence"
@@ -194,7 +183,7 @@ fn mail_to_an_idle_headless_agent_runs_a_turn_and_resumes_on_the_next_mail() {
     // The second mail starts a second turn that resumes the same session
     // (the script plays its second turn only under --resume of that id).
     p.send("lead-1", "second", &[]);
-    await_cond(30, "the lead to complete", || {
+    wait_until(Duration::from_secs(30), "the lead to complete", || {
         p.session("lead-1").state == AgentState::Completed
     });
     let done = p.session("lead-1");
@@ -208,7 +197,9 @@ fn mail_to_an_idle_headless_agent_runs_a_turn_and_resumes_on_the_next_mail() {
             .git(&["log", "--oneline", "-1"])
             .contains("lead: record the merge")
     );
-    await_cond(10, "the dispatcher to exit", || !p.dispatching("lead-1"));
+    wait_until(Duration::from_secs(10), "the dispatcher to exit", || {
+        !p.dispatching("lead-1")
+    });
     assert_eq!(
         p.unread("lead-1"),
         0,
@@ -260,14 +251,16 @@ fn killing_the_runner_frees_the_lock_kills_the_turn_and_the_next_turn_runs() {
     );
     p.send("builder-1", "work", &[]);
     let pid_file = p.turn_pid("builder-1");
-    await_cond(30, "the turn to start", || pid_file.exists());
+    wait_until(Duration::from_secs(30), "the turn to start", || {
+        pid_file.exists()
+    });
     let shim: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     // The agent and its tool (`sleep 300`) run in the shim's group.
-    await_cond(10, "the agent's tool to start", || {
+    wait_until(Duration::from_secs(10), "the agent's tool to start", || {
         live_group_members(shim).len() >= 3
     });
     let runner = parent_of(shim);
@@ -281,7 +274,7 @@ fn killing_the_runner_frees_the_lock_kills_the_turn_and_the_next_turn_runs() {
 
     overstory_core::process::signal_process(runner, overstory_core::process::Sig::Kill).unwrap();
 
-    await_cond(5, "the turn lock to be free", || {
+    wait_until(Duration::from_secs(5), "the turn lock to be free", || {
         read_turn_lock(&p.layout, &agent).held_by_pid.is_none()
     });
     assert_eq!(
@@ -289,9 +282,11 @@ fn killing_the_runner_frees_the_lock_kills_the_turn_and_the_next_turn_runs() {
         None,
         "no dispatcher runs once its lock is free"
     );
-    await_cond(5, "the turn's process group to be gone", || {
-        live_group_members(shim).is_empty()
-    });
+    wait_until(
+        Duration::from_secs(5),
+        "the turn's process group to be gone",
+        || live_group_members(shim).is_empty(),
+    );
 
     // The next turn runs: a new script finishes the work.
     p.script(
@@ -301,11 +296,13 @@ fn killing_the_runner_frees_the_lock_kills_the_turn_and_the_next_turn_runs() {
         ]}),
     );
     p.send("builder-1", "again", &[]);
-    await_cond(30, "the builder to complete", || {
+    wait_until(Duration::from_secs(30), "the builder to complete", || {
         p.session("builder-1").state == AgentState::Completed
     });
     assert_eq!(p.mail("lead-1", MessageType::WorkerDone).len(), 1);
-    await_cond(10, "both mails read", || p.unread("builder-1") == 0);
+    wait_until(Duration::from_secs(10), "both mails read", || {
+        p.unread("builder-1") == 0
+    });
 }
 
 #[test]
@@ -370,9 +367,11 @@ fn real_claude_sends_worker_done_through_ov_and_completes() {
     );
     env.push(("PATH".into(), path));
     p.send("builder-c", "build it", &env);
-    await_cond(120, "claude's turn to complete the builder", || {
-        p.session("builder-c").state == AgentState::Completed && !p.dispatching("builder-c")
-    });
+    wait_until(
+        Duration::from_secs(120),
+        "claude's turn to complete the builder",
+        || p.session("builder-c").state == AgentState::Completed && !p.dispatching("builder-c"),
+    );
     let done = p.mail("lead-c", MessageType::WorkerDone);
     assert_eq!(done.len(), 1, "the parent got worker_done");
     assert_eq!(done[0].from, "builder-c");

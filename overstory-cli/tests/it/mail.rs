@@ -889,6 +889,34 @@ fn corrupt_mail_db_error_names_the_file_and_what_to_do() {
 }
 
 #[test]
+fn corrupt_mail_db_json_envelope_keeps_causes_and_hints() {
+    let p = Project::new();
+    std::fs::write(p.state("mail.db"), vec![b'z'; 8192]).unwrap();
+    let out = p.run(&["mail", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(text.trim_end()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["success"], false);
+    assert_eq!(v["code"], "MAIL_ERROR");
+    assert!(v["error"].as_str().unwrap().contains("mail.db"), "{v}");
+    let causes = v["causes"].as_array().unwrap();
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.as_str().unwrap().contains("not a database")),
+        "{v}"
+    );
+    let hints = v["hints"].as_array().unwrap();
+    assert!(
+        hints[0]
+            .as_str()
+            .unwrap()
+            .starts_with("Move the damaged file aside"),
+        "{v}"
+    );
+}
+
+#[test]
 fn uninitialised_project_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = overstory_testkit::ov(Path::new(env!("CARGO_BIN_EXE_ov")), dir.path())

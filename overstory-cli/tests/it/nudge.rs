@@ -1,12 +1,15 @@
 //! `ov nudge`: headless agents get a turn through the dispatcher, terminal
 //! agents a re-dispatch hint, repeated nudges are debounced.
 
+use std::time::Duration;
+
 use overstory_core::AgentName;
 use overstory_fleet::{NudgeOptions, nudge_agent};
 use overstory_sessions::AgentState;
+use overstory_testkit::wait_until;
 use overstory_turn::dispatch::RuntimeChoice;
 
-use crate::sling::{Project, await_cond};
+use crate::sling::Project;
 
 #[test]
 fn nudge_runs_a_turn_for_an_idle_headless_agent() {
@@ -32,16 +35,22 @@ fn nudge_runs_a_turn_for_an_idle_headless_agent() {
     assert_eq!(j["agentName"], "idle-1");
     assert_eq!(j["delivered"], true);
     assert_eq!(j["queued"], true);
-    await_cond(60, "the nudge turn ran", || wt.join("nudged.txt").is_file());
-    let agent = AgentName::new("idle-1").unwrap();
-    await_cond(30, "the queued nudge was consumed", || {
-        std::fs::read_dir(p.layout.agent_nudge_dir(&agent))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .all(|e| e.path().extension().is_none_or(|x| x != "txt"))
-            })
-            .unwrap_or(true)
+    wait_until(Duration::from_secs(60), "the nudge turn ran", || {
+        wt.join("nudged.txt").is_file()
     });
+    let agent = AgentName::new("idle-1").unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the queued nudge was consumed",
+        || {
+            std::fs::read_dir(p.layout.agent_nudge_dir(&agent))
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .all(|e| e.path().extension().is_none_or(|x| x != "txt"))
+                })
+                .unwrap_or(true)
+        },
+    );
 }
 
 #[test]

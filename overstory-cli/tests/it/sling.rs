@@ -7,21 +7,9 @@ use std::time::{Duration, Instant};
 use overstory_core::{AgentName, Layout};
 use overstory_mail::{ListFilter, MailStore, MessageType};
 use overstory_sessions::{AgentState, Session, SessionStore};
-use overstory_testkit::TempRepo;
+use overstory_testkit::{TempRepo, wait_until};
 
 use crate::support::{Run, command, initialized_repo, run};
-
-/// Waits until `cond` holds; panics naming `what` after `secs` seconds.
-pub fn await_cond(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 /// An initialised project with no sling stagger.
 pub struct Project {
@@ -187,7 +175,7 @@ fn headless_sling_returns_before_the_turn_and_the_agent_completes_its_task() {
     assert!(dispatch[0].subject.contains("task-1"));
     assert!(dispatch[0].body.contains("builder"));
 
-    await_cond(60, "builder-1 completed", || {
+    wait_until(Duration::from_secs(60), "builder-1 completed", || {
         p.session("builder-1")
             .is_some_and(|s| s.state == AgentState::Completed)
     });
@@ -546,10 +534,14 @@ fn a_failure_at_any_step_rolls_back_everything_and_a_retry_works() {
         "--json",
     ])
     .ok();
-    await_cond(60, "builder-1 completed after the retry", || {
-        p.session("builder-1")
-            .is_some_and(|s| s.state == AgentState::Completed)
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "builder-1 completed after the retry",
+        || {
+            p.session("builder-1")
+                .is_some_and(|s| s.state == AgentState::Completed)
+        },
+    );
     assert_eq!(p.mail_to("builder-1", MessageType::Dispatch).len(), 1);
 }
 
@@ -692,7 +684,7 @@ fn tmux_sling_starts_a_session_records_the_pane_and_delivers_the_beacon() {
         .ok()
         .json();
     assert_eq!(n["delivered"], true);
-    await_cond(10, "nudge echoed in the pane", || {
+    wait_until(Duration::from_secs(10), "nudge echoed in the pane", || {
         tmux.capture_pane(&session, 50).is_some_and(|p| {
             p.replace('\n', "")
                 .contains("[NUDGE from orchestrator] hello there")
@@ -792,11 +784,15 @@ fn real_claude_builder_commits_reports_worker_done_and_is_cleaned_up() {
     let dispatching = || {
         overstory_turn::dispatch::is_dispatching(&p.layout, &AgentName::new("builder-c").unwrap())
     };
-    await_cond(120, "claude's turn to complete the builder", || {
-        p.session("builder-c")
-            .is_some_and(|s| s.state == AgentState::Completed)
-            && !dispatching()
-    });
+    wait_until(
+        Duration::from_secs(120),
+        "claude's turn to complete the builder",
+        || {
+            p.session("builder-c")
+                .is_some_and(|s| s.state == AgentState::Completed)
+                && !dispatching()
+        },
+    );
     let row = p.session("builder-c").unwrap();
     assert!(row.claude_session_id.is_some(), "the turn ran claude");
     let events = overstory_core::events::EventStore::open(&p.layout.events_db())

@@ -1,10 +1,11 @@
 //! `ov stop` wiring: a real headless turn group, unmerged-branch protection,
 //! JSON shape and errors.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use overstory_core::{AgentName, Layout, process};
 use overstory_sessions::{AgentState, Session, SessionStore};
+use overstory_testkit::holds_within;
 
 use crate::support::{initialized_repo, ov};
 
@@ -60,9 +61,8 @@ fn stop_kills_a_headless_turn_group_recorded_in_turn_pid() {
     assert!(!layout.agent_turn_pid(&agent).exists());
     assert_eq!(state(&layout, "builder-1"), AgentState::Completed);
     // The grandchild got the group signal too (it may linger as a zombie of init).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let alive: Vec<String> = std::fs::read_dir("/proc")
+    let alive = || -> Vec<String> {
+        std::fs::read_dir("/proc")
             .unwrap()
             .flatten()
             .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
@@ -71,13 +71,13 @@ fn stop_kills_a_headless_turn_group_recorded_in_turn_pid() {
                 let f: Vec<&str> = rest.split_whitespace().collect();
                 f[3].parse::<i32>().ok() == Some(pgid) && f[0] != "Z"
             })
-            .collect();
-        if alive.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "group survived: {alive:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .collect()
+    };
+    assert!(
+        holds_within(Duration::from_secs(5), || alive().is_empty()),
+        "group survived: {:?}",
+        alive()
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub(super) fn to_yaml(config: &Config) -> String {
     out
 }
 
-fn write_map(out: &mut String, indent: usize, map: &Map<String, Value>) {
+pub(crate) fn write_map(out: &mut String, indent: usize, map: &Map<String, Value>) {
     for (key, value) in map {
         write_entry(out, indent, key, value);
     }

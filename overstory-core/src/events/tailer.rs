@@ -232,7 +232,7 @@ impl Tailer {
         if let Some(p) = &self.opts.offset_file
             && let Ok(text) = serde_json::to_string(&self.pos)
         {
-            let _ = std::fs::write(p, text);
+            let _ = crate::fsio::write_atomic(p, text);
         }
     }
 }

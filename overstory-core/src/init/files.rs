@@ -325,20 +325,6 @@ pub fn hooks() -> Value {
     })
 }
 
-/// Formats JSON the way the original writes its files: tab indentation and a
-/// trailing newline.
-pub fn tab_json(value: &Value) -> String {
-    use serde::Serialize as _;
-    let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    // Serialising a Value into a Vec cannot fail.
-    let _ = value.serialize(&mut ser);
-    let mut s = String::from_utf8(buf).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,7 +362,7 @@ mod tests {
 
     #[test]
     fn json_files_use_tabs_and_end_with_a_newline() {
-        let text = tab_json(&manifest());
+        let text = crate::json::to_tab_string(&manifest());
         assert!(text.starts_with("{\n\t\"version\": \"1.0\",\n\t\"agents\": {\n\t\t\"scout\""));
         assert!(text.ends_with("}\n"));
     }

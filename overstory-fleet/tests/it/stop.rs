@@ -2,7 +2,7 @@
 //! real process groups.
 
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use overstory_core::worktree::Worktrees;
 use overstory_core::{AgentName, Config, Layout, TaskId, process};
@@ -10,7 +10,7 @@ use overstory_fleet::tmux::{self, NewSession, Tmux};
 use overstory_fleet::{FleetError, StopOptions, stop_agent};
 use overstory_mail::nudge::NudgeMarker;
 use overstory_sessions::{AgentState, Session, SessionStore};
-use overstory_testkit::TempRepo;
+use overstory_testkit::{TempRepo, holds_within};
 
 struct Project {
     repo: TempRepo,
@@ -87,14 +87,10 @@ fn headless_stop_kills_the_whole_turn_group_and_completes() {
 
     assert!(report.pid_killed);
     assert!(!report.tmux_killed);
-    let deadline = Instant::now() + Duration::from_secs(5);
     // The sleeps were reparented; once killed they are gone (or unreaped zombies).
-    while process::is_group_alive(pgid) && Instant::now() < deadline {
-        if group_members(pgid).iter().all(|p| is_zombie(*p)) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let _ = holds_within(Duration::from_secs(5), || {
+        !process::is_group_alive(pgid) || group_members(pgid).iter().all(|p| is_zombie(*p))
+    });
     assert!(
         group_members(pgid).iter().all(|p| is_zombie(*p)),
         "group survived"

@@ -2,11 +2,12 @@
 //! server socket, killed at the end.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use overstory_core::process;
 use overstory_fleet::tmux::{self, NewSession, SessionState, Tmux, TmuxError};
 use overstory_runtime::{DialogAction, ReadyState};
+use overstory_testkit::wait_until;
 
 /// A private tmux server that is killed when dropped.
 struct Server(Tmux);
@@ -27,14 +28,6 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.0.kill_server();
-    }
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -67,14 +60,14 @@ fn create_send_capture_and_kill_a_session() {
     assert!(listed.iter().any(|s| s.name == name), "{listed:?}");
 
     t.send_keys(&name, "hello\nworld", 3).unwrap();
-    wait_until("echoed text", || {
+    wait_until(Duration::from_secs(10), "echoed text", || {
         t.capture_pane(&name, 50)
             .is_some_and(|p| p.contains("hello world"))
     });
 
     assert!(t.kill_session(&name, Duration::from_millis(500)).unwrap());
     assert!(!t.is_alive(&name));
-    wait_until("pane process to exit", || {
+    wait_until(Duration::from_secs(10), "pane process to exit", || {
         !process::is_alive(pid) || is_zombie(pid)
     });
     // Killing again is tolerated.
@@ -109,7 +102,7 @@ fn exported_values_are_quoted_not_executed() {
     );
     t.create_session(&spec).unwrap();
     let out = dir.path().join("out.txt");
-    wait_until("out.txt", || {
+    wait_until(Duration::from_secs(10), "out.txt", || {
         std::fs::read_to_string(&out).is_ok_and(|s| !s.is_empty())
     });
     let got = std::fs::read_to_string(&out).unwrap();
@@ -234,7 +227,9 @@ fn descendants_are_listed_deepest_first() {
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
-    wait_until("grandchild", || tmux::descendants(pid).len() >= 2);
+    wait_until(Duration::from_secs(10), "grandchild", || {
+        tmux::descendants(pid).len() >= 2
+    });
     let d = tmux::descendants(pid);
     // The sleep (grandchild) comes before its parent shell.
     let sleep_pos = d
@@ -246,7 +241,7 @@ fn descendants_are_listed_deepest_first() {
     assert_eq!(sleep_pos, 0, "{d:?}");
     tmux::kill_process_tree(pid, Duration::from_millis(500));
     child.wait().unwrap();
-    wait_until("descendants gone", || {
+    wait_until(Duration::from_secs(10), "descendants gone", || {
         d.iter().all(|p| !process::is_alive(*p) || is_zombie(*p))
     });
 }

@@ -98,7 +98,7 @@ pub fn read_transcript_incremental(transcript: &Path, cursor_file: &Path) -> Opt
         cur.usage.add(&add);
         cur.offset += last_nl as u64 + 1;
         if let Ok(text) = serde_json::to_string(&cur) {
-            let _ = std::fs::write(cursor_file, text);
+            let _ = overstory_core::fsio::write_atomic(cursor_file, text);
         }
     }
     Some(cur.usage)

@@ -280,18 +280,16 @@ async fn turn_sending(
 
 /// Waits until the runner recorded `n` events for `agent` (a signal, not a sleep).
 async fn wait_for_events(ctx: &Ctx, agent: &str, n: usize) {
-    for _ in 0..2000 {
-        let recorded = EventStore::open_if_exists(&ctx.layout.events_db())
+    let what = format!("the runner to record {n} events for {agent}");
+    overstory_testkit::wait_until_async(Duration::from_secs(10), &what, || {
+        EventStore::open_if_exists(&ctx.layout.events_db())
             .ok()
             .flatten()
             .and_then(|s| s.by_agent(agent, &EventFilter::default()).ok())
-            .map_or(0, |v| v.len());
-        if recorded >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    panic!("the runner never recorded {n} events for {agent}");
+            .map_or(0, |v| v.len())
+            >= n
+    })
+    .await;
 }
 
 #[tokio::test]

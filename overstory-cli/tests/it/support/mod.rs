@@ -74,20 +74,6 @@ pub fn initialized_repo() -> TempRepo {
     repo
 }
 
-/// Waits until `cond` holds, polling what it reads; panics with `what` after
-/// `secs` seconds.
-#[track_caller]
-pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while std::time::Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 /// Processes in group `pgid` that are not zombies.
 pub fn live_group_members(pgid: i32) -> Vec<i32> {
     let mut out = Vec::new();
