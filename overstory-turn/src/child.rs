@@ -114,7 +114,7 @@ impl TurnSpawner for ProcessSpawner {
         let Some((program, args)) = spec.argv.split_first() else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "buildDirectSpawn returned empty argv array",
+                "the runtime built a spawn spec with no program to run",
             ));
         };
         let mut cmd = match &self.shim {

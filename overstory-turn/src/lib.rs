@@ -96,4 +96,4 @@ pub mod shim;
 pub mod wake;
 
 pub(crate) use runner::event_row;
-pub use runner::{RunTurnOptions, TurnError, TurnPaths, TurnResult, run_turn};
+pub use runner::{MissingSupport, RunTurnOptions, TurnError, TurnPaths, TurnResult, run_turn};

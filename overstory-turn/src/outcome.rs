@@ -21,7 +21,8 @@ pub struct TurnFacts {
     /// At least one event was parsed.
     pub observed_any_event: bool,
     /// The agent still waits on something: live children, unread mail or
-    /// dispatched work nobody has picked up (decision 2).
+    /// dispatched work nobody has picked up; such an agent ends a clean turn
+    /// without terminal mail as `working`, not `completed`.
     pub outstanding_work: bool,
 }
 

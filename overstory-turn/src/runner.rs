@@ -97,7 +97,8 @@ pub struct RunTurnOptions {
     /// How long to wait for the turn lock.
     pub lock_timeout: Duration,
     /// Settle a clean turn without terminal mail as `working` while the agent
-    /// has live children, unread mail or unpicked dispatches (decision 2).
+    /// has live children, unread mail or unpicked dispatches, instead of
+    /// completing it.
     pub wait_for_outstanding_work: bool,
 }
 
@@ -178,17 +179,37 @@ pub struct TurnResult {
     pub final_state: AgentState,
 }
 
+/// What a runtime lacks for headless turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingSupport {
+    /// It cannot build a headless child process
+    /// ([`AgentRuntime::direct_spawn`] returns `None`).
+    HeadlessSpawn,
+    /// It has no parser for its child's stdout
+    /// ([`AgentRuntime::event_reader`] returns `None`).
+    EventParser,
+}
+
+impl std::fmt::Display for MissingSupport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::HeadlessSpawn => "cannot start a headless process",
+            Self::EventParser => "has no parser for its headless output",
+        })
+    }
+}
+
 /// A turn that could not run or could not be trusted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TurnError {
     /// The runtime cannot run headless turns.
-    #[error("Runtime \"{runtime}\" does not support {method}; cannot use spawn-per-turn")]
+    #[error("Runtime \"{runtime}\" {missing}, so it cannot take headless turns")]
     Unsupported {
-        /// The runtime id.
+        /// The runtime's id (`copilot`, `sapling`, …).
         runtime: String,
-        /// `buildDirectSpawn` or `parseEvents`.
-        method: &'static str,
+        /// What the runtime lacks.
+        missing: MissingSupport,
     },
     /// The turn lock could not be taken.
     #[error(transparent)]
@@ -258,7 +279,7 @@ pub async fn run_turn(opts: RunTurnOptions) -> Result<TurnResult, TurnError> {
     if opts.runtime.direct_spawn(&probe).is_none() {
         return Err(TurnError::Unsupported {
             runtime: runtime_id,
-            method: "buildDirectSpawn",
+            missing: MissingSupport::HeadlessSpawn,
         });
     }
     // One sessions connection serves the whole turn (opening costs more
@@ -507,7 +528,7 @@ fn spawn_spec(opts: &RunTurnOptions, row: &RowFacts) -> Result<SpawnSpec, TurnEr
         .direct_spawn(&spawn_opts)
         .ok_or_else(|| TurnError::Unsupported {
             runtime: opts.runtime.id().to_owned(),
-            method: "buildDirectSpawn",
+            missing: MissingSupport::HeadlessSpawn,
         })
 }
 
@@ -601,7 +622,7 @@ async fn read_events(
         let _ = child.wait().await;
         return Err(TurnError::Unsupported {
             runtime: opts.runtime.id().to_owned(),
-            method: "parseEvents",
+            missing: MissingSupport::EventParser,
         });
     };
     let (rx, task) = pump(reader);

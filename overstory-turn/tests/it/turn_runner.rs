@@ -1,11 +1,13 @@
 //! The turn runner's contract: every case of the original's
-//! `turn-runner.test.ts` (cases 1–29 of spec chapter 05 §9), plus the rows of
+//! `turn-runner.test.ts` (its 29 cases, numbered in the section headers
+//! below), plus the rows of
 //! the decision table and the error paths that suite never covered.
 //!
 //! The runner, the stores and the databases are real (SQLite files in a temp
 //! dir); only the child process is a fake, so a test can script its output,
-//! its exit and its reaction to signals exactly. Real-process cases live in
-//! `turn_process.rs`.
+//! its exit and its reaction to signals exactly. Cases with real agent
+//! processes (the scripted agent under the shim, the real `claude`) live in
+//! `overstory-cli/tests/it/`, where the `ov` binary exists.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ use overstory_runtime::{AgentRuntime, ClaudeRuntime, ResolvedModel};
 use overstory_sessions::{AgentState, Session, SessionStore};
 use overstory_turn::lock::read_turn_lock;
 use overstory_turn::log::{LogLevel, MemoryLog};
-use overstory_turn::{RunTurnOptions, TurnResult, run_turn};
+use overstory_turn::{MissingSupport, RunTurnOptions, TurnError, TurnResult, run_turn};
 use tokio_util::sync::CancellationToken;
 
 // ---------- fixture ----------
@@ -706,7 +708,17 @@ async fn runtime_without_direct_spawn_is_refused() {
     let runtime = Arc::new(ShapeRuntime::by_id("copilot", None).unwrap());
     let o = ctx.opts_with("nods", runtime, FakeSpawner::new(|_| panic!("no spawn")));
     let err = run_turn(o).await.unwrap_err();
-    assert!(err.to_string().contains("buildDirectSpawn"), "{err}");
+    assert!(
+        matches!(
+            err,
+            TurnError::Unsupported {
+                missing: MissingSupport::HeadlessSpawn,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("\"copilot\""), "{err}");
 }
 
 #[tokio::test]
