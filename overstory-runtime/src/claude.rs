@@ -130,7 +130,7 @@ impl AgentRuntime for ClaudeRuntime {
         argv
     }
 
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,
@@ -145,15 +145,12 @@ impl AgentRuntime for ClaudeRuntime {
                 source,
             };
             if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| fail("create directory", dir, e))?;
+                std::fs::create_dir_all(dir).map_err(|e| fail("create directory", dir, e))?;
             }
             claude_settings::write_atomic(&path, overlay.content.as_bytes())
-                .await
                 .map_err(|e| fail("write", &path, e))?;
         }
-        claude_settings::deploy_hooks(worktree, hooks_def).await
+        claude_settings::deploy_hooks(worktree, hooks_def)
     }
 
     fn detect_ready(&self, pane: &str) -> ReadyState {
@@ -468,11 +465,11 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn deploy_config_writes_overlay_verbatim_only_when_given_and_always_settings() {
+    #[test]
+    fn deploy_config_writes_overlay_verbatim_only_when_given_and_always_settings() {
         let d = tempfile::tempdir().unwrap();
         let def = HooksDef::new("scout-1", Some(overstory_core::Capability::Scout), d.path());
-        claude().deploy_config(d.path(), None, &def).await.unwrap();
+        claude().deploy_config(d.path(), None, &def).unwrap();
         assert!(!d.path().join(".claude/CLAUDE.md").exists());
         let settings =
             std::fs::read_to_string(d.path().join(".claude/settings.local.json")).unwrap();
@@ -482,7 +479,6 @@ mod tests {
         };
         claude()
             .deploy_config(d.path(), Some(&overlay), &def)
-            .await
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(d.path().join(".claude/CLAUDE.md")).unwrap(),
@@ -490,16 +486,13 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn deploy_failure_is_an_agent_error_naming_the_agent() {
+    #[test]
+    fn deploy_failure_is_an_agent_error_naming_the_agent() {
         let d = tempfile::tempdir().unwrap();
         // A file where the .claude directory should be.
         std::fs::write(d.path().join(".claude"), "x").unwrap();
         let def = HooksDef::new("builder-9", None, d.path());
-        let err = claude()
-            .deploy_config(d.path(), None, &def)
-            .await
-            .unwrap_err();
+        let err = claude().deploy_config(d.path(), None, &def).unwrap_err();
         assert_eq!(err.code(), "AGENT_ERROR");
         assert!(err.to_string().contains("builder-9"), "{err}");
     }

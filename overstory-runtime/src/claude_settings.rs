@@ -252,7 +252,7 @@ pub fn to_tab_json(v: &Value) -> String {
 ///
 /// # Errors
 /// [`RuntimeError::Deploy`] when the directory or file cannot be written.
-pub async fn deploy_hooks(worktree: &Path, def: &HooksDef) -> Result<(), RuntimeError> {
+pub fn deploy_hooks(worktree: &Path, def: &HooksDef) -> Result<(), RuntimeError> {
     let path = settings_path(worktree);
     let fail = |action, path: &Path, source| RuntimeError::Deploy {
         agent: def.agent_name.clone(),
@@ -261,22 +261,18 @@ pub async fn deploy_hooks(worktree: &Path, def: &HooksDef) -> Result<(), Runtime
         source,
     };
     let dir = worktree.join(".claude");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| fail("create directory", &dir, e))?;
-    let existing = tokio::fs::read_to_string(&path).await.ok();
+    std::fs::create_dir_all(&dir).map_err(|e| fail("create directory", &dir, e))?;
+    let existing = std::fs::read_to_string(&path).ok();
     let merged = merge_settings(existing.as_deref(), overstory_hooks(def));
-    write_atomic(&path, to_tab_json(&merged).as_bytes())
-        .await
-        .map_err(|e| fail("write", &path, e))
+    write_atomic(&path, to_tab_json(&merged).as_bytes()).map_err(|e| fail("write", &path, e))
 }
 
 /// Writes a file via a temp file and rename, so readers never see half of it.
-pub(crate) async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    tokio::fs::write(&tmp, bytes).await?;
-    if let Err(e) = tokio::fs::rename(&tmp, path).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
+    std::fs::write(&tmp, bytes)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
     Ok(())

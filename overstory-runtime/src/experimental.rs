@@ -199,7 +199,7 @@ impl AgentRuntime for ShapeRuntime {
         argv
     }
 
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,
@@ -270,7 +270,7 @@ impl AgentRuntime for SaplingRuntime {
         argv
     }
 
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,
@@ -404,8 +404,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn deploy_writes_only_the_overlay_at_the_instruction_path() {
+    #[test]
+    fn deploy_writes_only_the_overlay_at_the_instruction_path() {
         let d = tempfile::tempdir().unwrap();
         let def = HooksDef::new("a", None, d.path());
         let ov = OverlayContent {
@@ -413,7 +413,6 @@ mod tests {
         };
         rt("copilot")
             .deploy_config(d.path(), Some(&ov), &def)
-            .await
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(d.path().join(".github/copilot-instructions.md")).unwrap(),

@@ -306,7 +306,7 @@ mod tests {
         fn print_command(&self, _: &str, _: Option<&str>) -> Vec<String> {
             Vec::new()
         }
-        async fn deploy_config(
+        fn deploy_config(
             &self,
             _: &std::path::Path,
             _: Option<&crate::OverlayContent>,

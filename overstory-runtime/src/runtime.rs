@@ -345,9 +345,13 @@ pub trait AgentRuntime: Send + Sync + std::fmt::Debug {
     /// Writes the instruction file (when `overlay` is given) and the
     /// runtime's hook/guard configuration.
     ///
+    /// Synchronous on purpose: deployment only writes a few small files, and
+    /// callers (sling, an embedding program's own async tasks) must not need
+    /// an async runtime, nor start one inside theirs.
+    ///
     /// # Errors
     /// [`RuntimeError::Deploy`] naming the agent and the file.
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,

@@ -867,16 +867,14 @@ impl AgentRuntime for ScriptedRuntime {
         argv
     }
 
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,
         hooks: &HooksDef,
     ) -> Result<(), RuntimeError> {
         // The same files Claude gets, so a rehearsal leaves the same traces.
-        crate::claude::ClaudeRuntime::new()
-            .deploy_config(worktree, overlay, hooks)
-            .await
+        crate::claude::ClaudeRuntime::new().deploy_config(worktree, overlay, hooks)
     }
 
     fn requires_beacon_verification(&self) -> bool {
