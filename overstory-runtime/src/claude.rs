@@ -107,14 +107,14 @@ impl AgentRuntime for ClaudeRuntime {
         };
         let mut cmd = format!(
             "claude --model {} --permission-mode {mode}",
-            claude_settings::shell_word(&opts.model)
+            crate::shell::shell_word(&opts.model)
         );
         if let Some(file) = &opts.append_system_prompt_file {
-            let quoted = claude_settings::shell_quote(&file.to_string_lossy());
+            let quoted = crate::shell::shell_quote(&file.to_string_lossy());
             cmd.push_str(&format!(" --append-system-prompt \"$(cat {quoted})\""));
         } else if let Some(text) = &opts.append_system_prompt {
             cmd.push_str(" --append-system-prompt ");
-            cmd.push_str(&claude_settings::shell_quote(text));
+            cmd.push_str(&crate::shell::shell_quote(text));
         }
         Ok(cmd)
     }

@@ -13,12 +13,12 @@ use async_trait::async_trait;
 use overstory_core::config::PiConfig;
 use tokio::io::AsyncRead;
 
-use crate::claude_settings::shell_word;
 use crate::error::RuntimeError;
 use crate::runtime::{
     AgentRuntime, DirectSpawnOptions, HooksDef, OverlayContent, PermissionMode, SpawnOptions,
     SpawnSpec, Stability,
 };
+use crate::shell::shell_word;
 use crate::stream_json::{EventReader, ParseOptions};
 
 /// The shape of one experimental adapter.

@@ -549,7 +549,7 @@ pub fn play(
             Step::Commit(msg) => {
                 let cmd = format!(
                     "git add -A && git commit -q -m {}",
-                    crate::claude_settings::shell_quote(msg)
+                    crate::shell::shell_quote(msg)
                 );
                 let (ok, text) = p.shell(&cmd);
                 p.tool("Bash", json!({"command": cmd}), &text, !ok)?;
@@ -599,7 +599,7 @@ pub fn play(
                     ),
                 };
                 let shown = std::iter::once(opts.ov_program.to_string_lossy().into_owned())
-                    .chain(args.iter().map(|a| crate::claude_settings::shell_quote(a)))
+                    .chain(args.iter().map(|a| crate::shell::shell_quote(a)))
                     .collect::<Vec<_>>()
                     .join(" ");
                 p.tool("Bash", json!({"command": shown}), &text, !ok)?;
@@ -852,7 +852,7 @@ impl AgentRuntime for ScriptedRuntime {
         Ok(self
             .argv(None)
             .iter()
-            .map(|a| crate::claude_settings::shell_quote(&a.to_string_lossy()))
+            .map(|a| crate::shell::shell_quote(&a.to_string_lossy()))
             .collect::<Vec<_>>()
             .join(" "))
     }

@@ -22,7 +22,7 @@ use overstory_core::init::{InitOptions, init};
 use overstory_core::{AgentName, Config, Layout};
 use overstory_fleet::{SlingRequest, sling};
 use overstory_mail::{ListFilter, MailStore, MessageType};
-use overstory_runtime::claude_settings::shell_quote;
+use overstory_runtime::shell::shell_quote;
 use overstory_sessions::SessionStore;
 use overstory_turn::dispatch::is_dispatching;
 use serde_json::json;
