@@ -11,10 +11,10 @@ use crate::error::RuntimeError;
 use crate::runtime::{
     AgentRuntime, DialogAction, DirectSpawnOptions, HooksDef, NESTED_SESSION_VARS, OverlayContent,
     PermissionMode, ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability,
-    TranscriptSummary,
 };
 use crate::stream_json::{EventReader, ParseOptions};
 use crate::transcript;
+use overstory_sessions::metrics::TokenUsage;
 
 /// The instruction file Claude Code loads from its working directory.
 pub const CLAUDE_INSTRUCTION_PATH: &str = ".claude/CLAUDE.md";
@@ -157,7 +157,7 @@ impl AgentRuntime for ClaudeRuntime {
         detect_ready(pane)
     }
 
-    async fn parse_transcript(&self, path: &Path) -> Option<TranscriptSummary> {
+    async fn parse_transcript(&self, path: &Path) -> Option<TokenUsage> {
         transcript::parse_file(path).await
     }
 
@@ -240,7 +240,6 @@ pub fn detect_ready(pane: &str) -> ReadyState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::TranscriptSummary;
 
     fn claude() -> ClaudeRuntime {
         ClaudeRuntime::new().with_home(Some(PathBuf::from("/home/u")))
@@ -501,7 +500,7 @@ mod tests {
     async fn parse_transcript_of_missing_file_is_none() {
         assert_eq!(
             claude().parse_transcript(Path::new("/no/such.jsonl")).await,
-            None::<TranscriptSummary>
+            None::<TokenUsage>
         );
     }
 }

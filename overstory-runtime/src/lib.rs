@@ -159,10 +159,11 @@ pub mod transcript;
 pub use claude::ClaudeRuntime;
 pub use error::RuntimeError;
 pub use model::resolve_model;
+pub use overstory_sessions::metrics::TokenUsage;
 pub use registry::{HeadlessFlag, Registry, resolve_use_headless};
 pub use runtime::{
     AgentRuntime, DialogAction, DirectSpawnOptions, HooksDef, OverlayContent, PermissionMode,
-    ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability, TranscriptSummary,
+    ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability,
 };
 pub use scripted::ScriptedRuntime;
 pub use stream_json::{

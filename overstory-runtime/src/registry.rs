@@ -317,7 +317,7 @@ mod tests {
         fn detect_ready(&self, _: &str) -> crate::ReadyState {
             crate::ReadyState::Ready
         }
-        async fn parse_transcript(&self, _: &std::path::Path) -> Option<crate::TranscriptSummary> {
+        async fn parse_transcript(&self, _: &std::path::Path) -> Option<crate::TokenUsage> {
             None
         }
         fn transcript_dir(&self, _: &std::path::Path) -> Option<PathBuf> {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use overstory_core::Capability;
 use overstory_core::config::QualityGate;
+use overstory_sessions::metrics::TokenUsage;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 
@@ -259,22 +260,6 @@ impl HooksDef {
     }
 }
 
-/// Token usage read from a transcript.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TranscriptSummary {
-    /// Input tokens (`input_tokens`, without cache tokens).
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Cache-read input tokens (`cache_read_input_tokens`).
-    pub cache_read_tokens: u64,
-    /// Cache-creation input tokens (`cache_creation_input_tokens`).
-    pub cache_creation_tokens: u64,
-    /// The first model id seen, `""` when unknown.
-    pub model: String,
-}
-
 /// A model choice and its provider routing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -364,9 +349,10 @@ pub trait AgentRuntime: Send + Sync + std::fmt::Debug {
         ReadyState::Ready
     }
 
-    /// Sums token usage from a session transcript; `None` when unreadable.
-    /// The default has no transcripts.
-    async fn parse_transcript(&self, _path: &Path) -> Option<TranscriptSummary> {
+    /// Sums token usage from a session transcript (by the rules of
+    /// [`overstory_sessions::metrics::parse_transcript`]); `None` when
+    /// unreadable. The default has no transcripts.
+    async fn parse_transcript(&self, _path: &Path) -> Option<TokenUsage> {
         None
     }
 
