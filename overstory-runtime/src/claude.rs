@@ -213,10 +213,14 @@ impl AgentRuntime for ClaudeRuntime {
 /// Text Claude Code's TUI shows only while a turn is running.
 pub const BUSY_MARKERS: [&str; 2] = ["esc to interrupt", "Esc to interrupt"];
 
-/// Reads a captured Claude Code pane (see the chapter's readiness rules).
+/// Reads a captured Claude Code pane.
 ///
-/// Dialogs win over everything; a visible busy indicator reports
-/// [`ReadyState::Busy`] so a beacon is not re-sent into a working agent.
+/// In order: the bypass-permissions warning is answered with `2` ("Yes, I
+/// accept") and the trust-this-folder dialog with Enter; a visible busy
+/// indicator ([`BUSY_MARKERS`]) reports [`ReadyState::Busy`] so a beacon is
+/// not re-sent into a working agent; a prompt (`❯` or `Try "`) together with
+/// the "bypass permissions" status line is [`ReadyState::Ready`]; anything
+/// else is still [`ReadyState::Loading`].
 pub fn detect_ready(pane: &str) -> ReadyState {
     if pane.contains("WARNING: Claude Code running in Bypass Permissions mode")
         && pane.contains("1. No, exit")

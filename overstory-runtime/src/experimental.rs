@@ -25,17 +25,18 @@ use crate::stream_json::{EventReader, ParseOptions};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Shape {
-    /// Registry id.
+    /// The name the registry and `--runtime` know it by.
     pub id: &'static str,
-    /// Binary.
+    /// The program started on `PATH`.
     pub binary: &'static str,
     /// Flags before the model.
     pub leading: &'static [&'static str],
-    /// The model flag.
+    /// The flag that passes the model (`--model`).
     pub model_flag: &'static str,
     /// Flags added in bypass mode.
     pub bypass: &'static [&'static str],
-    /// Instruction file.
+    /// Where the CLI reads its instructions, relative to the worktree; the
+    /// overlay is written there.
     pub instruction_path: &'static str,
     /// Whether the spawner verifies the beacon.
     pub beacon_verification: bool,

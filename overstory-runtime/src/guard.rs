@@ -153,7 +153,7 @@ pub fn guarded_tools(capability: Capability) -> Vec<&'static str> {
     tools
 }
 
-/// The guard's answer.
+/// The guard's answer to one tool call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Let the call run.
@@ -201,9 +201,10 @@ impl Decision {
 /// The tool call, as Claude Code sends it on the hook's stdin.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolCall {
-    /// `tool_name`.
+    /// The tool being called (`tool_name`: `Bash`, `Write`, …).
     pub tool_name: String,
-    /// `tool_input`.
+    /// The call's arguments (`tool_input`: `command` for Bash, `file_path`
+    /// for the write tools).
     pub tool_input: Value,
     /// `cwd` of the session, when reported.
     pub cwd: Option<PathBuf>,

@@ -32,11 +32,12 @@ pub const NESTED_SESSION_VARS: [&str; 3] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stability {
-    /// Used in production.
+    /// Used in production; what every caller gets by default.
     Stable,
-    /// Works, may change.
+    /// Runs agents end to end, but its flags or files may still change.
     Beta,
-    /// Shape only.
+    /// Knows the CLI's binary, flags and instruction file, but is not tested
+    /// against the real CLI.
     Experimental,
 }
 
@@ -57,7 +58,7 @@ pub enum PermissionMode {
 pub struct SpawnOptions {
     /// Model alias or provider-qualified ref, passed through unchanged.
     pub model: String,
-    /// Permission mode.
+    /// Whether the agent skips or asks for tool permissions.
     pub permission_mode: PermissionMode,
     /// Replacement system prompt (declared by the contract; Claude ignores it).
     pub system_prompt: Option<String>,
@@ -123,7 +124,7 @@ impl DirectSpawnOptions {
 pub struct SpawnSpec {
     /// Program followed by its arguments.
     pub argv: Vec<OsString>,
-    /// Working directory.
+    /// The directory the child starts in.
     pub cwd: PathBuf,
     /// Variables set on top of the inherited environment.
     pub env: BTreeMap<String, String>,
@@ -195,7 +196,7 @@ impl DialogAction {
 /// Overlay markdown, written verbatim as the instruction file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverlayContent {
-    /// The full markdown.
+    /// The rendered overlay, written byte for byte.
     pub content: String,
 }
 
@@ -203,7 +204,7 @@ pub struct OverlayContent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HooksDef {
-    /// The agent's name.
+    /// The agent's name, which hook commands are written for.
     pub agent_name: String,
     /// The agent's capability; `None` means the default (`builder`).
     pub capability: Option<Capability>,

@@ -123,35 +123,35 @@ pub struct Turn {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Step {
-    /// Assistant text.
+    /// Says this text as an assistant message.
     Say(String),
-    /// Assistant text equal to the user turn.
+    /// Says the user turn back as an assistant message.
     EchoInput(bool),
     /// A tool call and result, nothing executed.
     Tool(ToolStep),
     /// Run a shell command.
     Run(String),
-    /// Write a file.
+    /// Writes a file, creating its directories.
     Write {
         /// Path (relative to the cwd or absolute).
         path: String,
-        /// Content.
+        /// The file's whole new content.
         content: String,
     },
     /// Replace text in a file.
     Edit {
-        /// Path.
+        /// The file to edit (relative to the cwd or absolute).
         path: String,
-        /// Text to find.
+        /// The text to find; only its first occurrence is replaced.
         old: String,
-        /// Replacement.
+        /// The text put in its place.
         new: String,
     },
     /// Commit everything in the cwd's repository.
     Commit(String),
     /// Send mail through the player's [`ScriptMailer`].
     Mail(MailStep),
-    /// Pause.
+    /// Sleeps this many milliseconds.
     SleepMs(u64),
     /// Produce no output for this long.
     StallMs(u64),
@@ -165,7 +165,7 @@ pub enum Step {
     Result(ResultStep),
     /// Exit with this code at once.
     Exit(i32),
-    /// Abort the process.
+    /// Aborts the process (SIGABRT), as a crashing agent would.
     Crash(bool),
 }
 
@@ -173,12 +173,12 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolStep {
-    /// Tool name.
+    /// The tool's name as Claude reports it (`Read`, `Bash`).
     pub name: String,
-    /// Tool input.
+    /// The tool's input object, reported verbatim.
     #[serde(default)]
     pub input: Value,
-    /// Reported result.
+    /// The result text reported for the call (empty when absent).
     #[serde(default)]
     pub result: Option<String>,
     /// Whether the result is an error.
@@ -186,22 +186,23 @@ pub struct ToolStep {
     pub is_error: bool,
 }
 
-/// A mail to send.
+/// A mail to send: the fields of `ov mail send`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailStep {
-    /// Recipient.
+    /// The recipient: an agent name or a group address (`@builders`).
     pub to: String,
-    /// Subject.
+    /// The subject line (may be empty).
     #[serde(default)]
     pub subject: String,
-    /// Body.
+    /// The message body (may be empty).
     #[serde(default)]
     pub body: String,
     /// Mail type (`status` when absent).
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    /// Priority.
+    /// The priority (`low`, `normal`, `high`, `urgent`; `normal` when
+    /// absent).
     #[serde(default)]
     pub priority: Option<String>,
     /// JSON payload (sent as text).
@@ -213,7 +214,7 @@ pub struct MailStep {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultStep {
-    /// Result text.
+    /// The result text (default: the last text said, or `done`).
     #[serde(default)]
     pub text: Option<String>,
     /// Whether the turn failed.

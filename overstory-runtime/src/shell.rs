@@ -36,7 +36,7 @@ impl Redirect {
 pub struct SimpleCommand {
     /// The words after quote removal; `$…` expansions are kept literally.
     pub words: Vec<String>,
-    /// Its redirections.
+    /// Its redirections, in source order.
     pub redirects: Vec<Redirect>,
 }
 
