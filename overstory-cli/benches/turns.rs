@@ -56,7 +56,7 @@ impl AgentRuntime for ShRuntime {
     fn print_command(&self, _: &str, _: Option<&str>) -> Vec<String> {
         Vec::new()
     }
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         _: &Path,
         _: Option<&OverlayContent>,

@@ -254,8 +254,8 @@ pub struct SlingReport {
 ///
 /// Blocks only for set-up (and, for tmux agents, until the beacon is
 /// delivered); a headless agent's first turn runs in a detached dispatcher.
-/// Must not be called from inside an async runtime (it runs the runtime's
-/// config deployment on a private one).
+/// Starts no async runtime of its own, so it may be called from inside one
+/// (it blocks the calling thread while it works).
 ///
 /// # Errors
 /// [`FleetError::Validation`] for invalid names, flags or a missing spec;
@@ -1048,11 +1048,7 @@ fn deploy_hooks_and_identity(
     if !config.project.quality_gates.is_empty() {
         hooks = hooks.quality_gates(config.project.quality_gates.clone());
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| FsError::new("start the async runtime for", &worktree, e))?;
-    rt.block_on(runtime.deploy_config(&worktree, None, &hooks))?;
+    runtime.deploy_config(&worktree, None, &hooks)?;
 
     // Identity, if absent.
     let identity_path = layout.agent_identity(agent);

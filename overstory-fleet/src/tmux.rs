@@ -164,7 +164,7 @@ pub fn session_name(project: &str, agent: &str) -> String {
     format!("overstory-{}-{}", sanitize(project), sanitize(agent))
 }
 
-pub use overstory_runtime::claude_settings::shell_quote;
+use overstory_runtime::shell::shell_quote;
 
 /// Builds the bash startup script of a session (exports, then `exec`).
 ///

@@ -11,10 +11,10 @@ use crate::error::RuntimeError;
 use crate::runtime::{
     AgentRuntime, DialogAction, DirectSpawnOptions, HooksDef, NESTED_SESSION_VARS, OverlayContent,
     PermissionMode, ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability,
-    TranscriptSummary,
 };
 use crate::stream_json::{EventReader, ParseOptions};
 use crate::transcript;
+use overstory_sessions::metrics::TokenUsage;
 
 /// The instruction file Claude Code loads from its working directory.
 pub const CLAUDE_INSTRUCTION_PATH: &str = ".claude/CLAUDE.md";
@@ -107,14 +107,14 @@ impl AgentRuntime for ClaudeRuntime {
         };
         let mut cmd = format!(
             "claude --model {} --permission-mode {mode}",
-            claude_settings::shell_word(&opts.model)
+            crate::shell::shell_word(&opts.model)
         );
         if let Some(file) = &opts.append_system_prompt_file {
-            let quoted = claude_settings::shell_quote(&file.to_string_lossy());
+            let quoted = crate::shell::shell_quote(&file.to_string_lossy());
             cmd.push_str(&format!(" --append-system-prompt \"$(cat {quoted})\""));
         } else if let Some(text) = &opts.append_system_prompt {
             cmd.push_str(" --append-system-prompt ");
-            cmd.push_str(&claude_settings::shell_quote(text));
+            cmd.push_str(&crate::shell::shell_quote(text));
         }
         Ok(cmd)
     }
@@ -130,7 +130,7 @@ impl AgentRuntime for ClaudeRuntime {
         argv
     }
 
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,
@@ -144,14 +144,14 @@ impl AgentRuntime for ClaudeRuntime {
                 overlay.content.as_bytes(),
             )?;
         }
-        claude_settings::deploy_hooks(worktree, hooks_def).await
+        claude_settings::deploy_hooks(worktree, hooks_def)
     }
 
     fn detect_ready(&self, pane: &str) -> ReadyState {
         detect_ready(pane)
     }
 
-    async fn parse_transcript(&self, path: &Path) -> Option<TranscriptSummary> {
+    async fn parse_transcript(&self, path: &Path) -> Option<TokenUsage> {
         transcript::parse_file(path).await
     }
 
@@ -207,10 +207,14 @@ impl AgentRuntime for ClaudeRuntime {
 /// Text Claude Code's TUI shows only while a turn is running.
 pub const BUSY_MARKERS: [&str; 2] = ["esc to interrupt", "Esc to interrupt"];
 
-/// Reads a captured Claude Code pane (see the chapter's readiness rules).
+/// Reads a captured Claude Code pane.
 ///
-/// Dialogs win over everything; a visible busy indicator reports
-/// [`ReadyState::Busy`] so a beacon is not re-sent into a working agent.
+/// In order: the bypass-permissions warning is answered with `2` ("Yes, I
+/// accept") and the trust-this-folder dialog with Enter; a visible busy
+/// indicator ([`BUSY_MARKERS`]) reports [`ReadyState::Busy`] so a beacon is
+/// not re-sent into a working agent; a prompt (`❯` or `Try "`) together with
+/// the "bypass permissions" status line is [`ReadyState::Ready`]; anything
+/// else is still [`ReadyState::Loading`].
 pub fn detect_ready(pane: &str) -> ReadyState {
     if pane.contains("WARNING: Claude Code running in Bypass Permissions mode")
         && pane.contains("1. No, exit")
@@ -234,7 +238,6 @@ pub fn detect_ready(pane: &str) -> ReadyState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::TranscriptSummary;
 
     fn claude() -> ClaudeRuntime {
         ClaudeRuntime::new().with_home(Some(PathBuf::from("/home/u")))
@@ -459,11 +462,11 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn deploy_config_writes_overlay_verbatim_only_when_given_and_always_settings() {
+    #[test]
+    fn deploy_config_writes_overlay_verbatim_only_when_given_and_always_settings() {
         let d = tempfile::tempdir().unwrap();
         let def = HooksDef::new("scout-1", Some(overstory_core::Capability::Scout), d.path());
-        claude().deploy_config(d.path(), None, &def).await.unwrap();
+        claude().deploy_config(d.path(), None, &def).unwrap();
         assert!(!d.path().join(".claude/CLAUDE.md").exists());
         let settings =
             std::fs::read_to_string(d.path().join(".claude/settings.local.json")).unwrap();
@@ -473,7 +476,6 @@ mod tests {
         };
         claude()
             .deploy_config(d.path(), Some(&overlay), &def)
-            .await
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(d.path().join(".claude/CLAUDE.md")).unwrap(),
@@ -481,16 +483,13 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn deploy_failure_is_an_agent_error_naming_the_agent() {
+    #[test]
+    fn deploy_failure_is_an_agent_error_naming_the_agent() {
         let d = tempfile::tempdir().unwrap();
         // A file where the .claude directory should be.
         std::fs::write(d.path().join(".claude"), "x").unwrap();
         let def = HooksDef::new("builder-9", None, d.path());
-        let err = claude()
-            .deploy_config(d.path(), None, &def)
-            .await
-            .unwrap_err();
+        let err = claude().deploy_config(d.path(), None, &def).unwrap_err();
         assert_eq!(err.code(), "AGENT_ERROR");
         assert!(err.to_string().contains("builder-9"), "{err}");
     }
@@ -499,7 +498,7 @@ mod tests {
     async fn parse_transcript_of_missing_file_is_none() {
         assert_eq!(
             claude().parse_transcript(Path::new("/no/such.jsonl")).await,
-            None::<TranscriptSummary>
+            None::<TokenUsage>
         );
     }
 }

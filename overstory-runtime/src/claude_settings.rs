@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use crate::error::RuntimeError;
 use crate::guard;
 use crate::runtime::HooksDef;
+use crate::shell::{shell_quote, shell_word};
 
 /// Marks a hook command as written by overstory.
 pub const MANAGED_TAG: &str = "# overstory:managed";
@@ -42,20 +43,6 @@ const AGENT: &str = "\"$OVERSTORY_AGENT_NAME\"";
 /// Returns the settings file path inside a worktree.
 pub fn settings_path(worktree: &Path) -> std::path::PathBuf {
     worktree.join(".claude").join("settings.local.json")
-}
-
-/// Single-quotes `s` for POSIX shells (`'` becomes `'\''`).
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// Returns `s` bare when it is made only of shell-safe characters
-/// (`[A-Za-z0-9._/:@%+=,-]`), single-quoted otherwise.
-pub fn shell_word(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._/:@%+=,-".contains(c));
-    if safe { s.to_owned() } else { shell_quote(s) }
 }
 
 fn managed(cmd: &str) -> String {
@@ -240,9 +227,9 @@ pub fn merge_settings(existing: Option<&str>, ours: Map<String, Value>) -> Value
 ///
 /// # Errors
 /// [`RuntimeError::Deploy`] when the directory or file cannot be written.
-pub async fn deploy_hooks(worktree: &Path, def: &HooksDef) -> Result<(), RuntimeError> {
+pub fn deploy_hooks(worktree: &Path, def: &HooksDef) -> Result<(), RuntimeError> {
     let path = settings_path(worktree);
-    let existing = tokio::fs::read_to_string(&path).await.ok();
+    let existing = std::fs::read_to_string(&path).ok();
     let merged = merge_settings(existing.as_deref(), overstory_hooks(def));
     write_deployed(&def.agent_name, &path, to_tab_string(&merged).as_bytes())
 }

@@ -29,9 +29,9 @@ pub enum RuntimeError {
         agent: String,
         /// What was being done (`write`, `create directory`).
         action: &'static str,
-        /// The file or directory.
+        /// The file or directory being written.
         path: PathBuf,
-        /// The underlying error.
+        /// The I/O error that caused it.
         #[source]
         source: std::io::Error,
     },
@@ -58,7 +58,7 @@ pub enum RuntimeError {
     Io {
         /// What was being done.
         action: &'static str,
-        /// The underlying error.
+        /// The I/O error that caused it.
         #[source]
         source: std::io::Error,
     },
@@ -73,13 +73,13 @@ pub enum RuntimeError {
     /// An overlay would be written into the canonical project root.
     #[error("Refusing to write the overlay into the canonical project root \"{}\": agents get their own worktree", root.display())]
     OverlayAtRoot {
-        /// The canonical root.
+        /// The canonical project root the overlay would have been written into.
         root: PathBuf,
     },
     /// A template holds a placeholder that is not in the allowed set.
     #[error("Unknown placeholder {{{{{key}}}}} in {source_name}")]
     Template {
-        /// The placeholder name.
+        /// The placeholder's name, without braces.
         key: String,
         /// Which template (`overlay`, `agent definition`).
         source_name: &'static str,
@@ -87,15 +87,15 @@ pub enum RuntimeError {
     /// An agent has no identity file yet.
     #[error("No identity for agent \"{agent}\"; it is created on the agent's first sling")]
     IdentityNotFound {
-        /// The agent.
+        /// The agent that has no identity file.
         agent: String,
     },
     /// A checkpoint file holds invalid JSON.
     #[error("Invalid checkpoint \"{}\": {message}", path.display())]
     Checkpoint {
-        /// The file.
+        /// The checkpoint file.
         path: PathBuf,
-        /// The parse error.
+        /// What the JSON parser reported.
         message: String,
     },
     /// An option is not supported by this runtime.

@@ -13,29 +13,30 @@ use async_trait::async_trait;
 use overstory_core::config::PiConfig;
 use tokio::io::AsyncRead;
 
-use crate::claude_settings::shell_word;
 use crate::error::RuntimeError;
 use crate::runtime::{
     AgentRuntime, DirectSpawnOptions, HooksDef, OverlayContent, PermissionMode, SpawnOptions,
     SpawnSpec, Stability,
 };
+use crate::shell::shell_word;
 use crate::stream_json::{EventReader, ParseOptions};
 
 /// The shape of one experimental adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Shape {
-    /// Registry id.
+    /// The name the registry and `--runtime` know it by.
     pub id: &'static str,
-    /// Binary.
+    /// The program started on `PATH`.
     pub binary: &'static str,
     /// Flags before the model.
     pub leading: &'static [&'static str],
-    /// The model flag.
+    /// The flag that passes the model (`--model`).
     pub model_flag: &'static str,
     /// Flags added in bypass mode.
     pub bypass: &'static [&'static str],
-    /// Instruction file.
+    /// Where the CLI reads its instructions, relative to the worktree; the
+    /// overlay is written there.
     pub instruction_path: &'static str,
     /// Whether the spawner verifies the beacon.
     pub beacon_verification: bool,
@@ -199,7 +200,7 @@ impl AgentRuntime for ShapeRuntime {
         argv
     }
 
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,
@@ -270,7 +271,7 @@ impl AgentRuntime for SaplingRuntime {
         argv
     }
 
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,
@@ -404,8 +405,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn deploy_writes_only_the_overlay_at_the_instruction_path() {
+    #[test]
+    fn deploy_writes_only_the_overlay_at_the_instruction_path() {
         let d = tempfile::tempdir().unwrap();
         let def = HooksDef::new("a", None, d.path());
         let ov = OverlayContent {
@@ -413,7 +414,6 @@ mod tests {
         };
         rt("copilot")
             .deploy_config(d.path(), Some(&ov), &def)
-            .await
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(d.path().join(".github/copilot-instructions.md")).unwrap(),

@@ -16,7 +16,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use overstory_core::{Capability, GuardClass};
+use overstory_core::{Capability, GuardClass, Layout};
+use overstory_mail::{ListFilter, MailError, MailStore, MessageType};
 use serde_json::{Value, json};
 
 use crate::shell::{self, SimpleCommand};
@@ -152,7 +153,7 @@ pub fn guarded_tools(capability: Capability) -> Vec<&'static str> {
     tools
 }
 
-/// The guard's answer.
+/// The guard's answer to one tool call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Let the call run.
@@ -200,9 +201,10 @@ impl Decision {
 /// The tool call, as Claude Code sends it on the hook's stdin.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolCall {
-    /// `tool_name`.
+    /// The tool being called (`tool_name`: `Bash`, `Write`, …).
     pub tool_name: String,
-    /// `tool_input`.
+    /// The call's arguments (`tool_input`: `command` for Bash, `file_path`
+    /// for the write tools).
     pub tool_input: Value,
     /// `cwd` of the session, when reported.
     pub cwd: Option<PathBuf>,
@@ -281,8 +283,12 @@ pub struct GuardContext {
 /// Answers questions the lead close gate needs from outside (mail, git).
 pub trait GateProbe {
     /// Returns how many `merge_ready` mails the agent sent and how many
-    /// `worker_done` mails it received (failures count as 0).
-    fn mail_counts(&self, agent: &str) -> (usize, usize);
+    /// `worker_done` mails it received.
+    ///
+    /// # Errors
+    /// [`MailError`] when the mail cannot be read; the gate then denies
+    /// (it fails closed: an unreadable mailbox proves nothing was sent).
+    fn mail_counts(&self, agent: &str) -> Result<(usize, usize), MailError>;
     /// Returns whether `HEAD` of the worktree is merged into the session
     /// branch; `None` when that cannot be determined (fail open).
     fn head_merged(&self, worktree: &Path) -> Option<bool>;
@@ -293,8 +299,8 @@ pub trait GateProbe {
 pub struct NoProbe;
 
 impl GateProbe for NoProbe {
-    fn mail_counts(&self, _: &str) -> (usize, usize) {
-        (1, 0)
+    fn mail_counts(&self, _: &str) -> Result<(usize, usize), MailError> {
+        Ok((1, 0))
     }
     fn head_merged(&self, _: &Path) -> Option<bool> {
         None
@@ -787,7 +793,21 @@ fn lead_close_gate(
     if !closes_own {
         return Decision::Allow;
     }
-    let (mr, wd) = probe.mail_counts(agent);
+    let (mr, wd) = match probe.mail_counts(agent) {
+        Ok(counts) => counts,
+        Err(e) => {
+            let mut cause = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                cause.push_str(": ");
+                cause.push_str(&s.to_string());
+                source = s.source();
+            }
+            return Decision::Deny(format!(
+                "Cannot close {task}: the mail database could not be read to count merge_ready and worker_done mail ({cause}). Fix the mail database, then close"
+            ));
+        }
+    };
     if mr == 0 {
         return Decision::Deny(format!(
             "Cannot close {task}: no merge_ready mail sent yet. Send ov mail send --type merge_ready for each finished builder branch first"
@@ -825,41 +845,51 @@ pub fn context_from_env(capability: &str, quality_gates: Vec<String>, cwd: &Path
 }
 
 /// Decides a hook invocation: parses Claude's PreToolUse JSON from `stdin`
-/// and evaluates it, probing mail and git through `ov` for the lead gate.
-pub fn decide_hook(ctx: &GuardContext, stdin: &str, ov: &Path) -> Decision {
-    let probe = ProcessProbe {
-        ov: ov.to_path_buf(),
-        project_root: overstory_core::env::var(overstory_core::env::PROJECT_ROOT)
-            .map(PathBuf::from),
+/// and evaluates it, reading the project's mail and git for the lead gate.
+/// `project_root` is the project the agent belongs to; without one no mail
+/// counts, so the lead gate denies closing.
+pub fn decide_hook(ctx: &GuardContext, stdin: &str, project_root: Option<&Path>) -> Decision {
+    let probe = ProjectProbe {
+        project_root: project_root.map(Path::to_path_buf),
     };
     evaluate(ctx, &ToolCall::from_hook_json(stdin), &probe)
 }
 
-/// A [`GateProbe`] that asks the `ov` binary for mail and git for ancestry.
+/// A [`GateProbe`] that reads the project's `mail.db` for mail counts and
+/// asks git for ancestry.
+///
+/// Mail is read through [`MailStore`]; a missing `mail.db` (or no project)
+/// counts 0 and is never created, while a database that exists but cannot
+/// be opened or queried is an error, so the gate denies.
 #[derive(Debug, Clone)]
-pub struct ProcessProbe {
-    /// The `ov` binary.
-    pub ov: PathBuf,
-    /// The project root (for `session-branch.txt`).
+pub struct ProjectProbe {
+    /// The project root: where `.overstory/mail.db` and
+    /// `.overstory/session-branch.txt` are read.
     pub project_root: Option<PathBuf>,
 }
 
-impl GateProbe for ProcessProbe {
-    fn mail_counts(&self, agent: &str) -> (usize, usize) {
-        let count = |dir: &str, ty: &str| -> usize {
-            let out = overstory_core::process::command(&self.ov)
-                .args(["mail", "list", "--json", dir, agent, "--type", ty])
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .output();
-            match out {
-                Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
-                    .matches("\"id\":\"")
-                    .count(),
-                _ => 0,
-            }
+impl GateProbe for ProjectProbe {
+    fn mail_counts(&self, agent: &str) -> Result<(usize, usize), MailError> {
+        let Some(root) = self.project_root.as_deref() else {
+            return Ok((0, 0));
         };
-        (count("--from", "merge_ready"), count("--to", "worker_done"))
+        let path = Layout::new(root).mail_db();
+        // Opening would create the file; a project without mail has sent none.
+        if !path.exists() {
+            return Ok((0, 0));
+        }
+        let store = MailStore::open(&path)?;
+        let merge_ready = store.count(&ListFilter {
+            from: Some(agent.to_owned()),
+            kind: Some(MessageType::MergeReady),
+            ..ListFilter::default()
+        })?;
+        let worker_done = store.count(&ListFilter {
+            to: Some(agent.to_owned()),
+            kind: Some(MessageType::WorkerDone),
+            ..ListFilter::default()
+        })?;
+        Ok((merge_ready, worker_done))
     }
 
     fn head_merged(&self, worktree: &Path) -> Option<bool> {
@@ -1298,8 +1328,8 @@ mod tests {
 
     struct Probe(usize, usize, Option<bool>);
     impl GateProbe for Probe {
-        fn mail_counts(&self, _: &str) -> (usize, usize) {
-            (self.0, self.1)
+        fn mail_counts(&self, _: &str) -> Result<(usize, usize), MailError> {
+            Ok((self.0, self.1))
         }
         fn head_merged(&self, _: &Path) -> Option<bool> {
             self.2

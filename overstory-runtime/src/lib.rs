@@ -1,6 +1,25 @@
-//! How overstory agents run: the runtime trait, the Claude Code and scripted
-//! adapters, hooks and guards, the stream-json event parser, the turn runner
-//! and mail dispatch.
+//! How one overstory agent process runs: the [`AgentRuntime`] trait, the
+//! Claude Code, scripted and experimental adapters, the stream-json event
+//! parser, the PreToolUse guard, Claude settings and the overlay.
+//!
+//! Pick a runtime, deploy an agent's configuration into its worktree, and
+//! get the argv of its headless child:
+//!
+//! ```
+//! use overstory_core::Capability;
+//! use overstory_runtime::{AgentRuntime, DirectSpawnOptions, HooksDef, Registry};
+//!
+//! let worktree = tempfile::tempdir()?;
+//! let runtime = Registry::default().get(Some("claude"), None, None)?;
+//! let hooks = HooksDef::new("scout-1", Some(Capability::Scout), worktree.path()).headless(true);
+//! runtime.deploy_config(worktree.path(), None, &hooks)?;
+//! let settings = std::fs::read_to_string(worktree.path().join(".claude/settings.local.json"))?;
+//! assert!(settings.contains("guard scout"));
+//!
+//! let spec = runtime.direct_spawn(&DirectSpawnOptions::new(worktree.path())).unwrap();
+//! assert_eq!(spec.argv_strings()[..2], ["claude", "-p"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # The model
 //!
@@ -11,70 +30,40 @@
 //!   ([`AgentRuntime::direct_spawn`], whose presence makes `--headless`
 //!   legal) — plus provider environment, readiness of a tmux pane, transcript
 //!   lookups, per-agent config deployment and an [`EventReader`] over the
-//!   child's stdout.
+//!   child's stdout. Everything but reading transcripts and events is
+//!   synchronous: none of it needs an async runtime.
 //! - [`ClaudeRuntime`] drives Claude Code. Headless agents run one
 //!   `claude -p --output-format stream-json --input-format stream-json …`
 //!   process per user turn, resumed with `--resume <session id>`.
 //! - [`ScriptedRuntime`] plays a JSON script instead of calling a model (see
 //!   [`scripted`]); its child speaks the same stream-json, so the rest of the
 //!   system cannot tell the difference.
+//! - [`experimental`]: shape-only adapters for other coding-agent CLIs
+//!   (`codex`, `pi`, `gemini`, …, `sapling`).
 //! - [`Registry`] picks a runtime by name: `--runtime`, then
 //!   `runtime.capabilities.<cap>`, then `runtime.default`, then `claude`.
 //! - [`resolve_model`] decides the model (config → manifest → capability
 //!   default) and gateway routing; [`ResolvedModel::spawn_model`] is passed
 //!   as `--model` in every mode.
 //! - Deployment writes `.claude/CLAUDE.md` (the overlay) and merges hooks
-//!   into `.claude/settings.local.json` ([`hooks`]). Guards are not shell
-//!   one-liners: the hook runs `ov guard <capability>`, which reads Claude's
-//!   PreToolUse JSON and answers with [`guard::evaluate`]. Bash commands are
-//!   split by a real lexer ([`shell`]), so compound commands, subshells,
-//!   `env X=1 …` and `sh -c "…"` are checked part by part.
+//!   into `.claude/settings.local.json` ([`claude_settings`]), keeping the
+//!   user's own hooks. Guards are not shell one-liners: the hook runs
+//!   `ov guard <capability>`, which reads Claude's PreToolUse JSON and
+//!   answers with [`guard::evaluate`]. Bash commands are split by a real
+//!   lexer ([`shell`]), so compound commands, subshells, `env X=1 …` and
+//!   `sh -c "…"` are checked part by part.
 //! - What an agent is told: [`manifest`] (model and definition per
-//!   capability), [`overlay`] (the rendered `CLAUDE.md`), [`prompt`] (the
-//!   beacon and mail sections of user turns), [`identity`] (the agent's CV
-//!   and checkpoints).
-//! - [`host`]: the agent host of a persistent agent (coordinator,
-//!   orchestrator, monitor) — one long-lived headless process whose stdin
-//!   stays open; [`dispatch::wake`] pokes the host and it writes the
-//!   agent's new mail as the next user turn, with no server running.
-//! - [`connection`]: a long-lived headless child reached through its
-//!   stdin, and the per-process registry of such connections.
-//! - [`turn`]: the turn runner. [`turn::run_turn`] runs one user turn of one
-//!   headless agent: the agent's OS-locked [`turn::lock`], the child in its
-//!   own process group (under [`turn::shim`] so it dies with its runner),
-//!   events into `events.db`, and the final state decided by
-//!   [`turn::outcome::settle`] and written through the sessions
-//!   compare-and-swap. Tests inject children through [`turn::child`].
-//! - [`dispatch`]: turns mail and queued nudges into turns with no server
-//!   running — [`dispatch::wake`] starts a detached dispatcher that batches an
-//!   agent's pending work into one turn at a time, marking mail read only
-//!   after a clean turn; [`dispatch::sweep`] is the backstop.
-//! - [`mailroom`]: where mail meets sessions (the mail roster, waking
-//!   recipients, the counts `ov status` shows).
-//! - [`fleet`]: agent lifecycle around the runner — worktrees, the tmux
-//!   manager, `ov stop`, cleanup, groups, specs, priming and hooks install,
-//!   and [`fleet::persistent`]: the coordinator and orchestrator
-//!   (`start`/`stop`/`status`/`send`/`ask`/`output`/`check_complete`), run
-//!   headless under a [`host`] by default.
-//! - [`others`]: shape-only adapters for the other CLIs the original
-//!   registers (`codex`, `pi`, `gemini`, …, `sapling`).
-//! - [`demo`]: `ov demo` — a coordinator, a lead and two builders playing
-//!   scripts in a scratch repository, watched through the stores and git.
+//!   capability), [`overlay`] (the rendered `CLAUDE.md`) and [`prompt`] (the
+//!   beacon and mail sections of user turns).
+//! - Token usage: [`AgentRuntime::parse_transcript`] sums a transcript into
+//!   [`TokenUsage`] by the rules of `overstory_sessions::metrics`.
 //!
-//! ## Who uses what
+//! Running turns (the turn runner, waking agents on mail, the agent host)
+//! is `overstory-turn`'s job, and the lifecycle around them (sling, stop,
+//! worktrees, tmux) is `overstory-fleet`'s; both drive agents through this
+//! crate's trait.
 //!
-//! [`turn::run_turn`] spawns [`AgentRuntime::direct_spawn`] (pass
-//! [`ResolvedModel::spawn_model`] as the model and the session's Claude id
-//! as `resume_session_id`), writes [`AgentRuntime::encode_user_turn`] to
-//! stdin, closes it, and drains [`AgentRuntime::event_reader`];
-//! [`RuntimeEvent::store_type`]/[`RuntimeEvent::store_level`] give the
-//! events.db columns and [`EventReader::last_read_at`] raw activity for the
-//! stall timer. Sling resolves the runtime with [`Registry`], decides the
-//! mode with [`resolve_use_headless`], renders the overlay and calls
-//! [`AgentRuntime::deploy_config`] with a [`HooksDef`] whose
-//! `guard_program` is the absolute path of the running `ov`.
-//!
-//! # Example
+//! # More examples
 //!
 //! Parse a turn's stdout into typed events:
 //!
@@ -119,10 +108,10 @@
 //! Set `runtime.default: scripted` (or pass `--runtime scripted`) and give
 //! each agent a script (format in [`scripted`]). Every agent then runs as a
 //! real child process that emits Claude-shaped events, edits and commits in
-//! its worktree and sends mail through `ov mail send`, with delays, stalls,
-//! crashes and exit codes as scripted — enough to exercise dispatch, the turn
-//! runner, the watchdog and the merge queue end to end, offline and free.
-//! You can also run one turn by hand:
+//! its worktree and sends mail (through the [`scripted::ScriptMailer`] its
+//! host gives it), with delays, stalls, crashes and exit codes as scripted —
+//! enough to exercise dispatch, the turn runner, the watchdog and the merge
+//! queue end to end, offline and free. You can also run one turn by hand:
 //!
 //! ```text
 //! echo '{"type":"user","message":{"role":"user","content":[{"type":"text","text":"go"}]}}' \
@@ -134,9 +123,10 @@
 //! - [`SpawnSpec::command`] starts the child in its own process group;
 //!   dropping the `Child` does not kill it. Signal the group and wait.
 //! - [`EventReader::next`] is cancel safe; text is batched for up to
-//!   [`event::DEFAULT_FLUSH_INTERVAL`], so events may lag output by that much.
+//!   [`stream_json::DEFAULT_FLUSH_INTERVAL`], so events may lag output by
+//!   that much.
 //! - Claude Code refuses bypass-permission mode as root unless `IS_SANDBOX=1`
-//!   is set; the variable is inherited by headless children.
+//!   is set; the variable is inherited by headless children ([`sandbox`]).
 #![deny(missing_docs)]
 
 pub mod claude;
@@ -159,10 +149,11 @@ pub mod transcript;
 pub use claude::ClaudeRuntime;
 pub use error::RuntimeError;
 pub use model::resolve_model;
+pub use overstory_sessions::metrics::TokenUsage;
 pub use registry::{HeadlessFlag, Registry, resolve_use_headless};
 pub use runtime::{
     AgentRuntime, DialogAction, DirectSpawnOptions, HooksDef, OverlayContent, PermissionMode,
-    ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability, TranscriptSummary,
+    ReadyState, ResolvedModel, SpawnOptions, SpawnSpec, Stability,
 };
 pub use scripted::ScriptedRuntime;
 pub use stream_json::{

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::RuntimeError;
 
-/// One agent entry.
+/// One agent entry of the manifest: how a capability's agents are defined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AgentDef {
@@ -20,20 +20,23 @@ pub struct AgentDef {
     pub file: String,
     /// Model (alias or provider ref).
     pub model: String,
-    /// Tools (advisory).
+    /// Tools the definition says the agent uses; advisory, nothing enforces
+    /// them.
     pub tools: Vec<String>,
-    /// Capability tags.
+    /// Tags this agent answers to in the manifest's tag index.
     pub capabilities: Vec<String>,
-    /// May spawn children.
+    /// Whether the agent may sling children (widens its capability's own
+    /// rule, never narrows it).
     pub can_spawn: bool,
-    /// Constraints (advisory).
+    /// Constraints the definition lists (`read-only`, …); advisory, the
+    /// guard enforces the capability's rules instead.
     pub constraints: Vec<String>,
 }
 
 /// A loaded, validated manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
-    /// Manifest version.
+    /// The manifest's `version` string, as written.
     pub version: String,
     /// Agents keyed by capability name.
     pub agents: BTreeMap<String, AgentDef>,

@@ -16,36 +16,38 @@ use overstory_core::config::QualityGate;
 
 use crate::error::RuntimeError;
 
-/// The overlay template.
+/// The markdown template every overlay is rendered from (`{{placeholder}}`
+/// syntax).
 pub const OVERLAY_TEMPLATE: &str = include_str!("overlay.md.tmpl");
 
 /// Everything an overlay says about one agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OverlayConfig {
-    /// Agent name.
+    /// The agent's name, as its mail address and in its branch.
     pub agent_name: String,
-    /// Capability.
+    /// The agent's capability, which picks the overlay's role rules.
     pub capability: Capability,
-    /// Task id.
+    /// The task the agent works on.
     pub task_id: String,
     /// Spec file, if any.
     pub spec_path: Option<String>,
-    /// Branch.
+    /// The git branch the agent commits to.
     pub branch_name: String,
-    /// Worktree path.
+    /// The agent's worktree: the directory it may write in.
     pub worktree_path: PathBuf,
     /// Parent agent (`coordinator` when absent).
     pub parent_agent: Option<String>,
-    /// Depth.
+    /// How deep in the agent tree it is (0 for the coordinator's children
+    /// slung by the orchestrator).
     pub depth: u32,
     /// Files the agent owns.
     pub file_scope: Vec<String>,
     /// Mulch domains to prime.
     pub mulch_domains: Vec<String>,
-    /// Pre-loaded expertise text.
+    /// Expertise text from mulch, rendered into the overlay as is.
     pub mulch_expertise: Option<String>,
-    /// May spawn workers.
+    /// Whether the overlay tells the agent it may sling workers.
     pub can_spawn: bool,
     /// The base agent definition (markdown).
     pub base_definition: String,
@@ -59,11 +61,13 @@ pub struct OverlayConfig {
     pub skip_review: bool,
     /// Ceiling on the lead's workers (0 or `None` = none).
     pub max_agents: Option<u32>,
-    /// Tracker CLI (`sd`).
+    /// The task tracker's command (`sd`), used in the overlay's close
+    /// instructions.
     pub tracker_cli: String,
-    /// Tracker name (`seeds`).
+    /// The task tracker's display name (`seeds`).
     pub tracker_name: String,
-    /// Instruction file path.
+    /// Where the runtime reads the overlay, relative to the worktree
+    /// (`.claude/CLAUDE.md`).
     pub instruction_path: String,
 }
 

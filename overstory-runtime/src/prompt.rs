@@ -12,11 +12,11 @@ pub const SECTION_SEPARATOR: &str = "\n\n---\n\n";
 /// One mail as shown to an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailItem {
-    /// Sender.
+    /// Who sent the mail (an agent name).
     pub from: String,
-    /// Subject.
+    /// The subject line, escaped in the header.
     pub subject: String,
-    /// Priority (`normal`).
+    /// The priority word shown in the header (`normal`, `high`, …).
     pub priority: String,
     /// Body, shown verbatim.
     pub body: String,
@@ -45,17 +45,18 @@ pub fn format_mail_section(mails: &[MailItem]) -> String {
 /// What the startup beacon says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Beacon<'a> {
-    /// Agent name.
+    /// The agent being started.
     pub agent: &'a str,
-    /// Capability name.
+    /// Its capability, as named in the manifest (`builder`).
     pub capability: &'a str,
-    /// Task id.
+    /// The task it was slung for.
     pub task_id: &'a str,
-    /// Hierarchy depth.
+    /// Its depth in the agent tree.
     pub depth: u32,
     /// Parent agent, if any.
     pub parent: Option<&'a str>,
-    /// Instruction file path.
+    /// The overlay the beacon tells it to read first, relative to its
+    /// worktree.
     pub instruction_path: &'a str,
 }
 

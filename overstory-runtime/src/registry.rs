@@ -306,7 +306,7 @@ mod tests {
         fn print_command(&self, _: &str, _: Option<&str>) -> Vec<String> {
             Vec::new()
         }
-        async fn deploy_config(
+        fn deploy_config(
             &self,
             _: &std::path::Path,
             _: Option<&crate::OverlayContent>,
@@ -317,7 +317,7 @@ mod tests {
         fn detect_ready(&self, _: &str) -> crate::ReadyState {
             crate::ReadyState::Ready
         }
-        async fn parse_transcript(&self, _: &std::path::Path) -> Option<crate::TranscriptSummary> {
+        async fn parse_transcript(&self, _: &std::path::Path) -> Option<crate::TokenUsage> {
             None
         }
         fn transcript_dir(&self, _: &std::path::Path) -> Option<PathBuf> {

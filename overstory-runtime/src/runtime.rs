@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use overstory_core::Capability;
 use overstory_core::config::QualityGate;
+use overstory_sessions::metrics::TokenUsage;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 
@@ -31,11 +32,12 @@ pub const NESTED_SESSION_VARS: [&str; 3] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stability {
-    /// Used in production.
+    /// Used in production; what every caller gets by default.
     Stable,
-    /// Works, may change.
+    /// Runs agents end to end, but its flags or files may still change.
     Beta,
-    /// Shape only.
+    /// Knows the CLI's binary, flags and instruction file, but is not tested
+    /// against the real CLI.
     Experimental,
 }
 
@@ -56,7 +58,7 @@ pub enum PermissionMode {
 pub struct SpawnOptions {
     /// Model alias or provider-qualified ref, passed through unchanged.
     pub model: String,
-    /// Permission mode.
+    /// Whether the agent skips or asks for tool permissions.
     pub permission_mode: PermissionMode,
     /// Replacement system prompt (declared by the contract; Claude ignores it).
     pub system_prompt: Option<String>,
@@ -122,7 +124,7 @@ impl DirectSpawnOptions {
 pub struct SpawnSpec {
     /// Program followed by its arguments.
     pub argv: Vec<OsString>,
-    /// Working directory.
+    /// The directory the child starts in.
     pub cwd: PathBuf,
     /// Variables set on top of the inherited environment.
     pub env: BTreeMap<String, String>,
@@ -194,7 +196,7 @@ impl DialogAction {
 /// Overlay markdown, written verbatim as the instruction file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverlayContent {
-    /// The full markdown.
+    /// The rendered overlay, written byte for byte.
     pub content: String,
 }
 
@@ -202,7 +204,7 @@ pub struct OverlayContent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HooksDef {
-    /// The agent's name.
+    /// The agent's name, which hook commands are written for.
     pub agent_name: String,
     /// The agent's capability; `None` means the default (`builder`).
     pub capability: Option<Capability>,
@@ -257,22 +259,6 @@ impl HooksDef {
     pub fn capability_or_default(&self) -> Capability {
         self.capability.unwrap_or(Capability::Builder)
     }
-}
-
-/// Token usage read from a transcript.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TranscriptSummary {
-    /// Input tokens (`input_tokens`, without cache tokens).
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Cache-read input tokens (`cache_read_input_tokens`).
-    pub cache_read_tokens: u64,
-    /// Cache-creation input tokens (`cache_creation_input_tokens`).
-    pub cache_creation_tokens: u64,
-    /// The first model id seen, `""` when unknown.
-    pub model: String,
 }
 
 /// A model choice and its provider routing.
@@ -345,9 +331,13 @@ pub trait AgentRuntime: Send + Sync + std::fmt::Debug {
     /// Writes the instruction file (when `overlay` is given) and the
     /// runtime's hook/guard configuration.
     ///
+    /// Synchronous on purpose: deployment only writes a few small files, and
+    /// callers (sling, an embedding program's own async tasks) must not need
+    /// an async runtime, nor start one inside theirs.
+    ///
     /// # Errors
     /// [`RuntimeError::Deploy`] naming the agent and the file.
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,
@@ -360,9 +350,10 @@ pub trait AgentRuntime: Send + Sync + std::fmt::Debug {
         ReadyState::Ready
     }
 
-    /// Sums token usage from a session transcript; `None` when unreadable.
-    /// The default has no transcripts.
-    async fn parse_transcript(&self, _path: &Path) -> Option<TranscriptSummary> {
+    /// Sums token usage from a session transcript (by the rules of
+    /// [`overstory_sessions::metrics::parse_transcript`]); `None` when
+    /// unreadable. The default has no transcripts.
+    async fn parse_transcript(&self, _path: &Path) -> Option<TokenUsage> {
         None
     }
 

@@ -1,4 +1,4 @@
-//! Running Claude Code as root: the `IS_SANDBOX` rule (decision 11).
+//! Running Claude Code as root: the `IS_SANDBOX` rule.
 //!
 //! Claude Code refuses bypass-permissions mode for UID 0 unless
 //! `IS_SANDBOX=1` is set, and it accepts exactly `1` (`yes` or `true` are

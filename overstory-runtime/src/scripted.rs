@@ -4,7 +4,7 @@
 //! agent's child process. That process reads user turns from stdin (the
 //! same stream-json lines headless Claude reads) and, for each line, plays
 //! one turn of the script — writing Claude-shaped stream-json to stdout, sending mail through
-//! `ov mail send`, editing files and committing in its working directory,
+//! the [`ScriptMailer`] it is given, editing files and committing in its working directory,
 //! sleeping, stalling, crashing or exiting with a code — until stdin closes
 //! (a spawn-per-turn runner writes one line and closes it; an agent host
 //! keeps it open for a persistent agent), then exits. The same
@@ -54,7 +54,7 @@
 //! | `{"write": {"path", "content"}}` | writes a file (parents created); Write tool events |
 //! | `{"edit": {"path", "old", "new"}}` | replaces the first `old`; Edit tool events (error if absent) |
 //! | `{"commit": "message"}` | `git add -A && git commit -m message` |
-//! | `{"mail": {"to", "subject", "body", "type", "priority", "payload"}}` | runs `ov mail send … --agent $OVERSTORY_AGENT_NAME` |
+//! | `{"mail": {"to", "subject", "body", "type", "priority", "payload"}}` | sends through the [`ScriptMailer`] as `$OVERSTORY_AGENT_NAME`; Bash tool events showing the equivalent `ov mail send … --agent <name>` |
 //! | `{"sleep_ms": n}` | pauses |
 //! | `{"stall_ms": n}` / `{"stall": null}` | no output for n ms / forever |
 //! | `{"emit": {...}}` / `{"emit_raw": "text"}` | writes a raw stream-json line / raw text |
@@ -64,6 +64,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -76,6 +77,7 @@ use crate::runtime::{
     AgentRuntime, DirectSpawnOptions, HooksDef, NESTED_SESSION_VARS, OverlayContent, SpawnOptions,
     SpawnSpec, Stability,
 };
+use crate::shell::{shell_quote, shell_word};
 use crate::stream_json::{EventReader, ParseOptions};
 
 /// Environment variable that overrides where turn counters are kept.
@@ -121,35 +123,35 @@ pub struct Turn {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Step {
-    /// Assistant text.
+    /// Says this text as an assistant message.
     Say(String),
-    /// Assistant text equal to the user turn.
+    /// Says the user turn back as an assistant message.
     EchoInput(bool),
     /// A tool call and result, nothing executed.
     Tool(ToolStep),
     /// Run a shell command.
     Run(String),
-    /// Write a file.
+    /// Writes a file, creating its directories.
     Write {
         /// Path (relative to the cwd or absolute).
         path: String,
-        /// Content.
+        /// The file's whole new content.
         content: String,
     },
     /// Replace text in a file.
     Edit {
-        /// Path.
+        /// The file to edit (relative to the cwd or absolute).
         path: String,
-        /// Text to find.
+        /// The text to find; only its first occurrence is replaced.
         old: String,
-        /// Replacement.
+        /// The text put in its place.
         new: String,
     },
     /// Commit everything in the cwd's repository.
     Commit(String),
-    /// Send mail through `ov mail send`.
+    /// Send mail through the player's [`ScriptMailer`].
     Mail(MailStep),
-    /// Pause.
+    /// Sleeps this many milliseconds.
     SleepMs(u64),
     /// Produce no output for this long.
     StallMs(u64),
@@ -163,7 +165,7 @@ pub enum Step {
     Result(ResultStep),
     /// Exit with this code at once.
     Exit(i32),
-    /// Abort the process.
+    /// Aborts the process (SIGABRT), as a crashing agent would.
     Crash(bool),
 }
 
@@ -171,12 +173,12 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolStep {
-    /// Tool name.
+    /// The tool's name as Claude reports it (`Read`, `Bash`).
     pub name: String,
-    /// Tool input.
+    /// The tool's input object, reported verbatim.
     #[serde(default)]
     pub input: Value,
-    /// Reported result.
+    /// The result text reported for the call (empty when absent).
     #[serde(default)]
     pub result: Option<String>,
     /// Whether the result is an error.
@@ -184,22 +186,23 @@ pub struct ToolStep {
     pub is_error: bool,
 }
 
-/// A mail to send.
+/// A mail to send: the fields of `ov mail send`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailStep {
-    /// Recipient.
+    /// The recipient: an agent name or a group address (`@builders`).
     pub to: String,
-    /// Subject.
+    /// The subject line (may be empty).
     #[serde(default)]
     pub subject: String,
-    /// Body.
+    /// The message body (may be empty).
     #[serde(default)]
     pub body: String,
     /// Mail type (`status` when absent).
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    /// Priority.
+    /// The priority (`low`, `normal`, `high`, `urgent`; `normal` when
+    /// absent).
     #[serde(default)]
     pub priority: Option<String>,
     /// JSON payload (sent as text).
@@ -211,7 +214,7 @@ pub struct MailStep {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultStep {
-    /// Result text.
+    /// The result text (default: the last text said, or `done`).
     #[serde(default)]
     pub text: Option<String>,
     /// Whether the turn failed.
@@ -276,14 +279,98 @@ pub enum Outcome {
     Crash,
 }
 
+/// Sends the mail of a script's `mail` steps.
+///
+/// The player itself knows nothing about mail stores or waking agents; the
+/// program hosting it supplies this (`ov scripted-agent` delivers through
+/// the mail library and wakes headless recipients, as `ov mail send` does).
+pub trait ScriptMailer: std::fmt::Debug + Send + Sync {
+    /// Sends one scripted mail from the agent `from` and reports what
+    /// happened. A failure does not stop the turn: it becomes a failed tool
+    /// result, as a failing `ov mail send` would for a real agent.
+    fn send(&self, from: &str, mail: &MailStep) -> MailReport;
+}
+
+/// What a [`ScriptMailer`] reports for one mail; shown as the result of the
+/// step's Bash tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailReport {
+    /// Whether the mail was stored.
+    pub delivered: bool,
+    /// What the tool result shows (message ids, hints, or the failure).
+    pub text: String,
+}
+
+impl MailReport {
+    /// Reports a stored mail.
+    pub fn delivered(text: impl Into<String>) -> Self {
+        Self {
+            delivered: true,
+            text: text.into(),
+        }
+    }
+
+    /// Reports a mail that was not stored, and why.
+    pub fn failed(text: impl Into<String>) -> Self {
+        Self {
+            delivered: false,
+            text: text.into(),
+        }
+    }
+}
+
+/// The mailer of a player that was given none: every mail step fails, and
+/// its tool result says so.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMailer;
+
+impl ScriptMailer for NoMailer {
+    fn send(&self, _from: &str, _mail: &MailStep) -> MailReport {
+        MailReport::failed(
+            "No mailer is configured for this scripted player; the mail was not sent",
+        )
+    }
+}
+
+impl MailStep {
+    /// Returns the `ov mail send` command line equivalent to this step, sent
+    /// as `from`: what a real agent would have run, shown in the step's
+    /// tool call.
+    pub fn command_line(&self, from: &str) -> String {
+        let mut args: Vec<String> = vec![
+            "--to".into(),
+            self.to.clone(),
+            "--subject".into(),
+            self.subject.clone(),
+            "--body".into(),
+            self.body.clone(),
+        ];
+        if let Some(t) = &self.kind {
+            args.extend(["--type".into(), t.clone()]);
+        }
+        if let Some(p) = &self.priority {
+            args.extend(["--priority".into(), p.clone()]);
+        }
+        if let Some(p) = &self.payload {
+            args.extend(["--payload".into(), p.to_string()]);
+        }
+        args.extend(["--agent".into(), from.to_owned()]);
+        std::iter::once("ov mail send".to_owned())
+            .chain(args.iter().map(|a| shell_word(a)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// Where and as whom a turn is played.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PlayOptions {
-    /// Working directory (the worktree).
+    /// Working directory (the worktree): where files are written and
+    /// commands and commits run.
     pub cwd: PathBuf,
-    /// The `ov` binary used for mail steps.
-    pub ov_program: PathBuf,
+    /// Sends the mail of `mail` steps ([`NoMailer`] unless set).
+    pub mailer: Arc<dyn ScriptMailer>,
     /// Session to resume (from `--resume`).
     pub resume: Option<String>,
     /// Sender of mail steps (`OVERSTORY_AGENT_NAME`).
@@ -293,19 +380,22 @@ pub struct PlayOptions {
 }
 
 impl PlayOptions {
-    /// Creates options for `cwd` with turn counters in `state_dir`.
-    pub fn new(
-        cwd: impl Into<PathBuf>,
-        ov_program: impl Into<PathBuf>,
-        state_dir: impl Into<PathBuf>,
-    ) -> Self {
+    /// Creates options for `cwd` with turn counters in `state_dir` and no
+    /// mailer.
+    pub fn new(cwd: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> Self {
         Self {
             cwd: cwd.into(),
-            ov_program: ov_program.into(),
+            mailer: Arc::new(NoMailer),
             resume: None,
             agent_name: None,
             state_dir: state_dir.into(),
         }
+    }
+
+    /// Sets the mailer of `mail` steps.
+    pub fn mailer(mut self, mailer: Arc<dyn ScriptMailer>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     /// Sets the session to resume.
@@ -328,6 +418,8 @@ pub fn default_state_dir(script: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Plays one turn: writes Claude-shaped stream-json lines to `out` and
+/// does what the steps say in the options' working directory.
 struct Player<'a> {
     out: &'a mut dyn Write,
     session: String,
@@ -335,16 +427,31 @@ struct Player<'a> {
     opts: &'a PlayOptions,
     last_text: Option<String>,
     call: usize,
+    started: Instant,
+    result_written: bool,
 }
 
 impl Player<'_> {
     fn line(&mut self, v: &Value) -> Result<(), RuntimeError> {
+        self.raw(&v.to_string())
+    }
+
+    fn raw(&mut self, text: &str) -> Result<(), RuntimeError> {
         let io = |source| RuntimeError::Io {
             action: "write to stdout",
             source,
         };
-        writeln!(self.out, "{v}").map_err(io)?;
+        writeln!(self.out, "{text}").map_err(io)?;
         self.out.flush().map_err(io)
+    }
+
+    fn init(&mut self) -> Result<(), RuntimeError> {
+        let v = json!({
+            "type": "system", "subtype": "init", "session_id": self.session, "model": self.model,
+            "cwd": self.opts.cwd.to_string_lossy(), "tools": ["Bash", "Edit", "Write"],
+            "permissionMode": "bypassPermissions",
+        });
+        self.line(&v)
     }
 
     fn say(&mut self, text: &str) -> Result<(), RuntimeError> {
@@ -388,35 +495,149 @@ impl Player<'_> {
         }))
     }
 
-    fn result(&mut self, text: &str, is_error: bool, started: Instant) -> Result<(), RuntimeError> {
+    fn result(&mut self, text: &str, is_error: bool) -> Result<(), RuntimeError> {
         let v = json!({
             "type": "result",
             "subtype": if is_error { "error_during_execution" } else { "success" },
             "is_error": is_error,
-            "duration_ms": started.elapsed().as_millis() as u64,
+            "duration_ms": self.started.elapsed().as_millis() as u64,
             "num_turns": 1,
             "result": text,
             "session_id": self.session,
             "total_cost_usd": 0.0,
             "usage": {"input_tokens": 0, "output_tokens": 0},
         });
+        self.result_written = true;
         self.line(&v)
     }
 
-    fn shell(&self, command: &str) -> (bool, String) {
+    /// Returns the final text: `preferred`, else the last text said, else
+    /// `done`.
+    fn final_text(&self, preferred: Option<&str>) -> String {
+        preferred
+            .map(str::to_owned)
+            .or_else(|| self.last_text.clone())
+            .unwrap_or_else(|| "done".into())
+    }
+
+    /// Plays one step; returns how the turn ends when the step ends it.
+    fn step(&mut self, step: &Step, input: &str) -> Result<Option<Outcome>, RuntimeError> {
+        match step {
+            Step::Say(t) => self.say(t)?,
+            Step::EchoInput(_) => self.say(input)?,
+            Step::Tool(t) => self.tool(
+                &t.name,
+                t.input.clone(),
+                t.result.as_deref().unwrap_or(""),
+                t.is_error,
+            )?,
+            Step::Run(cmd) => self.run(cmd)?,
+            Step::Write { path, content } => self.write_file(path, content)?,
+            Step::Edit { path, old, new } => self.edit_file(path, old, new)?,
+            Step::Commit(msg) => {
+                self.run(&format!(
+                    "git add -A && git commit -q -m {}",
+                    shell_quote(msg)
+                ))?;
+            }
+            Step::Mail(m) => self.mail(m)?,
+            Step::SleepMs(ms) | Step::StallMs(ms) | Step::Stall(Some(ms)) => {
+                std::thread::sleep(Duration::from_millis(*ms));
+            }
+            Step::Stall(None) => loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            },
+            Step::Emit(v) => self.line(v)?,
+            Step::EmitRaw(t) => self.raw(t)?,
+            Step::Result(r) => {
+                let text = self.final_text(r.text.as_deref());
+                self.result(&text, r.is_error)?;
+            }
+            Step::Exit(code) => return Ok(Some(Outcome::Exit(*code))),
+            Step::Crash(_) => return Ok(Some(Outcome::Crash)),
+        }
+        Ok(None)
+    }
+
+    /// Runs `sh -c command` in the cwd and reports it as a Bash tool call.
+    fn run(&mut self, command: &str) -> Result<(), RuntimeError> {
         let out = overstory_core::process::foreground_command("sh")
             .args(["-c", command])
             .current_dir(&self.opts.cwd)
             .stdin(std::process::Stdio::null())
             .output();
-        match out {
+        let (ok, text) = match out {
             Ok(o) => {
                 let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
                 text.push_str(&String::from_utf8_lossy(&o.stderr));
                 (o.status.success(), text)
             }
             Err(e) => (false, format!("failed to start sh: {e}")),
-        }
+        };
+        self.tool("Bash", json!({"command": command}), &text, !ok)
+    }
+
+    fn write_file(&mut self, path: &str, content: &str) -> Result<(), RuntimeError> {
+        let full = self.path(path);
+        let res = full
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&full, content));
+        let (text, err) = match res {
+            Ok(()) => (
+                format!("File created successfully at: {}", full.display()),
+                false,
+            ),
+            Err(e) => (format!("Failed to write {}: {e}", full.display()), true),
+        };
+        self.tool(
+            "Write",
+            json!({"file_path": full, "content": content}),
+            &text,
+            err,
+        )
+    }
+
+    fn edit_file(&mut self, path: &str, old: &str, new: &str) -> Result<(), RuntimeError> {
+        let full = self.path(path);
+        let res = std::fs::read_to_string(&full).and_then(|s| {
+            if s.contains(old) {
+                std::fs::write(&full, s.replacen(old, new, 1)).map(|()| true)
+            } else {
+                Ok(false)
+            }
+        });
+        let (text, err) = match res {
+            Ok(true) => (
+                format!("The file {} has been updated.", full.display()),
+                false,
+            ),
+            Ok(false) => (format!("String to replace not found in file: {old}"), true),
+            Err(e) => (format!("Failed to edit {}: {e}", full.display()), true),
+        };
+        self.tool(
+            "Edit",
+            json!({"file_path": full, "old_string": old, "new_string": new}),
+            &text,
+            err,
+        )
+    }
+
+    /// Sends the mail through the options' mailer, shown as the Bash call
+    /// of the equivalent `ov mail send`.
+    fn mail(&mut self, mail: &MailStep) -> Result<(), RuntimeError> {
+        let from = self
+            .opts
+            .agent_name
+            .clone()
+            .unwrap_or_else(|| "scripted-agent".into());
+        let report = self.opts.mailer.send(&from, mail);
+        self.tool(
+            "Bash",
+            json!({"command": mail.command_line(&from)}),
+            &report.text,
+            !report.delivered,
+        )
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -436,8 +657,42 @@ fn read_counter(path: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Returns the session a turn plays in: the resumed one, else the script's
+/// fixed id, else a new one.
+fn session_id(script: &Script, opts: &PlayOptions) -> String {
+    opts.resume
+        .clone()
+        .or_else(|| script.session_id.clone())
+        .unwrap_or_else(|| format!("scripted-{}", overstory_core::ids::random_alnum(12)))
+}
+
+/// Returns the index of the turn to play in `session` and counts it, in
+/// `state_dir` or, when that cannot be written (a read-only script
+/// directory), in a directory under the system temp dir.
+fn next_turn_index(state_dir: &Path, session: &str) -> Result<usize, RuntimeError> {
+    let file = format!("{}.turn", sanitize(session));
+    let store = |dir: &Path, n: usize| {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(dir.join(&file), format!("{}\n", n + 1)))
+    };
+    let mut n = read_counter(&state_dir.join(&file));
+    if store(state_dir, n).is_err() {
+        let fallback = std::env::temp_dir().join("ov-scripted-state");
+        n = read_counter(&fallback.join(&file)).max(n);
+        store(&fallback, n).map_err(|source| RuntimeError::Io {
+            action: "store the scripted turn counter",
+            source,
+        })?;
+    }
+    Ok(n)
+}
+
 /// Plays one turn of `script` with `input` (the stdin text) and writes
 /// stream-json to `out`.
+///
+/// The turn is the session's next one (counted in the options' state
+/// directory); it opens with an `init` line, plays its steps in order, and
+/// ends with a success result unless a step wrote one, exited or crashed.
 ///
 /// # Errors
 /// [`RuntimeError::Io`] when stdout cannot be written or the turn counter
@@ -449,195 +704,30 @@ pub fn play(
     out: &mut dyn Write,
 ) -> Result<Outcome, RuntimeError> {
     let started = Instant::now();
-    let session = opts
-        .resume
-        .clone()
-        .or_else(|| script.session_id.clone())
-        .unwrap_or_else(|| format!("scripted-{}", overstory_core::ids::random_alnum(12)));
-    let file = format!("{}.turn", sanitize(&session));
-    let store = |dir: &Path, n: usize| {
-        std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(dir.join(&file), format!("{}\n", n + 1)))
-    };
-    let mut n = read_counter(&opts.state_dir.join(&file));
-    if store(&opts.state_dir, n).is_err() {
-        // A read-only script directory: keep counting in the temp dir.
-        let fallback = std::env::temp_dir().join("ov-scripted-state");
-        n = read_counter(&fallback.join(&file)).max(n);
-        store(&fallback, n).map_err(|source| RuntimeError::Io {
-            action: "store the scripted turn counter",
-            source,
-        })?;
-    }
-    let turn = script.turn(n);
-    let model = script
-        .model
-        .clone()
-        .unwrap_or_else(|| "scripted".to_owned());
-    let mut p = Player {
+    let session = session_id(script, opts);
+    let turn = script.turn(next_turn_index(&opts.state_dir, &session)?);
+    let mut player = Player {
         out,
-        session: session.clone(),
-        model: model.clone(),
+        session,
+        model: script
+            .model
+            .clone()
+            .unwrap_or_else(|| "scripted".to_owned()),
         opts,
         last_text: None,
         call: 0,
+        started,
+        result_written: false,
     };
-    p.line(&json!({
-        "type": "system", "subtype": "init", "session_id": session, "model": model,
-        "cwd": opts.cwd.to_string_lossy(), "tools": ["Bash", "Edit", "Write"],
-        "permissionMode": "bypassPermissions",
-    }))?;
-    let mut result_written = false;
+    player.init()?;
     for step in &turn.steps {
-        match step {
-            Step::Say(t) => p.say(t)?,
-            Step::EchoInput(_) => p.say(input)?,
-            Step::Tool(t) => p.tool(
-                &t.name,
-                t.input.clone(),
-                t.result.as_deref().unwrap_or(""),
-                t.is_error,
-            )?,
-            Step::Run(cmd) => {
-                let (ok, text) = p.shell(cmd);
-                p.tool("Bash", json!({"command": cmd}), &text, !ok)?;
-            }
-            Step::Write { path, content } => {
-                let full = p.path(path);
-                let res = full
-                    .parent()
-                    .map_or(Ok(()), std::fs::create_dir_all)
-                    .and_then(|()| std::fs::write(&full, content));
-                let (text, err) = match res {
-                    Ok(()) => (
-                        format!("File created successfully at: {}", full.display()),
-                        false,
-                    ),
-                    Err(e) => (format!("Failed to write {}: {e}", full.display()), true),
-                };
-                p.tool(
-                    "Write",
-                    json!({"file_path": full, "content": content}),
-                    &text,
-                    err,
-                )?;
-            }
-            Step::Edit { path, old, new } => {
-                let full = p.path(path);
-                let res = std::fs::read_to_string(&full).and_then(|s| {
-                    if s.contains(old.as_str()) {
-                        std::fs::write(&full, s.replacen(old.as_str(), new, 1)).map(|()| true)
-                    } else {
-                        Ok(false)
-                    }
-                });
-                let (text, err) = match res {
-                    Ok(true) => (
-                        format!("The file {} has been updated.", full.display()),
-                        false,
-                    ),
-                    Ok(false) => (format!("String to replace not found in file: {old}"), true),
-                    Err(e) => (format!("Failed to edit {}: {e}", full.display()), true),
-                };
-                p.tool(
-                    "Edit",
-                    json!({"file_path": full, "old_string": old, "new_string": new}),
-                    &text,
-                    err,
-                )?;
-            }
-            Step::Commit(msg) => {
-                let cmd = format!(
-                    "git add -A && git commit -q -m {}",
-                    crate::claude_settings::shell_quote(msg)
-                );
-                let (ok, text) = p.shell(&cmd);
-                p.tool("Bash", json!({"command": cmd}), &text, !ok)?;
-            }
-            Step::Mail(m) => {
-                let mut args: Vec<String> = vec![
-                    "mail".into(),
-                    "send".into(),
-                    "--to".into(),
-                    m.to.clone(),
-                    "--subject".into(),
-                    m.subject.clone(),
-                    "--body".into(),
-                    m.body.clone(),
-                ];
-                if let Some(t) = &m.kind {
-                    args.extend(["--type".into(), t.clone()]);
-                }
-                if let Some(pr) = &m.priority {
-                    args.extend(["--priority".into(), pr.clone()]);
-                }
-                if let Some(pl) = &m.payload {
-                    args.extend(["--payload".into(), pl.to_string()]);
-                }
-                let agent = opts
-                    .agent_name
-                    .clone()
-                    .unwrap_or_else(|| "scripted-agent".into());
-                args.extend(["--agent".into(), agent]);
-                let out = overstory_core::process::foreground_command(&opts.ov_program)
-                    .args(&args)
-                    .current_dir(&opts.cwd)
-                    .stdin(std::process::Stdio::null())
-                    .output();
-                let (ok, text) = match out {
-                    Ok(o) => (
-                        o.status.success(),
-                        format!(
-                            "{}{}",
-                            String::from_utf8_lossy(&o.stdout),
-                            String::from_utf8_lossy(&o.stderr)
-                        ),
-                    ),
-                    Err(e) => (
-                        false,
-                        format!("failed to start {}: {e}", opts.ov_program.display()),
-                    ),
-                };
-                let shown = std::iter::once(opts.ov_program.to_string_lossy().into_owned())
-                    .chain(args.iter().map(|a| crate::claude_settings::shell_quote(a)))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                p.tool("Bash", json!({"command": shown}), &text, !ok)?;
-            }
-            Step::SleepMs(ms) | Step::StallMs(ms) => std::thread::sleep(Duration::from_millis(*ms)),
-            Step::Stall(Some(ms)) => std::thread::sleep(Duration::from_millis(*ms)),
-            Step::Stall(None) => loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            },
-            Step::Emit(v) => p.line(v)?,
-            Step::EmitRaw(t) => {
-                let io = |source| RuntimeError::Io {
-                    action: "write to stdout",
-                    source,
-                };
-                writeln!(p.out, "{t}").map_err(io)?;
-                p.out.flush().map_err(io)?;
-            }
-            Step::Result(r) => {
-                let text = r
-                    .text
-                    .clone()
-                    .or_else(|| p.last_text.clone())
-                    .unwrap_or_else(|| "done".into());
-                p.result(&text, r.is_error, started)?;
-                result_written = true;
-            }
-            Step::Exit(code) => return Ok(Outcome::Exit(*code)),
-            Step::Crash(_) => return Ok(Outcome::Crash),
+        if let Some(outcome) = player.step(step, input)? {
+            return Ok(outcome);
         }
     }
-    if !result_written {
-        let text = turn
-            .result
-            .clone()
-            .or_else(|| p.last_text.clone())
-            .unwrap_or_else(|| "done".into());
-        p.result(&text, false, started)?;
+    if !player.result_written {
+        let text = player.final_text(turn.result.as_deref());
+        player.result(&text, false)?;
     }
     Ok(Outcome::Exit(0))
 }
@@ -675,7 +765,7 @@ pub fn scripts_dir_from_env() -> Option<PathBuf> {
 ///
 /// Turn counters go to `$OVERSTORY_SCRIPTED_STATE_DIR`, else next to the
 /// script, else to a directory under the system temp dir. Mail steps run
-/// `ov_program` as `OVERSTORY_AGENT_NAME`.
+/// through `mailer` as `OVERSTORY_AGENT_NAME`.
 ///
 /// # Errors
 /// [`RuntimeError::Script`] for a bad script; [`RuntimeError::Io`] when
@@ -685,7 +775,7 @@ pub fn run_agent(
     resume: Option<String>,
     print: Option<&str>,
     cwd: &Path,
-    ov_program: &Path,
+    mailer: Arc<dyn ScriptMailer>,
     stdin: &mut dyn std::io::Read,
     stdout: &mut dyn Write,
 ) -> Result<Outcome, RuntimeError> {
@@ -702,10 +792,16 @@ pub fn run_agent(
             ..Script::default()
         },
     };
+    let options = |resume: Option<String>| {
+        PlayOptions::new(cwd, state_dir_for(script_path))
+            .mailer(Arc::clone(&mailer))
+            .resume(resume)
+            .agent_name(agent.clone())
+    };
     if let Some(prompt) = print {
         // Print mode: the prompt is the input and only the final text is
         // written, like `claude --print`.
-        let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path)).agent_name(agent);
+        let opts = options(None);
         let mut buf = Vec::new();
         let outcome = play(&script, prompt, &opts, &mut buf)?;
         let text = String::from_utf8_lossy(&buf)
@@ -722,10 +818,7 @@ pub fn run_agent(
         return Ok(outcome);
     }
     if !script.read_stdin.unwrap_or(true) {
-        let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path))
-            .resume(resume)
-            .agent_name(agent);
-        return play(&script, "", &opts, stdout);
+        return play(&script, "", &options(resume), stdout);
     }
     // One turn per user line, for as long as stdin stays open: a
     // spawn-per-turn runner writes one line and closes stdin (one turn); an
@@ -735,9 +828,7 @@ pub fn run_agent(
         .filter(|s| !s.is_empty())
         .or_else(|| script.session_id.clone())
         .unwrap_or_else(|| format!("scripted-{}", overstory_core::ids::random_alnum(12)));
-    let opts = PlayOptions::new(cwd, ov_program, state_dir_for(script_path))
-        .resume(Some(session))
-        .agent_name(agent);
+    let opts = options(Some(session));
     let mut reader = std::io::BufReader::new(stdin);
     let mut line = String::new();
     let mut played = 0usize;
@@ -852,7 +943,7 @@ impl AgentRuntime for ScriptedRuntime {
         Ok(self
             .argv(None)
             .iter()
-            .map(|a| crate::claude_settings::shell_quote(&a.to_string_lossy()))
+            .map(|a| shell_quote(&a.to_string_lossy()))
             .collect::<Vec<_>>()
             .join(" "))
     }
@@ -867,16 +958,14 @@ impl AgentRuntime for ScriptedRuntime {
         argv
     }
 
-    async fn deploy_config(
+    fn deploy_config(
         &self,
         worktree: &Path,
         overlay: Option<&OverlayContent>,
         hooks: &HooksDef,
     ) -> Result<(), RuntimeError> {
         // The same files Claude gets, so a rehearsal leaves the same traces.
-        crate::claude::ClaudeRuntime::new()
-            .deploy_config(worktree, overlay, hooks)
-            .await
+        crate::claude::ClaudeRuntime::new().deploy_config(worktree, overlay, hooks)
     }
 
     fn requires_beacon_verification(&self) -> bool {
@@ -910,7 +999,7 @@ mod tests {
 
     fn run(script: &str, input: &str, dir: &Path) -> (Outcome, Vec<Value>) {
         let s = Script::parse(script, Path::new("t.json")).unwrap();
-        let opts = PlayOptions::new(dir, "ov", dir.join(".state"));
+        let opts = PlayOptions::new(dir, dir.join(".state"));
         let mut out = Vec::new();
         let o = play(&s, input, &opts, &mut out).unwrap();
         let lines = String::from_utf8(out)
@@ -961,7 +1050,7 @@ mod tests {
         )
         .unwrap();
         let sid = format!("fallback-{}", overstory_core::ids::random_alnum(10));
-        let opts = PlayOptions::new(d.path(), "ov", &blocker).resume(Some(sid.clone()));
+        let opts = PlayOptions::new(d.path(), &blocker).resume(Some(sid.clone()));
         let said = |o: &PlayOptions| {
             let mut out = Vec::new();
             play(&s, "", o, &mut out).unwrap();
@@ -980,8 +1069,7 @@ mod tests {
     fn resume_id_becomes_the_session_id() {
         let d = tempfile::tempdir().unwrap();
         let s = Script::parse(r#"{"steps":[]}"#, Path::new("t")).unwrap();
-        let opts =
-            PlayOptions::new(d.path(), "ov", d.path().join("st")).resume(Some("keep-me".into()));
+        let opts = PlayOptions::new(d.path(), d.path().join("st")).resume(Some("keep-me".into()));
         let mut out = Vec::new();
         play(&s, "", &opts, &mut out).unwrap();
         assert!(
@@ -1016,6 +1104,22 @@ mod tests {
         assert_eq!(lines[1]["message"]["content"][0]["name"], "Write");
         assert_eq!(lines[4]["message"]["content"][0]["is_error"], false);
         assert_eq!(lines[6]["message"]["content"][0]["is_error"], true);
+    }
+
+    #[test]
+    fn without_a_mailer_a_mail_step_is_a_failed_tool_call() {
+        let d = tempfile::tempdir().unwrap();
+        let (o, lines) = run(
+            r#"{"steps":[{"mail":{"to":"lead-1","subject":"it's done"}}]}"#,
+            "",
+            d.path(),
+        );
+        assert_eq!(o, Outcome::Exit(0), "a failed mail does not stop the turn");
+        assert_eq!(
+            lines[1]["message"]["content"][0]["input"]["command"],
+            "ov mail send --to lead-1 --subject 'it'\\''s done' --body '' --agent scripted-agent"
+        );
+        assert_eq!(lines[2]["message"]["content"][0]["is_error"], true);
     }
 
     #[test]
@@ -1065,7 +1169,7 @@ mod tests {
             None,
             Some("resolve it"),
             d.path(),
-            Path::new("ov"),
+            Arc::new(NoMailer),
             &mut std::io::empty(),
             &mut out,
         )
@@ -1094,7 +1198,7 @@ mod tests {
             None,
             None,
             d.path(),
-            Path::new("ov"),
+            Arc::new(NoMailer),
             &mut input.as_bytes(),
             &mut out,
         )
@@ -1123,7 +1227,7 @@ mod tests {
             None,
             None,
             d.path(),
-            Path::new("ov"),
+            Arc::new(NoMailer),
             &mut "plain text".as_bytes(),
             &mut out,
         )

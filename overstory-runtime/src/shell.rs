@@ -1,6 +1,8 @@
-//! A small POSIX-shell lexer for guard decisions.
+//! POSIX shell words: a small lexer for guard decisions, and the quoting
+//! used to build command lines ([`shell_quote`], [`shell_word`]); a word
+//! quoted here lexes back to itself.
 //!
-//! It does not run anything. It splits a command line into the simple
+//! The lexer does not run anything. It splits a command line into the simple
 //! commands a shell would run — across `;`, `&&`, `||`, `|`, `&`, newlines,
 //! subshells `( … )`, groups `{ …; }`, command substitutions `$( … )` and
 //! backticks (also inside double quotes), and the strings given to
@@ -34,7 +36,7 @@ impl Redirect {
 pub struct SimpleCommand {
     /// The words after quote removal; `$…` expansions are kept literally.
     pub words: Vec<String>,
-    /// Its redirections.
+    /// Its redirections, in source order.
     pub redirects: Vec<Redirect>,
 }
 
@@ -560,9 +562,35 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// Single-quotes `s` for POSIX shells (`'` becomes `'\''`).
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Returns `s` bare when it is made only of shell-safe characters
+/// (`[A-Za-z0-9._/:@%+=,-]`), single-quoted otherwise.
+pub fn shell_word(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/:@%+=,-".contains(c));
+    if safe { s.to_owned() } else { shell_quote(s) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_words_lex_back_to_themselves() {
+        for word in ["plain", "it's", "a b", "$HOME", "x;y && z", "", "'", "a\\b"] {
+            for quoted in [shell_quote(word), shell_word(word)] {
+                let words = &commands(&format!("echo {quoted}"))[0].words;
+                assert_eq!(words[1..], [word.to_owned()], "{quoted}");
+            }
+        }
+        assert_eq!(shell_word("/usr/bin/ov"), "/usr/bin/ov");
+        assert_eq!(shell_word("/opt/ov bin/ov"), "'/opt/ov bin/ov'");
+    }
 
     fn progs(src: &str) -> Vec<Vec<String>> {
         commands(src).into_iter().map(|c| c.words).collect()

@@ -57,7 +57,7 @@ pub enum RuntimeEvent {
     AssistantMessage {
         /// Time of the batch's first fragment.
         timestamp: String,
-        /// The concatenated text.
+        /// The text of every fragment in the batch, concatenated in order.
         text: String,
         /// The latest model id seen in the batch.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,7 +104,7 @@ pub enum RuntimeEvent {
         /// The result subtype (`success`, `error_max_turns`, ...).
         #[serde(skip_serializing_if = "Option::is_none")]
         subtype: Option<String>,
-        /// The final text.
+        /// The turn's final answer (`result`, usually text), when it has one.
         #[serde(skip_serializing_if = "Option::is_none")]
         result: Option<Value>,
         /// Whether the turn failed.
@@ -235,7 +235,7 @@ pub enum DiagnosticKind {
 pub enum Fragment {
     /// Assistant text to batch.
     Text {
-        /// The text.
+        /// The fragment's text, appended to the current batch.
         text: String,
         /// The message's model, if present.
         model: Option<String>,

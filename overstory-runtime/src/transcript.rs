@@ -1,10 +1,11 @@
-//! Claude session transcripts (`~/.claude/projects/<key>/<session>.jsonl`).
+//! Claude session transcripts (`~/.claude/projects/<key>/<session>.jsonl`):
+//! where they are, and reading one. Counting their tokens is
+//! [`overstory_sessions::metrics::parse_transcript`]'s job (one set of
+//! rules for the metrics store and the runtime).
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
-use crate::runtime::TranscriptSummary;
+use overstory_sessions::metrics::{TokenUsage, parse_transcript};
 
 pub use overstory_sessions::metrics::project_key;
 
@@ -18,43 +19,11 @@ pub fn transcript_dir(home: Option<&Path>, root: &Path) -> Option<PathBuf> {
     )
 }
 
-/// Sums assistant token usage in transcript text.
-///
-/// Blank, malformed and non-assistant lines are skipped; only numeric usage
-/// fields count; the model is the first assistant `message.model` seen.
-pub fn summarize(text: &str) -> TranscriptSummary {
-    let mut s = TranscriptSummary::default();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line.trim()) else {
-            continue;
-        };
-        if v.get("type").and_then(Value::as_str) != Some("assistant") {
-            continue;
-        }
-        let Some(msg) = v.get("message").and_then(Value::as_object) else {
-            continue;
-        };
-        if s.model.is_empty()
-            && let Some(m) = msg.get("model").and_then(Value::as_str)
-        {
-            m.clone_into(&mut s.model);
-        }
-        let Some(usage) = msg.get("usage").and_then(Value::as_object) else {
-            continue;
-        };
-        let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
-        s.input_tokens += n("input_tokens");
-        s.output_tokens += n("output_tokens");
-        s.cache_read_tokens += n("cache_read_input_tokens");
-        s.cache_creation_tokens += n("cache_creation_input_tokens");
-    }
-    s
-}
-
-/// Reads and summarises a transcript; `None` when the file cannot be read.
-pub async fn parse_file(path: &Path) -> Option<TranscriptSummary> {
+/// Reads a transcript and sums its token usage; `None` when the file cannot
+/// be read.
+pub async fn parse_file(path: &Path) -> Option<TokenUsage> {
     let bytes = tokio::fs::read(path).await.ok()?;
-    Some(summarize(&String::from_utf8_lossy(&bytes)))
+    Some(parse_transcript(&String::from_utf8_lossy(&bytes)))
 }
 
 #[cfg(test)]
@@ -72,33 +41,39 @@ mod tests {
         assert!(transcript_dir(Some(Path::new("")), Path::new("/w")).is_none());
     }
 
-    #[test]
-    fn tokens_are_summed_across_assistant_turns_and_other_lines_ignored() {
+    #[tokio::test]
+    async fn tokens_are_summed_across_assistant_turns_and_other_lines_ignored() {
         let text = r#"{"type":"user","message":{"usage":{"input_tokens":1000}}}
 {"type":"assistant","message":{"model":"claude-a","usage":{"input_tokens":10,"output_tokens":5,"cache_read_input_tokens":2}}}
 
 garbage
 {"type":"assistant","message":{"model":"claude-b","usage":{"input_tokens":"x","output_tokens":7,"cache_creation_input_tokens":3}}}
 "#;
-        let s = summarize(text);
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("s.jsonl");
+        std::fs::write(&file, text).unwrap();
+        let s = parse_file(&file).await.unwrap();
+        assert_eq!(
+            s,
+            parse_transcript(text),
+            "the file is counted by the one rule"
+        );
         assert_eq!(s.input_tokens, 10);
         assert_eq!(s.output_tokens, 12);
         assert_eq!(s.cache_read_tokens, 2);
         assert_eq!(s.cache_creation_tokens, 3);
-        assert_eq!(s.model, "claude-a");
+        assert_eq!(s.model_used.as_deref(), Some("claude-a"));
     }
 
-    #[test]
-    fn garbage_gives_zeros_and_missing_file_gives_none() {
-        assert_eq!(
-            summarize("\u{0}\u{1}not json"),
-            TranscriptSummary::default()
-        );
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+    #[tokio::test]
+    async fn garbage_gives_zeros_and_missing_file_gives_none() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("g.jsonl");
+        std::fs::write(&file, "\u{0}\u{1}not json").unwrap();
+        assert_eq!(parse_file(&file).await, Some(TokenUsage::default()));
         assert!(
-            rt.block_on(parse_file(Path::new("/nonexistent/x.jsonl")))
+            parse_file(Path::new("/nonexistent/x.jsonl"))
+                .await
                 .is_none()
         );
     }

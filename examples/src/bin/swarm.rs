@@ -24,7 +24,7 @@ use overstory_core::init::{InitOptions, init};
 use overstory_core::{AgentName, Config, Layout};
 use overstory_fleet::{SlingRequest, sling};
 use overstory_mail::{Address, ListFilter, MailClient, MailStore, MessageType, SendRequest};
-use overstory_runtime::claude_settings::shell_quote;
+use overstory_runtime::shell::shell_quote;
 use overstory_sessions::SessionStore;
 use overstory_turn::dispatch::{WakeOutcome, is_dispatching};
 use overstory_turn::wake::{Waker, send_and_wake};

@@ -30,9 +30,9 @@ pub fn run(ctx: &Context, args: GuardArgs) -> Result<Output, CliError> {
     std::io::stdin()
         .read_to_string(&mut input)
         .map_err(|e| CliError::new("Failed to read the hook input from stdin").caused_by(e))?;
-    let ov = std::env::current_exe().unwrap_or_else(|_| "ov".into());
+    let root = ctx.root().ok();
     let gctx = guard::context_from_env(&args.capability, args.gates, ctx.cwd());
-    let decision = guard::decide_hook(&gctx, &input, &ov);
+    let decision = guard::decide_hook(&gctx, &input, root.as_deref());
     let rendered = if args.legacy {
         decision.legacy_output()
     } else {

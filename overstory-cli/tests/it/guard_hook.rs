@@ -129,8 +129,7 @@ fn guarded_turn(claude: &Path, mock: &MockApi, repo: &Path, cap: Capability, pro
     let def = HooksDef::new(&agent, Some(cap), repo)
         .headless(true)
         .guard_program(ov_bin());
-    rt.block_on(runtime.deploy_config(repo, None, &def))
-        .unwrap();
+    runtime.deploy_config(repo, None, &def).unwrap();
     let home = tempfile::tempdir().unwrap();
     let mut opts = DirectSpawnOptions::new(repo);
     opts.model = Some("sonnet".into());
@@ -294,11 +293,8 @@ fn the_deployed_hook_command_run_by_sh_prints_valid_json() {
             overstory_core::config::QualityGate::new("Deps", "npm install", "q"),
             overstory_core::config::QualityGate::new("Odd", "say 'it''s'", "q"),
         ]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(ClaudeRuntime::new().deploy_config(repo.path(), None, &def))
+    ClaudeRuntime::new()
+        .deploy_config(repo.path(), None, &def)
         .unwrap();
     let settings: Value = serde_json::from_str(
         &std::fs::read_to_string(repo.path().join(".claude/settings.local.json")).unwrap(),

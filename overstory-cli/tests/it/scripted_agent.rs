@@ -239,3 +239,73 @@ fn scripted_mail_step_lands_in_mail_db() {
     assert_eq!(msgs[0]["priority"], "high");
     assert_eq!(msgs[0]["body"], "all good");
 }
+
+#[test]
+fn scripted_mail_step_wakes_its_headless_recipient() {
+    use overstory_core::{AgentName, Layout};
+    use overstory_sessions::{AgentState, Session, SessionStore};
+    use overstory_turn::dispatch::{RuntimeChoice, is_dispatching};
+
+    let repo = crate::support::initialized_repo();
+    let layout = Layout::new(repo.path());
+    // A headless scripted lead, idle, whose next turn just answers.
+    let mut lead = Session::new("lead-1".parse().unwrap(), "lead".parse().unwrap());
+    lead.worktree_path = repo.path().display().to_string();
+    lead.branch_name = "main".into();
+    lead.task_id = Some("task-lead".parse().unwrap());
+    lead.state = AgentState::Booting;
+    SessionStore::open(&layout.sessions_db())
+        .unwrap()
+        .upsert(&lead)
+        .unwrap();
+    let lead_name = AgentName::new("lead-1").unwrap();
+    RuntimeChoice {
+        runtime: "scripted".into(),
+        script: None,
+    }
+    .save(&layout, &lead_name)
+    .unwrap();
+    std::fs::create_dir_all(layout.scripts_dir()).unwrap();
+    std::fs::write(
+        layout.scripts_dir().join("lead-1.json"),
+        r#"{"steps":[{"say":"got the builder's mail"}]}"#,
+    )
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(
+        dir.path(),
+        r#"{"steps":[{"mail":{"to":"lead-1","subject":"progress","body":"half way"}}]}"#,
+    );
+    let out = spawn(&s, repo.path(), None).wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("Started a turn for \\\"lead-1\\\""),
+        "the mail step reports the wake-up: {stdout}"
+    );
+
+    let sessions = SessionStore::open(&layout.sessions_db()).unwrap();
+    let mail = overstory_mail::MailStore::open(layout.mail_db()).unwrap();
+    overstory_testkit::wait_until(
+        std::time::Duration::from_secs(30),
+        "the lead's turn to read the mail",
+        || {
+            mail.unread_count("lead-1").unwrap() == 0
+                && !is_dispatching(&layout, &lead_name)
+                && sessions
+                    .get("lead-1")
+                    .unwrap()
+                    .is_some_and(|s| s.claude_session_id.is_some())
+        },
+    );
+    let from_builder = mail
+        .list(&overstory_mail::ListFilter {
+            from: Some("builder-1".into()),
+            to: Some("lead-1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(from_builder.len(), 1);
+    assert_eq!(from_builder[0].subject, "progress");
+}

@@ -67,7 +67,7 @@ use serde_json::{Value, json};
 
 use crate::persistent::{self, PersistentStopOptions, StartOptions};
 use crate::{FleetError, StopOptions, stop_agent};
-use overstory_runtime::claude_settings::shell_quote;
+use overstory_runtime::shell::shell_quote;
 use overstory_turn::dispatch::{dispatcher_pid, is_dispatching};
 
 mod cleanup;

@@ -1,9 +1,10 @@
 //! Integration tests of overstory-fleet against real git repositories,
 //! processes and a real tmux server: stop, clean, groups, hooks install,
-//! worktrees and the tmux manager.
+//! worktrees, the tmux manager, and sling embedded in an async program.
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod clean;
+mod embed;
 mod groups;
 mod root_hooks;
 mod stop;

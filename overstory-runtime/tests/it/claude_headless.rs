@@ -272,7 +272,7 @@ async fn transcript_lands_where_transcript_dir_says_and_sums_tokens() {
         )
     });
     assert!(summary.output_tokens > 0, "{summary:?}");
-    assert!(!summary.model.is_empty());
+    assert!(summary.model_used.is_some_and(|m| !m.is_empty()));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<String> {

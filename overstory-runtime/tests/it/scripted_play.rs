@@ -1,15 +1,50 @@
 //! The scripted player doing real things in a real git repository.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-use overstory_runtime::scripted::{Outcome, PlayOptions, Script, play};
+use overstory_runtime::scripted::{
+    MailReport, MailStep, Outcome, PlayOptions, Script, ScriptMailer, play,
+};
 use overstory_runtime::{EventReader, ParseOptions, RuntimeEvent};
 use overstory_testkit::TempRepo;
 
-fn play_script(script: &str, repo: &Path, ov: &Path) -> (Outcome, Vec<u8>) {
+/// A mailer that records what it was asked to send and answers `reply`.
+#[derive(Debug)]
+struct Recorder {
+    sent: Mutex<Vec<(String, MailStep)>>,
+    reply: MailReport,
+}
+
+impl Recorder {
+    fn new(reply: MailReport) -> Arc<Self> {
+        Arc::new(Self {
+            sent: Mutex::new(Vec::new()),
+            reply,
+        })
+    }
+}
+
+impl ScriptMailer for Recorder {
+    fn send(&self, from: &str, mail: &MailStep) -> MailReport {
+        self.sent
+            .lock()
+            .unwrap()
+            .push((from.to_owned(), mail.clone()));
+        self.reply.clone()
+    }
+}
+
+fn play_script(script: &str, repo: &Path) -> (Outcome, Vec<u8>) {
+    play_with(script, repo, Recorder::new(MailReport::delivered("sent")))
+}
+
+fn play_with(script: &str, repo: &Path, mailer: Arc<dyn ScriptMailer>) -> (Outcome, Vec<u8>) {
     let s = Script::parse(script, Path::new("test.json")).unwrap();
     let state = tempfile::tempdir().unwrap();
-    let opts = PlayOptions::new(repo, ov, state.path()).agent_name(Some("builder-7".into()));
+    let opts = PlayOptions::new(repo, state.path())
+        .mailer(mailer)
+        .agent_name(Some("builder-7".into()));
     let mut out = Vec::new();
     let o = play(&s, "do the work", &opts, &mut out).unwrap();
     (o, out)
@@ -44,7 +79,6 @@ fn write_edit_and_commit_land_in_the_repository() {
             {"commit":"scripted: add lib"}
         ]}"#,
         repo.path(),
-        Path::new("ov"),
     );
     assert_eq!(o, Outcome::Exit(0));
     assert_eq!(repo.git(&["log", "-1", "--format=%s"]), "scripted: add lib");
@@ -68,7 +102,6 @@ fn run_step_really_runs_the_command_and_reports_failure() {
     let (_, out) = play_script(
         r#"{"steps":[{"run":"echo ran > ran.txt && echo visible"},{"run":"exit 7"}]}"#,
         repo.path(),
-        Path::new("ov"),
     );
     assert_eq!(
         std::fs::read_to_string(repo.path().join("ran.txt")).unwrap(),
@@ -89,59 +122,73 @@ fn run_step_really_runs_the_command_and_reports_failure() {
 }
 
 #[test]
-fn mail_step_runs_ov_mail_send_with_the_agent_as_sender() {
+fn mail_step_goes_to_the_mailer_with_the_agent_as_sender() {
     let repo = TempRepo::new();
-    let bin = tempfile::tempdir().unwrap();
-    let fake_ov = bin.path().join("ov");
-    let log = bin.path().join("args.log");
-    std::fs::write(
-        &fake_ov,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\necho sent\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&fake_ov, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (_, out) = play_script(
+    let mailer = Recorder::new(MailReport::delivered("Sent message msg-1"));
+    let (_, out) = play_with(
         r#"{"steps":[{"mail":{"to":"lead-1","subject":"Done","body":"it | works","type":"worker_done","priority":"high","payload":{"k":1}}}]}"#,
         repo.path(),
-        &fake_ov,
+        mailer.clone(),
     );
-    let args: Vec<String> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let sent = mailer.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    let (from, mail) = &sent[0];
+    assert_eq!(from, "builder-7");
     assert_eq!(
-        args,
-        [
-            "mail",
-            "send",
-            "--to",
+        (
+            mail.to.as_str(),
+            mail.subject.as_str(),
+            mail.body.as_str(),
+            mail.kind.as_deref(),
+            mail.priority.as_deref(),
+        ),
+        (
             "lead-1",
-            "--subject",
             "Done",
-            "--body",
             "it | works",
-            "--type",
-            "worker_done",
-            "--priority",
-            "high",
-            "--payload",
-            "{\"k\":1}",
-            "--agent",
-            "builder-7"
-        ]
+            Some("worker_done"),
+            Some("high")
+        )
     );
-    assert!(events(&out).iter().any(|e| matches!(
+    assert_eq!(mail.payload, Some(serde_json::json!({"k": 1})));
+    let evs = events(&out);
+    assert!(evs.iter().any(|e| matches!(
+        e,
+        RuntimeEvent::ToolUse { input, .. }
+            if input["command"] == "ov mail send --to lead-1 --subject Done --body 'it | works' --type worker_done --priority high --payload '{\"k\":1}' --agent builder-7"
+    )), "{evs:?}");
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            RuntimeEvent::ToolResult {
+                is_error: Some(false),
+                content,
+                ..
+            } if content.as_str() == Some("Sent message msg-1")
+        )),
+        "{evs:?}"
+    );
+}
+
+#[test]
+fn a_failed_mail_is_a_failed_tool_result_and_the_turn_goes_on() {
+    let repo = TempRepo::new();
+    let mailer = Recorder::new(MailReport::failed("Mail database is locked"));
+    let (o, out) = play_with(
+        r#"{"steps":[{"mail":{"to":"lead-1"}},{"say":"after"}]}"#,
+        repo.path(),
+        mailer,
+    );
+    assert_eq!(o, Outcome::Exit(0));
+    let evs = events(&out);
+    assert!(evs.iter().any(|e| matches!(
         e,
         RuntimeEvent::ToolResult {
-            is_error: Some(false),
+            is_error: Some(true),
             ..
         }
     )));
+    assert!(evs.last().unwrap().is_clean_result());
 }
 
 #[test]
@@ -150,7 +197,6 @@ fn explicit_error_result_is_not_clean() {
     let (_, out) = play_script(
         r#"{"steps":[{"result":{"text":"nope","is_error":true}}]}"#,
         repo.path(),
-        Path::new("ov"),
     );
     let evs = events(&out);
     assert_eq!(evs.iter().filter(|e| e.kind() == "result").count(), 1);

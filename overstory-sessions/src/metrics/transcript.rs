@@ -20,9 +20,17 @@ pub fn project_key(root: &Path) -> String {
         .collect()
 }
 
-/// Sums the usage of every assistant turn in transcript `text`. Malformed
-/// and non-assistant lines are skipped; missing counters count as 0; the
-/// model is that of the first assistant turn that names one.
+/// Sums the usage of every assistant turn in transcript `text`.
+///
+/// The one place transcripts are counted. The rules:
+/// - only `"type":"assistant"` lines whose `message.usage` is an object
+///   count; blank, malformed and other lines are skipped;
+/// - a counter counts only as a non-negative integer; a missing, negative,
+///   fractional or non-numeric one counts 0 (a negative count is malformed,
+///   not a refund);
+/// - the model is that of the first *counted* turn that names one, so it
+///   names a model whose tokens are in the sum (an assistant line without
+///   usage says nothing about the tokens).
 pub fn parse_transcript(text: &str) -> TokenUsage {
     let mut u = TokenUsage::default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -41,8 +49,8 @@ pub fn parse_transcript(text: &str) -> TokenUsage {
         let n = |k: &str| {
             usage
                 .get(k)
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(0)
+                .and_then(serde_json::Value::as_u64)
+                .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX))
         };
         u.input_tokens += n("input_tokens");
         u.output_tokens += n("output_tokens");
@@ -126,6 +134,26 @@ not json
             (11, 5, 3, 7)
         );
         assert_eq!(u.model_used.as_deref(), Some("claude-sonnet-4"));
+    }
+
+    #[test]
+    fn only_non_negative_integer_counters_and_the_first_counted_model_count() {
+        let text = r#"{"type":"assistant","message":{"model":"no-usage","content":[]}}
+{"type":"assistant","message":{"model":"claude-a","usage":"not an object"}}
+{"type":"assistant","message":{"usage":{"input_tokens":4}}}
+{"type":"assistant","message":{"model":"claude-b","usage":{"input_tokens":-50,"output_tokens":2.5,"cache_read_input_tokens":"9"}}}
+{"type":"assistant","message":{"model":"claude-c","usage":{"input_tokens":6,"output_tokens":1}}}
+"#;
+        let u = parse_transcript(text);
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.cache_read_tokens),
+            (10, 1, 0)
+        );
+        assert_eq!(u.model_used.as_deref(), Some("claude-b"));
+        assert_eq!(
+            parse_transcript("\u{0}\u{1}not json"),
+            TokenUsage::default()
+        );
     }
 
     #[test]
