@@ -74,7 +74,7 @@ impl FileLock {
         let _ = writeln!(f, "{}", std::process::id());
     }
 
-    /// The locked file.
+    /// Returns the path of the locked file.
     pub fn path(&self) -> &Path {
         &self.path
     }
