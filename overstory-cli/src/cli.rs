@@ -48,7 +48,7 @@ pub struct Cli {
     pub project: Option<PathBuf>,
 
     #[command(subcommand)]
-    /// The command to run.
+    /// The command to run; `None` (no command given) prints help to stderr and exits 1.
     pub command: Option<Command>,
 }
 
@@ -135,7 +135,7 @@ fn format_elapsed(ms: u128) -> String {
 }
 
 /// Renders a clap error ourselves: help and version go to stdout with exit 0;
-/// every real usage error exits 1 (the spec allows no other code).
+/// every real usage error exits 1, as every other failure does.
 fn usage_error(e: &clap::Error, json: bool, style: Style) -> ExitCode {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {

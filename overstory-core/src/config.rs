@@ -48,7 +48,7 @@ pub(crate) mod yaml;
 
 use serde::{Deserialize, Serialize};
 
-/// The whole configuration.
+/// The whole configuration: defaults ← `config.yaml` ← `config.local.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -206,13 +206,13 @@ pub struct ProviderConfig {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct WatchdogConfig {
-    /// Mechanical daemon enabled.
+    /// Whether the tier-0 watchdog daemon (mechanical liveness checks) runs.
     pub tier0_enabled: bool,
-    /// Daemon interval in ms.
+    /// How often the tier-0 daemon checks the agents, in milliseconds.
     pub tier0_interval_ms: u64,
-    /// AI triage enabled.
+    /// Whether tier 1 asks a model to triage a stalled agent.
     pub tier1_enabled: bool,
-    /// Monitor agent enabled.
+    /// Whether tier 2, the persistent monitor agent, may be started.
     pub tier2_enabled: bool,
     /// Idle time before an agent is stalled, ms.
     pub stale_threshold_ms: u64,
@@ -270,10 +270,10 @@ pub struct LoggingConfig {
 pub struct RuntimeConfig {
     /// The default runtime name (`claude`).
     pub default: String,
-    /// Runtime per capability.
+    /// Runtime name per capability (`builder: claude`), overriding `default`.
     #[serde(default)]
     pub capabilities: BTreeMap<String, String>,
-    /// Command used for print-mode calls.
+    /// The runtime name for one-shot print-mode calls; unset or empty falls back to `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub print_command: Option<String>,
     /// Delay after creating a tmux shell, ms.

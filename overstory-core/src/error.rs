@@ -16,7 +16,7 @@ pub enum ValidationError {
     InvalidName {
         /// The field the name was given for (`name`, `taskId`, `branch`).
         field: &'static str,
-        /// The rejected value.
+        /// The rejected value, verbatim.
         value: String,
         /// Which rule failed.
         reason: String,
@@ -24,9 +24,9 @@ pub enum ValidationError {
     /// A value is not one of an enumeration's members.
     #[error("Invalid {field} \"{value}\": expected one of {expected}")]
     NotOneOf {
-        /// The field being parsed.
+        /// The field being parsed (`type`, `priority`, `level`, …).
         field: &'static str,
-        /// The rejected value.
+        /// The rejected value, verbatim.
         value: String,
         /// The accepted values, comma separated.
         expected: String,
@@ -71,7 +71,7 @@ pub enum DbError {
     /// The database file could not be opened or configured.
     #[error("Failed to open database \"{}\"", path.display())]
     Open {
-        /// The database file.
+        /// The database file (`.overstory/mail.db`, `sessions.db`, …).
         path: PathBuf,
         /// The underlying SQLite error.
         #[source]
@@ -80,7 +80,7 @@ pub enum DbError {
     /// The schema could not be created or upgraded.
     #[error("Failed to migrate database \"{}\" to schema version {version}", path.display())]
     Migrate {
-        /// The database file.
+        /// The database file being migrated.
         path: PathBuf,
         /// The schema version being applied.
         version: u32,
@@ -91,7 +91,7 @@ pub enum DbError {
     /// The file exists but is not a usable SQLite database.
     #[error("Database \"{}\" is corrupt or not a SQLite database", path.display())]
     Corrupt {
-        /// The database file.
+        /// The file that failed SQLite's checks.
         path: PathBuf,
         /// The underlying SQLite error.
         #[source]
@@ -100,20 +100,20 @@ pub enum DbError {
     /// Another process held the database locked for longer than the busy timeout.
     #[error("Database \"{}\" stayed locked by another process for longer than {timeout_ms} ms", path.display())]
     Busy {
-        /// The database file.
+        /// The locked database file.
         path: PathBuf,
-        /// The busy timeout that expired.
+        /// The busy timeout that expired, in milliseconds.
         timeout_ms: u64,
         /// The underlying SQLite error.
         #[source]
         source: rusqlite::Error,
     },
-    /// A statement failed.
+    /// A statement failed for a reason other than a lock or corruption.
     #[error("Failed to {action} in \"{}\"", path.display())]
     Query {
         /// What was being done, as a verb phrase (`insert a message`).
         action: &'static str,
-        /// The database file.
+        /// The database file the statement ran on.
         path: PathBuf,
         /// The underlying SQLite error.
         #[source]
@@ -177,19 +177,19 @@ pub enum ConfigError {
         /// The directory that was checked.
         root: PathBuf,
     },
-    /// The file could not be read.
+    /// A config file exists but could not be read.
     #[error("Failed to read config file \"{}\"", path.display())]
     Read {
-        /// The config file.
+        /// The file that could not be read (`config.yaml` or `config.local.yaml`).
         path: PathBuf,
         /// The I/O error.
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid YAML.
+    /// A config file is not valid YAML.
     #[error("Failed to parse config file \"{}\" at line {line}: {message}", path.display())]
     Parse {
-        /// The config file.
+        /// The file with the syntax error (`config.yaml` or `config.local.yaml`).
         path: PathBuf,
         /// The 1-based line of the problem.
         line: usize,
@@ -276,7 +276,7 @@ pub enum ProcessError {
     /// The program could not be started.
     #[error("Failed to start \"{program}\"")]
     Spawn {
-        /// The program name.
+        /// The program that was to be started, as given to the OS.
         program: String,
         /// The I/O error from spawning.
         #[source]
@@ -287,7 +287,7 @@ pub enum ProcessError {
     PidFile {
         /// What was being done (`write`, `read`, `remove`).
         action: &'static str,
-        /// The pid file.
+        /// The pid file (`.overstory/agents/<agent>/turn.pid`, …).
         path: PathBuf,
         /// The I/O error.
         #[source]
@@ -296,11 +296,11 @@ pub enum ProcessError {
     /// A signal could not be delivered.
     #[error("Failed to send {signal} to process group {pgid}")]
     Signal {
-        /// The signal name.
+        /// The signal's conventional name (`SIGTERM`).
         signal: &'static str,
-        /// The process group id.
+        /// The process group id, or the pid when one process was signalled.
         pgid: i32,
-        /// The OS error.
+        /// The OS error (for example `EPERM` for another user's process).
         #[source]
         source: std::io::Error,
     },
@@ -319,7 +319,7 @@ impl ProcessError {
 pub struct FsError {
     /// What was being done, as a verb phrase (`create directory`, `write`).
     pub action: &'static str,
-    /// The path acted on.
+    /// The file or directory acted on.
     pub path: PathBuf,
     /// The I/O error.
     #[source]

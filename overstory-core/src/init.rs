@@ -88,7 +88,7 @@ pub enum InitOutcome {
     /// `.overstory/config.yaml` already existed and `force` was not given;
     /// nothing was written.
     AlreadyInitialized {
-        /// The project root.
+        /// The root of the already initialised project.
         root: PathBuf,
     },
     /// The project was (re)initialised.
@@ -101,7 +101,7 @@ pub enum InitOutcome {
 pub struct InitReport {
     /// The project name written to `config.yaml`.
     pub project: String,
-    /// The project root.
+    /// The directory that now holds `.overstory/`.
     pub root: PathBuf,
     /// The canonical branch written to `config.yaml` (full name kept).
     pub canonical_branch: String,

@@ -100,7 +100,7 @@ impl FileLock {
         drop(self);
     }
 
-    /// The locked file.
+    /// Returns the path of the locked file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -34,11 +34,11 @@ pub enum RootSource {
     Env,
     /// The start directory is inside an agent worktree.
     WorktreePath,
-    /// Git's common directory.
+    /// The parent of git's common directory: the main checkout of an agent worktree.
     GitCommonDir,
     /// An ancestor of the start directory.
     Ancestor,
-    /// Nothing matched; the start directory.
+    /// Nothing matched: the start directory itself, not yet initialised.
     StartDir,
 }
 

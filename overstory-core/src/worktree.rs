@@ -27,12 +27,12 @@ pub enum WorktreeError {
         path.display()
     )]
     AlreadyExists {
-        /// The worktree path.
+        /// The worktree directory that was to be created.
         path: PathBuf,
-        /// The branch.
+        /// The agent branch that was to be created (`overstory/<agent>/<task>`).
         branch: String,
     },
-    /// A git command failed.
+    /// A `git worktree` (or branch) command failed.
     #[error("Failed to {action} worktree \"{}\" (branch \"{branch}\")", path.display())]
     Git {
         /// What was being done (`create`, `remove`, `list`).
@@ -51,9 +51,9 @@ pub enum WorktreeError {
         path.display()
     )]
     Unmerged {
-        /// The worktree path.
+        /// The worktree that was to be removed.
         path: PathBuf,
-        /// The agent branch.
+        /// The agent branch holding the unmerged commits.
         branch: String,
         /// The canonical branch it was compared with.
         target: String,
@@ -67,9 +67,9 @@ pub enum WorktreeError {
         path.display()
     )]
     Unverified {
-        /// The worktree path.
+        /// The worktree that was to be removed.
         path: PathBuf,
-        /// The agent branch.
+        /// The agent branch whose merge state is unknown.
         branch: String,
         /// The branch it was compared with.
         target: String,
@@ -80,7 +80,7 @@ pub enum WorktreeError {
     /// The path is not a registered worktree.
     #[error("\"{}\" is not a git worktree of this repository", path.display())]
     NotFound {
-        /// The path that was asked for.
+        /// The path that was asked for, as given.
         path: PathBuf,
     },
 }
@@ -95,7 +95,7 @@ impl WorktreeError {
 /// One entry of `git worktree list --porcelain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorktreeInfo {
-    /// The worktree's directory.
+    /// The worktree's absolute directory.
     pub path: PathBuf,
     /// The checked-out commit.
     pub head: String,
@@ -106,7 +106,7 @@ pub struct WorktreeInfo {
 /// A worktree that [`Worktrees::create`] made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedWorktree {
-    /// The worktree's directory.
+    /// The new worktree's directory, `<worktrees.baseDir>/<agent>`.
     pub path: PathBuf,
     /// Its new branch, `overstory/<agent>/<task>`.
     pub branch: BranchName,

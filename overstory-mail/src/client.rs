@@ -57,12 +57,12 @@ impl Address {
     }
 }
 
-/// A message to send.
+/// A message to send, before group expansion and validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRequest {
-    /// The sender.
+    /// The sending agent (`ov mail send` defaults to `$OVERSTORY_AGENT_NAME`, then `orchestrator`).
     pub from: AgentName,
-    /// The recipient or group.
+    /// One agent, or a `@…` group that [`MailClient::deliver`] expands (`send` refuses groups).
     pub to: Address,
     /// The subject (may be empty).
     pub subject: String,
@@ -72,7 +72,7 @@ pub struct SendRequest {
     pub kind: MessageType,
     /// The priority (default `normal`).
     pub priority: Priority,
-    /// The thread, if any.
+    /// The thread id (its first message's `msg-…` id), or `None` to start none.
     pub thread_id: Option<String>,
     /// The payload JSON text; checked against `kind`'s shape.
     pub payload: Option<String>,
@@ -126,7 +126,7 @@ impl SendRequest {
 /// One stored message and the nudge marker it queued, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
-    /// The stored message.
+    /// The message as stored, with its generated `msg-…` id and `created_at`.
     pub message: MailMessage,
     /// The marker written for the recipient, if the message qualified.
     pub nudge: Option<NudgeMarker>,
@@ -151,11 +151,11 @@ pub struct Delivery {
 /// What a reply does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyRequest {
-    /// The message being answered.
+    /// The id of the message being answered (`msg-…`).
     pub id: String,
-    /// The reply's body.
+    /// The reply's body; the subject is always `Re: <original subject>`.
     pub body: String,
-    /// Who replies.
+    /// The replying agent; if it sent the original, the reply goes to the original's recipient.
     pub from: AgentName,
     /// The reply's type. `None` chooses [`reply_type`] of the original.
     pub kind: Option<MessageType>,
@@ -193,7 +193,7 @@ pub struct CheckOptions {
 pub enum CheckOutcome {
     /// Debounced: nothing was read and nothing was marked.
     Debounced,
-    /// The check ran.
+    /// The check ran and claimed the agent's unread mail (possibly none).
     Checked {
         /// The consumed marker, when `take_marker` was set and one existed.
         marker: Option<NudgeMarker>,
@@ -400,7 +400,7 @@ impl MailClient {
     /// the same statement (two concurrent checks never both get a message).
     ///
     /// # Errors
-    /// A store error.
+    /// [`MailError::Db`] when the database is locked or corrupt.
     pub fn check(&self, agent: &AgentName) -> Result<Vec<MailMessage>, MailError> {
         self.store.claim_unread(agent.as_str(), None)
     }
@@ -465,7 +465,7 @@ impl MailClient {
     /// delivery: mark it with [`MailClient::acknowledge`] once handled).
     ///
     /// # Errors
-    /// A store error.
+    /// [`MailError::Db`] when the database is locked or corrupt.
     pub fn peek_unread(&self, agent: &AgentName) -> Result<Vec<MailMessage>, MailError> {
         self.store.unread(agent.as_str())
     }
@@ -473,7 +473,7 @@ impl MailClient {
     /// Marks delivered messages read, in one transaction.
     ///
     /// # Errors
-    /// A store error.
+    /// [`MailError::Db`] when the database is locked or corrupt.
     pub fn acknowledge(&mut self, ids: &[String]) -> Result<usize, MailError> {
         self.store.mark_read_all(ids)
     }
@@ -481,7 +481,7 @@ impl MailClient {
     /// Lists messages, newest first. Never marks anything read.
     ///
     /// # Errors
-    /// A store error.
+    /// [`MailError::Db`] when the database is locked or corrupt.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<MailMessage>, MailError> {
         self.store.list(filter)
     }
@@ -489,7 +489,7 @@ impl MailClient {
     /// Counts the messages `filter` selects.
     ///
     /// # Errors
-    /// A store error.
+    /// [`MailError::Db`] when the database is locked or corrupt.
     pub fn count(&self, filter: &ListFilter) -> Result<usize, MailError> {
         self.store.count(filter)
     }
@@ -551,7 +551,7 @@ impl MailClient {
     /// Deletes matching messages; returns how many.
     ///
     /// # Errors
-    /// A store error.
+    /// [`MailError::Db`] when the database is locked or corrupt.
     pub fn purge(&self, filter: &PurgeFilter) -> Result<usize, MailError> {
         self.store.purge(filter)
     }

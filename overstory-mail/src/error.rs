@@ -63,7 +63,7 @@ pub enum MailError {
         dir: PathBuf,
     },
 
-    /// A row could not be inserted.
+    /// A row could not be inserted: a duplicate id, a CHECK violation, or another SQLite failure.
     #[error("Failed to insert message: {id} ({reason})")]
     Insert {
         /// The id of the message that was being inserted.
@@ -75,12 +75,12 @@ pub enum MailError {
         source: rusqlite::Error,
     },
 
-    /// A row could not be deleted.
+    /// [`MailStore::delete`](crate::MailStore::delete) could not delete a row.
     #[error("Failed to delete message: {id}")]
     Delete {
-        /// The id of the message.
+        /// The id of the message that was being deleted (`msg-…`).
         id: String,
-        /// The underlying failure.
+        /// The database error that stopped the delete.
         #[source]
         source: Box<DbError>,
     },
@@ -88,7 +88,7 @@ pub enum MailError {
     /// No message has this id.
     #[error("Message not found: {id}")]
     NotFound {
-        /// The id that was looked up.
+        /// The id that was looked up, as given (`msg-…`).
         id: String,
     },
 
@@ -98,7 +98,7 @@ pub enum MailError {
         "Cannot send to \"{recipient}\": the agent is {state}, so the message was not sent because it could never be delivered"
     )]
     TerminalRecipient {
-        /// The recipient's name.
+        /// The recipient's agent name as addressed.
         recipient: String,
         /// Its session state (`completed` or `zombie`).
         state: String,
@@ -110,7 +110,7 @@ pub enum MailError {
         crate::group::valid_groups_list()
     )]
     UnknownGroup {
-        /// The address as typed.
+        /// The address as typed, with its `@` (`@bulders`).
         address: String,
     },
 
@@ -120,7 +120,7 @@ pub enum MailError {
         EmptyGroupReason::NoActiveAgents { capability } => format!("no active {capability} agents"),
     })]
     EmptyGroup {
-        /// The address as typed.
+        /// The address as typed, with its `@` (`@builders`).
         address: String,
         /// Why nobody matched.
         reason: EmptyGroupReason,
@@ -129,7 +129,7 @@ pub enum MailError {
     /// A payload does not have the shape its message type requires.
     #[error("Invalid payload for a \"{kind}\" message: {reason}")]
     InvalidPayload {
-        /// The message type.
+        /// The message type the payload was checked against.
         kind: MessageType,
         /// What is wrong, as the JSON parser or the shape check reports it.
         reason: String,
@@ -140,20 +140,20 @@ pub enum MailError {
     TooLarge {
         /// `subject`, `body` or `payload`.
         field: &'static str,
-        /// The length given.
+        /// The field's length, in bytes.
         len: usize,
-        /// The limit.
+        /// The largest length accepted for the field, in bytes.
         max: usize,
     },
 
     /// A stored row holds a value this version does not understand.
     #[error("Message {id} has an unknown {column} \"{value}\"")]
     UnknownValue {
-        /// The row's id.
+        /// The id of the row with the unknown value (`msg-…`).
         id: String,
         /// The column (`type` or `priority`).
         column: &'static str,
-        /// The stored value.
+        /// The value found in the column, verbatim.
         value: String,
     },
 

@@ -197,13 +197,13 @@ pub fn format_batch(messages: &[MailMessage]) -> String {
 /// One message read back from a headless batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FramedMail {
-    /// The sender.
+    /// The sender's name from the header line, unescaped.
     pub from: String,
-    /// The subject.
+    /// The subject from the header line, unescaped (may be empty).
     pub subject: String,
-    /// The priority as written.
+    /// The priority as written in the header (`normal`, `urgent`, …), not checked.
     pub priority: String,
-    /// The body.
+    /// The body with its quoting removed.
     pub body: String,
 }
 

@@ -12,7 +12,7 @@ use crate::error::{EmptyGroupReason, MailError};
 /// One agent the caller knows about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterEntry {
-    /// The agent's name.
+    /// The agent's name as stored in its session (`builder-1`).
     pub name: String,
     /// Its capability as stored (free text, normally `builder`, `scout`, …).
     pub capability: String,
@@ -169,9 +169,9 @@ pub fn resolve_group(
 /// spawned (sessions in any state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReviewCoverage {
-    /// Builder children.
+    /// How many builder sessions name the sender as parent.
     pub builders: usize,
-    /// Reviewer children.
+    /// How many reviewer sessions name the sender as parent.
     pub reviewers: usize,
 }
 

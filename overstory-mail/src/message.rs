@@ -68,19 +68,19 @@ string_enum! {
         Status => "status",
         /// A question that expects an answer.
         Question => "question",
-        /// A result of requested work.
+        /// The answer to requested work; like `worker_done`, it ends a worker's task.
         Result => "result",
         /// Something went wrong.
         Error => "error",
-        /// A worker finished its task.
+        /// A worker finished its task (payload [`crate::protocol::WorkerDone`]).
         WorkerDone => "worker_done",
         /// A worker died without finishing.
         WorkerDied => "worker_died",
-        /// A branch is ready to merge.
+        /// A branch is ready for the merger (payload [`crate::protocol::MergeReady`]).
         MergeReady => "merge_ready",
-        /// A branch was merged.
+        /// The merger merged a branch (payload [`crate::protocol::Merged`]).
         Merged => "merged",
-        /// A merge failed.
+        /// The merger could not merge a branch (payload [`crate::protocol::MergeFailed`]).
         MergeFailed => "merge_failed",
         /// A problem needs attention higher up.
         Escalation => "escalation",
@@ -88,7 +88,7 @@ string_enum! {
         HealthCheck => "health_check",
         /// Work handed to an agent.
         Dispatch => "dispatch",
-        /// A worker assigned to a task.
+        /// A worker was assigned to a task (payload [`crate::protocol::Assign`]).
         Assign => "assign",
         /// A choice that needs a decision.
         DecisionGate => "decision_gate",
@@ -131,7 +131,7 @@ string_enum! {
     Priority, "priority" {
         /// Can wait.
         Low => "low",
-        /// The default.
+        /// The default; queues no nudge by itself.
         Normal => "normal",
         /// Read soon; queues a nudge.
         High => "high",
@@ -157,18 +157,18 @@ impl Default for Priority {
 pub struct MailMessage {
     /// `msg-` and 12 characters from `[a-z0-9]` (or any id a caller chose).
     pub id: String,
-    /// The sender.
+    /// The sender's agent name, or a role such as `orchestrator` (the CLI's default sender).
     pub from: String,
-    /// The recipient.
+    /// The recipient's agent name; [`crate::MailClient`] stores a group send as one row per member.
     pub to: String,
     /// The subject line (may be empty).
     pub subject: String,
     /// The body (may be empty).
     pub body: String,
-    /// The message type.
+    /// What the message means; protocol types also fix the payload's shape.
     #[serde(rename = "type")]
     pub kind: MessageType,
-    /// The priority.
+    /// How urgently to read it; `high` and `urgent` queue a nudge marker.
     pub priority: Priority,
     /// The thread this message belongs to, if any.
     pub thread_id: Option<String>,
@@ -211,19 +211,19 @@ impl MailMessage {
 pub struct NewMessage {
     /// The id to use verbatim, or empty to generate `msg-…`.
     pub id: String,
-    /// The sender.
+    /// The sender's agent name, stored verbatim.
     pub from: String,
-    /// The recipient.
+    /// The recipient's agent name, stored verbatim (one agent per row, never a group).
     pub to: String,
-    /// The subject.
+    /// The subject line, stored as given (may be empty).
     pub subject: String,
-    /// The body.
+    /// The body text, stored as given (may be empty).
     pub body: String,
     /// The type (default `status`).
     pub kind: MessageType,
     /// The priority (default `normal`).
     pub priority: Priority,
-    /// The thread, if any.
+    /// The thread id (its first message's `msg-…` id); replies fill it in.
     pub thread_id: Option<String>,
     /// The payload JSON text, if any.
     pub payload: Option<String>,

@@ -67,11 +67,11 @@ pub struct NudgeMarker {
     pub from: String,
     /// Why (`urgent priority`, `worker_done`, …).
     pub reason: String,
-    /// The message's subject.
+    /// The subject of the message that queued it.
     pub subject: String,
-    /// The message's id.
+    /// The id of the message that queued it (`msg-…`).
     pub message_id: String,
-    /// The message's creation time.
+    /// When that message was stored, in its `created_at` format.
     pub created_at: String,
 }
 

@@ -32,13 +32,13 @@ macro_rules! bind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerDone {
-    /// The task.
+    /// The task the worker was spawned for (`overstory-2f10`).
     pub task_id: String,
-    /// The worker's branch.
+    /// The branch holding the worker's commits (`overstory/<agent>/<task>`).
     pub branch: String,
-    /// The worker's exit code.
+    /// The exit code the worker reports, 0 for success.
     pub exit_code: i64,
-    /// Files the worker changed.
+    /// Files the worker changed, as paths in the repository (`src/parser.rs`).
     pub files_modified: Vec<String>,
 }
 bind!(WorkerDone => WorkerDone);
@@ -51,7 +51,7 @@ pub enum TerminatedBy {
     Tier0,
     /// The watchdog's triage tier.
     Tier1,
-    /// The turn runner.
+    /// The turn runner, when a worker's turn ended without its terminal mail.
     Runner,
 }
 
@@ -59,11 +59,11 @@ pub enum TerminatedBy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerDied {
-    /// The dead agent.
+    /// The name of the dead worker (`builder-1`).
     pub agent_name: String,
-    /// Its capability.
+    /// The worker's capability (`builder`, `scout`, …).
     pub capability: String,
-    /// Its task.
+    /// The task the worker was spawned for.
     pub task_id: String,
     /// Why it was declared dead.
     pub reason: String,
@@ -78,11 +78,11 @@ bind!(WorkerDied => WorkerDied);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeReady {
-    /// The branch.
+    /// The branch to merge, normally `overstory/<agent>/<task>`.
     pub branch: String,
-    /// The task.
+    /// The task the branch implements.
     pub task_id: String,
-    /// The agent that did the work.
+    /// The agent whose commits the branch holds (`builder-1`).
     pub agent_name: String,
     /// Files changed on the branch.
     pub files_modified: Vec<String>,
@@ -107,11 +107,11 @@ pub enum MergeTier {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Merged {
-    /// The branch.
+    /// The branch that was merged (`overstory/<agent>/<task>`).
     pub branch: String,
-    /// The task.
+    /// The task the merged branch implemented.
     pub task_id: String,
-    /// The tier that succeeded.
+    /// Which resolution tier the merge needed, from `clean-merge` up to `reimagine`.
     pub tier: MergeTier,
 }
 bind!(Merged => Merged);
@@ -120,9 +120,9 @@ bind!(Merged => Merged);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeFailed {
-    /// The branch.
+    /// The branch that could not be merged (`overstory/<agent>/<task>`).
     pub branch: String,
-    /// The task.
+    /// The task the unmerged branch implements.
     pub task_id: String,
     /// Files left in conflict.
     pub conflict_files: Vec<String>,
@@ -171,9 +171,9 @@ pub enum CheckType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
-    /// The agent probed.
+    /// The name of the agent whose health is asked about.
     pub agent_name: String,
-    /// The probe.
+    /// Whether the sender asks if the agent is alive or if it can take work.
     pub check_type: CheckType,
 }
 bind!(HealthCheck => HealthCheck);
@@ -182,11 +182,11 @@ bind!(HealthCheck => HealthCheck);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dispatch {
-    /// The task.
+    /// The task to work on (`overstory-2f10`); its spec is at `spec_path`.
     pub task_id: String,
-    /// The task's spec file.
+    /// The task's spec file, normally `.overstory/specs/<task>.md`.
     pub spec_path: String,
-    /// The capability to use.
+    /// The capability the task calls for (`builder`, `lead`, …).
     pub capability: Capability,
     /// Files the work may touch.
     pub file_scope: Vec<String>,
@@ -216,13 +216,13 @@ pub struct Correlation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Assign {
-    /// The task.
+    /// The task the worker is assigned to.
     pub task_id: String,
-    /// The task's spec file.
+    /// The task's spec file, normally `.overstory/specs/<task>.md`.
     pub spec_path: String,
-    /// The worker.
+    /// The name of the assigned worker (`builder-1`).
     pub worker_name: String,
-    /// The worker's branch.
+    /// The branch the worker commits on (`overstory/<agent>/<task>`).
     pub branch: String,
 }
 bind!(Assign => Assign);
@@ -231,7 +231,7 @@ bind!(Assign => Assign);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionGate {
-    /// The choices.
+    /// The options to choose from, as free text, in the order the sender offers them.
     pub options: Vec<String>,
     /// What the decision is about.
     pub context: String,

@@ -69,8 +69,8 @@ pub fn create_table_sql() -> String {
     )
 }
 
-/// The original's two indexes, then ours (improvement 5 of the spec: inbox
-/// reads need no sort; sender/type queries and age cutoffs need no scan).
+/// The original's two indexes, then ours, so that inbox reads need no sort
+/// and sender/type queries and age cutoffs need no scan.
 const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS idx_inbox ON messages(to_agent, read);
 CREATE INDEX IF NOT EXISTS idx_thread ON messages(thread_id);

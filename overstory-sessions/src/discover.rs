@@ -27,7 +27,7 @@ pub const INSTRUCTION_FILES: [&str; 10] = [
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoveredAgent {
-    /// The agent's name.
+    /// The agent's name (`builder-1`).
     pub agent_name: AgentName,
     /// What the agent may do (`builder`, `lead`, …).
     pub capability: Capability,
@@ -35,7 +35,7 @@ pub struct DiscoveredAgent {
     pub state: AgentState,
     /// The task it works on (`""` for persistent agents).
     pub task_id: String,
-    /// The branch it commits on.
+    /// The branch it commits on (`overstory/<agent>/<task>`).
     pub branch_name: String,
     /// The agent that spawned it; `None` when the operator did.
     pub parent_agent: Option<AgentName>,
@@ -45,7 +45,7 @@ pub struct DiscoveredAgent {
     pub file_scope: Vec<String>,
     /// When it started.
     pub started_at: String,
-    /// Its last activity.
+    /// When the agent was last seen active (RFC 3339).
     pub last_activity: String,
 }
 

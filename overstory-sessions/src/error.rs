@@ -11,7 +11,7 @@ pub enum SessionError {
     /// A database could not be opened, migrated or queried.
     #[error(transparent)]
     Db(#[from] DbError),
-    /// An input was invalid.
+    /// An input broke a validation rule (an agent name, a task id, …).
     #[error(transparent)]
     Validation(#[from] ValidationError),
     /// A file next to the databases could not be read or written.
@@ -19,7 +19,7 @@ pub enum SessionError {
     Io {
         /// What was being done (`read the current run file`).
         action: &'static str,
-        /// The file.
+        /// The file next to the databases (`.overstory/current-run.txt`).
         path: PathBuf,
         /// The I/O error.
         #[source]
@@ -34,7 +34,7 @@ pub enum SessionError {
     /// No run row has this id.
     #[error("Run {id} not found")]
     RunNotFound {
-        /// The run id that was looked up.
+        /// The run id that was looked up (`run-2026-03-05T14-52-26-089Z`).
         id: String,
     },
     /// `current-run.txt` names no run.

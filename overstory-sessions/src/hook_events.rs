@@ -111,7 +111,7 @@ impl HookPayload {
 /// One `ov log` invocation.
 #[derive(Debug, Clone)]
 pub struct HookRequest {
-    /// The event.
+    /// Which hook fired (`tool-start`, `tool-end`, `session-end`, …), from `ov log`'s argument.
     pub event: HookEvent,
     /// The agent (`--agent`).
     pub agent: AgentName,
@@ -127,7 +127,7 @@ pub struct HookRequest {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HookReport {
-    /// The id of the recorded event.
+    /// The row id of the event recorded in `events.db`; `None` when none was recorded.
     pub event_id: Option<i64>,
     /// The state change, in the original's `{ok, prev, next}` shape.
     pub transition: Option<Value>,

@@ -55,11 +55,12 @@ pub struct Run {
     pub completed_at: Option<String>,
     /// Sessions naming this run, counted at read time.
     pub agent_count: i64,
-    /// The coordinator's session id.
+    /// The session id (`session-<ms>-<agent>`) of the coordinator that started the run.
+    /// `None` when `ov sling` started it.
     pub coordinator_session_id: Option<String>,
-    /// The coordinator's agent name.
+    /// The coordinator's agent name (`coordinator`); `None` when no coordinator started the run.
     pub coordinator_name: Option<String>,
-    /// The status.
+    /// Whether the run is active, completed or failed.
     pub status: RunStatus,
 }
 
@@ -96,11 +97,11 @@ pub fn format_duration_compact(ms: i64) -> String {
 pub struct NewRun {
     /// The id (see [`overstory_core::ids::run_id`]).
     pub id: String,
-    /// The start time.
+    /// When the run started (RFC 3339, `2026-03-05T14:52:26.089Z`).
     pub started_at: String,
-    /// The coordinator's session id.
+    /// The `sessions.db` id of the coordinator starting the run, if one does.
     pub coordinator_session_id: Option<String>,
-    /// The coordinator's agent name.
+    /// The agent name of the coordinator starting the run, if one does.
     pub coordinator_name: Option<String>,
     /// The status (normally active).
     pub status: RunStatus,
@@ -350,7 +351,7 @@ pub enum CurrentRun {
     None,
     /// The file names a run the store does not have.
     Missing(String),
-    /// The run.
+    /// The run the file names, with its duration so far.
     Found(RunWithDuration),
 }
 

@@ -207,9 +207,9 @@ impl Transition {
 pub enum TransitionOutcome {
     /// The state was written (`prev == next` for idempotent self-transitions).
     Applied {
-        /// The state before.
+        /// The state the row held before the write.
         prev: AgentState,
-        /// The state now.
+        /// The state the row holds now (the requested target).
         next: AgentState,
     },
     /// The row is in a state from which the target is not allowed; nothing
@@ -217,12 +217,12 @@ pub enum TransitionOutcome {
     Rejected {
         /// The state that blocked the write.
         prev: AgentState,
-        /// The requested target.
+        /// The state the caller asked for, which was not written.
         attempted: AgentState,
     },
     /// No session has this agent name.
     NotFound {
-        /// The requested target.
+        /// The state the caller asked for; nothing was written.
         attempted: AgentState,
     },
 }

@@ -83,18 +83,18 @@ impl Default for StatusOptions {
 /// A git worktree of the project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorktreeInfo {
-    /// Its directory.
+    /// The worktree's absolute directory, as `git worktree list` prints it.
     pub path: String,
     /// Its branch (empty when detached).
     pub branch: String,
-    /// Its HEAD commit.
+    /// The full SHA of the worktree's HEAD commit.
     pub head: String,
 }
 
 /// A tmux session on the `overstory` socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TmuxSession {
-    /// The session name.
+    /// The tmux session name (`overstory-<project>-<agent>`).
     pub name: String,
     /// The server-side pid of the session.
     pub pid: i64,
@@ -104,9 +104,9 @@ pub struct TmuxSession {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerboseDetail {
-    /// The agent's worktree.
+    /// The agent's worktree directory (the project root for persistent agents).
     pub worktree_path: String,
-    /// Its log directory.
+    /// The agent's log directory, `.overstory/logs/<agent>/`.
     pub logs_dir: String,
     /// When it last sent mail.
     pub last_mail_sent: Option<String>,
@@ -125,7 +125,7 @@ pub struct StatusReport {
     pub current_run_id: Option<Option<String>>,
     /// Sessions in scope, oldest first, after reconciliation.
     pub agents: Vec<Session>,
-    /// The project's worktrees.
+    /// Every git worktree of the project, main checkout first, from `git worktree list`.
     pub worktrees: Vec<WorktreeInfo>,
     /// Tmux sessions on the `overstory` socket.
     pub tmux_sessions: Vec<TmuxSession>,

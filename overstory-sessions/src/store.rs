@@ -34,7 +34,7 @@ pub struct Session {
     pub task_id: Option<TaskId>,
     /// The tmux session, `""` for headless agents and after terminal states.
     pub tmux_session: String,
-    /// The lifecycle state.
+    /// Where the agent is in its lifecycle ([`SessionStore::transition`] changes it).
     pub state: AgentState,
     /// The tmux pane pid or long-lived headless pid; `None` for spawn-per-turn workers.
     pub pid: Option<i64>,
@@ -46,13 +46,13 @@ pub struct Session {
     pub run_id: Option<String>,
     /// When the session started.
     pub started_at: String,
-    /// The last sign of life.
+    /// When a hook, the turn runner or a state change last saw the agent (RFC 3339).
     pub last_activity: String,
     /// 0 warn, 1 nudge, 2 triage, 3 terminate.
     pub escalation_level: i64,
     /// When the watchdog first saw the agent stale.
     pub stalled_since: Option<String>,
-    /// The runtime's transcript JSONL.
+    /// Path of the runtime's transcript JSONL; `ov log` stores it once it finds it.
     pub transcript_path: Option<String>,
     /// Prompt version (`builder@17`); the key is absent when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -50,16 +50,16 @@ use overstory_runtime::runtime::{AgentRuntime, ResolvedModel};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DispatchError {
-    /// The agent has no session row.
+    /// The agent has no row in `sessions.db`, so there is nothing to dispatch to.
     #[error("No session for agent \"{agent}\"")]
     NoSession {
-        /// The agent.
+        /// The agent name that was looked up.
         agent: String,
     },
-    /// The sessions database failed.
+    /// `sessions.db` could not be opened or read.
     #[error(transparent)]
     Db(#[from] overstory_core::DbError),
-    /// The mail database failed.
+    /// `mail.db` could not be opened, read, or updated when acknowledging mail.
     #[error(transparent)]
     Mail(#[from] overstory_mail::MailError),
     /// A file under `.overstory/` could not be written or read.
@@ -71,9 +71,9 @@ pub enum DispatchError {
     /// The dispatcher process could not be started.
     #[error("Failed to start the dispatcher for \"{agent}\"")]
     Launch {
-        /// The agent.
+        /// The agent the dispatcher or host was to run for.
         agent: String,
-        /// The OS error.
+        /// The OS error from starting the `ov` executable.
         #[source]
         source: std::io::Error,
     },
@@ -125,15 +125,15 @@ impl RuntimeChoice {
 /// What dispatch needs to build turns for a project.
 #[derive(Clone)]
 pub struct TurnFactory {
-    /// The project.
+    /// The project's `.overstory/` layout.
     pub layout: Layout,
-    /// Its configuration.
+    /// The project's loaded configuration, used to choose each turn's runtime and model.
     pub config: Config,
     /// The agent manifest, when it loaded.
     pub manifest: Option<Manifest>,
     /// Builds runtimes (knows where `ov` is, for the scripted runtime).
     pub registry: Registry,
-    /// Starts turn children.
+    /// Starts each turn's runtime child process (replaceable in tests).
     pub spawner: Arc<dyn TurnSpawner>,
 }
 
@@ -397,7 +397,7 @@ impl Launcher {
 pub enum WakeOutcome {
     /// A dispatcher was started.
     Started {
-        /// Its pid.
+        /// The pid of the new `ov dispatch` process.
         pid: u32,
     },
     /// A dispatcher already runs and will pick the work up.
@@ -411,7 +411,7 @@ pub enum WakeOutcome {
     /// The agent does not take turns this way (tmux, persistent, terminal,
     /// unknown, or a runtime without headless support).
     NotEligible {
-        /// Why.
+        /// Why the agent is not eligible (`no session`, `builder agent in state working (tmux)`).
         reason: String,
     },
     /// Waking failed (the mail is stored and waits for the next wake or
@@ -516,13 +516,13 @@ impl Default for DispatcherOptions {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DispatchReport {
-    /// Turns run.
+    /// How many turns ran, failed ones included.
     pub turns: usize,
     /// Mail ids delivered and marked read.
     pub delivered: Vec<String>,
     /// Queued turns (nudges, first prompts) delivered.
     pub nudges: usize,
-    /// Turns that failed.
+    /// How many turns failed or did not end cleanly; their mail stays unread.
     pub failures: usize,
     /// Another dispatcher already held the lock; nothing was done.
     pub already_running: bool,

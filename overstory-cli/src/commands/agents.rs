@@ -13,7 +13,7 @@ use crate::output::Output;
 #[command(arg_required_else_help = true)]
 pub struct AgentsArgs {
     #[command(subcommand)]
-    /// The agents command.
+    /// The subcommand (only `discover`); `None` is a "Missing subcommand" error.
     pub command: Option<AgentsCommand>,
 }
 

@@ -27,13 +27,13 @@ use crate::error::ConfigError;
 /// Where a value was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Origin {
-    /// The file.
+    /// The config file the value was read from.
     pub path: Arc<Path>,
     /// The 1-based line.
     pub line: usize,
 }
 
-/// A parsed value.
+/// A parsed YAML value; the `Node`s in its lists and maps know their origin.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
     /// An explicit `null` or `~`.

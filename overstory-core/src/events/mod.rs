@@ -41,32 +41,32 @@ use crate::error::ValidationError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
-    /// A tool call started.
+    /// A tool call started (the PreToolUse hook, `ov log tool-start`).
     ToolStart,
-    /// A tool call ended.
+    /// A tool call ended (the PostToolUse hook); its start row gets the duration.
     ToolEnd,
     /// A runtime session (or turn) started.
     SessionStart,
-    /// A session ended.
+    /// A runtime session ended (the Stop hook, or `ov clean` for each agent it stops).
     SessionEnd,
-    /// Mail was sent.
+    /// Mail was sent; one event per stored message, by its sender.
     MailSent,
     /// Mail was received.
     MailReceived,
     /// An agent was spawned.
     Spawn,
-    /// Something failed.
+    /// Something failed; such events are stored at level `error`.
     Error,
     /// A structured event whose `data` has a `"type"` field.
     #[default]
     Custom,
-    /// A turn started.
+    /// A turn started, as reported in a runtime's NDJSON output.
     TurnStart,
-    /// A turn ended.
+    /// A turn ended, as reported in a runtime's NDJSON output.
     TurnEnd,
-    /// The agent produced output.
+    /// The agent reported progress in its NDJSON output.
     Progress,
-    /// A turn's result.
+    /// A turn's result, as reported in a runtime's NDJSON output.
     Result,
 }
 
@@ -197,24 +197,24 @@ impl FromStr for EventLevel {
     }
 }
 
-/// An event to insert.
+/// An event to insert; only `agent_name` and `event_type` are required.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewEvent {
-    /// The run the event belongs to.
+    /// The run the event belongs to (`run-2026-03-05T14-52-26-089Z`), if any.
     pub run_id: Option<String>,
     /// The agent (or `watchdog`, `operator`) that produced it.
     pub agent_name: String,
     /// The runtime's session id, when known.
     pub session_id: Option<String>,
-    /// The kind of event.
+    /// What happened; the `event_type` column.
     pub event_type: EventType,
-    /// The tool, for tool events.
+    /// The tool's name (`Bash`, `Edit`), for tool events.
     pub tool_name: Option<String>,
     /// The filtered tool arguments as a JSON string.
     pub tool_args: Option<String>,
-    /// How long the tool call took.
+    /// How long the tool call took, in ms; on a `tool_start` row, `None` until its end is paired.
     pub tool_duration_ms: Option<i64>,
-    /// The severity.
+    /// The severity (default `info`); `ov errors` shows `error` events.
     pub level: EventLevel,
     /// Usually a JSON object as a string.
     pub data: Option<String>,
@@ -289,22 +289,22 @@ impl NewEvent {
 pub struct StoredEvent {
     /// Auto-incremented id; later events have larger ids.
     pub id: i64,
-    /// The run.
+    /// The run the event belongs to, if any.
     pub run_id: Option<String>,
-    /// The producer.
+    /// The agent (or `watchdog`, `operator`) that produced the event.
     pub agent_name: String,
-    /// The runtime session id.
+    /// The runtime's session id, when the producer knew it.
     pub session_id: Option<String>,
     /// The stored type name (kept as text: older or newer writers may store
     /// names this version does not know).
     pub event_type: String,
-    /// The tool.
+    /// The tool's name (`Bash`, `Edit`), for tool events.
     pub tool_name: Option<String>,
-    /// Filtered tool arguments (JSON text).
+    /// The tool call's identifying arguments (paths, patterns, commands) as JSON text.
     pub tool_args: Option<String>,
-    /// Tool duration.
+    /// How long the tool call took, in ms; on a `tool_start` row, `None` until its end is paired.
     pub tool_duration_ms: Option<i64>,
-    /// The level name.
+    /// The level as stored: `debug`, `info`, `warn` or `error`.
     pub level: String,
     /// Data (usually JSON text).
     pub data: Option<String>,

@@ -108,7 +108,7 @@ pub struct EventPurge {
 pub struct Correlation {
     /// The id of the `tool_start` row that now carries the duration.
     pub start_id: i64,
-    /// The measured duration.
+    /// Milliseconds from the `tool_start` row's time stamp until it was paired.
     pub duration_ms: i64,
 }
 
@@ -116,7 +116,7 @@ pub struct Correlation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolStat {
-    /// The tool.
+    /// The tool's name (`Bash`, `Read`, …).
     pub tool_name: String,
     /// How many calls.
     pub count: i64,

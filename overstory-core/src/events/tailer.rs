@@ -41,9 +41,9 @@ pub trait SessionIdSink: Send {
 /// Where a tailer reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TailerOptions {
-    /// The NDJSON file to follow.
+    /// The runtime's stdout log to follow, one JSON object per line.
     pub stdout_log: PathBuf,
-    /// The agent the lines belong to.
+    /// The agent name stamped on every event (`builder-1`).
     pub agent_name: String,
     /// The run stamped on every event.
     pub run_id: Option<String>,

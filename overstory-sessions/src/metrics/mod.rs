@@ -24,15 +24,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenUsage {
-    /// Input tokens.
+    /// Input tokens, summed over the assistant turns.
     pub input_tokens: i64,
-    /// Output tokens.
+    /// Output tokens, summed over the assistant turns.
     pub output_tokens: i64,
-    /// Cache read tokens.
+    /// Tokens read from the prompt cache, summed over the assistant turns.
     pub cache_read_tokens: i64,
-    /// Cache creation tokens.
+    /// Tokens written to the prompt cache, summed over the assistant turns.
     pub cache_creation_tokens: i64,
-    /// The model of the first assistant turn.
+    /// The model of the first assistant turn that names one.
     pub model_used: Option<String>,
 }
 
@@ -53,37 +53,37 @@ impl TokenUsage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionMetrics {
-    /// The agent.
+    /// The agent the session belonged to (`builder-1`); with `task_id`, the row's key.
     pub agent_name: String,
-    /// The task.
+    /// The session's task id, `""` for persistent agents.
     pub task_id: String,
-    /// The capability.
+    /// The agent's capability as stored (`builder`, `lead`, …).
     pub capability: String,
-    /// Session start.
+    /// When the session started, copied from its session row (RFC 3339).
     pub started_at: String,
-    /// Session end.
+    /// When the session-end hook recorded the row (RFC 3339); `None` in rows that lack one.
     pub completed_at: Option<String>,
-    /// Duration.
+    /// Milliseconds from `started_at` to `completed_at` (never negative).
     pub duration_ms: i64,
     /// Exit code, when known.
     pub exit_code: Option<i64>,
     /// `clean-merge`, `auto-resolve`, `ai-resolve`, `reimagine` or null.
     pub merge_result: Option<String>,
-    /// The parent agent.
+    /// The agent that spawned this one; `None` when the operator did.
     pub parent_agent: Option<String>,
-    /// Input tokens.
+    /// Input tokens over the whole transcript.
     pub input_tokens: i64,
-    /// Output tokens.
+    /// Output tokens over the whole transcript.
     pub output_tokens: i64,
-    /// Cache read tokens.
+    /// Prompt-cache read tokens over the whole transcript.
     pub cache_read_tokens: i64,
-    /// Cache creation tokens.
+    /// Prompt-cache creation tokens over the whole transcript.
     pub cache_creation_tokens: i64,
-    /// Estimated cost in USD.
+    /// Estimated cost in USD; `None` when the model is unknown or has no price.
     pub estimated_cost_usd: Option<f64>,
-    /// The model.
+    /// The model of the first assistant turn that names one; `None` when none does.
     pub model_used: Option<String>,
-    /// The run.
+    /// The run the session belonged to (`run-2026-03-05T14-52-26-089Z`), if any.
     pub run_id: Option<String>,
 }
 
@@ -91,23 +91,23 @@ pub struct SessionMetrics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenSnapshot {
-    /// The agent.
+    /// The running agent the snapshot was taken of (`builder-1`).
     pub agent_name: String,
-    /// Input tokens.
+    /// Input tokens so far (a running total, not the change since the last snapshot).
     pub input_tokens: i64,
-    /// Output tokens.
+    /// Output tokens so far (a running total).
     pub output_tokens: i64,
-    /// Cache read tokens.
+    /// Prompt-cache read tokens so far (a running total).
     pub cache_read_tokens: i64,
-    /// Cache creation tokens.
+    /// Prompt-cache creation tokens so far (a running total).
     pub cache_creation_tokens: i64,
-    /// Estimated cost in USD.
+    /// Estimated cost so far in USD; `None` when the model is unknown or has no price.
     pub estimated_cost_usd: Option<f64>,
-    /// The model.
+    /// The model of the first assistant turn that names one, if any.
     pub model_used: Option<String>,
-    /// When it was taken.
+    /// When it was taken (RFC 3339); `ov log` takes at most one per agent every 30 s.
     pub created_at: String,
-    /// The run.
+    /// The run of the agent's session, if any.
     pub run_id: Option<String>,
 }
 

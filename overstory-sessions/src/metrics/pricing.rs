@@ -7,13 +7,13 @@ use super::TokenUsage;
 pub struct Pricing {
     /// The tier name (`opus`).
     pub tier: &'static str,
-    /// Input tokens.
+    /// USD per million input tokens.
     pub input: f64,
-    /// Output tokens.
+    /// USD per million output tokens.
     pub output: f64,
-    /// Cache reads.
+    /// USD per million tokens read from the prompt cache.
     pub cache_read: f64,
-    /// Cache creation.
+    /// USD per million tokens written to the prompt cache.
     pub cache_creation: f64,
 }
 
