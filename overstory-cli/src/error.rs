@@ -96,7 +96,7 @@ impl CliError {
         e
     }
 
-    /// Returns the `--json` failure envelope for `command`: the spec's
+    /// Returns the `--json` failure envelope for `command`: the original's
     /// `success`, `command`, `error` and `code`, then `causes` and `hints`
     /// arrays when there are any (agents read `--json`, so they need the
     /// hint as much as a person does).

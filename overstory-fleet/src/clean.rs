@@ -68,7 +68,7 @@ impl CleanOptions {
 /// What [`clean`] did; the `clean` JSON data.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(clippy::struct_excessive_bools, reason = "the spec's JSON shape")]
+#[allow(clippy::struct_excessive_bools, reason = "the original's JSON shape")]
 pub struct CleanReport {
     /// `session_end` events logged for active sessions.
     pub session_end_events_logged: usize,
@@ -268,7 +268,7 @@ pub fn clean(
 /// What [`clean_agent`] did; the `agent` object of the JSON data.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(clippy::struct_excessive_bools, reason = "the spec's JSON shape")]
+#[allow(clippy::struct_excessive_bools, reason = "the original's JSON shape")]
 pub struct AgentCleanReport {
     /// The agent whose state was cleaned.
     pub agent_name: String,

@@ -244,7 +244,8 @@ pub enum FleetError {
 }
 
 impl FleetError {
-    /// Returns the spec's error code.
+    /// Returns the error code the original uses for this kind of failure
+    /// (`AGENT_ERROR`, `VALIDATION_ERROR`, …).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Validation(e) => e.code(),

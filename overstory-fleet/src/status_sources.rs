@@ -57,7 +57,7 @@ impl StatusSources for ProjectSources {
             .map_or(0, |n| u64::try_from(n).unwrap_or(0))
     }
 
-    // The merge queue has no store of its own yet (chapter 07); this is the
+    // The merge queue has no store of its own yet; this is the
     // one place that reads its table.
     fn merge_queue_pending(&self) -> u64 {
         if !self.merge_db.is_file() {

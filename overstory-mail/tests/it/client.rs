@@ -1,5 +1,5 @@
 //! `MailClient` behaviours pinned by the original's client tests (15–23)
-//! and the chapter's improvements.
+//! and the fixes this implementation makes over it.
 
 use overstory_mail::protocol::{Dispatch, MergeTier, Merged, WorkerDone};
 use overstory_mail::{
