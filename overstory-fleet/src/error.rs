@@ -233,6 +233,21 @@ pub enum FleetError {
         /// The step after which sling failed.
         step: String,
     },
+    /// An agent has no identity file (`agents/<name>/identity.yaml`) yet.
+    #[error("No identity for agent \"{agent}\"; it is created on the agent's first sling")]
+    IdentityNotFound {
+        /// The agent that has no identity file.
+        agent: String,
+    },
+    /// A checkpoint file (`agents/<name>/checkpoint.json`) is not valid JSON.
+    #[error("Invalid checkpoint \"{}\"", path.display())]
+    InvalidCheckpoint {
+        /// The checkpoint file.
+        path: std::path::PathBuf,
+        /// What the JSON parser reported.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A group operation was refused.
     #[error("{message}")]
     Group {
@@ -278,7 +293,9 @@ impl FleetError {
             | Self::NoSession { .. }
             | Self::NotRunning { .. }
             | Self::AskTimedOut { .. }
-            | Self::Injected { .. } => "AGENT_ERROR",
+            | Self::Injected { .. }
+            | Self::IdentityNotFound { .. } => "AGENT_ERROR",
+            Self::InvalidCheckpoint { .. } => "LIFECYCLE_ERROR",
             Self::Hierarchy { .. } => "HIERARCHY_VIOLATION",
             Self::Group { .. } => "GROUP_ERROR",
         }

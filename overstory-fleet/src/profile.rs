@@ -19,8 +19,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use overstory_core::FsError;
-use overstory_runtime::error::RuntimeError;
+use overstory_core::{AgentName, FsError, Layout, clock};
+use overstory_sessions::SessionStore;
+
+use crate::error::FleetError;
 
 /// Newest completed tasks kept in an identity.
 pub const RECENT_TASKS_CAP: usize = 20;
@@ -154,8 +156,8 @@ pub fn save_identity(path: &Path, id: &Identity) -> Result<(), FsError> {
 /// completed task stamped `now` and keeps the newest [`RECENT_TASKS_CAP`].
 ///
 /// # Errors
-/// [`RuntimeError::IdentityNotFound`] when the agent has no identity;
-/// [`RuntimeError::Io`] when it cannot be written.
+/// [`FleetError::IdentityNotFound`] when the agent has no identity;
+/// [`FleetError::Fs`] naming the file when it cannot be written.
 pub fn update_identity(
     path: &Path,
     agent: &str,
@@ -163,8 +165,8 @@ pub fn update_identity(
     domains: &[String],
     task: Option<(&str, &str)>,
     now: &str,
-) -> Result<Identity, RuntimeError> {
-    let mut id = load_identity(path).ok_or_else(|| RuntimeError::IdentityNotFound {
+) -> Result<Identity, FleetError> {
+    let mut id = load_identity(path).ok_or_else(|| FleetError::IdentityNotFound {
         agent: agent.to_owned(),
     })?;
     id.sessions_completed += sessions;
@@ -178,11 +180,40 @@ pub fn update_identity(
         let excess = id.recent_tasks.len().saturating_sub(RECENT_TASKS_CAP);
         id.recent_tasks.drain(..excess);
     }
-    save_identity(path, &id).map_err(|e| RuntimeError::Io {
-        action: "write the agent identity",
-        source: e.source,
-    })?;
+    save_identity(path, &id)?;
     Ok(id)
+}
+
+/// Records in `agent`'s identity that one of its sessions ended, as the
+/// session-end hook (`ov log session-end`) does: one more completed session
+/// and, when the session had a task, that task (`Completed task <id>`)
+/// stamped now. Returns the updated identity, or `None` when the agent has
+/// no identity file (agents the operator started by hand have none).
+///
+/// # Errors
+/// [`FleetError::Fs`] when the identity cannot be written, or a store error
+/// when `sessions.db` cannot be read.
+pub fn record_session_end(
+    layout: &Layout,
+    agent: &AgentName,
+) -> Result<Option<Identity>, FleetError> {
+    let path = layout.agent_identity(agent);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let task = if layout.sessions_db().is_file() {
+        SessionStore::open(&layout.sessions_db())?
+            .get(agent.as_str())?
+            .and_then(|s| s.task_id)
+    } else {
+        None
+    };
+    let summary = task.as_ref().map(|t| format!("Completed task {t}"));
+    let task = task
+        .as_ref()
+        .zip(summary.as_deref())
+        .map(|(t, s)| (t.as_str(), s));
+    update_identity(&path, agent.as_str(), 1, &[], task, &clock::now_rfc3339()).map(Some)
 }
 
 /// Where an agent stood when its context was compacted or it crashed.
@@ -212,22 +243,17 @@ pub struct Checkpoint {
 /// Loads a checkpoint; `Ok(None)` when there is none.
 ///
 /// # Errors
-/// [`RuntimeError::Checkpoint`] when the file holds invalid JSON.
-pub fn load_checkpoint(path: &Path) -> Result<Option<Checkpoint>, RuntimeError> {
+/// [`FleetError::InvalidCheckpoint`] when the file holds invalid JSON.
+pub fn load_checkpoint(path: &Path) -> Result<Option<Checkpoint>, FleetError> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(None);
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| RuntimeError::Checkpoint {
+        .map_err(|source| FleetError::InvalidCheckpoint {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source,
         })
-}
-
-/// Removes a checkpoint; a missing one is fine.
-pub fn clear_checkpoint(path: &Path) {
-    let _ = std::fs::remove_file(path);
 }
 
 #[cfg(test)]
@@ -354,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn checkpoints_save_load_overwrite_and_clear() {
+    fn checkpoints_save_load_and_overwrite() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a/checkpoint.json");
         assert_eq!(load_checkpoint(&p).unwrap(), None);
@@ -380,9 +406,6 @@ mod tests {
         cp.progress_summary = "all".into();
         save(&cp);
         assert_eq!(load_checkpoint(&p).unwrap(), Some(cp));
-        clear_checkpoint(&p);
-        clear_checkpoint(&p);
-        assert_eq!(load_checkpoint(&p).unwrap(), None);
         std::fs::write(&p, "{bad").unwrap();
         assert!(load_checkpoint(&p).is_err());
     }

@@ -84,20 +84,6 @@ pub enum RuntimeError {
         /// Which template (`overlay`, `agent definition`).
         source_name: &'static str,
     },
-    /// An agent has no identity file yet.
-    #[error("No identity for agent \"{agent}\"; it is created on the agent's first sling")]
-    IdentityNotFound {
-        /// The agent that has no identity file.
-        agent: String,
-    },
-    /// A checkpoint file holds invalid JSON.
-    #[error("Invalid checkpoint \"{}\": {message}", path.display())]
-    Checkpoint {
-        /// The checkpoint file.
-        path: PathBuf,
-        /// What the JSON parser reported.
-        message: String,
-    },
     /// An option is not supported by this runtime.
     #[error("Runtime \"{runtime}\" does not support {feature}")]
     Unsupported {
@@ -116,9 +102,7 @@ impl RuntimeError {
             Self::Deploy { .. }
             | Self::Manifest { .. }
             | Self::OverlayAtRoot { .. }
-            | Self::Template { .. }
-            | Self::IdentityNotFound { .. } => "AGENT_ERROR",
-            Self::Checkpoint { .. } => "LIFECYCLE_ERROR",
+            | Self::Template { .. } => "AGENT_ERROR",
             Self::Script { .. } | Self::Step { .. } => "SCRIPT_ERROR",
             Self::Io { .. } => "IO_ERROR",
             Self::Unsupported { .. } => "RUNTIME_ERROR",

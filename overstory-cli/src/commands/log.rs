@@ -74,7 +74,18 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<Output, CliError> {
     let mut data = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
     data["event"] = json!(event.as_str());
     data["agentName"] = json!(agent.as_str());
-    Ok(Output::new("log").data(data))
+    let mut out = Output::new("log");
+    // A hook never fails the agent's session: a profile that cannot be
+    // updated is a warning.
+    if event == HookEvent::SessionEnd
+        && let Err(e) = overstory_fleet::profile::record_session_end(&layout, &agent)
+    {
+        out = out.warning(
+            format!("The session ended, but the agent's identity was not updated: {e}"),
+            None,
+        );
+    }
+    Ok(out.data(data))
 }
 
 fn prune(ctx: &Context, args: LogArgs) -> Result<Output, CliError> {

@@ -118,3 +118,32 @@ fn prune_deletes_events_older_than_the_age() {
     let o = p.ov(&["log", "prune", "--older-than", "soon", "--json"]);
     assert_eq!(json(&o)["code"], "VALIDATION_ERROR");
 }
+
+#[test]
+fn session_end_records_the_finished_task_in_the_agents_identity() {
+    let p = Project::new();
+    let mut s = Session::new("builder-2".parse().unwrap(), "builder".parse().unwrap());
+    s.task_id = Some("task-42".parse().unwrap());
+    s.state = AgentState::Working;
+    p.add(&s);
+    let agent = overstory_core::AgentName::new("builder-2").unwrap();
+    let path = p.layout.agent_identity(&agent);
+    overstory_fleet::profile::save_identity(
+        &path,
+        &overstory_fleet::profile::Identity::new("builder-2", "builder", &[], "t0"),
+    )
+    .unwrap();
+
+    let o = p.ov(&["log", "session-end", "--agent", "builder-2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = overstory_fleet::profile::load_identity(&path).unwrap();
+    assert_eq!(id.sessions_completed, 1);
+    assert_eq!(id.recent_tasks.len(), 1);
+    assert_eq!(id.recent_tasks[0].task_id, "task-42");
+    assert_eq!(id.recent_tasks[0].summary, "Completed task task-42");
+
+    // An agent without an identity (started by hand) is not an error.
+    let o = p.ov(&["log", "session-end", "--agent", "builder-9"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("identity"), "{}", stderr(&o));
+}
