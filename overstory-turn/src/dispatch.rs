@@ -50,12 +50,6 @@ use overstory_runtime::runtime::{AgentRuntime, ResolvedModel};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DispatchError {
-    /// The agent has no row in `sessions.db`, so there is nothing to dispatch to.
-    #[error("No session for agent \"{agent}\"")]
-    NoSession {
-        /// The agent name that was looked up.
-        agent: String,
-    },
     /// `sessions.db` could not be opened or read.
     #[error(transparent)]
     Db(#[from] overstory_core::DbError),
