@@ -249,13 +249,8 @@ pub enum FleetError {
         source: serde_json::Error,
     },
     /// A group operation was refused.
-    #[error("{message}")]
-    Group {
-        /// What is wrong.
-        message: String,
-        /// The group, when known.
-        group_id: Option<String>,
-    },
+    #[error(transparent)]
+    Group(#[from] GroupError),
 }
 
 impl FleetError {
@@ -297,7 +292,7 @@ impl FleetError {
             | Self::IdentityNotFound { .. } => "AGENT_ERROR",
             Self::InvalidCheckpoint { .. } => "LIFECYCLE_ERROR",
             Self::Hierarchy { .. } => "HIERARCHY_VIOLATION",
-            Self::Group { .. } => "GROUP_ERROR",
+            Self::Group(_) => "GROUP_ERROR",
         }
     }
 
@@ -313,13 +308,62 @@ impl FleetError {
             is_sandbox: overstory_core::env::var(overstory_core::env::IS_SANDBOX),
         }
     }
+}
 
-    pub(crate) fn group(message: impl Into<String>, group_id: Option<&str>) -> Self {
-        Self::Group {
-            message: message.into(),
-            group_id: group_id.map(str::to_owned),
-        }
-    }
+/// Why a group operation (`ov group`, `.overstory/groups.json`) was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The tracker does not know an issue given as a member.
+    #[error("Issue \"{issue}\" not found in tracker")]
+    IssueNotFound {
+        /// The issue id that was looked up.
+        issue: String,
+    },
+    /// An active group already has the name.
+    #[error("A group named \"{name}\" already exists ({group_id}). Pick another name")]
+    NameTaken {
+        /// The requested name.
+        name: String,
+        /// The id of the active group that holds it.
+        group_id: String,
+    },
+    /// The issue is already in the group.
+    #[error("Issue \"{issue}\" is already a member of group \"{group}\"")]
+    AlreadyMember {
+        /// The issue being added.
+        issue: String,
+        /// The group's name.
+        group: String,
+    },
+    /// The issue is not in the group.
+    #[error("Issue \"{issue}\" is not a member of group \"{group}\"")]
+    NotMember {
+        /// The issue being removed.
+        issue: String,
+        /// The group's name.
+        group: String,
+    },
+    /// Removing these issues would leave the group empty.
+    #[error("Cannot remove all issues from group \"{group}\"")]
+    WouldBeEmpty {
+        /// The group's name.
+        group: String,
+    },
+    /// No group has this id or name.
+    #[error("Group \"{key}\" not found")]
+    NotFound {
+        /// The id or name that was looked up.
+        key: String,
+    },
+    /// Several groups, none or more than one of them active, share the name.
+    #[error("Group name \"{key}\" is ambiguous (matches: {}). Use the group ID.", ids.join(", "))]
+    Ambiguous {
+        /// The name that was looked up.
+        key: String,
+        /// The ids of the groups with that name.
+        ids: Vec<String>,
+    },
 }
 
 /// ` (IS_SANDBOX is "<v>", which does not count)` when the variable is set.

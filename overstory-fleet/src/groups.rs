@@ -19,7 +19,7 @@ use overstory_mail::{MailClient, SendRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::FleetError;
+use crate::error::{FleetError, GroupError};
 
 /// A group of issues.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,10 +153,7 @@ fn clean_ids(ids: &[String]) -> Result<Vec<String>, FleetError> {
 fn validate_exist(ids: &[String], lookup: &dyn IssueLookup) -> Result<(), FleetError> {
     for id in ids {
         if lookup.status(id).is_none() {
-            return Err(FleetError::group(
-                format!("Issue \"{id}\" not found in tracker"),
-                None,
-            ));
+            return Err(GroupError::IssueNotFound { issue: id.clone() }.into());
         }
     }
     Ok(())
@@ -245,13 +242,11 @@ impl Groups {
                 .iter()
                 .find(|g| g.name == name && g.status == "active")
             {
-                return Err(FleetError::group(
-                    format!(
-                        "A group named \"{name}\" already exists ({}). Pick another name",
-                        g.id
-                    ),
-                    Some(&g.id),
-                ));
+                return Err(GroupError::NameTaken {
+                    name: name.to_owned(),
+                    group_id: g.id.clone(),
+                }
+                .into());
             }
             let group = Group {
                 id: format!("group-{}", hex8()),
@@ -282,13 +277,11 @@ impl Groups {
             let idx = index_of(groups, key)?;
             let g = &mut groups[idx];
             if let Some(dup) = ids.iter().find(|i| g.member_issue_ids.contains(i)) {
-                return Err(FleetError::group(
-                    format!(
-                        "Issue \"{dup}\" is already a member of group \"{}\"",
-                        g.name
-                    ),
-                    Some(&g.id),
-                ));
+                return Err(GroupError::AlreadyMember {
+                    issue: dup.clone(),
+                    group: g.name.clone(),
+                }
+                .into());
             }
             validate_exist(&ids, lookup)?;
             g.member_issue_ids.extend(ids);
@@ -310,19 +303,17 @@ impl Groups {
             let idx = index_of(groups, key)?;
             let g = &mut groups[idx];
             if let Some(missing) = ids.iter().find(|i| !g.member_issue_ids.contains(i)) {
-                return Err(FleetError::group(
-                    format!(
-                        "Issue \"{missing}\" is not a member of group \"{}\"",
-                        g.name
-                    ),
-                    Some(&g.id),
-                ));
+                return Err(GroupError::NotMember {
+                    issue: missing.clone(),
+                    group: g.name.clone(),
+                }
+                .into());
             }
             if g.member_issue_ids.iter().all(|m| ids.contains(m)) {
-                return Err(FleetError::group(
-                    format!("Cannot remove all issues from group \"{}\"", g.name),
-                    Some(&g.id),
-                ));
+                return Err(GroupError::WouldBeEmpty {
+                    group: g.name.clone(),
+                }
+                .into());
             }
             g.member_issue_ids.retain(|m| !ids.contains(m));
             Ok(g.clone())
@@ -406,10 +397,12 @@ fn hex8() -> String {
 
 fn index_of(groups: &[Group], key: &str) -> Result<usize, FleetError> {
     let g = resolve_in(groups, key)?;
-    groups
-        .iter()
-        .position(|x| x.id == g.id)
-        .ok_or_else(|| FleetError::group(format!("Group \"{key}\" not found"), None))
+    groups.iter().position(|x| x.id == g.id).ok_or_else(|| {
+        GroupError::NotFound {
+            key: key.to_owned(),
+        }
+        .into()
+    })
 }
 
 fn resolve_in<'a>(groups: &'a [Group], key: &str) -> Result<&'a Group, FleetError> {
@@ -419,24 +412,21 @@ fn resolve_in<'a>(groups: &'a [Group], key: &str) -> Result<&'a Group, FleetErro
     }
     let named: Vec<&Group> = groups.iter().filter(|g| g.name == key).collect();
     match named.as_slice() {
-        [] => Err(FleetError::group(
-            format!("Group \"{key}\" not found"),
-            None,
-        )),
+        [] => Err(GroupError::NotFound {
+            key: key.to_owned(),
+        }
+        .into()),
         [one] => Ok(one),
         many => {
             let active: Vec<&&Group> = many.iter().filter(|g| g.status == "active").collect();
             if let [one] = active.as_slice() {
                 return Ok(one);
             }
-            let ids: Vec<&str> = many.iter().map(|g| g.id.as_str()).collect();
-            Err(FleetError::group(
-                format!(
-                    "Group name \"{key}\" is ambiguous (matches: {}). Use the group ID.",
-                    ids.join(", ")
-                ),
-                None,
-            ))
+            Err(GroupError::Ambiguous {
+                key: key.to_owned(),
+                ids: many.iter().map(|g| g.id.clone()).collect(),
+            }
+            .into())
         }
     }
 }

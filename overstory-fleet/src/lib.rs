@@ -130,7 +130,7 @@ pub mod stop;
 pub mod tmux;
 pub mod worktrees;
 
-pub use error::FleetError;
+pub use error::{FleetError, GroupError};
 pub use nudge::{NudgeOptions, NudgeReport, nudge_agent};
 pub use sling::{SlingReport, SlingRequest, SlingStep, sling};
 pub use stop::{StopOptions, StopReport, stop_agent, take_sender_notes};
