@@ -265,7 +265,7 @@ async fn turn_sending(
 ) -> TurnResult {
     let fake = Fake::new();
     let mut o = ctx.opts(agent, FakeSpawner::one(&fake));
-    o.capability = capability.parse().unwrap();
+    o.capability = capability.into();
     let task = tokio::spawn(run_turn(o));
     fake.line(r#"{"type":"system","subtype":"init","session_id":"s1"}"#)
         .await;
@@ -827,7 +827,7 @@ async fn waiting_lead_stays_working_without_worker_died() {
     });
     let fake = clean_turn_fake("s").await;
     let mut o = ctx.opts("lead-1", FakeSpawner::one(&fake));
-    o.capability = "lead".parse().unwrap();
+    o.capability = "lead".into();
     let r = run(o).await;
     assert!(r.waiting);
     assert_eq!(r.final_state, AgentState::Working);
