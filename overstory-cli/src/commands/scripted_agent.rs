@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use overstory_core::{AgentName, Layout};
-use overstory_mail::{Address, MailClient, MessageType, Priority, SendRequest};
+use overstory_mail::{Address, MailClient, SendRequest};
 use overstory_runtime::scripted::{self, MailReport, MailStep, Outcome, ScriptMailer};
 use overstory_turn::dispatch::WakeOutcome;
 use overstory_turn::wake::{Waker, send_and_wake};
@@ -72,20 +72,9 @@ impl LibraryMailer {
     /// Stores the mail, wakes its headless recipients, and returns the
     /// lines `ov mail send` would have printed.
     fn deliver(&self, layout: &Layout, from: &str, mail: &MailStep) -> Result<String, CliError> {
-        let kind_text = mail.kind.as_deref().unwrap_or("status");
-        let kind: MessageType = kind_text.parse().map_err(|_| {
-            CliError::validation(format!(
-                "Invalid mail type \"{kind_text}\". Must be one of: {}",
-                MessageType::list()
-            ))
-        })?;
-        let priority_text = mail.priority.as_deref().unwrap_or("normal");
-        let priority: Priority = priority_text.parse().map_err(|_| {
-            CliError::validation(format!(
-                "Invalid mail priority \"{priority_text}\". Must be one of: {}",
-                Priority::list()
-            ))
-        })?;
+        // The same parsing (and messages) as `ov mail send --type --priority`.
+        let kind = super::mail::parse_type(mail.kind.as_deref().unwrap_or("status"))?;
+        let priority = super::mail::parse_priority(mail.priority.as_deref().unwrap_or("normal"))?;
         let mut req = SendRequest::new(
             AgentName::new(from)?,
             Address::parse(&mail.to)?,

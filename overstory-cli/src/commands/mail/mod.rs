@@ -80,7 +80,7 @@ fn identity(agent: Option<String>, from: Option<String>) -> Result<AgentName, Cl
 }
 
 /// Parses `--type`, with the original's message.
-fn parse_type(value: &str) -> Result<MessageType, CliError> {
+pub(super) fn parse_type(value: &str) -> Result<MessageType, CliError> {
     value.parse().map_err(|_| {
         CliError::validation(format!(
             "Invalid --type \"{value}\". Must be one of: {}",
@@ -90,7 +90,7 @@ fn parse_type(value: &str) -> Result<MessageType, CliError> {
 }
 
 /// Parses `--priority`, with the original's message.
-fn parse_priority(value: &str) -> Result<Priority, CliError> {
+pub(super) fn parse_priority(value: &str) -> Result<Priority, CliError> {
     value.parse().map_err(|_| {
         CliError::validation(format!(
             "Invalid --priority \"{value}\". Must be one of: {}",
