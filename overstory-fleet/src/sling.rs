@@ -211,11 +211,11 @@ impl SlingRequest {
 #[serde(rename_all = "camelCase")]
 pub struct SlingReport {
     /// The name the agent was given (explicit, or `<capability>-<task>`).
-    pub agent_name: String,
+    pub agent_name: AgentName,
     /// The capability it runs as (`builder`).
-    pub capability: String,
+    pub capability: Capability,
     /// The task it works on.
-    pub task_id: String,
+    pub task_id: TaskId,
     /// The agent's branch.
     pub branch: String,
     /// The worktree path, `<worktrees.baseDir>/<agent>`.
@@ -229,7 +229,7 @@ pub struct SlingReport {
     /// The run the agent belongs to.
     pub run_id: String,
     /// The agent that dispatched it, if any.
-    pub parent_agent: Option<String>,
+    pub parent_agent: Option<AgentName>,
     /// Its depth in the hierarchy (0 without a parent).
     pub depth: u32,
     /// The runtime its turns run on (`claude`, `scripted`).
@@ -858,20 +858,16 @@ fn set_up_and_start(plan: &SetUp<'_>, undo: &mut Undo) -> Result<SlingReport, Fl
     .render(&clock::now_rfc3339());
 
     let mut report = SlingReport {
-        agent_name: agent.as_str().to_owned(),
-        capability: capability.as_str().to_owned(),
-        task_id: task.as_str().to_owned(),
+        agent_name: agent.clone(),
+        capability,
+        task_id: task.clone(),
         branch: branch.clone(),
         worktree: worktree.to_string_lossy().into_owned(),
         tmux_session: String::new(),
         pid: None,
         session_id: admitted.session.id.clone(),
         run_id: admitted.run_id.clone(),
-        parent_agent: admitted
-            .session
-            .parent_agent
-            .as_ref()
-            .map(ToString::to_string),
+        parent_agent: admitted.session.parent_agent.clone(),
         depth: admitted.depth,
         runtime: runtime.id().to_owned(),
         headless,
