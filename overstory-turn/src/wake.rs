@@ -76,7 +76,9 @@ pub struct Posted {
 #[derive(Debug, Clone)]
 pub struct Waker {
     layout: Layout,
-    ov: PathBuf,
+    /// The `ov` executable, or why there is none (waking then fails per
+    /// recipient; sending still works).
+    ov: Result<PathBuf, String>,
     config: Option<Config>,
 }
 
@@ -86,7 +88,18 @@ impl Waker {
     pub fn new(layout: Layout, ov: impl Into<PathBuf>) -> Self {
         Self {
             layout,
-            ov: ov.into(),
+            ov: Ok(ov.into()),
+            config: None,
+        }
+    }
+
+    /// Creates a waker that has no `ov` executable to start dispatchers
+    /// with, because of `reason`: mail is still stored, and every recipient
+    /// that needed waking is reported as [`WakeOutcome::Failed`] with it.
+    pub fn without_ov(layout: Layout, reason: impl Into<String>) -> Self {
+        Self {
+            layout,
+            ov: Err(reason.into()),
             config: None,
         }
     }
@@ -106,26 +119,32 @@ impl Waker {
         if headless.is_empty() {
             return Vec::new();
         }
+        let ov = match &self.ov {
+            Ok(ov) => ov,
+            Err(reason) => return failed(headless, reason),
+        };
         let config = match &self.config {
             Some(c) => c.clone(),
             None => match Config::load(self.layout.root()) {
                 Ok(loaded) => loaded.config,
-                Err(e) => {
-                    let reason = error_chain(&e);
-                    return headless
-                        .into_iter()
-                        .map(|agent| Wakeup {
-                            agent,
-                            outcome: WakeOutcome::Failed {
-                                reason: reason.clone(),
-                            },
-                        })
-                        .collect();
-                }
+                Err(e) => return failed(headless, &error_chain(&e)),
             },
         };
-        wake_recipients(&self.layout, &config, &self.ov, &headless)
+        wake_recipients(&self.layout, &config, ov, &headless)
     }
+}
+
+/// Reports each of `agents` as not woken, for `reason`.
+fn failed(agents: Vec<String>, reason: &str) -> Vec<Wakeup> {
+    agents
+        .into_iter()
+        .map(|agent| Wakeup {
+            agent,
+            outcome: WakeOutcome::Failed {
+                reason: reason.to_owned(),
+            },
+        })
+        .collect()
 }
 
 /// Stores `req` (groups resolved against the project's sessions) and wakes

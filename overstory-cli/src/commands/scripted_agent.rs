@@ -85,10 +85,10 @@ impl LibraryMailer {
         .priority(priority);
         req.payload = mail.payload.as_ref().map(ToString::to_string);
 
-        let Some(ov) = &self.ov else {
-            return Err(CliError::new("Cannot find the running ov executable"));
+        let waker = match &self.ov {
+            Some(ov) => Waker::new(layout.clone(), ov),
+            None => Waker::without_ov(layout.clone(), "Cannot find the running ov executable"),
         };
-        let waker = Waker::new(layout.clone(), ov);
         let posted = send_and_wake(&mut MailClient::open(layout)?, &req, &waker)?;
         let mut lines: Vec<String> = posted
             .delivery

@@ -435,3 +435,27 @@ fn a_wake_that_cannot_start_a_dispatcher_says_so() {
         other => panic!("a persistent agent without a host is not eligible, got {other:?}"),
     }
 }
+
+#[test]
+fn send_and_wake_stores_the_mail_even_when_no_dispatcher_can_start() {
+    use overstory_mail::{Address, MailClient, SendRequest};
+    use overstory_turn::dispatch::WakeOutcome;
+    use overstory_turn::wake::{Waker, send_and_wake};
+    let p = Project::new();
+    p.session("b11", "builder", AgentState::Working);
+    let waker = Waker::without_ov(p.layout.clone(), "no ov here");
+    let req = SendRequest::new(
+        AgentName::new("lead-1").unwrap(),
+        Address::parse("b11").unwrap(),
+        "s",
+        "b",
+    );
+    let posted = send_and_wake(&mut MailClient::open(&p.layout).unwrap(), &req, &waker).unwrap();
+    assert_eq!(posted.delivery.sent.len(), 1);
+    assert_eq!(p.unread("b11"), 1, "the mail is stored");
+    assert_eq!(posted.wakeups.len(), 1);
+    match &posted.wakeups[0].outcome {
+        WakeOutcome::Failed { reason } => assert_eq!(reason, "no ov here"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}

@@ -155,9 +155,14 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// The waker for this project: dispatchers run as this `ov`. It reads the
-/// configuration only when a recipient needs waking.
+/// configuration only when a recipient needs waking. Without a known `ov`
+/// the mail is still stored; only waking is reported as failed.
 fn waker(ctx: &Context) -> Result<Waker, CliError> {
-    Ok(Waker::new(ctx.layout()?, ctx.ov_exe()?))
+    let layout = ctx.layout()?;
+    Ok(match ctx.ov_exe() {
+        Ok(ov) => Waker::new(layout, ov),
+        Err(e) => Waker::without_ov(layout, e.message),
+    })
 }
 
 /// Notes on the human output the turns that mail started, and the
