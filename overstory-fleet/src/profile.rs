@@ -106,17 +106,67 @@ impl Identity {
                 .iter()
                 .filter_map(scalar_text)
                 .collect(),
-            recent_tasks: list("recentTasks")
-                .iter()
-                .filter_map(Value::as_object)
-                .map(|t| RecentTask {
-                    task_id: text_field(t, "taskId"),
-                    summary: text_field(t, "summary"),
-                    completed_at: text_field(t, "completedAt"),
-                })
-                .collect(),
+            recent_tasks: if map.contains_key("recentTasks") {
+                list("recentTasks")
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .map(|t| RecentTask {
+                        task_id: text_field(t, "taskId"),
+                        summary: text_field(t, "summary"),
+                        completed_at: text_field(t, "completedAt"),
+                    })
+                    .collect()
+            } else {
+                recent_tasks_line_by_line(text)
+            },
         }
     }
+}
+
+/// Reads the `recentTasks` entry line by line, for files whose entry is not
+/// valid YAML (the original left summaries such as `[wip] x` or `*x`
+/// unquoted). Each `- ` starts a task; `key: value` lines fill it, with
+/// surrounding double quotes removed. The next update then rewrites the
+/// file as valid YAML, so no history is lost on the way.
+fn recent_tasks_line_by_line(text: &str) -> Vec<RecentTask> {
+    let mut tasks: Vec<RecentTask> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if !line.starts_with([' ', '\t']) {
+            inside = line.trim_end() == "recentTasks:";
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let mut item = line.trim_start();
+        if let Some(rest) = item.strip_prefix("- ") {
+            tasks.push(RecentTask {
+                task_id: String::new(),
+                summary: String::new(),
+                completed_at: String::new(),
+            });
+            item = rest.trim_start();
+        }
+        let (Some(task), Some((key, value))) = (tasks.last_mut(), item.split_once(": ")) else {
+            continue;
+        };
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .map_or_else(
+                || value.to_owned(),
+                |v| v.replace("\\\"", "\"").replace("\\\\", "\\"),
+            );
+        match key.trim() {
+            "taskId" => task.task_id = value,
+            "summary" => task.summary = value,
+            "completedAt" => task.completed_at = value,
+            _ => {}
+        }
+    }
+    tasks
 }
 
 /// The identity's file name, used in messages about it.
@@ -344,6 +394,37 @@ mod tests {
                      expertiseDomains: []\nrecentTasks: []\n";
         let id = Identity::from_yaml(empty);
         assert_eq!(id, Identity::new("x", "scout", &[], "t"));
+    }
+
+    #[test]
+    fn unquoted_summaries_the_original_wrote_keep_the_task_history() {
+        // Not valid YAML (`[wip] x` opens a flow sequence, `*x` an alias).
+        let text = "name: builder-1\ncapability: builder\nsessionsCompleted: 2\n\
+                    recentTasks:\n\t- taskId: t-1\n\t  summary: [wip] x\n\t  completedAt: \"2026-01-01T00:00:00.000Z\"\n\
+                    \t- taskId: t-2\n\t  summary: *x\n\t  completedAt: \"2026-01-02T00:00:00.000Z\"\n";
+        let id = Identity::from_yaml(text);
+        assert_eq!(id.name, "builder-1");
+        assert_eq!(id.sessions_completed, 2);
+        let tasks: Vec<(&str, &str, &str)> = id
+            .recent_tasks
+            .iter()
+            .map(|t| {
+                (
+                    t.task_id.as_str(),
+                    t.summary.as_str(),
+                    t.completed_at.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            tasks,
+            [
+                ("t-1", "[wip] x", "2026-01-01T00:00:00.000Z"),
+                ("t-2", "*x", "2026-01-02T00:00:00.000Z")
+            ]
+        );
+        // Written back, it is valid YAML and reads the same.
+        assert_eq!(Identity::from_yaml(&id.to_yaml()), id);
     }
 
     #[test]
