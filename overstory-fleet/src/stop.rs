@@ -47,17 +47,17 @@ impl Default for StopOptions {
 }
 
 /// What [`stop_agent`] did; serialises as the `stop` JSON envelope data.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StopReport {
     /// Always true on success.
     pub stopped: bool,
     /// The agent that was stopped.
-    pub agent_name: String,
+    pub agent_name: AgentName,
     /// The id of its session row.
     pub session_id: String,
     /// The capability it ran as.
-    pub capability: String,
+    pub capability: Capability,
     /// Whether a tmux session was killed.
     pub tmux_killed: bool,
     /// Whether a process (group) was killed.
@@ -109,13 +109,17 @@ pub fn stop_agent(
     }
     let mut report = StopReport {
         stopped: true,
-        agent_name: session.agent_name.to_string(),
+        agent_name: session.agent_name.clone(),
         session_id: session.id.clone(),
-        capability: session.capability.to_string(),
+        capability: session.capability,
+        tmux_killed: false,
+        pid_killed: false,
+        worktree_removed: false,
+        branch_deleted: false,
         force: opts.force,
         was_zombie: session.state == AgentState::Zombie,
         was_completed,
-        ..StopReport::default()
+        warnings: Vec::new(),
     };
 
     if !was_completed {

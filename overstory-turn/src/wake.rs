@@ -52,7 +52,7 @@ use crate::roster::roster;
 #[derive(Debug, Clone, Serialize)]
 pub struct Wakeup {
     /// The recipient that was to be woken.
-    pub agent: String,
+    pub agent: AgentName,
     /// What happened, or why waking failed (the mail is stored either way).
     #[serde(flatten)]
     pub outcome: WakeOutcome,
@@ -138,6 +138,7 @@ impl Waker {
 fn failed(agents: Vec<String>, reason: &str) -> Vec<Wakeup> {
     agents
         .into_iter()
+        .filter_map(|agent| AgentName::new(&agent).ok())
         .map(|agent| Wakeup {
             agent,
             outcome: WakeOutcome::Failed {
@@ -226,10 +227,7 @@ pub fn wake_recipients(
                 wake(&factory, &launcher, &agent).unwrap_or_else(|e| WakeOutcome::Failed {
                     reason: error_chain(&e),
                 });
-            Wakeup {
-                agent: agent.into_string(),
-                outcome,
-            }
+            Wakeup { agent, outcome }
         })
         .collect()
 }
