@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use overstory_core::init::{InitOptions, init};
-//! use overstory_core::{Config, Layout, git::Git};
+//! use overstory_core::{AgentName, Config, Layout, TaskId, git::Git};
 //! use overstory_fleet::{SlingRequest, StopOptions, sling, stop_agent};
 //!
 //! // A git repository with one commit, and overstory initialised in it.
@@ -20,8 +20,9 @@
 //! // Sling a scripted builder: its own worktree and branch, its session
 //! // row, its instructions and guard hooks. The first turn would run in a
 //! // detached `ov dispatch`; `/bin/true` stands in for `ov` here.
-//! let mut req = SlingRequest::new(layout.clone(), config.clone(), "task-1", "/bin/true".into());
-//! req.name = Some("builder-1".into());
+//! let task = TaskId::new("task-1")?;
+//! let mut req = SlingRequest::new(layout.clone(), config.clone(), task, "/bin/true".into());
+//! req.name = Some(AgentName::new("builder-1")?);
 //! req.runtime = Some("scripted".into());
 //! let report = sling(&req)?;
 //! assert_eq!(report.branch, "overstory/builder-1/task-1");

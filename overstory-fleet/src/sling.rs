@@ -25,19 +25,8 @@
 //! same name is restored) — so a retry with the same name works.
 //! [`SlingRequest::fail_after`] injects such a failure for tests.
 //!
-//! ```no_run
-//! use overstory_core::{Config, Layout};
-//! use overstory_fleet::{SlingRequest, sling};
-//!
-//! let layout = Layout::new("/path/to/project");
-//! let config = Config::load(layout.root())?.config;
-//! let mut req = SlingRequest::new(layout, config, "task-1", "/usr/local/bin/ov".into());
-//! req.capability = "builder".into();
-//! req.runtime = Some("scripted".into());
-//! let report = sling(&req)?; // returns while the first turn runs
-//! assert!(report.branch.starts_with("overstory/"));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The crate documentation has a runnable example: sling a scripted
+//! builder into a scratch repository, then stop it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -130,17 +119,17 @@ pub struct SlingRequest {
     /// The project's configuration (limits, worktree base, routing).
     pub config: Config,
     /// The task the agent works on; also part of its branch name.
-    pub task_id: String,
+    pub task_id: TaskId,
     /// The capability (`builder` by default).
-    pub capability: String,
-    /// The agent name; `None` or empty ⇒ `<capability>-<task>`, `-2`, ….
-    pub name: Option<String>,
+    pub capability: Capability,
+    /// The agent name; `None` ⇒ `<capability>-<task>`, `-2`, ….
+    pub name: Option<AgentName>,
     /// The spec file (absolute, or relative to the project root).
     pub spec: Option<PathBuf>,
     /// Files the agent may change (comma-separated entries are split), written into its overlay.
     pub files: Vec<String>,
     /// The agent that dispatches this one; its row sets the depth and the run.
-    pub parent: Option<String>,
+    pub parent: Option<AgentName>,
     /// `--depth`: used only without a parent row (the depth is otherwise the
     /// parent's depth + 1).
     pub depth: Option<u32>,
@@ -176,13 +165,13 @@ pub struct SlingRequest {
 
 impl SlingRequest {
     /// A request for `task_id` with every option at its default.
-    pub fn new(layout: Layout, config: Config, task_id: impl Into<String>, ov: PathBuf) -> Self {
+    pub fn new(layout: Layout, config: Config, task_id: TaskId, ov: PathBuf) -> Self {
         let beacon_timing = BeaconTiming::from_config(&config);
         Self {
             layout,
             config,
-            task_id: task_id.into(),
-            capability: Capability::Builder.as_str().to_owned(),
+            task_id,
+            capability: Capability::Builder,
             name: None,
             spec: None,
             files: Vec::new(),
@@ -274,21 +263,10 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
     let root = layout.root().to_path_buf();
 
     // 1. Validation that touches nothing.
-    let task = TaskId::new(req.task_id.trim())?;
-    let capability: Capability = req.capability.trim().parse().map_err(|_| {
-        FleetError::invalid(
-            "capability",
-            format!("Unknown capability \"{}\"", req.capability),
-        )
-    })?;
-    let explicit_name = match req.name.as_deref().map(str::trim) {
-        Some(n) if !n.is_empty() => Some(AgentName::new(n)?),
-        _ => None,
-    };
-    let parent = match req.parent.as_deref().map(str::trim) {
-        Some(p) if !p.is_empty() => Some(AgentName::new(p)?),
-        _ => None,
-    };
+    let task = req.task_id.clone();
+    let capability = req.capability;
+    let explicit_name = req.name.clone();
+    let parent = req.parent.clone();
     let registry = Registry {
         script: req.script.clone(),
         ov_program: Some(req.ov_program.clone()),

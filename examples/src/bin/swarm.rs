@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use overstory_core::git::Git;
 use overstory_core::init::{InitOptions, init};
-use overstory_core::{AgentName, Config, Layout};
+use overstory_core::{AgentName, Capability, Config, Layout, TaskId};
 use overstory_fleet::{SlingRequest, sling};
 use overstory_mail::{Address, ListFilter, MailClient, MailStore, MessageType, SendRequest};
 use overstory_runtime::shell::shell_quote;
@@ -87,9 +87,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. Sling the lead. `sling` returns at once; a detached dispatcher
     //    runs its first turn. From here on, mail drives every turn.
-    let mut req = SlingRequest::new(layout.clone(), config.clone(), "task-1", ov.clone());
-    req.capability = "lead".into();
-    req.name = Some("lead-1".into());
+    let mut req = SlingRequest::new(
+        layout.clone(),
+        config.clone(),
+        TaskId::new("task-1")?,
+        ov.clone(),
+    );
+    req.capability = Capability::Lead;
+    req.name = Some(AgentName::new("lead-1")?);
     req.runtime = Some("scripted".into());
     let report = sling(&req)?;
     println!("slung {} on {}", report.agent_name, report.branch);

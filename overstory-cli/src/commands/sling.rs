@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use overstory_core::{AgentName, Capability, TaskId};
 use overstory_fleet::{SlingRequest, SlingStep, sling};
 use overstory_runtime::HeadlessFlag;
 
@@ -100,12 +101,20 @@ pub fn run(ctx: &Context, args: SlingArgs) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let config = ctx.config()?;
     let ov = ctx.ov_exe()?;
-    let mut req = SlingRequest::new(layout, config, args.task_id, ov);
-    req.capability = args.capability;
-    req.name = args.name;
+    // Arguments become library types once, here.
+    let task = TaskId::new(args.task_id.trim())?;
+    let optional_name = |v: Option<String>| -> Result<Option<AgentName>, CliError> {
+        match v.as_deref().map(str::trim) {
+            Some(n) if !n.is_empty() => Ok(Some(AgentName::new(n)?)),
+            _ => Ok(None),
+        }
+    };
+    let mut req = SlingRequest::new(layout, config, task, ov);
+    req.capability = args.capability.trim().parse::<Capability>()?;
+    req.name = optional_name(args.name)?;
     req.spec = args.spec.map(|p| ctx.cwd().join(p));
     req.files = args.files.into_iter().collect();
-    req.parent = args.parent;
+    req.parent = optional_name(args.parent)?;
     req.depth = args
         .depth
         .as_deref()

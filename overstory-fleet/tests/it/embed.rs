@@ -16,8 +16,13 @@ async fn sling_works_from_inside_a_tokio_runtime() {
     let config = Config::load(&root).unwrap().config;
     // `true` stands in for `ov`: the detached dispatcher it starts exits at
     // once, so no turn runs; sling itself is what this test is about.
-    let mut req = SlingRequest::new(layout.clone(), config, "task-embed", "/bin/true".into());
-    req.name = Some("builder-embed".into());
+    let mut req = SlingRequest::new(
+        layout.clone(),
+        config,
+        "task-embed".parse().unwrap(),
+        "/bin/true".into(),
+    );
+    req.name = Some("builder-embed".parse().unwrap());
     req.runtime = Some("scripted".into());
     req.force_hierarchy = true;
 
