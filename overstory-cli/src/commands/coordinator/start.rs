@@ -38,6 +38,9 @@ pub struct StartArgs {
     /// Also start the tier-2 monitor (needs watchdog.tier2Enabled)
     #[arg(long)]
     monitor: bool,
+    /// Canopy profile (accepted for compatibility; profiles are not rendered)
+    #[arg(long, value_name = "name")]
+    profile: Option<String>,
 }
 
 /// Starts the agent and reports how it runs.
@@ -75,6 +78,9 @@ pub fn run(
     ));
     for w in &report.warnings {
         out = out.warning(w.clone(), None);
+    }
+    if args.profile.is_some() {
+        out = out.warning("--profile is accepted but profiles are not rendered", None);
     }
     Ok(out.hint(format!(
         "Send it work: ov {} send --body \"<what to do>\"",
