@@ -568,14 +568,58 @@ impl SessionStore {
             .map_err(self.err("purge sessions"))
     }
 
+    /// Runs a query for many rows. A row whose values do not decode (an
+    /// unknown capability, a name or task id another program wrote without
+    /// validating it) is skipped with a warning rather than failing the
+    /// whole list: one bad row must not hide every other agent. Such rows
+    /// stay in the file, untouched; [`SessionStore::undecodable`] names them
+    /// and [`SessionStore::get`] reports the error for one of them.
     fn query(&self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Session>, DbError> {
         let mut stmt = self
             .conn
             .prepare_cached(sql)
             .map_err(self.err("read sessions"))?;
-        stmt.query_map(params_from_iter(args), read_session)
-            .and_then(Iterator::collect)
-            .map_err(self.err("read sessions"))
+        let rows = stmt
+            .query_map(params_from_iter(args), read_session)
+            .map_err(self.err("read sessions"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            match row {
+                Ok(session) => out.push(session),
+                Err(e @ rusqlite::Error::FromSqlConversionFailure(..)) => {
+                    tracing::warn!(error = %e, "skipping a session row that does not decode");
+                }
+                Err(e) => return Err(self.err("read sessions")(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Returns the rows that do not decode as a [`Session`], as the agent
+    /// name they hold (verbatim) and why, in `rowid` order. Listings skip
+    /// these rows; this is how `ov status` or a health check can say so.
+    ///
+    /// # Errors
+    /// [`DbError`] when the query fails.
+    pub fn undecodable(&self) -> Result<Vec<(String, String)>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{SELECT} ORDER BY rowid"))
+            .map_err(self.err("read sessions"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let name: String = r.get(1)?;
+                Ok((name, read_session(r).err()))
+            })
+            .map_err(self.err("read sessions"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, err) = row.map_err(self.err("read sessions"))?;
+            if let Some(e) = err {
+                out.push((name, e.to_string()));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -13,7 +13,7 @@ fn raw_insert(p: &Project, agent: &str, capability: &str, task: &str) {
     conn.execute(
         "INSERT INTO sessions (id, agent_name, capability, worktree_path, branch_name, task_id, \
          tmux_session, state, depth, started_at, last_activity, escalation_level) \
-         VALUES ('s-1', ?1, ?2, '/w', 'b', ?3, '', 'working', 0, \
+         VALUES ('s-' || ?1, ?1, ?2, '/w', 'b', ?3, '', 'working', 0, \
          '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 0)",
         rusqlite::params![agent, capability, task],
     )
@@ -30,10 +30,24 @@ fn rows_with_unknown_capability_are_an_error_that_names_it() {
 }
 
 #[test]
-fn rows_with_an_invalid_agent_name_are_an_error() {
+fn a_row_that_does_not_decode_is_skipped_by_listings_and_named() {
     let p = Project::new();
-    raw_insert(&p, "../escape", "builder", "t-1");
-    assert!(p.sessions().all().is_err());
+    p.sessions().upsert(&full_session("builder-1")).unwrap();
+    // Another program's rows: a name with a space, an unknown capability.
+    raw_insert(&p, "my agent", "builder", "t-1");
+    raw_insert(&p, "wiz-1", "wizard", "t-2");
+    let store = p.sessions();
+    let all = store.all().unwrap();
+    assert_eq!(all.len(), 1, "the good row is still listed");
+    assert_eq!(all[0].agent_name, "builder-1");
+    assert_eq!(store.active().unwrap().len(), 1);
+    let bad = store.undecodable().unwrap();
+    let names: Vec<&str> = bad.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["my agent", "wiz-1"]);
+    assert!(bad[1].1.contains("wizard"), "{}", bad[1].1);
+    // Nothing was deleted: the rows are still in the file.
+    assert_eq!(store.count().unwrap(), 3);
+    assert!(store.get("my agent").is_err());
 }
 
 #[test]
