@@ -234,7 +234,7 @@ fn dispatch_latency() {
         .unwrap()
         .upsert(&s)
         .unwrap();
-    overstory_turn::dispatch::RuntimeChoice {
+    overstory_turn::factory::RuntimeChoice {
         runtime: "scripted".into(),
         script: None,
     }

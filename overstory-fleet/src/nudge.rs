@@ -27,9 +27,9 @@ use serde::Serialize;
 
 use crate::error::FleetError;
 use crate::tmux::Tmux;
-use overstory_turn::dispatch::{
-    Launcher, TurnFactory, WakeOutcome, enqueue_turn, is_spawn_per_turn, wake,
-};
+use overstory_turn::dispatch::{Launcher, WakeOutcome, is_spawn_per_turn, wake};
+use overstory_turn::factory::TurnFactory;
+use overstory_turn::queue::enqueue_turn;
 
 /// The default nudge text.
 pub const DEFAULT_MESSAGE: &str = "Check your mail inbox for new messages.";

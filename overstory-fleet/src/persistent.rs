@@ -71,10 +71,10 @@ use overstory_runtime::prompt::SECTION_SEPARATOR;
 use overstory_runtime::registry::Registry;
 use overstory_runtime::runtime::{AgentRuntime, HooksDef, SpawnOptions};
 use overstory_runtime::stream_json::{Fragment, LineParser, RuntimeEvent};
-use overstory_turn::dispatch::{
-    Launcher, RuntimeChoice, TurnFactory, WakeOutcome, enqueue_turn, wake,
-};
+use overstory_turn::dispatch::{Launcher, WakeOutcome, wake};
+use overstory_turn::factory::{RuntimeChoice, TurnFactory};
 use overstory_turn::host;
+use overstory_turn::queue::enqueue_turn;
 
 /// The sender of operator mail.
 pub const OPERATOR: &str = "operator";

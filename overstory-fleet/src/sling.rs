@@ -50,9 +50,9 @@ use overstory_runtime::overlay::{OverlayConfig, render_overlay, write_overlay};
 use overstory_runtime::prompt::Beacon;
 use overstory_runtime::registry::{HeadlessFlag, Registry, resolve_use_headless};
 use overstory_runtime::runtime::{AgentRuntime, HooksDef, SpawnOptions};
-use overstory_turn::dispatch::{
-    Launcher, RuntimeChoice, TurnFactory, WakeOutcome, enqueue_turn, wake,
-};
+use overstory_turn::dispatch::{Launcher, WakeOutcome, wake};
+use overstory_turn::factory::{RuntimeChoice, TurnFactory};
+use overstory_turn::queue::enqueue_turn;
 
 /// The steps of a sling after admission, in order; [`SlingRequest::fail_after`]
 /// names one to inject a failure right after it.

@@ -20,31 +20,26 @@
 //! with pending work and no dispatcher (after a crash, or a give-up) and
 //! wakes them; `ov serve` and the watchdog run it as a backstop.
 //!
-//! Nudges and an agent's first prompt use the same path: [`enqueue_turn`]
+//! Nudges and an agent's first prompt use the same path: [`enqueue_turn`](crate::queue::enqueue_turn)
 //! writes the text into `.overstory/agents/<name>/nudges/` and the next
 //! dispatcher turn carries it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
-use overstory_core::config::Config;
 use overstory_core::lockfile::{self, FileLock};
-use overstory_core::{AgentName, FsError, Layout, clock, ids, process};
-use overstory_mail::{MailClient, MailMessage, framing};
+use overstory_core::{AgentName, FsError, Layout, process};
+use overstory_mail::MailClient;
+use overstory_runtime::error::RuntimeError;
+use overstory_runtime::runtime::AgentRuntime;
 use overstory_sessions::{RunMode, Session, SessionStore};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fs::OpenOptions;
 
-use crate::child::{ProcessSpawner, ShimConfig, TurnSpawner};
-use crate::{RunTurnOptions, TurnResult, run_turn};
-use overstory_runtime::error::RuntimeError;
-use overstory_runtime::manifest::Manifest;
-use overstory_runtime::model::{process_env, resolve_model};
-use overstory_runtime::prompt::SECTION_SEPARATOR;
-use overstory_runtime::registry::Registry;
-use overstory_runtime::runtime::{AgentRuntime, ResolvedModel};
+use crate::factory::TurnFactory;
+use crate::queue::{queued_turns, turn_text};
+use crate::{TurnResult, run_turn};
 
 /// Dispatching failed before any turn ran.
 #[derive(Debug, thiserror::Error)]
@@ -86,147 +81,6 @@ impl DispatchError {
     }
 }
 
-/// The runtime an agent was slung with, kept so every later turn uses the
-/// same one (`.overstory/agents/<name>/runtime.json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RuntimeChoice {
-    /// The runtime name (`claude`, `scripted`).
-    pub runtime: String,
-    /// The scripted runtime's script, when one was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub script: Option<PathBuf>,
-}
-
-impl RuntimeChoice {
-    /// Reads an agent's recorded choice, if any.
-    pub fn load(layout: &Layout, agent: &AgentName) -> Option<Self> {
-        let text = std::fs::read_to_string(layout.agent_runtime_choice(agent)).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    /// Records the choice atomically.
-    ///
-    /// # Errors
-    /// [`FsError`] naming the file.
-    pub fn save(&self, layout: &Layout, agent: &AgentName) -> Result<(), FsError> {
-        let path = layout.agent_runtime_choice(agent);
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        write_atomic(&path, text.as_bytes())
-    }
-}
-
-/// What dispatch needs to build turns for a project.
-#[derive(Clone)]
-pub struct TurnFactory {
-    /// The project's `.overstory/` layout.
-    pub layout: Layout,
-    /// The project's loaded configuration, used to choose each turn's runtime and model.
-    pub config: Config,
-    /// The agent manifest, when it loaded.
-    pub manifest: Option<Manifest>,
-    /// Builds runtimes (knows where `ov` is, for the scripted runtime).
-    pub registry: Registry,
-    /// Starts each turn's runtime child process (replaceable in tests).
-    pub spawner: Arc<dyn TurnSpawner>,
-}
-
-impl std::fmt::Debug for TurnFactory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TurnFactory")
-            .field("layout", &self.layout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TurnFactory {
-    /// Builds a factory for the project, loading the manifest if it exists.
-    /// With `ov` given, children run under `ov turn-shim` (so they die with
-    /// their runner) and the scripted runtime starts that `ov`.
-    pub fn new(layout: Layout, config: Config, ov: Option<PathBuf>) -> Self {
-        let manifest = Manifest::for_project(layout.root(), &config).ok();
-        let spawner: Arc<dyn TurnSpawner> = match &ov {
-            Some(ov) => Arc::new(ProcessSpawner::with_shim(ShimConfig::ov(ov))),
-            None => Arc::new(ProcessSpawner::new()),
-        };
-        Self {
-            layout,
-            config,
-            manifest,
-            registry: Registry {
-                script: None,
-                ov_program: ov,
-            },
-            spawner,
-        }
-    }
-
-    /// Returns the runtime for `session`: its recorded choice, else the
-    /// configured one for its capability.
-    ///
-    /// # Errors
-    /// [`RuntimeError::UnknownRuntime`].
-    pub fn runtime_for(&self, session: &Session) -> Result<Arc<dyn AgentRuntime>, RuntimeError> {
-        let choice = RuntimeChoice::load(&self.layout, &session.agent_name);
-        match choice {
-            Some(c) => {
-                let mut registry = self.registry.clone();
-                if c.script.is_some() {
-                    registry.script = c.script;
-                }
-                registry.by_name(&c.runtime)
-            }
-            None => self
-                .registry
-                .get(None, Some(&self.config), Some(session.capability)),
-        }
-    }
-
-    /// Returns the model for `session`: config, then the manifest entry of
-    /// its capability, then the capability's default.
-    pub fn model_for(&self, session: &Session) -> ResolvedModel {
-        let capability = session.capability;
-        let manifest_model = self
-            .manifest
-            .as_ref()
-            .and_then(|m| m.agent(capability.as_str()))
-            .map(|d| d.model.clone());
-        resolve_model(
-            &self.config,
-            manifest_model.as_deref(),
-            capability,
-            &process_env,
-        )
-    }
-
-    /// Builds the options for one turn of `session` carrying `user_turn`.
-    ///
-    /// # Errors
-    /// A runtime that cannot be built.
-    pub fn turn_options(
-        &self,
-        session: &Session,
-        user_turn: String,
-    ) -> Result<RunTurnOptions, DispatchError> {
-        let agent = session.agent_name.clone();
-        let runtime = self.runtime_for(session)?;
-        let model = self.model_for(session);
-        let mut opts = RunTurnOptions::new(
-            agent,
-            session.capability.as_str(),
-            self.layout.clone(),
-            PathBuf::from(&session.worktree_path),
-            session.task_str(),
-            user_turn,
-            runtime,
-            model,
-        );
-        opts.run_id = session.run_id.clone();
-        opts.spawner = self.spawner.clone();
-        Ok(opts)
-    }
-}
-
 /// Returns whether `session` runs one process per turn: a task-scoped
 /// capability, not in a terminal state, not in tmux (a tmux agent must never
 /// get a second process in its worktree), and a runtime that can spawn
@@ -235,44 +89,6 @@ pub fn is_spawn_per_turn(session: &Session, runtime: &dyn AgentRuntime) -> bool 
     session.mode() == RunMode::SpawnPerTurn
         && !session.state.is_terminal()
         && overstory_runtime::runtime::supports_headless(runtime, Path::new(&session.worktree_path))
-}
-
-/// Queues `text` as a user turn for the agent's next dispatcher turn (a
-/// nudge, or the first prompt of a new agent).
-///
-/// # Errors
-/// [`FsError`] when the queue file cannot be written.
-pub fn enqueue_turn(layout: &Layout, agent: &AgentName, text: &str) -> Result<PathBuf, FsError> {
-    let dir = layout.agent_nudge_dir(agent);
-    let name = format!(
-        "{:013}-{}.txt",
-        clock::now_millis().max(0),
-        ids::random_alnum(6)
-    );
-    let path = dir.join(name);
-    write_atomic(&path, text.as_bytes())?;
-    Ok(path)
-}
-
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
-    overstory_core::fsio::write_atomic(path, bytes)
-}
-
-/// Queued turns, oldest first.
-pub(crate) fn queued_turns(layout: &Layout, agent: &AgentName) -> Vec<(PathBuf, String)> {
-    let Ok(entries) = std::fs::read_dir(layout.agent_nudge_dir(agent)) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .filter_map(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t)))
-        .collect()
 }
 
 /// Returns whether the agent has queued turns or unread mail.
@@ -632,13 +448,4 @@ pub async fn run_dispatcher(
 /// A turn delivered its input when its child exited 0.
 fn delivered(r: &TurnResult) -> bool {
     r.exit_code == Some(0)
-}
-
-/// Queued turns first (oldest first), then the mail batch.
-pub(crate) fn turn_text(queued: &[(PathBuf, String)], mail: &[MailMessage]) -> String {
-    let mut parts: Vec<String> = queued.iter().map(|(_, t)| t.clone()).collect();
-    if !mail.is_empty() {
-        parts.push(framing::format_batch(mail));
-    }
-    parts.join(SECTION_SEPARATOR)
 }

@@ -24,7 +24,7 @@
 //!    `result` event — it delivers everything pending as ONE user turn
 //!    (after the first delivery it records the child's pid in the session
 //!    row, so a starter waiting for the pid knows the first prompt is out):
-//!    queued turns ([`crate::dispatch::enqueue_turn`]: the first prompt,
+//!    queued turns ([`crate::queue::enqueue_turn`]: the first prompt,
 //!    nudges) then all unread mail in the escaped
 //!    [`overstory_mail::framing::format_batch`] framing. Mail is marked read
 //!    only after the write to stdin succeeded;
@@ -77,9 +77,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::child::{ChildOutput, ChildStdin, TurnChild, copy_stderr};
-use crate::dispatch::{TurnFactory, queued_turns, turn_text};
+use crate::factory::TurnFactory;
 use crate::feed::{Feed, Intake, pump};
 use crate::log::Sink;
+use crate::queue::{queued_turns, turn_text};
 use overstory_runtime::error::RuntimeError;
 use overstory_runtime::runtime::{AgentRuntime, DirectSpawnOptions, SpawnSpec};
 use overstory_runtime::stream_json::{ParseOptions, RuntimeEvent};
@@ -912,7 +913,7 @@ mod tests {
         state.record(&status);
         assert_eq!(state_now(&state), AgentState::Stalled);
         // …but the first event of the next delivered turn does.
-        crate::dispatch::enqueue_turn(&layout, &agent, "next").unwrap();
+        crate::queue::enqueue_turn(&layout, &agent, "next").unwrap();
         state.deliver(&mut stdin).await.unwrap();
         assert_eq!(state.turns, 1);
         state.record(&status);

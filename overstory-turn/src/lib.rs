@@ -38,6 +38,9 @@
 //!   agent's queued nudges and unread mail into one turn at a time, marking
 //!   mail read only after a clean turn; [`dispatch::sweep`] wakes agents
 //!   whose pending work has no dispatcher (after a crash).
+//! - [`factory`] builds a turn's options from a session row (its runtime,
+//!   kept in `runtime.json`, and its model); [`queue`] holds an agent's
+//!   pending user turns (first prompt, nudges) until a turn carries them.
 //! - [`host`] keeps one long-lived headless process for a persistent agent
 //!   (coordinator, orchestrator, monitor) and writes each batch of its mail
 //!   to the process's stdin as the next user turn.
@@ -85,11 +88,13 @@
 
 pub mod child;
 pub mod dispatch;
+pub mod factory;
 pub(crate) mod feed;
 pub mod host;
 pub mod lock;
 pub mod log;
 pub mod outcome;
+pub mod queue;
 pub mod roster;
 mod runner;
 pub mod shim;

@@ -45,7 +45,8 @@ use overstory_mail::{Delivery, MailClient, MailError, ReplyRequest, SendRequest,
 use overstory_sessions::{RunMode, SessionStore};
 use serde::Serialize;
 
-use crate::dispatch::{Launcher, TurnFactory, WakeOutcome, wake};
+use crate::dispatch::{Launcher, WakeOutcome, wake};
+use crate::factory::TurnFactory;
 use crate::roster::roster;
 
 /// What waking one recipient did.

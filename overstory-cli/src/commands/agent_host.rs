@@ -4,7 +4,7 @@
 //! stop`). See `overstory_turn::host`.
 
 use overstory_core::AgentName;
-use overstory_turn::dispatch::TurnFactory;
+use overstory_turn::factory::TurnFactory;
 use overstory_turn::host::{self, HostOptions};
 
 use crate::context::Context;

@@ -4,7 +4,8 @@
 //! work has no dispatcher (the backstop).
 
 use overstory_core::AgentName;
-use overstory_turn::dispatch::{self, DispatcherOptions, Launcher, TurnFactory};
+use overstory_turn::dispatch::{self, DispatcherOptions, Launcher};
+use overstory_turn::factory::TurnFactory;
 
 use crate::context::Context;
 use crate::error::CliError;

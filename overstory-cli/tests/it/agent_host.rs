@@ -16,7 +16,7 @@ use overstory_mail::MailStore;
 use overstory_sessions::{AgentState, Session, SessionStore};
 use overstory_testkit::mock_api::{MockApi, Reply};
 use overstory_testkit::{TempRepo, holds_within, wait_until};
-use overstory_turn::dispatch::RuntimeChoice;
+use overstory_turn::factory::RuntimeChoice;
 
 use crate::support::{command, initialized_repo, live_group_members, run};
 

@@ -13,7 +13,7 @@ use overstory_mail::{ListFilter, MailStore, MessageType};
 use overstory_sessions::{AgentState, Session, SessionStore};
 use overstory_testkit::mock_api::{MockApi, Reply};
 use overstory_testkit::{TempRepo, wait_until};
-use overstory_turn::dispatch::RuntimeChoice;
+use overstory_turn::factory::RuntimeChoice;
 use overstory_turn::lock::read_turn_lock;
 
 use crate::support::{command, initialized_repo, run};

@@ -7,7 +7,7 @@ use overstory_core::AgentName;
 use overstory_fleet::{NudgeOptions, nudge_agent};
 use overstory_sessions::AgentState;
 use overstory_testkit::wait_until;
-use overstory_turn::dispatch::RuntimeChoice;
+use overstory_turn::factory::RuntimeChoice;
 
 use crate::sling::Project;
 

@@ -244,7 +244,8 @@ fn scripted_mail_step_lands_in_mail_db() {
 fn scripted_mail_step_wakes_its_headless_recipient() {
     use overstory_core::{AgentName, Layout};
     use overstory_sessions::{AgentState, Session, SessionStore};
-    use overstory_turn::dispatch::{RuntimeChoice, is_dispatching};
+    use overstory_turn::dispatch::is_dispatching;
+    use overstory_turn::factory::RuntimeChoice;
 
     let repo = crate::support::initialized_repo();
     let layout = Layout::new(repo.path());

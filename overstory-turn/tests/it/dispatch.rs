@@ -15,9 +15,9 @@ use overstory_mail::{MailStore, MessageType, NewMessage};
 use overstory_runtime::experimental::{SaplingRuntime, ShapeRuntime};
 use overstory_runtime::{AgentRuntime, ClaudeRuntime};
 use overstory_sessions::{AgentState, Session, SessionStore};
-use overstory_turn::dispatch::{
-    DispatcherOptions, RuntimeChoice, TurnFactory, enqueue_turn, is_spawn_per_turn, run_dispatcher,
-};
+use overstory_turn::dispatch::{DispatcherOptions, is_spawn_per_turn, run_dispatcher};
+use overstory_turn::factory::{RuntimeChoice, TurnFactory};
+use overstory_turn::queue::enqueue_turn;
 
 use crate::fake_child::{Fake, FakeSpawner};
 
