@@ -82,7 +82,7 @@ impl NudgeOptions {
 #[serde(rename_all = "camelCase")]
 pub struct NudgeReport {
     /// The agent that was nudged.
-    pub agent_name: String,
+    pub agent_name: AgentName,
     /// Whether the message reached the agent (or its turn queue).
     pub delivered: bool,
     /// Headless: the message waits for the agent's next turn.
@@ -94,9 +94,9 @@ pub struct NudgeReport {
 }
 
 impl NudgeReport {
-    fn failed(agent: &str, reason: impl Into<String>) -> Self {
+    fn failed(agent: &AgentName, reason: impl Into<String>) -> Self {
         Self {
-            agent_name: agent.to_owned(),
+            agent_name: agent.clone(),
             delivered: false,
             queued: None,
             reason: Some(reason.into()),
@@ -132,7 +132,7 @@ pub fn nudge_agent(
         )?
     {
         return Ok(NudgeReport::failed(
-            name,
+            &agent,
             "Debounced: nudge sent too recently",
         ));
     }
@@ -162,7 +162,7 @@ fn deliver(
     let tmux_target = match &session {
         Some(s) if s.state.is_terminal() => {
             return Ok(NudgeReport::failed(
-                name,
+                agent,
                 format!(
                     "No active session for agent \"{name}\" (state: {}). The agent has exited; re-dispatch with 'ov sling {} --capability {} --recover'.",
                     s.state,
@@ -181,14 +181,14 @@ fn deliver(
                 // A persistent agent: its host writes the nudge to its stdin.
                 if overstory_turn::host::live_host(layout, agent).is_none() {
                     return Ok(NudgeReport::failed(
-                        name,
+                        agent,
                         format!("Agent \"{name}\" has no running agent host"),
                     ));
                 }
                 enqueue_turn(layout, agent, message)?;
                 overstory_turn::host::poke(layout, agent);
                 return Ok(NudgeReport {
-                    agent_name: name.to_owned(),
+                    agent_name: agent.clone(),
                     delivered: true,
                     queued: Some(true),
                     reason: None,
@@ -197,7 +197,7 @@ fn deliver(
             let runtime = factory.runtime_for(s)?;
             if !is_spawn_per_turn(s, runtime.as_ref()) {
                 return Ok(NudgeReport::failed(
-                    name,
+                    agent,
                     format!(
                         "Agent \"{name}\" has no tmux session and does not take headless turns ({} via {})",
                         s.capability,
@@ -213,13 +213,13 @@ fn deliver(
                 WakeOutcome::Started { .. }
                 | WakeOutcome::AlreadyRunning
                 | WakeOutcome::Poked { .. } => NudgeReport {
-                    agent_name: name.to_owned(),
+                    agent_name: agent.clone(),
                     delivered: true,
                     queued: Some(true),
                     reason: None,
                 },
                 WakeOutcome::NotEligible { reason } | WakeOutcome::Failed { reason } => {
-                    NudgeReport::failed(name, format!("Spawn-per-turn dispatch failed: {reason}"))
+                    NudgeReport::failed(agent, format!("Spawn-per-turn dispatch failed: {reason}"))
                 }
             });
         }
@@ -229,20 +229,20 @@ fn deliver(
     };
     if tmux_target.trim().is_empty() {
         return Ok(NudgeReport::failed(
-            name,
+            agent,
             format!("No active session for agent \"{name}\""),
         ));
     }
     let tmux = &opts.tmux;
     if !tmux.is_alive(&tmux_target) {
         return Ok(NudgeReport::failed(
-            name,
+            agent,
             format!("Tmux session \"{tmux_target}\" is not alive"),
         ));
     }
     if !wait_until_idle(tmux, &tmux_target, opts.busy_wait) {
         return Ok(NudgeReport::failed(
-            name,
+            agent,
             "Agent is mid-think (esc-to-interrupt visible) — nudge deferred",
         ));
     }
@@ -259,10 +259,13 @@ fn deliver(
         }
     }
     if !sent {
-        return Ok(NudgeReport::failed(name, "Failed to send after 3 attempts"));
+        return Ok(NudgeReport::failed(
+            agent,
+            "Failed to send after 3 attempts",
+        ));
     }
     Ok(NudgeReport {
-        agent_name: name.to_owned(),
+        agent_name: agent.clone(),
         delivered: true,
         queued: None,
         reason: None,

@@ -203,9 +203,9 @@ impl StartOptions {
 #[serde(rename_all = "camelCase")]
 pub struct StartReport {
     /// The agent's name, also its session row's key (`coordinator`).
-    pub agent_name: String,
+    pub agent_name: AgentName,
     /// The capability it runs as (`coordinator`).
-    pub capability: String,
+    pub capability: Capability,
     /// The tmux session (`""` when headless).
     pub tmux_session: String,
     /// The project root, which is also the agent's working directory.
@@ -293,8 +293,8 @@ pub fn start(
     .save(layout, &agent)?;
 
     let mut report = StartReport {
-        agent_name: agent.to_string(),
-        capability: cap.as_str().to_owned(),
+        agent_name: agent.clone(),
+        capability: cap,
         tmux_session: String::new(),
         project_root: root.to_string_lossy().into_owned(),
         pid: None,

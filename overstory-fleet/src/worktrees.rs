@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use overstory_core::worktree::{RemoveOptions, Worktrees};
-use overstory_core::{Capability, Config, Layout, process};
+use overstory_core::{AgentName, Capability, Config, Layout, process};
 use overstory_mail::{MailStore, PurgeFilter};
 use overstory_sessions::{AgentState, RunMode, Session, SessionStore, Transition, open_sessions};
 use serde::Serialize;
@@ -33,10 +33,10 @@ pub struct AgentWorktree {
     /// Its HEAD commit.
     pub head: String,
     /// The agent whose session names this path.
-    pub agent_name: Option<String>,
+    pub agent_name: Option<AgentName>,
     /// That session's state.
     pub state: Option<String>,
-    /// That session's task.
+    /// That session's task (`""` when it has none, as the original writes).
     pub task_id: Option<String>,
 }
 
@@ -64,7 +64,7 @@ pub fn list_worktrees(layout: &Layout) -> Result<Vec<AgentWorktree>, FleetError>
                 path: w.path.to_string_lossy().into_owned(),
                 branch: w.branch,
                 head: w.head,
-                agent_name: s.map(|s| s.agent_name.to_string()),
+                agent_name: s.map(|s| s.agent_name.clone()),
                 state: s.map(|s| s.state.as_str().to_owned()),
                 task_id: s.map(|s| s.task_str().to_owned()),
             }

@@ -210,8 +210,8 @@ pub enum HostEnd {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostReport {
-    /// The agent.
-    pub agent: String,
+    /// The hosted agent (`coordinator`).
+    pub agent: AgentName,
     /// The agent process's pid (its process group).
     pub child_pid: u32,
     /// User turns written to the agent.
@@ -466,7 +466,7 @@ pub async fn run_host(
     let (exit_code, final_state) = state.wind_down(end, running, opts, child_pid).await;
     drop(files);
     Ok(HostReport {
-        agent: name.to_owned(),
+        agent: agent.clone(),
         child_pid,
         turns: state.turns,
         delivered: state.delivered,

@@ -263,14 +263,14 @@ pub struct Progress {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentSummary {
-    /// Name.
-    pub name: String,
-    /// Capability.
-    pub capability: String,
-    /// Final state.
+    /// The agent's name (`lead-1`).
+    pub name: AgentName,
+    /// What it ran as (`lead`, `builder`).
+    pub capability: Capability,
+    /// Its state when the demo ended (`completed`).
     pub state: String,
-    /// Parent agent.
-    pub parent: Option<String>,
+    /// The agent that slung it; `None` for the coordinator.
+    pub parent: Option<AgentName>,
     /// Branch (`""` for the coordinator).
     pub branch: String,
     /// Turns it ran.
@@ -766,10 +766,10 @@ impl Demo {
         for name in &self.order {
             if let Some(s) = sessions.iter().find(|s| &s.agent_name == name) {
                 agents.push(AgentSummary {
-                    name: s.agent_name.to_string(),
-                    capability: s.capability.to_string(),
+                    name: s.agent_name.clone(),
+                    capability: s.capability,
                     state: s.state.as_str().to_owned(),
-                    parent: s.parent_agent.as_ref().map(ToString::to_string),
+                    parent: s.parent_agent.clone(),
                     branch: if s.agent_name == COORDINATOR {
                         String::new()
                     } else {
