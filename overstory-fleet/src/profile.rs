@@ -132,6 +132,10 @@ fn recent_tasks_line_by_line(text: &str) -> Vec<RecentTask> {
     let mut tasks: Vec<RecentTask> = Vec::new();
     let mut inside = false;
     for line in text.lines() {
+        // Blank lines and comments continue the entry, as in the YAML reader.
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
         if !line.starts_with([' ', '\t']) {
             inside = line.trim_end() == "recentTasks:";
             continue;
@@ -401,7 +405,7 @@ mod tests {
         // Not valid YAML (`[wip] x` opens a flow sequence, `*x` an alias).
         let text = "name: builder-1\ncapability: builder\nsessionsCompleted: 2\n\
                     recentTasks:\n\t- taskId: t-1\n\t  summary: [wip] x\n\t  completedAt: \"2026-01-01T00:00:00.000Z\"\n\
-                    \t- taskId: t-2\n\t  summary: *x\n\t  completedAt: \"2026-01-02T00:00:00.000Z\"\n";
+                    \n# a comment between tasks\n\t- taskId: t-2\n\t  summary: *x\n\t  completedAt: \"2026-01-02T00:00:00.000Z\"\n";
         let id = Identity::from_yaml(text);
         assert_eq!(id.name, "builder-1");
         assert_eq!(id.sessions_completed, 2);

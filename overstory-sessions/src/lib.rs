@@ -83,4 +83,4 @@ pub use runs::{
 };
 pub use schema::{RUN_COLUMNS, SESSION_COLUMNS};
 pub use state::{ALLOWED, AgentState, Transition, TransitionOutcome};
-pub use store::{RunMode, Session, SessionIdWriter, SessionPurge, SessionStore};
+pub use store::{RunMode, Session, SessionIdWriter, SessionPurge, SessionStore, UndecodableRow};

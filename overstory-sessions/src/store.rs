@@ -570,57 +570,77 @@ impl SessionStore {
 
     /// Runs a query for many rows. A row whose values do not decode (an
     /// unknown capability, a name or task id another program wrote without
-    /// validating it) is skipped with a warning rather than failing the
-    /// whole list: one bad row must not hide every other agent. Such rows
-    /// stay in the file, untouched; [`SessionStore::undecodable`] names them
-    /// and [`SessionStore::get`] reports the error for one of them.
+    /// validating it) fails the whole query: callers that act on the fleet
+    /// (sling's limits and name checks, worktree cleanup) must never take a
+    /// row they cannot read for an absent one. [`SessionStore::all_readable`]
+    /// is the lenient listing for callers that only deliver or display.
     fn query(&self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Session>, DbError> {
         let mut stmt = self
             .conn
             .prepare_cached(sql)
             .map_err(self.err("read sessions"))?;
-        let rows = stmt
-            .query_map(params_from_iter(args), read_session)
-            .map_err(self.err("read sessions"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            match row {
-                Ok(session) => out.push(session),
-                Err(e @ rusqlite::Error::FromSqlConversionFailure(..)) => {
-                    tracing::warn!(error = %e, "skipping a session row that does not decode");
-                }
-                Err(e) => return Err(self.err("read sessions")(e)),
-            }
-        }
-        Ok(out)
+        stmt.query_map(params_from_iter(args), read_session)
+            .and_then(Iterator::collect)
+            .map_err(self.err("read sessions"))
     }
 
-    /// Returns the rows that do not decode as a [`Session`], as the agent
-    /// name they hold (verbatim) and why, in `rowid` order. Listings skip
-    /// these rows; this is how `ov status` or a health check can say so.
+    /// Returns every row that decodes, in start order, and the rows that do
+    /// not (as [`UndecodableRow`]s, in `rowid` order). For callers that must
+    /// keep working when another program wrote a row our types reject —
+    /// the mail roster, dispatch sweeps — and can say what they skipped.
+    /// Nothing is changed in the file.
     ///
     /// # Errors
     /// [`DbError`] when the query fails.
-    pub fn undecodable(&self) -> Result<Vec<(String, String)>, DbError> {
+    pub fn all_readable(&self) -> Result<(Vec<Session>, Vec<UndecodableRow>), DbError> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!("{SELECT} ORDER BY rowid"))
             .map_err(self.err("read sessions"))?;
         let rows = stmt
             .query_map([], |r| {
-                let name: String = r.get(1)?;
-                Ok((name, read_session(r).err()))
+                let raw = UndecodableRow {
+                    agent_name: r.get(1)?,
+                    worktree_path: r.get(3)?,
+                    reason: String::new(),
+                };
+                Ok(read_session(r).map_err(|e| UndecodableRow {
+                    reason: e.to_string(),
+                    ..raw
+                }))
             })
             .map_err(self.err("read sessions"))?;
-        let mut out = Vec::new();
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
         for row in rows {
-            let (name, err) = row.map_err(self.err("read sessions"))?;
-            if let Some(e) = err {
-                out.push((name, e.to_string()));
+            match row.map_err(self.err("read sessions"))? {
+                Ok(session) => good.push(session),
+                Err(undecodable) => bad.push(undecodable),
             }
         }
-        Ok(out)
+        good.sort_by(|a: &Session, b: &Session| a.started_at.cmp(&b.started_at));
+        Ok((good, bad))
     }
+
+    /// Returns the rows that do not decode as a [`Session`].
+    ///
+    /// # Errors
+    /// [`DbError`] when the query fails.
+    pub fn undecodable(&self) -> Result<Vec<UndecodableRow>, DbError> {
+        Ok(self.all_readable()?.1)
+    }
+}
+
+/// A `sessions` row whose values do not decode as a [`Session`] (a row
+/// another program wrote without validating names), with what it still
+/// tells: whose it is, where its worktree is, and why it is unreadable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndecodableRow {
+    /// The `agent_name` column, verbatim.
+    pub agent_name: String,
+    /// The `worktree_path` column, verbatim.
+    pub worktree_path: String,
+    /// Why the row does not decode (the value and the rule it breaks).
+    pub reason: String,
 }
 
 /// Reads an optional task id column: `""` (or NULL) is no task.

@@ -293,7 +293,10 @@ pub fn sweep(
 ) -> Result<Vec<(String, WakeOutcome)>, DispatchError> {
     let store = SessionStore::open(&factory.layout.sessions_db())?;
     let mut out = Vec::new();
-    for session in store.active()? {
+    // A row another program wrote that our types reject is left alone: its
+    // agent cannot be dispatched from here, and the others still are.
+    let (sessions, _unreadable) = store.all_readable()?;
+    for session in sessions.iter().filter(|s| s.state.is_active()) {
         let agent = &session.agent_name;
         if !has_pending(&factory.layout, agent) || is_dispatching(&factory.layout, agent) {
             continue;

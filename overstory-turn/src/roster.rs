@@ -8,8 +8,8 @@ use overstory_core::{AgentName, DbError, Layout};
 use overstory_mail::{Roster, RosterEntry};
 use overstory_sessions::SessionStore;
 
-/// Returns every session of the project as a mail [`Roster`], in start
-/// order. A project without `sessions.db` has an empty roster.
+/// Returns every readable session of the project as a mail [`Roster`], in
+/// start order. A project without `sessions.db` has an empty roster.
 ///
 /// # Errors
 /// [`DbError`] when `sessions.db` exists but cannot be read.
@@ -18,8 +18,10 @@ pub fn roster(layout: &Layout) -> Result<Roster, DbError> {
         return Ok(Roster::default());
     }
     let store = SessionStore::open(&layout.sessions_db())?;
-    let mut sessions = store.all()?;
-    sessions.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    // Mail must keep flowing when another program wrote a row our types
+    // reject: such an agent is left out of the roster (a direct send to it
+    // is still stored, with the "no session" warning).
+    let (sessions, _unreadable) = store.all_readable()?;
     Ok(Roster::new(
         sessions
             .into_iter()

@@ -30,24 +30,31 @@ fn rows_with_unknown_capability_are_an_error_that_names_it() {
 }
 
 #[test]
-fn a_row_that_does_not_decode_is_skipped_by_listings_and_named() {
+fn a_row_that_does_not_decode_fails_listings_but_not_the_lenient_one() {
     let p = Project::new();
     p.sessions().upsert(&full_session("builder-1")).unwrap();
     // Another program's rows: a name with a space, an unknown capability.
     raw_insert(&p, "my agent", "builder", "t-1");
     raw_insert(&p, "wiz-1", "wizard", "t-2");
     let store = p.sessions();
-    let all = store.all().unwrap();
-    assert_eq!(all.len(), 1, "the good row is still listed");
-    assert_eq!(all[0].agent_name, "builder-1");
-    assert_eq!(store.active().unwrap().len(), 1);
-    let bad = store.undecodable().unwrap();
-    let names: Vec<&str> = bad.iter().map(|(n, _)| n.as_str()).collect();
+    // Callers that act on the fleet never mistake such a row for absence.
+    let err = store.all().unwrap_err();
+    let cause = std::error::Error::source(&err)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(cause.contains("Invalid name \"my agent\""), "{cause}");
+    assert!(store.active().is_err());
+    assert!(store.get("my agent").is_err());
+    // Callers that only deliver or display keep working and can say why.
+    let (good, bad) = store.all_readable().unwrap();
+    assert_eq!(good.len(), 1, "the good row is still listed");
+    assert_eq!(good[0].agent_name, "builder-1");
+    let names: Vec<&str> = bad.iter().map(|r| r.agent_name.as_str()).collect();
     assert_eq!(names, ["my agent", "wiz-1"]);
-    assert!(bad[1].1.contains("wizard"), "{}", bad[1].1);
+    assert_eq!(bad[1].worktree_path, "/w");
+    assert!(bad[1].reason.contains("wizard"), "{}", bad[1].reason);
     // Nothing was deleted: the rows are still in the file.
     assert_eq!(store.count().unwrap(), 3);
-    assert!(store.get("my agent").is_err());
 }
 
 #[test]

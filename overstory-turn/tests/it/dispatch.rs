@@ -459,3 +459,35 @@ fn send_and_wake_stores_the_mail_even_when_no_dispatcher_can_start() {
         other => panic!("expected a failure, got {other:?}"),
     }
 }
+
+#[test]
+fn a_row_another_program_wrote_does_not_stop_mail_or_sweeps() {
+    use overstory_mail::{Address, MailClient, SendRequest};
+    use overstory_turn::wake::{Waker, send_and_wake};
+    let p = Project::new();
+    p.session("b12", "builder", AgentState::Working);
+    // A row our types reject (an unknown capability), as another tool may write.
+    let conn = rusqlite::Connection::open(p.layout.sessions_db()).unwrap();
+    conn.execute(
+        "INSERT INTO sessions (id, agent_name, capability, worktree_path, branch_name, task_id, \
+         tmux_session, state, depth, started_at, last_activity, escalation_level) \
+         VALUES ('s-x', 'wiz-1', 'wizard', '/w', 'b', 't', '', 'working', 0, \
+         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let roster = overstory_turn::roster::roster(&p.layout).unwrap();
+    assert!(roster.find("b12").is_some());
+    assert!(roster.find("wiz-1").is_none());
+    let waker = Waker::without_ov(p.layout.clone(), "no ov here");
+    let req = SendRequest::new(
+        AgentName::new("lead-1").unwrap(),
+        Address::parse("@builders").unwrap(),
+        "s",
+        "b",
+    );
+    let posted = send_and_wake(&mut MailClient::open(&p.layout).unwrap(), &req, &waker).unwrap();
+    assert_eq!(posted.delivery.sent.len(), 1, "the group still reaches b12");
+    assert_eq!(p.unread("b12"), 1);
+}
