@@ -118,26 +118,34 @@ impl CliError {
             println!("{}", self.envelope(command));
             return;
         }
+        let (head, details) = self.lines();
+        eprintln!("{}", style.red(&head));
+        for line in &details {
+            eprintln!("{}", style.dim(line));
+        }
+    }
+
+    /// Returns the error as `ov` prints it without colour: the
+    /// `Error [CODE]: message` line, then the `caused by:`, `hint:` and (for
+    /// a broken invariant) `note:` lines.
+    pub fn lines(&self) -> (String, Vec<String>) {
         let head = match self.code {
             Some(code) => format!("Error [{code}]: {}", self.message),
             None => format!("Error: {}", self.message),
         };
-        eprintln!("{}", style.red(&head));
-        for c in &self.causes {
-            eprintln!("{}", style.dim(&format!("  caused by: {c}")));
-        }
-        for h in &self.hints {
-            eprintln!("{}", style.dim(&format!("  hint: {h}")));
-        }
+        let mut details: Vec<String> = self
+            .causes
+            .iter()
+            .map(|c| format!("  caused by: {c}"))
+            .collect();
+        details.extend(self.hints.iter().map(|h| format!("  hint: {h}")));
         if self.internal {
-            eprintln!(
-                "{}",
-                style.dim(&format!(
-                    "  note: this is a bug in ov; please report it with the output of 'ov --version' ({})",
-                    overstory_core::VERSION
-                ))
-            );
+            details.push(format!(
+                "  note: this is a bug in ov; please report it with the output of 'ov --version' ({})",
+                overstory_core::VERSION
+            ));
         }
+        (head, details)
     }
 }
 

@@ -341,3 +341,29 @@ impl FsError {
         "IO_ERROR"
     }
 }
+
+/// Returns `e` and every cause below it as one line, joined with `": "`
+/// (`Failed to open mail database "…": database disk image is malformed`),
+/// for places that must carry an error as text: a wake-up outcome, a guard's
+/// reason for denying.
+pub fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod chain_tests {
+    #[test]
+    fn chain_text_joins_every_cause() {
+        let e = super::FsError::new("write", "/x/y", std::io::Error::other("disk full"));
+        let text = super::chain_text(&e);
+        assert!(text.ends_with(": disk full"), "{text}");
+        assert!(text.contains("/x/y"), "{text}");
+    }
+}

@@ -796,13 +796,7 @@ fn lead_close_gate(
     let (mr, wd) = match probe.mail_counts(agent) {
         Ok(counts) => counts,
         Err(e) => {
-            let mut cause = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                cause.push_str(": ");
-                cause.push_str(&s.to_string());
-                source = s.source();
-            }
+            let cause = overstory_core::error::chain_text(&e);
             return Decision::Deny(format!(
                 "Cannot close {task}: the mail database could not be read to count merge_ready and worker_done mail ({cause}). Fix the mail database, then close"
             ));

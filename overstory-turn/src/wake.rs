@@ -40,6 +40,7 @@
 use std::path::PathBuf;
 
 use overstory_core::config::Config;
+use overstory_core::error::chain_text;
 use overstory_core::{AgentName, Layout};
 use overstory_mail::{Delivery, MailClient, MailError, ReplyRequest, SendRequest, Sent};
 use overstory_sessions::{RunMode, SessionStore};
@@ -128,7 +129,7 @@ impl Waker {
             Some(c) => c.clone(),
             None => match Config::load(self.layout.root()) {
                 Ok(loaded) => loaded.config,
-                Err(e) => return failed(headless, &error_chain(&e)),
+                Err(e) => return failed(headless, &chain_text(&e)),
             },
         };
         wake_recipients(&self.layout, &config, ov, &headless)
@@ -226,20 +227,9 @@ pub fn wake_recipients(
         .map(|agent| {
             let outcome =
                 wake(&factory, &launcher, &agent).unwrap_or_else(|e| WakeOutcome::Failed {
-                    reason: error_chain(&e),
+                    reason: chain_text(&e),
                 });
             Wakeup { agent, outcome }
         })
         .collect()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

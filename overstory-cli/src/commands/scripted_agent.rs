@@ -128,11 +128,9 @@ impl ScriptMailer for LibraryMailer {
 
 /// Renders an error as the lines `ov` prints on stderr (without colour).
 fn error_text(e: &CliError) -> String {
-    let mut lines = vec![match e.code {
-        Some(code) => format!("Error [{code}]: {}", e.message),
-        None => format!("Error: {}", e.message),
-    }];
-    lines.extend(e.causes.iter().map(|c| format!("  caused by: {c}")));
-    lines.extend(e.hints.iter().map(|h| format!("  hint: {h}")));
-    lines.join("\n")
+    let (head, details) = e.lines();
+    std::iter::once(head)
+        .chain(details)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
