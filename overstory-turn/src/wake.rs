@@ -42,7 +42,11 @@ use std::path::PathBuf;
 use overstory_core::config::Config;
 use overstory_core::error::chain_text;
 use overstory_core::{AgentName, Layout};
-use overstory_mail::{Delivery, MailClient, MailError, ReplyRequest, SendRequest, Sent};
+use overstory_mail::{
+    Address, Delivery, MailClient, MailError, MessageType, Priority, ReplyRequest, SendRequest,
+    Sent,
+};
+use overstory_runtime::scripted::{MailReport, MailStep, ScriptMailer};
 use overstory_sessions::{RunMode, SessionStore};
 use serde::Serialize;
 
@@ -58,6 +62,28 @@ pub struct Wakeup {
     /// What happened, or why waking failed (the mail is stored either way).
     #[serde(flatten)]
     pub outcome: WakeOutcome,
+}
+
+impl Wakeup {
+    /// Returns the line a sender shows for this wake-up: that a turn was
+    /// started, or that the mail is stored but no turn was; `None` when
+    /// there is nothing to say (a dispatcher already runs, the host was
+    /// poked, the agent does not take turns headless).
+    pub fn note(&self) -> Option<String> {
+        match &self.outcome {
+            WakeOutcome::Started { pid } => Some(format!(
+                "Started a turn for \"{}\" (dispatcher pid {pid})",
+                self.agent
+            )),
+            WakeOutcome::Failed { reason } => Some(format!(
+                "The mail to \"{}\" is stored, but no turn was started: {reason}",
+                self.agent
+            )),
+            WakeOutcome::AlreadyRunning
+            | WakeOutcome::Poked { .. }
+            | WakeOutcome::NotEligible { .. } => None,
+        }
+    }
 }
 
 /// A stored message and what waking its recipients did.
@@ -184,6 +210,69 @@ pub fn reply_and_wake(
     let sent = client.reply(req, &roster)?;
     let wakeups = waker.wake(std::slice::from_ref(&sent.message.to));
     Ok((sent, wakeups))
+}
+
+/// A [`ScriptMailer`] that sends a scripted agent's mail steps as
+/// `ov mail send` does: through [`send_and_wake`], so a scripted swarm's
+/// mail wakes its recipients exactly as a real agent's does.
+///
+/// A step that cannot be sent (an unknown type or priority, an invalid
+/// address, a refused recipient) becomes a failed tool result with the
+/// reason; it never stops the turn.
+#[derive(Debug, Clone)]
+pub struct WakingMailer {
+    waker: Waker,
+}
+
+impl WakingMailer {
+    /// Creates a mailer that stores mail in `waker`'s project and wakes
+    /// recipients through it.
+    pub fn new(waker: Waker) -> Self {
+        Self { waker }
+    }
+
+    /// Stores the step's mail, wakes its headless recipients, and returns
+    /// the lines that report it (one per stored message, one per wake-up
+    /// worth noting), or why nothing was stored.
+    fn deliver(&self, from: &str, mail: &MailStep) -> Result<String, String> {
+        let text = |e: &dyn std::error::Error| chain_text(e);
+        let kind: MessageType = mail
+            .kind
+            .as_deref()
+            .unwrap_or("status")
+            .parse()
+            .map_err(|e| text(&e))?;
+        let priority: Priority = mail
+            .priority
+            .as_deref()
+            .unwrap_or("normal")
+            .parse()
+            .map_err(|e| text(&e))?;
+        let from = AgentName::new(from).map_err(|e| text(&e))?;
+        let to = Address::parse(&mail.to).map_err(|e| text(&e))?;
+        let mut req = SendRequest::new(from, to, mail.subject.clone(), mail.body.clone())
+            .kind(kind)
+            .priority(priority);
+        req.payload = mail.payload.as_ref().map(ToString::to_string);
+        let mut client = MailClient::open(&self.waker.layout).map_err(|e| text(&e))?;
+        let posted = send_and_wake(&mut client, &req, &self.waker).map_err(|e| text(&e))?;
+        let sent = posted
+            .delivery
+            .sent
+            .iter()
+            .map(|s| format!("Sent message {} to {}", s.message.id, s.message.to));
+        let notes = posted.wakeups.iter().filter_map(Wakeup::note);
+        Ok(sent.chain(notes).collect::<Vec<_>>().join("\n"))
+    }
+}
+
+impl ScriptMailer for WakingMailer {
+    fn send(&self, from: &str, mail: &MailStep) -> MailReport {
+        match self.deliver(from, mail) {
+            Ok(text) => MailReport::delivered(text),
+            Err(reason) => MailReport::failed(reason),
+        }
+    }
 }
 
 /// Returns the recipients that may need waking: those with a session that is

@@ -80,7 +80,7 @@ fn identity(agent: Option<String>, from: Option<String>) -> Result<AgentName, Cl
 }
 
 /// Parses `--type`, with the original's message.
-pub(super) fn parse_type(value: &str) -> Result<MessageType, CliError> {
+fn parse_type(value: &str) -> Result<MessageType, CliError> {
     value.parse().map_err(|_| {
         CliError::validation(format!(
             "Invalid --type \"{value}\". Must be one of: {}",
@@ -90,7 +90,7 @@ pub(super) fn parse_type(value: &str) -> Result<MessageType, CliError> {
 }
 
 /// Parses `--priority`, with the original's message.
-pub(super) fn parse_priority(value: &str) -> Result<Priority, CliError> {
+fn parse_priority(value: &str) -> Result<Priority, CliError> {
     value.parse().map_err(|_| {
         CliError::validation(format!(
             "Invalid --priority \"{value}\". Must be one of: {}",
@@ -169,26 +169,13 @@ fn waker(ctx: &Context) -> Result<Waker, CliError> {
 /// recipients that could not be woken.
 fn render_wakeups(mut out: Output, wakeups: &[Wakeup]) -> Output {
     for w in wakeups {
-        match &w.outcome {
-            WakeOutcome::Started { pid } => {
-                out = out.hint(format!(
-                    "Started a turn for \"{}\" (dispatcher pid {pid})",
-                    w.agent
-                ));
+        let Some(note) = w.note() else { continue };
+        out = match w.outcome {
+            WakeOutcome::Failed { .. } => {
+                out.warning(note, Some("run 'ov dispatch --sweep' to deliver it".into()))
             }
-            WakeOutcome::Failed { reason } => {
-                out = out.warning(
-                    format!(
-                        "The mail to \"{}\" is stored, but no turn was started: {reason}",
-                        w.agent
-                    ),
-                    Some("run 'ov dispatch --sweep' to deliver it".into()),
-                );
-            }
-            WakeOutcome::AlreadyRunning
-            | WakeOutcome::Poked { .. }
-            | WakeOutcome::NotEligible { .. } => {}
-        }
+            _ => out.hint(note),
+        };
     }
     out
 }
