@@ -59,7 +59,7 @@ use crate::beacon::{BeaconTiming, deliver_beacon};
 use crate::error::FleetError;
 use crate::groups::TrackerCli;
 use crate::nudge::{NudgeOptions, nudge_agent};
-use crate::profile::{Identity, save_identity};
+use crate::profile::ensure_identity;
 use crate::status_sources::ProjectSources;
 use crate::tmux::{self, NewSession, SessionState, Tmux};
 use overstory_runtime::claude_settings::{
@@ -262,7 +262,7 @@ pub fn start(
 
     // Guards at the project root (no-ops outside agent sessions), identity.
     deploy_root_hooks(layout, config, spec, opts.headless, &opts.ov_program)?;
-    write_identity(layout, config, spec, &agent)?;
+    ensure_identity(layout, config, &agent, spec.capability)?;
     let root = layout.root();
     let cap = spec.capability;
     let manifest = Manifest::for_project(root, config).ok();
@@ -362,34 +362,6 @@ fn choose_runtime(
         Tmux::ensure_available()?;
     }
     Ok(runtime)
-}
-
-/// Writes the agent's identity unless it has one.
-fn write_identity(
-    layout: &Layout,
-    config: &Config,
-    spec: &PersistentSpec,
-    agent: &AgentName,
-) -> Result<(), FleetError> {
-    let cap = spec.capability;
-    let identity_path = layout.agent_identity(agent);
-    if !identity_path.exists() {
-        let domains = if config.mulch.enabled {
-            config.mulch.domains.clone()
-        } else {
-            Vec::new()
-        };
-        save_identity(
-            &identity_path,
-            &Identity::new(
-                agent.as_str(),
-                cap.as_str(),
-                &domains,
-                &clock::now_rfc3339(),
-            ),
-        )?;
-    }
-    Ok(())
 }
 
 /// Builds the agent's row (state `booting`, at the project root, depth 0)

@@ -206,6 +206,38 @@ pub fn save_identity(path: &Path, id: &Identity) -> Result<(), FsError> {
     overstory_core::fsio::write_atomic(path, id.to_yaml())
 }
 
+/// Writes `agent`'s identity as it starts life (no sessions completed, the
+/// configured mulch domains when mulch is enabled) unless it has one.
+/// Returns the file when this call created it, so a failed spawn can remove
+/// it again.
+///
+/// # Errors
+/// [`FsError`] naming the file when it cannot be written.
+pub fn ensure_identity(
+    layout: &Layout,
+    config: &overstory_core::Config,
+    agent: &AgentName,
+    capability: overstory_core::Capability,
+) -> Result<Option<std::path::PathBuf>, FsError> {
+    let path = layout.agent_identity(agent);
+    if path.exists() {
+        return Ok(None);
+    }
+    let domains = if config.mulch.enabled {
+        config.mulch.domains.clone()
+    } else {
+        Vec::new()
+    };
+    let id = Identity::new(
+        agent.as_str(),
+        capability.as_str(),
+        &domains,
+        &clock::now_rfc3339(),
+    );
+    save_identity(&path, &id)?;
+    Ok(Some(path))
+}
+
 /// Records a finished session: adds `sessions`, unions `domains`, appends a
 /// completed task stamped `now` and keeps the newest [`RECENT_TASKS_CAP`].
 ///

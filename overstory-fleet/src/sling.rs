@@ -42,7 +42,7 @@ use serde::Serialize;
 
 use crate::beacon::{BeaconTiming, deliver_beacon};
 use crate::error::FleetError;
-use crate::profile::{Identity, save_identity};
+use crate::profile::ensure_identity;
 use crate::tmux::{self, NewSession, Tmux};
 use overstory_runtime::manifest::Manifest;
 use overstory_runtime::model::{process_env, resolve_model};
@@ -1025,21 +1025,8 @@ fn deploy_hooks_and_identity(
     runtime.deploy_config(&worktree, None, &hooks)?;
 
     // Identity, if absent.
-    let identity_path = layout.agent_identity(agent);
-    if !identity_path.exists() {
-        let domains = if config.mulch.enabled {
-            config.mulch.domains.clone()
-        } else {
-            Vec::new()
-        };
-        let id = Identity::new(
-            agent.as_str(),
-            capability.as_str(),
-            &domains,
-            &clock::now_rfc3339(),
-        );
-        save_identity(&identity_path, &id)?;
-        undo.identity = Some(identity_path);
+    if let Some(created) = ensure_identity(layout, config, agent, capability)? {
+        undo.identity = Some(created);
     }
     Ok(())
 }
