@@ -620,14 +620,6 @@ impl SessionStore {
         good.sort_by(|a: &Session, b: &Session| a.started_at.cmp(&b.started_at));
         Ok((good, bad))
     }
-
-    /// Returns the rows that do not decode as a [`Session`].
-    ///
-    /// # Errors
-    /// [`DbError`] when the query fails.
-    pub fn undecodable(&self) -> Result<Vec<UndecodableRow>, DbError> {
-        Ok(self.all_readable()?.1)
-    }
 }
 
 /// A `sessions` row whose values do not decode as a [`Session`] (a row
