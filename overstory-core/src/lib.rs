@@ -63,6 +63,7 @@ pub mod capability;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod env;
 pub mod error;
 pub mod events;
