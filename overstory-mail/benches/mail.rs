@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("send+check one message (100k rows)", |b| {
         b.iter(|| {
             client.send(&req).unwrap();
-            assert_eq!(client.check(&to).unwrap().len(), 1);
+            assert_eq!(client.check(&to).unwrap().messages.len(), 1);
         });
     });
     c.bench_function("check empty inbox (100k rows)", |b| {

@@ -8,6 +8,7 @@
 use overstory_core::events::{EventStore, EventType, NewEvent};
 use overstory_core::{AgentName, Layout, clock};
 
+use crate::decode::{MailBatch, Undecodable};
 use crate::error::MailError;
 use crate::group::{ROLE_NAMES, ReviewCoverage, Roster, is_group_address, resolve_group};
 use crate::message::{MailMessage, MessageType, NewMessage, Priority};
@@ -199,7 +200,9 @@ pub enum CheckOutcome {
         marker: Option<NudgeMarker>,
         /// The claimed messages, oldest first, now marked read.
         messages: Vec<MailMessage>,
-        /// Unread messages left because of `limit`.
+        /// Unread rows that cannot be decoded; they were left unread.
+        undecodable: Vec<Undecodable>,
+        /// Unread messages left because of `limit` (bad rows not counted).
         remaining: usize,
     },
 }
@@ -213,6 +216,20 @@ impl CheckOutcome {
         }
     }
 
+    /// Returns the unread rows the check could not decode (and left unread).
+    pub fn undecodable(&self) -> &[Undecodable] {
+        match self {
+            Self::Debounced => &[],
+            Self::Checked { undecodable, .. } => undecodable,
+        }
+    }
+
+    /// Returns the ids of the claimed messages (to put them back with
+    /// [`MailClient::unclaim`] when they could not be delivered).
+    pub fn ids(&self) -> Vec<String> {
+        self.messages().iter().map(|m| m.id.clone()).collect()
+    }
+
     /// Returns the hook injection text (`""` when there is nothing to say).
     pub fn inject_text(&self) -> String {
         match self {
@@ -221,6 +238,7 @@ impl CheckOutcome {
                 marker,
                 messages,
                 remaining,
+                ..
             } => crate::framing::inject_text(marker.as_ref(), messages, *remaining),
         }
     }
@@ -397,12 +415,23 @@ impl MailClient {
     }
 
     /// Claims `agent`'s unread mail: returns it oldest first, marked read in
-    /// the same statement (two concurrent checks never both get a message).
+    /// the same transaction (two concurrent checks never both get a
+    /// message). Rows that cannot be decoded stay unread and are returned
+    /// in [`MailBatch::undecodable`].
     ///
     /// # Errors
     /// [`MailError::Db`] when the database is locked or corrupt.
-    pub fn check(&self, agent: &AgentName) -> Result<Vec<MailMessage>, MailError> {
+    pub fn check(&self, agent: &AgentName) -> Result<MailBatch, MailError> {
         self.store.claim_unread(agent.as_str(), None)
+    }
+
+    /// Puts claimed messages back (unread) after their delivery failed, so
+    /// the next check delivers them again. Returns how many were put back.
+    ///
+    /// # Errors
+    /// [`MailError::Db`] when the database is locked or corrupt.
+    pub fn unclaim(&self, ids: &[String]) -> Result<usize, MailError> {
+        self.store.unclaim(ids)
     }
 
     /// Checks as `ov mail check` does: optionally debounced, optionally
@@ -426,39 +455,50 @@ impl MailClient {
         } else {
             None
         };
-        let messages = self.store.claim_unread(agent.as_str(), opts.limit)?;
+        let MailBatch {
+            messages,
+            undecodable,
+        } = self.store.claim_unread(agent.as_str(), opts.limit)?;
         let remaining = match opts.limit {
-            Some(n) if messages.len() >= n => self.store.count(&ListFilter {
-                to: Some(agent.to_string()),
-                unread: Some(true),
-                ..ListFilter::default()
-            })?,
+            Some(n) if messages.len() >= n => self
+                .store
+                .count(&ListFilter {
+                    to: Some(agent.to_string()),
+                    unread: Some(true),
+                    ..ListFilter::default()
+                })?
+                .saturating_sub(undecodable.len()),
             _ => 0,
         };
         Ok(CheckOutcome::Checked {
             marker,
             messages,
+            undecodable,
             remaining,
         })
     }
 
     /// Checks for hook injection: consumes the marker, claims at most
     /// [`INJECT_LIMIT`] messages, and returns the formatted text (`""` when
-    /// there is nothing).
+    /// there is nothing). Undecodable rows stay unread and are logged; a
+    /// caller that must deliver or report everything uses
+    /// [`MailClient::check_with`].
     ///
     /// # Errors
     /// As [`MailClient::check_with`].
     pub fn check_inject(&self, agent: &AgentName) -> Result<String, MailError> {
-        Ok(self
-            .check_with(
-                agent,
-                CheckOptions {
-                    take_marker: true,
-                    limit: Some(INJECT_LIMIT),
-                    ..CheckOptions::default()
-                },
-            )?
-            .inject_text())
+        let outcome = self.check_with(
+            agent,
+            CheckOptions {
+                take_marker: true,
+                limit: Some(INJECT_LIMIT),
+                ..CheckOptions::default()
+            },
+        )?;
+        for u in outcome.undecodable() {
+            tracing::warn!(seq = u.seq, id = ?u.id, problem = %u.problem, "check: left a mail row that cannot be read unread");
+        }
+        Ok(outcome.inject_text())
     }
 
     /// Returns `agent`'s unread mail without marking it (for at-least-once
@@ -478,12 +518,22 @@ impl MailClient {
         self.store.mark_read_all(ids)
     }
 
-    /// Lists messages, newest first. Never marks anything read.
+    /// Lists messages, newest first. Never marks anything read. Rows that
+    /// cannot be decoded are skipped and logged.
     ///
     /// # Errors
     /// [`MailError::Db`] when the database is locked or corrupt.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<MailMessage>, MailError> {
         self.store.list(filter)
+    }
+
+    /// Lists messages, newest first, with the matching rows that cannot be
+    /// decoded. Never marks anything read.
+    ///
+    /// # Errors
+    /// [`MailError::Db`] when the database is locked or corrupt.
+    pub fn list_batch(&self, filter: &ListFilter) -> Result<MailBatch, MailError> {
+        self.store.list_batch(filter)
     }
 
     /// Counts the messages `filter` selects.

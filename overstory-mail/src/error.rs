@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use overstory_core::{DbError, FsError, ValidationError};
 
+use crate::decode::Undecodable;
 use crate::message::MessageType;
 
 /// Why a message could not be inserted.
@@ -146,16 +147,10 @@ pub enum MailError {
         max: usize,
     },
 
-    /// A stored row holds a value this version does not understand.
-    #[error("Message {id} has an unknown {column} \"{value}\"")]
-    UnknownValue {
-        /// The id of the row with the unknown value (`msg-…`).
-        id: String,
-        /// The column (`type` or `priority`).
-        column: &'static str,
-        /// The value found in the column, verbatim.
-        value: String,
-    },
+    /// A stored row cannot be decoded (a BLOB where text belongs, a NULL
+    /// id, an unknown type or priority); it names the row and what is wrong.
+    #[error("{0}")]
+    Undecodable(Undecodable),
 
     /// A name or other input broke a validation rule.
     #[error(transparent)]

@@ -9,7 +9,13 @@
 //!
 //! - [`MailStore`] owns the table: insert, list with filters, threads,
 //!   read flags, purge, and an atomic claim of unread mail
-//!   ([`MailStore::claim_unread`], one `UPDATE … RETURNING`).
+//!   ([`MailStore::claim_unread`], one `BEGIN IMMEDIATE` transaction) with
+//!   its undo ([`MailStore::unclaim`]) for a delivery that failed.
+//! - Every row is decoded on its own. A row another program wrote badly (a
+//!   BLOB body, a NULL id, an unknown type or priority) comes back as an
+//!   [`Undecodable`] in a [`MailBatch`], next to the good messages: a check
+//!   delivers the good ones and leaves the bad one unread, and a listing
+//!   still lists.
 //! - [`MailClient`] is what agents and the CLI use: [`MailClient::send`],
 //!   typed [`MailClient::send_protocol`], [`MailClient::deliver`] (the full
 //!   `ov mail send`: groups, refusing ended recipients, nudge markers),
@@ -50,7 +56,9 @@
 //! ))?;
 //!
 //! // The builder checks: the message is returned once and marked read.
-//! let inbox = client.check(&builder)?;
+//! let batch = client.check(&builder)?;
+//! assert!(batch.undecodable.is_empty(), "no row is unreadable");
+//! let inbox = batch.messages;
 //! assert_eq!(inbox.len(), 1);
 //! assert_eq!(inbox[0].subject, "Start");
 //! assert!(client.check(&builder)?.is_empty());
@@ -72,14 +80,20 @@
 //! # Caveats
 //!
 //! - The `.overstory/` directory must exist; the store does not create it.
-//! - [`MailClient::check`] marks mail read as it returns it (at most once).
-//!   For at-least-once delivery, read with [`MailClient::peek_unread`] and
-//!   mark with [`MailClient::acknowledge`] after the mail was handled.
+//! - [`MailClient::check`] marks mail read as it returns it. A caller whose
+//!   delivery then fails puts it back with [`MailClient::unclaim`]; or read
+//!   with [`MailClient::peek_unread`] and mark with
+//!   [`MailClient::acknowledge`] after the mail was handled.
+//! - Views that return only messages ([`MailStore::list`],
+//!   [`MailStore::unread`], [`MailStore::since`], [`MailStore::thread`])
+//!   skip undecodable rows with a `tracing` warning; the `*_batch` forms
+//!   return them.
 //! - Ordering is by `created_at` (millisecond text) with insertion order as
 //!   the tie-breaker; use [`MailStore::since`] to tail without gaps.
 #![deny(missing_docs)]
 
 mod client;
+mod decode;
 mod error;
 pub mod framing;
 mod group;
@@ -93,6 +107,7 @@ pub use client::{
     Address, CheckOptions, CheckOutcome, Delivery, INJECT_LIMIT, MAX_BODY_BYTES, MAX_PAYLOAD_BYTES,
     MAX_SUBJECT_BYTES, MailClient, ReplyRequest, SendRequest, Sent, reply_type,
 };
+pub use decode::{MailBatch, Undecodable};
 pub use error::{EmptyGroupReason, InsertFailure, MailError};
 pub use group::{
     ROLE_NAMES, ReviewCoverage, Roster, RosterEntry, is_group_address, resolve_group,

@@ -12,17 +12,25 @@
 //! - `created_at` is always written by the application as
 //!   `YYYY-MM-DDTHH:MM:SS.sssZ`; ordering is by `created_at`, then by
 //!   insertion order (`rowid`), so ties within a millisecond are stable.
-//! - Claiming unread mail ([`MailStore::claim_unread`]) is one
-//!   `UPDATE … RETURNING` statement: two concurrent claims never return the
-//!   same row.
+//! - Every row is decoded on its own ([`crate::decode`]): a row another
+//!   program wrote badly (a BLOB body, a NULL id, an unknown type) is
+//!   reported as [`Undecodable`] and never hides or loses the good rows.
+//! - Claiming unread mail ([`MailStore::claim_unread`]) decodes first, then
+//!   marks each good row read with `UPDATE … WHERE rowid = ? AND read = 0`
+//!   in one `BEGIN IMMEDIATE` transaction: two concurrent claims never
+//!   return the same row, and a bad row stays unread. An empty inbox takes
+//!   no write lock.
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, params_from_iter};
+use rusqlite::{
+    Connection, OptionalExtension as _, Transaction, TransactionBehavior, params_from_iter,
+};
 
 use overstory_core::db::{self, Migration};
 use overstory_core::{DbError, clock, ids};
 
+use crate::decode::{Decoded, MailBatch, SELECT, decode_row};
 use crate::error::{InsertFailure, MailError};
 use crate::message::{MailMessage, MessageType, NewMessage, Priority};
 
@@ -40,11 +48,6 @@ pub const COLUMNS: [&str; 11] = [
     "read",
     "created_at",
 ];
-
-const SELECT: &str = "SELECT rowid, id, from_agent, to_agent, subject, body, type, priority, \
-                      thread_id, payload, read, created_at FROM messages";
-const RETURNING: &str = "RETURNING rowid, id, from_agent, to_agent, subject, body, type, \
-                         priority, thread_id, payload, read, created_at";
 
 /// Returns the original's `CREATE TABLE` statement for `messages`, with the
 /// type list generated from [`MessageType::ALL`] (the original's migration
@@ -300,11 +303,24 @@ impl MailStore {
         Ok(out)
     }
 
-    /// Returns `agent`'s unread messages, oldest first, without marking them.
+    /// Returns `agent`'s unread messages, oldest first, without marking
+    /// them. Rows that cannot be decoded are skipped and logged (see
+    /// [`MailStore::unread_batch`] to get them).
     ///
     /// # Errors
     /// [`MailError::Db`].
     pub fn unread(&self, agent: &str) -> Result<Vec<MailMessage>, MailError> {
+        Ok(self
+            .unread_batch(agent)?
+            .into_messages_logged("read unread mail"))
+    }
+
+    /// Returns `agent`'s unread messages, oldest first, without marking
+    /// them, and the unread rows that cannot be decoded.
+    ///
+    /// # Errors
+    /// [`MailError::Db`].
+    pub fn unread_batch(&self, agent: &str) -> Result<MailBatch, MailError> {
         self.query(
             &format!("{SELECT} WHERE to_agent = ?1 AND read = 0 ORDER BY created_at, rowid"),
             &[&agent],
@@ -312,48 +328,127 @@ impl MailStore {
         )
     }
 
-    /// Marks `agent`'s unread messages read and returns them, oldest first,
-    /// in one statement: a message is returned by exactly one claim, however
-    /// many run at once. With `limit`, claims only the oldest `limit`. The
-    /// returned messages say `read: true` (their state after the claim).
+    /// Claims `agent`'s unread mail: marks it read and returns it, oldest
+    /// first, saying `read: true` (its state after the claim). With
+    /// `limit`, claims only the oldest `limit` good messages; the rest stay
+    /// unread.
+    ///
+    /// Each row is decoded *before* it is claimed. A row that cannot be
+    /// decoded is left unread and returned in
+    /// [`MailBatch::undecodable`], so one bad row never costs the good
+    /// ones. The claim is one `BEGIN IMMEDIATE` transaction that marks each
+    /// good row with `UPDATE … WHERE rowid = ? AND read = 0`: a message is
+    /// returned by exactly one claim, however many run at once. An empty
+    /// inbox is answered from a read, with no write lock.
+    ///
+    /// A caller that then fails to deliver the mail puts it back with
+    /// [`MailStore::unclaim`].
     ///
     /// # Errors
-    /// [`MailError::Db`].
-    pub fn claim_unread(
-        &self,
-        agent: &str,
-        limit: Option<usize>,
-    ) -> Result<Vec<MailMessage>, MailError> {
-        let mut rows = match limit {
-            None => self.query_seq(
-                &format!(
-                    "UPDATE messages SET read = 1 WHERE to_agent = ?1 AND read = 0 {RETURNING}"
-                ),
-                &[&agent],
-                "claim unread messages",
-            )?,
-            Some(n) => {
-                let n = i64::try_from(n).unwrap_or(i64::MAX);
-                self.query_seq(
-                    &format!(
-                        "UPDATE messages SET read = 1 WHERE rowid IN (
-                           SELECT rowid FROM messages WHERE to_agent = ?1 AND read = 0
-                           ORDER BY created_at, rowid LIMIT ?2) {RETURNING}"
-                    ),
-                    &[&agent, &n],
-                    "claim unread messages",
-                )?
+    /// [`MailError::Db`] (locked past the busy timeout, corrupt); nothing is
+    /// claimed then.
+    pub fn claim_unread(&self, agent: &str, limit: Option<usize>) -> Result<MailBatch, MailError> {
+        let pending = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM messages WHERE to_agent = ?1 AND read = 0)",
+            )
+            .and_then(|mut s| s.query_row([agent], |r| r.get::<_, bool>(0)))
+            .map_err(|e| self.q("read unread messages", e))?;
+        if !pending {
+            return Ok(MailBatch::default());
+        }
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.q("start claiming messages", e))?;
+        // Read everything first (under the write lock, so the snapshot is
+        // the truth), then update: never write a table mid-scan.
+        let mut rows: Vec<Decoded> = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "{SELECT} WHERE to_agent = ?1 AND read = 0 ORDER BY created_at, rowid"
+                ))
+                .map_err(|e| self.q("claim unread messages", e))?;
+            let mut it = stmt
+                .query_map([agent], decode_row)
+                .map_err(|e| self.q("claim unread messages", e))?;
+            let mut good = 0;
+            while limit.is_none_or(|n| good < n) {
+                let Some(row) = it.next() else { break };
+                let row = row.map_err(|e| self.q("claim unread messages", e))?;
+                good += usize::from(row.1.is_ok());
+                rows.push(row);
             }
-        };
-        rows.sort_by(|a, b| (a.1.created_at.as_str(), a.0).cmp(&(b.1.created_at.as_str(), b.0)));
-        Ok(rows.into_iter().map(|(_, m)| m).collect())
+        }
+        let mut batch = MailBatch::default();
+        {
+            let mut claim = tx
+                .prepare_cached("UPDATE messages SET read = 1 WHERE rowid = ?1 AND read = 0")
+                .map_err(|e| self.q("claim unread messages", e))?;
+            for (seq, row) in rows {
+                match row {
+                    Ok(mut m) => {
+                        let n = claim
+                            .execute([seq])
+                            .map_err(|e| self.q("claim unread messages", e))?;
+                        if n == 1 {
+                            m.read = true;
+                            batch.messages.push(m);
+                        }
+                    }
+                    Err(u) => batch.undecodable.push(u),
+                }
+            }
+        }
+        tx.commit()
+            .map_err(|e| self.q("commit claimed messages", e))?;
+        Ok(batch)
     }
 
-    /// Returns messages matching `filter`, newest first.
+    /// Puts claimed messages back: marks them unread again, in one
+    /// transaction, so the next check delivers them (for a caller whose
+    /// delivery failed after [`MailStore::claim_unread`]). Returns how many
+    /// were put back; unknown and already unread ids are ignored.
+    ///
+    /// # Errors
+    /// [`MailError::Db`]; then nothing was put back.
+    pub fn unclaim(&self, ids: &[String]) -> Result<usize, MailError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.q("start returning messages", e))?;
+        let mut n = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE messages SET read = 0 WHERE id = ?1 AND read = 1")
+                .map_err(|e| self.q("mark messages unread", e))?;
+            for id in ids {
+                n += stmt
+                    .execute([id])
+                    .map_err(|e| self.q("mark messages unread", e))?;
+            }
+        }
+        tx.commit()
+            .map_err(|e| self.q("commit returned messages", e))?;
+        Ok(n)
+    }
+
+    /// Returns messages matching `filter`, newest first. Rows that cannot
+    /// be decoded are skipped and logged (see [`MailStore::list_batch`]).
     ///
     /// # Errors
     /// [`MailError::Db`].
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<MailMessage>, MailError> {
+        Ok(self.list_batch(filter)?.into_messages_logged("list mail"))
+    }
+
+    /// Returns messages matching `filter`, newest first, and the matching
+    /// rows that cannot be decoded (a bad row counts towards the limit).
+    ///
+    /// # Errors
+    /// [`MailError::Db`].
+    pub fn list_batch(&self, filter: &ListFilter) -> Result<MailBatch, MailError> {
         let (clause, args) = where_clause(filter);
         let mut sql = format!("{SELECT}{clause} ORDER BY created_at DESC, rowid DESC");
         if let Some(n) = filter.limit {
@@ -380,12 +475,14 @@ impl MailStore {
     /// Returns the message with `id`, if any.
     ///
     /// # Errors
+    /// [`MailError::Undecodable`] when the row exists but cannot be decoded;
     /// [`MailError::Db`].
     pub fn get(&self, id: &str) -> Result<Option<MailMessage>, MailError> {
-        Ok(self
-            .query(&format!("{SELECT} WHERE id = ?1"), &[&id], "read a message")?
-            .into_iter()
-            .next())
+        let batch = self.query(&format!("{SELECT} WHERE id = ?1"), &[&id], "read a message")?;
+        if let Some(u) = batch.undecodable.into_iter().next() {
+            return Err(MailError::Undecodable(u));
+        }
+        Ok(batch.messages.into_iter().next())
     }
 
     /// Returns a thread, oldest first: its root (the message whose id is
@@ -395,28 +492,41 @@ impl MailStore {
     /// # Errors
     /// [`MailError::Db`].
     pub fn thread(&self, thread: &str) -> Result<Vec<MailMessage>, MailError> {
-        self.query(
+        Ok(self
+            .query(
             &format!(
                 "{SELECT} WHERE thread_id = ?1 OR id = ?1 ORDER BY (id = ?1) DESC, created_at, rowid"
             ),
             &[&thread],
             "read a thread",
-        )
+        )?
+        .into_messages_logged("read a thread"))
     }
 
     /// Returns messages stored after the insertion sequence `after` (a
     /// `rowid`), oldest first, with their sequence numbers: a cursor for
-    /// tailing that never skips rows sharing a millisecond.
+    /// tailing that never skips rows sharing a millisecond. A row that
+    /// cannot be decoded is logged and skipped, so it never stalls a tail.
     ///
     /// # Errors
     /// [`MailError::Db`].
     pub fn since(&self, after: i64, limit: usize) -> Result<Vec<(i64, MailMessage)>, MailError> {
         let n = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.query_seq(
+        let rows = self.query_seq(
             &format!("{SELECT} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"),
             &[&after, &n],
             "tail messages",
-        )
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, row) in rows {
+            match row {
+                Ok(m) => out.push((seq, m)),
+                Err(u) => {
+                    tracing::warn!(seq, id = ?u.id, problem = %u.problem, "tail mail: skipped a mail row that cannot be read");
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Marks a message read. Returns `None` for an unknown id, otherwise
@@ -531,12 +641,15 @@ impl MailStore {
         sql: &str,
         args: &[&dyn rusqlite::ToSql],
         action: &'static str,
-    ) -> Result<Vec<MailMessage>, MailError> {
-        Ok(self
-            .query_seq(sql, args, action)?
-            .into_iter()
-            .map(|(_, m)| m)
-            .collect())
+    ) -> Result<MailBatch, MailError> {
+        let mut batch = MailBatch::default();
+        for (_, row) in self.query_seq(sql, args, action)? {
+            match row {
+                Ok(m) => batch.messages.push(m),
+                Err(u) => batch.undecodable.push(u),
+            }
+        }
+        Ok(batch)
     }
 
     fn query_seq(
@@ -544,25 +657,18 @@ impl MailStore {
         sql: &str,
         args: &[&dyn rusqlite::ToSql],
         action: &'static str,
-    ) -> Result<Vec<(i64, MailMessage)>, MailError> {
+    ) -> Result<Vec<Decoded>, MailError> {
         let mut stmt = self
             .conn
             .prepare_cached(sql)
             .map_err(|e| self.q(action, e))?;
-        let raw = stmt
-            .query_map(args, row_to_message)
+        stmt.query_map(args, decode_row)
             .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-            .map_err(|e| self.q(action, e))?;
-        raw.into_iter()
-            .map(|(seq, r)| r.into_message().map(|m| (seq, m)))
-            .collect()
+            .map_err(|e| self.q(action, e))
     }
 }
 
-/// The WAL size past which closing a store checkpoints and truncates it. A
-/// process that opens the database first rebuilds its WAL index by reading
-/// the whole WAL, so the WAL is kept small; below this size closing costs no
-/// fsync.
+/// Builds the `WHERE` clause and its arguments for a [`ListFilter`].
 fn where_clause(filter: &ListFilter) -> (String, Vec<String>) {
     let mut conds = Vec::new();
     let mut args = Vec::new();
@@ -587,67 +693,6 @@ fn where_clause(filter: &ListFilter) -> (String, Vec<String>) {
         (String::new(), args)
     } else {
         (format!(" WHERE {}", conds.join(" AND ")), args)
-    }
-}
-
-struct RawRow {
-    id: String,
-    from: String,
-    to: String,
-    subject: String,
-    body: String,
-    kind: String,
-    priority: String,
-    thread_id: Option<String>,
-    payload: Option<String>,
-    read: i64,
-    created_at: String,
-}
-
-fn row_to_message(r: &Row<'_>) -> rusqlite::Result<(i64, RawRow)> {
-    Ok((
-        r.get(0)?,
-        RawRow {
-            id: r.get(1)?,
-            from: r.get(2)?,
-            to: r.get(3)?,
-            subject: r.get(4)?,
-            body: r.get(5)?,
-            kind: r.get(6)?,
-            priority: r.get(7)?,
-            thread_id: r.get(8)?,
-            payload: r.get(9)?,
-            read: r.get(10)?,
-            created_at: r.get(11)?,
-        },
-    ))
-}
-
-impl RawRow {
-    fn into_message(self) -> Result<MailMessage, MailError> {
-        let kind = self.kind.parse().map_err(|_| MailError::UnknownValue {
-            id: self.id.clone(),
-            column: "type",
-            value: self.kind.clone(),
-        })?;
-        let priority = self.priority.parse().map_err(|_| MailError::UnknownValue {
-            id: self.id.clone(),
-            column: "priority",
-            value: self.priority.clone(),
-        })?;
-        Ok(MailMessage {
-            id: self.id,
-            from: self.from,
-            to: self.to,
-            subject: self.subject,
-            body: self.body,
-            kind,
-            priority,
-            thread_id: self.thread_id,
-            payload: self.payload,
-            read: self.read == 1,
-            created_at: self.created_at,
-        })
     }
 }
 

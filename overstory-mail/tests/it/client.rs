@@ -42,7 +42,7 @@ fn check_returns_unread_oldest_first_marks_them_and_leaves_other_inboxes() {
     let a = c.send(&req("lead", "b1", "first")).unwrap();
     let b = c.send(&req("lead", "b1", "second")).unwrap();
     let other = c.send(&req("lead", "b2", "other")).unwrap();
-    let got = c.check(&name("b1")).unwrap();
+    let got = c.check(&name("b1")).unwrap().messages;
     assert_eq!(
         got.iter().map(|m| &m.id).collect::<Vec<_>>(),
         [&a.id, &b.id]
@@ -144,7 +144,7 @@ fn check_inject_caps_the_batch_and_leaves_the_rest_unread() {
         overstory_mail::INJECT_LIMIT
     )));
     assert!(text.contains("(3 more unread messages not shown"), "{text}");
-    assert_eq!(c.check(&name("b1")).unwrap().len(), 3);
+    assert_eq!(c.check(&name("b1")).unwrap().messages.len(), 3);
 }
 
 #[test]

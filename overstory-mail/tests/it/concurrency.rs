@@ -41,7 +41,13 @@ fn concurrent_checks_never_deliver_a_message_twice() {
             let mut got = Vec::new();
             loop {
                 let finished = done.load(std::sync::atomic::Ordering::SeqCst) == writers;
-                got.extend(c.check(&name("inbox")).unwrap().into_iter().map(|m| m.id));
+                got.extend(
+                    c.check(&name("inbox"))
+                        .unwrap()
+                        .messages
+                        .into_iter()
+                        .map(|m| m.id),
+                );
                 if finished {
                     return got;
                 }

@@ -10,6 +10,7 @@ mod schema;
 mod side_files;
 mod store;
 mod support;
+mod undecodable;
 
 #[test]
 fn every_test_module_is_declared() {

@@ -489,13 +489,13 @@ fn claim_returns_read_true_and_limit_leaves_the_rest_unread() {
     let ids: Vec<_> = (0..5)
         .map(|i| s.insert(&msg("a", "b", &i.to_string())).unwrap().id)
         .collect();
-    let first = s.claim_unread("b", Some(2)).unwrap();
+    let first = s.claim_unread("b", Some(2)).unwrap().messages;
     assert_eq!(
         first.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
         ids[..2]
     );
     assert!(first.iter().all(|m| m.read));
-    let rest = s.claim_unread("b", None).unwrap();
+    let rest = s.claim_unread("b", None).unwrap().messages;
     assert_eq!(
         rest.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
         ids[2..]
