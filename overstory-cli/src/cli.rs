@@ -72,7 +72,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     };
 
     if cli.version {
-        return print_version(cli.json || json_anywhere);
+        return print_version(cli.json || json_anywhere, style);
     }
     let Some(command) = cli.command else {
         let help = Cli::command().render_help().to_string();
@@ -93,23 +93,44 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match commands::run(&ctx, command) {
-        Ok(out) => {
-            // A closed stdout (ov status | head) ends quietly and successfully.
-            out.print(ctx.json, ctx.quiet, ctx.style);
+    let result = commands::run(&ctx, command).and_then(|out| {
+        // Output that cannot be written (a full disk, a closed pipe) is a
+        // failure; so is streamed output that failed other than by its
+        // reader going away.
+        out.print(ctx.json, ctx.quiet, ctx.style)?;
+        match output::take_stream_failure() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => {
             if cli.timing {
                 output::eprint_line(&format_elapsed(started.elapsed().as_millis()));
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
+            // When stdout is what failed, print_error falls back to stderr.
             e.print(ctx.json, &envelope_name, ctx.style);
             ExitCode::FAILURE
         }
     }
 }
 
-fn print_version(json: bool) -> ExitCode {
+/// Writes `text` to stdout (help, version); exits 1 with the error on
+/// stderr when it cannot be written.
+fn print_or_fail(text: &str, style: Style) -> ExitCode {
+    match output::write_raw(text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            CliError::from(e).print(false, "ov", style);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_version(json: bool, style: Style) -> ExitCode {
     let text = if json {
         let v = serde_json::json!({
             "name": "@os-eco/overstory-cli",
@@ -121,8 +142,7 @@ fn print_version(json: bool) -> ExitCode {
     } else {
         format!("{}\n", overstory_core::VERSION)
     };
-    output::print_raw(&text);
-    ExitCode::SUCCESS
+    print_or_fail(&text, style)
 }
 
 /// Formats `Done in <N>ms` below a second and `Done in <N.NN>s` above.
@@ -139,8 +159,7 @@ fn format_elapsed(ms: u128) -> String {
 fn usage_error(e: &clap::Error, json: bool, style: Style) -> ExitCode {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            output::print_raw(&e.render().to_string());
-            return ExitCode::SUCCESS;
+            return print_or_fail(&e.render().to_string(), style);
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             output::eprint_line(e.render().to_string().trim_end());

@@ -113,16 +113,10 @@ impl CliError {
     }
 
     /// Prints the error for the user and returns nothing; the caller exits 1.
+    /// When stdout cannot take the `--json` envelope, the error goes to
+    /// stderr ([`crate::output::print_error`]).
     pub fn print(&self, json: bool, command: &str, style: Style) {
-        if json {
-            println!("{}", self.envelope(command));
-            return;
-        }
-        let (head, details) = self.lines();
-        eprintln!("{}", style.red(&head));
-        for line in &details {
-            eprintln!("{}", style.dim(line));
-        }
+        crate::output::print_error(self, json, command, style);
     }
 
     /// Returns the error as `ov` prints it without colour: the

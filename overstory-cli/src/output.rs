@@ -4,6 +4,17 @@
 //! spread into the `--json` envelope, and the human lines. This module renders
 //! it one way or the other. With `--json`, stdout carries exactly one compact
 //! JSON document and nothing else.
+//!
+//! Output that cannot be written is a failure, never a silent success:
+//! [`Output::print`] and [`write_raw`] write, flush and return a
+//! [`WriteError`] (a full disk, a closed pipe), and `ov` then exits 1 with
+//! the error on stderr. A command whose effect depends on its output being
+//! read (`ov mail check` marks mail read) prints its output itself and
+//! undoes the effect when the write fails. Streamed output ([`print_raw`]:
+//! `--follow`, `--watch`) stops at the first failed write; a reader that
+//! went away (a broken pipe) is how a stream is meant to end and counts as
+//! success, while any other write error is remembered and makes `ov` exit 1
+//! at the end ([`take_stream_failure`]).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -11,6 +22,7 @@
 )]
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::Mutex;
 
 use overstory_core::env;
 use serde_json::{Map, Value};
@@ -183,13 +195,13 @@ impl Output {
         self
     }
 
-    /// Writes the output to stdout. Returns `false` when stdout is closed.
-    pub fn print(&self, json: bool, quiet: bool, style: Style) -> bool {
-        let text = self.render(json, quiet, style);
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.flush())
-            .is_ok()
+    /// Writes the output to stdout and flushes it.
+    ///
+    /// # Errors
+    /// A [`WriteError`] when stdout cannot take the output (closed pipe,
+    /// full disk): the output was not (wholly) delivered.
+    pub fn print(&self, json: bool, quiet: bool, style: Style) -> Result<(), WriteError> {
+        write_raw(&self.render(json, quiet, style))
     }
 
     /// Renders the output as it would be printed.
@@ -287,16 +299,101 @@ pub fn envelope_err(command: &str, error: &str, code: Option<&str>) -> Value {
 }
 
 /// Writes a line to stderr (progress and timing lines that are not output).
+/// A stderr that cannot be written is ignored: there is nowhere left to say so.
 pub fn eprint_line(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
-/// Writes text to stdout as is (help, completion scripts).
-pub fn print_raw(text: &str) -> bool {
+/// Stdout could not take the output.
+#[derive(Debug)]
+pub struct WriteError {
+    /// What the operating system said (`EPIPE`, `ENOSPC`, …).
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Could not write the output to stdout")
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl WriteError {
+    /// Returns whether the reader went away (a closed pipe).
+    pub fn is_broken_pipe(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+impl From<WriteError> for CliError {
+    fn from(e: WriteError) -> Self {
+        let hint = if e.is_broken_pipe() {
+            "The program reading ov's output closed it early"
+        } else {
+            "Make room on the disk (or fix what stdout is redirected to) and run the command again"
+        };
+        CliError::with_code("OUTPUT_ERROR", e.to_string())
+            .caused_by(e.source)
+            .hint(hint)
+    }
+}
+
+/// Writes text to stdout as is and flushes it.
+///
+/// # Errors
+/// A [`WriteError`] when stdout cannot take it.
+pub fn write_raw(text: &str) -> Result<(), WriteError> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .is_ok()
+        .map_err(|source| WriteError { source })
+}
+
+/// The first write error of streamed output that was not a closed pipe.
+static STREAM_FAILURE: Mutex<Option<WriteError>> = Mutex::new(None);
+
+/// Writes streamed text to stdout (follow lines, progress, help) and
+/// returns whether it was written, so a loop can stop at the first
+/// failure. A closed pipe ends a stream normally; any other failure is
+/// remembered, and `ov` exits 1 once the command returns.
+pub fn print_raw(text: &str) -> bool {
+    match write_raw(text) {
+        Ok(()) => true,
+        Err(e) => {
+            if !e.is_broken_pipe()
+                && let Ok(mut slot) = STREAM_FAILURE.lock()
+            {
+                slot.get_or_insert(e);
+            }
+            false
+        }
+    }
+}
+
+/// Returns (and forgets) the remembered failure of streamed output.
+pub fn take_stream_failure() -> Option<WriteError> {
+    STREAM_FAILURE.lock().ok().and_then(|mut slot| slot.take())
+}
+
+/// Prints an error for the user: the `--json` failure envelope on stdout,
+/// or the human lines on stderr. When even the envelope cannot be written
+/// to stdout, the human lines go to stderr, so an error is never lost.
+pub fn print_error(err: &CliError, json: bool, command: &str, style: Style) {
+    if json && write_raw(&format!("{}\n", err.envelope(command))).is_ok() {
+        return;
+    }
+    let (head, details) = err.lines();
+    let mut text = format!("{}\n", style.red(&head));
+    for line in &details {
+        text.push_str(&style.dim(line));
+        text.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Encodes `value` as JSON for an envelope; a failure is an internal error

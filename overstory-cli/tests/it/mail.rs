@@ -1079,3 +1079,43 @@ fn send_records_a_mail_sent_event_with_the_current_run() {
     assert_eq!(data["messageId"], id.as_str());
     assert_eq!(data["to"], "builder-1");
 }
+
+/// Runs `ov` with stdout redirected to `/dev/full`, where every write fails
+/// with ENOSPC.
+fn to_full_disk(p: &Project, args: &[&str]) -> Output {
+    let full = std::fs::File::create("/dev/full").unwrap();
+    p.cmd(args)
+        .stdout(std::process::Stdio::from(full))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_command_fails_when_its_output_cannot_be_written() {
+    let p = Project::new();
+    p.send(&["--to", "a-1"]);
+    for args in [
+        &["mail", "list"][..],
+        &["mail", "list", "--json"],
+        &[
+            "mail",
+            "send",
+            "--to",
+            "a-2",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ],
+        &["--version"],
+        &["--help"],
+        &["mail", "read", "msg-none", "--json"],
+    ] {
+        let out = to_full_disk(&p, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).is_empty(),
+            "{args:?}: the error reaches stderr"
+        );
+    }
+}
