@@ -1091,6 +1091,57 @@ fn to_full_disk(p: &Project, args: &[&str]) -> Output {
 }
 
 #[test]
+fn check_to_a_full_disk_exits_1_and_leaves_the_mail_for_exactly_one_later_check() {
+    let p = Project::new();
+    let id = p.send(&["--to", "a-1"]);
+    for args in [
+        &["mail", "check", "--agent", "a-1", "--json"][..],
+        &["mail", "check", "--agent", "a-1"],
+        &["mail", "check", "--agent", "a-1", "--inject"],
+    ] {
+        let out = to_full_disk(&p, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("Could not write the output to stdout")
+                && err.contains("left unread")
+                && err.contains("No space left on device"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            p.rows(&format!("SELECT read FROM messages WHERE id = '{id}'")),
+            0,
+            "{args:?}: the mail is still unread"
+        );
+    }
+    let v = p.json(&["mail", "check", "--agent", "a-1"]);
+    let got: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [id.as_str()], "delivered once, now");
+    assert!(
+        p.json(&["mail", "check", "--agent", "a-1"])["messages"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "and never again"
+    );
+}
+
+#[test]
+fn inject_to_a_full_disk_keeps_the_nudge_banner_for_the_next_check() {
+    let p = Project::new();
+    p.send(&["--to", "a-1", "--priority", "urgent", "--subject", "Fire"]);
+    let out = to_full_disk(&p, &["mail", "check", "--agent", "a-1", "--inject"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = p.ok(&["mail", "check", "--agent", "a-1", "--inject"]);
+    assert!(text.contains("PRIORITY") && text.contains("Fire"), "{text}");
+}
+
+#[test]
 fn every_command_fails_when_its_output_cannot_be_written() {
     let p = Project::new();
     p.send(&["--to", "a-1"]);
@@ -1118,4 +1169,50 @@ fn every_command_fails_when_its_output_cannot_be_written() {
             "{args:?}: the error reaches stderr"
         );
     }
+}
+
+#[test]
+fn a_bad_row_is_named_on_stderr_and_the_good_mail_is_delivered() {
+    let p = Project::new();
+    let first = p.send(&["--to", "a-1", "--subject", "first"]);
+    let c = rusqlite::Connection::open(p.state("mail.db")).unwrap();
+    c.execute_batch(
+        "INSERT INTO messages (id, from_agent, to_agent, subject, body, type, priority, read, created_at)
+         VALUES ('msg-bad', 'other', 'a-1', 'binary', X'FF00', 'status', 'normal', 0,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+    )
+    .unwrap();
+    let last = p.send(&["--to", "a-1", "--subject", "last"]);
+
+    let out = p.run(&["mail", "list", "--to", "a-1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&first) && text.contains(&last), "{text}");
+    assert!(text.contains("Total: 2 messages"), "{text}");
+    assert!(
+        stderr(&out).contains("msg-bad") && stderr(&out).contains("BLOB"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = p.run(&["mail", "check", "--agent", "a-1", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let got: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [first.as_str(), last.as_str()]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("msg-bad") && err.contains("left unread") && err.contains("ov mail read"),
+        "{err}"
+    );
+    assert_eq!(p.rows("SELECT read FROM messages WHERE id = 'msg-bad'"), 0);
+    assert_eq!(
+        p.rows("SELECT COUNT(*) FROM messages WHERE to_agent = 'a-1' AND read = 1"),
+        2
+    );
 }

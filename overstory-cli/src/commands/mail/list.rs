@@ -9,7 +9,9 @@ use crate::output::Output;
 
 /// List messages, newest first, without marking them read
 ///
-/// Without filters the listing is system-wide.
+/// Without filters the listing is system-wide. A stored message that
+/// cannot be read (written badly by another program) is left out and
+/// named in a warning on stderr; the command still succeeds.
 #[derive(Debug, clap::Args)]
 #[command(args_override_self = true)]
 pub struct ListArgs {
@@ -54,7 +56,9 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<Output, CliError> {
             .data(json!({ "count": n }))
             .raw(n.to_string()));
     }
-    let messages = client.list(&filter)?;
+    let batch = client.list_batch(&filter)?;
+    super::warn_undecodable(ctx.style, &batch.undecodable, "is not listed");
+    let messages = batch.messages;
     let out = Output::new("mail list").data(json!({ "messages": messages }));
     if messages.is_empty() {
         return Ok(out.hint("No messages found"));

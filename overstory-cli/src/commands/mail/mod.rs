@@ -7,13 +7,13 @@
 
 use clap::Subcommand;
 use overstory_core::{AgentName, env};
-use overstory_mail::{MailClient, MailMessage, MessageType, Priority};
+use overstory_mail::{MailClient, MailMessage, MessageType, Priority, Undecodable};
 use overstory_turn::dispatch::WakeOutcome;
 use overstory_turn::wake::{Waker, Wakeup};
 
 use crate::context::Context;
 use crate::error::CliError;
-use crate::output::{Output, Style};
+use crate::output::{self, Output, Style};
 
 mod check;
 mod list;
@@ -143,6 +143,26 @@ fn message_block(style: Style, m: &MailMessage, unread: bool) -> String {
     }
     s.push_str(&format!("  {}\n", m.created_at));
     s
+}
+
+/// Warns on stderr about stored rows that cannot be read, one line each,
+/// naming the row and saying how to take it out of the inbox. Not hidden
+/// by `--quiet` or `--json`: it is mail that was not delivered.
+/// `fate` says what happened to it (`was left unread`, `is not listed`).
+fn warn_undecodable(style: Style, rows: &[Undecodable], fate: &str) {
+    for u in rows {
+        let way_out = match &u.id {
+            Some(id) => format!("mark it read with 'ov mail read {id}' to stop this warning"),
+            None => "its id is unreadable too; delete it from .overstory/mail.db with sqlite3"
+                .to_owned(),
+        };
+        output::eprint_line(&format!(
+            "{} Message {} cannot be read and {fate}: {} — {way_out}",
+            style.yellow("!"),
+            u.label(),
+            u.problem
+        ));
+    }
 }
 
 /// `N message` or `N messages`.
