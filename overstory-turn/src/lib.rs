@@ -100,5 +100,5 @@ mod runner;
 pub mod shim;
 pub mod wake;
 
-pub(crate) use runner::event_row;
 pub use runner::{MissingSupport, RunTurnOptions, TurnError, TurnPaths, TurnResult, run_turn};
+pub(crate) use runner::{RunnerWorkerDied, event_row};
