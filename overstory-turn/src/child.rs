@@ -117,6 +117,27 @@ impl ProcessSpawner {
     }
 }
 
+/// The cause, inside an [`io::Error`], of a spawn that can never succeed:
+/// the agent's program is missing or not executable, or it exited saying it
+/// could not start. [`TurnError::is_start_failure`](crate::TurnError::is_start_failure)
+/// looks for it; other spawn errors (a missing working directory, no
+/// processes left) may pass on a later try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannotStart(pub String);
+
+impl std::fmt::Display for CannotStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CannotStart {}
+
+/// Returns an [`io::Error`] of `kind` carrying [`CannotStart`].
+pub fn cannot_start(kind: io::ErrorKind, message: impl Into<String>) -> io::Error {
+    io::Error::new(kind, CannotStart(message.into()))
+}
+
 /// Finds the program a spawn spec names, as `execvp` would for the child: a
 /// name with a `/` is taken relative to the child's working directory, a
 /// bare name is looked up in the child's `PATH` (the spec's, else ours).
@@ -127,18 +148,19 @@ impl ProcessSpawner {
 ///
 /// # Errors
 /// [`io::ErrorKind::NotFound`] when nothing executable is found,
-/// [`io::ErrorKind::PermissionDenied`] when the file exists but cannot be run.
+/// [`io::ErrorKind::PermissionDenied`] when the file exists but cannot be
+/// run; both carry [`CannotStart`].
 pub fn resolve_program(spec: &SpawnSpec, program: &OsStr) -> io::Result<PathBuf> {
     let shown = program.to_string_lossy();
     if shown.contains('/') {
         let path = spec.cwd.join(program);
         return match executable(&path) {
             Some(true) => Ok(path),
-            Some(false) => Err(io::Error::new(
+            Some(false) => Err(cannot_start(
                 io::ErrorKind::PermissionDenied,
                 format!("\"{shown}\" is not an executable file"),
             )),
-            None => Err(io::Error::new(
+            None => Err(cannot_start(
                 io::ErrorKind::NotFound,
                 format!("\"{shown}\" does not exist"),
             )),
@@ -154,7 +176,7 @@ pub fn resolve_program(spec: &SpawnSpec, program: &OsStr) -> io::Result<PathBuf>
         .map(|dir| spec.cwd.join(dir).join(program))
         .find(|candidate| executable(candidate) == Some(true))
         .ok_or_else(|| {
-            io::Error::new(
+            cannot_start(
                 io::ErrorKind::NotFound,
                 format!("\"{shown}\" was not found on PATH"),
             )
@@ -177,6 +199,15 @@ impl TurnSpawner for ProcessSpawner {
                 "the runtime built a spawn spec with no program to run",
             ));
         };
+        if !spec.cwd.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "the agent's working directory \"{}\" does not exist",
+                    spec.cwd.display()
+                ),
+            ));
+        }
         let program = resolve_program(spec, program)?;
         let program = program.as_os_str();
         let mut cmd = match &self.shim {

@@ -253,16 +253,16 @@ impl TurnError {
     /// Whether the agent process cannot start at all, so running the turn
     /// again cannot succeed: its program is missing or not executable, or
     /// it exited with [`crate::shim::SPAWN_FAILED`] before any output (the
-    /// shim could not run it, or a scripted agent has no script). Other
-    /// spawn errors (out of processes, out of memory) may pass.
+    /// shim could not run it, or a scripted agent has no script): the spawn
+    /// error carries [`CannotStart`](crate::child::CannotStart). Other spawn
+    /// errors (a missing working directory, out of processes) may pass.
     pub fn is_start_failure(&self) -> bool {
         matches!(
             self,
             Self::Spawn { source, .. }
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                )
+                if source
+                    .get_ref()
+                    .is_some_and(|e| e.is::<crate::child::CannotStart>())
         )
     }
 
@@ -478,7 +478,7 @@ async fn drive(
                 crate::shim::SPAWN_FAILED
             )
         });
-        let source = std::io::Error::new(std::io::ErrorKind::NotFound, detail);
+        let source = crate::child::cannot_start(std::io::ErrorKind::NotFound, detail);
         record_start_failure(opts, &source, sink);
         return Err(TurnError::Spawn {
             agent: agent.to_owned(),

@@ -223,3 +223,19 @@ async fn an_agent_that_exits_127_without_output_could_not_start() {
     );
     assert_eq!(ctx.errors("cant").len(), 1);
 }
+
+#[tokio::test]
+async fn a_missing_working_directory_is_named_and_may_be_retried() {
+    let ctx = Ctx::new();
+    ctx.seed("nowt");
+    let program = ctx.agent_program("fine.sh", CLEAN_TURN);
+    let mut o = ctx.opts("nowt", &program);
+    o.worktree = ctx.dir.path().join("removed-worktree");
+    let err = run_turn(o).await.unwrap_err();
+    assert!(!err.is_start_failure(), "{err}");
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(
+        cause.contains("removed-worktree") && cause.contains("does not exist"),
+        "{cause}"
+    );
+}
