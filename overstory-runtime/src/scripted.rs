@@ -35,8 +35,9 @@
 //!
 //! Without `--script`, the agent looks for its script in
 //! `$OVERSTORY_SCRIPTS_DIR`, else in `.overstory/scripts/` of the project:
-//! `<agent>.json`, then `<role>.json` (the agent name up to its last `-`, so
-//! `builder-2` finds `builder.json`), then `default.json`. With none of them
+//! `<agent>.json`, then the name with one `-` part less at a time (so
+//! `builder-2` and `builder-task-9-3` both find `builder.json`), then
+//! `default.json`. With none of them
 //! the agent cannot play: it says so on stderr ("No script for agent …:
 //! write one at …") and exits with code 127, the code for an agent that
 //! could not start, so the turn runner records the failure and settles the
@@ -742,14 +743,18 @@ pub fn play(
 /// Environment variable naming a directory of agent scripts.
 pub const SCRIPTS_DIR_VAR: &str = "OVERSTORY_SCRIPTS_DIR";
 
-/// Finds the script for `agent` in `dir`: `<agent>.json`, then the name up
-/// to its last `-` (`builder-2` ⇒ `builder.json`), then `default.json`.
+/// Finds the script for `agent` in `dir`: `<agent>.json`, then the name
+/// with one `-` part less at a time (`builder-2` ⇒ `builder.json`; an
+/// automatic name `builder-task-9-3` ⇒ `builder-task-9.json`,
+/// `builder-task.json`, `builder.json`), then `default.json`.
 pub fn find_script(dir: &Path, agent: Option<&str>) -> Option<PathBuf> {
     let mut names = Vec::new();
     if let Some(a) = agent {
         names.push(format!("{a}.json"));
-        if let Some((stem, _)) = a.rsplit_once('-') {
-            names.push(format!("{stem}.json"));
+        let mut stem = a;
+        while let Some((shorter, _)) = stem.rsplit_once('-') {
+            names.push(format!("{shorter}.json"));
+            stem = shorter;
         }
     }
     names.push("default.json".to_owned());
@@ -1199,6 +1204,11 @@ mod tests {
         assert_eq!(
             find_script(d.path(), None).unwrap(),
             d.path().join("default.json")
+        );
+        // An automatic name finds its capability's script.
+        assert_eq!(
+            find_script(d.path(), Some("builder-task-9-3")).unwrap(),
+            d.path().join("builder.json")
         );
     }
 
