@@ -275,6 +275,9 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
     if overstory_runtime::sandbox::root_refusal(runtime.id(), "sling").is_some() {
         return Err(FleetError::root_without_sandbox("sling"));
     }
+    // The agent's process must be able to start (its binary on PATH) before
+    // any row, branch or worktree exists.
+    runtime.preflight()?;
     let mut warnings = Vec::new();
     if req.skip_scout && capability != Capability::Lead {
         warnings.push("--skip-scout only applies to leads; ignored".to_owned());

@@ -33,6 +33,10 @@ pub const HEADLESS_ARGV: [&str; 10] = [
     "bypassPermissions",
 ];
 
+/// How to install Claude Code, for the error when `claude` is missing.
+pub const CLAUDE_INSTALL_HINT: &str =
+    "Install Claude Code with `npm install -g @anthropic-ai/claude-code`, or put `claude` on PATH";
+
 /// The Claude Code adapter (`claude`).
 #[derive(Debug, Clone)]
 pub struct ClaudeRuntime {
@@ -98,6 +102,21 @@ impl AgentRuntime for ClaudeRuntime {
 
     fn instruction_path(&self) -> &'static str {
         CLAUDE_INSTRUCTION_PATH
+    }
+
+    fn preflight(&self) -> Result<(), RuntimeError> {
+        let found = self
+            .program
+            .to_str()
+            .and_then(overstory_core::process::which);
+        match found {
+            Some(_) => Ok(()),
+            None => Err(RuntimeError::MissingBinary {
+                runtime: "claude".to_owned(),
+                program: self.program.clone(),
+                install: CLAUDE_INSTALL_HINT.to_owned(),
+            }),
+        }
     }
 
     fn spawn_command(&self, opts: &SpawnOptions) -> Result<String, RuntimeError> {
@@ -432,6 +451,32 @@ mod tests {
                 .version(),
             None
         );
+    }
+
+    #[test]
+    fn preflight_names_a_missing_binary_and_how_to_install_it() {
+        let err = ClaudeRuntime::new()
+            .with_program("/nonexistent/claude")
+            .preflight()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("\"/nonexistent/claude\""), "{text}");
+        assert!(
+            text.contains("npm install -g @anthropic-ai/claude-code"),
+            "{text}"
+        );
+        assert_eq!(err.code(), "RUNTIME_ERROR");
+        assert!(
+            ClaudeRuntime::new()
+                .with_program("no-such-claude-binary-on-path")
+                .preflight()
+                .is_err()
+        );
+        // Any executable that resolves passes.
+        ClaudeRuntime::new()
+            .with_program("/bin/sh")
+            .preflight()
+            .unwrap();
     }
 
     #[test]

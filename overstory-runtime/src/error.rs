@@ -53,6 +53,15 @@ pub enum RuntimeError {
         /// What happened.
         message: String,
     },
+    /// The scripted runtime's turn counter could not be stored.
+    #[error("Failed to store the scripted turn counter in \"{}\"", path.display())]
+    StateDir {
+        /// The state directory.
+        path: PathBuf,
+        /// The I/O error that caused it.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading or writing a stream failed.
     #[error("Failed to {action}")]
     Io {
@@ -84,6 +93,24 @@ pub enum RuntimeError {
         /// Which template (`overlay`, `agent definition`).
         source_name: &'static str,
     },
+    /// The runtime's agent binary cannot be found, so no agent of it can start.
+    #[error("Runtime \"{runtime}\" cannot start: \"{}\" was not found on PATH. {install}", program.display())]
+    MissingBinary {
+        /// The runtime's id (`claude`).
+        runtime: String,
+        /// The program that was looked for (`claude`, or a configured path).
+        program: PathBuf,
+        /// How to get it (`Install it with: npm install -g …`).
+        install: String,
+    },
+    /// No script was found for a scripted agent, so it cannot play a turn.
+    #[error("No script for agent \"{agent}\": write one at {}", path.display())]
+    NoScript {
+        /// The agent (`scripted-agent` when unnamed).
+        agent: String,
+        /// Where the first script looked for would be.
+        path: PathBuf,
+    },
     /// An option is not supported by this runtime.
     #[error("Runtime \"{runtime}\" does not support {feature}")]
     Unsupported {
@@ -103,8 +130,9 @@ impl RuntimeError {
             | Self::Manifest { .. }
             | Self::OverlayAtRoot { .. }
             | Self::Template { .. } => "AGENT_ERROR",
-            Self::Script { .. } | Self::Step { .. } => "SCRIPT_ERROR",
-            Self::Io { .. } => "IO_ERROR",
+            Self::Script { .. } | Self::Step { .. } | Self::NoScript { .. } => "SCRIPT_ERROR",
+            Self::MissingBinary { .. } => "RUNTIME_ERROR",
+            Self::Io { .. } | Self::StateDir { .. } => "IO_ERROR",
             Self::Unsupported { .. } => "RUNTIME_ERROR",
         }
     }

@@ -318,6 +318,18 @@ pub trait AgentRuntime: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Checks, before anything is created for an agent, that this runtime's
+    /// agent process can start here: its binary resolves on `PATH` (or at
+    /// the configured path). `ov sling` calls it first, so a missing CLI
+    /// fails with what to install instead of an agent that never boots.
+    /// The default has nothing to check.
+    ///
+    /// # Errors
+    /// [`RuntimeError::MissingBinary`] naming the binary and how to install it.
+    fn preflight(&self) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     /// Returns the shell command run inside a tmux pane. Never embeds cwd or
     /// env; deterministic for equal input.
     ///

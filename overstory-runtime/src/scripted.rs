@@ -35,15 +35,22 @@
 //!
 //! Without `--script`, the agent looks for its script in
 //! `$OVERSTORY_SCRIPTS_DIR`, else in `.overstory/scripts/` of the project:
-//! `<agent>.json`, then `<role>.json` (the agent name up to its last `-`, so
-//! `builder-2` finds `builder.json`), then `default.json`; with none of
-//! them it echoes its input.
+//! `<agent>.json`, then the name with one `-` part less at a time (so
+//! `builder-2` and `builder-task-9-3` both find `builder.json`), then
+//! `default.json`. With none of them
+//! the agent cannot play: it says so on stderr ("No script for agent …:
+//! write one at …") and exits with code 127, the code for an agent that
+//! could not start, so the turn runner records the failure and settles the
+//! agent instead of leaving it waiting.
 //!
 //! A top-level `"steps": [...]` is shorthand for a single turn. Turn *n* of a
-//! session (counted per session id in a state directory next to the script,
-//! or in `$OVERSTORY_SCRIPTED_STATE_DIR`) plays `turns[n]`; after the last
-//! turn, the last one repeats. A process that gets several user lines (a
-//! persistent agent) plays them as consecutive turns of one session.
+//! session plays `turns[n]`; after the last turn, the last one repeats. A
+//! process that gets several user lines (a persistent agent) plays them as
+//! consecutive turns of one session. Turns are counted per session id in
+//! `$OVERSTORY_SCRIPTED_STATE_DIR`, else in the project under
+//! `.overstory/agents/<agent>/scripted-state/` (see [`STATE_DIR_NAME`]),
+//! else next to the script (`<script>.state/`); never in the system temp
+//! directory.
 //!
 //! | step | effect |
 //! |---|---|
@@ -82,6 +89,10 @@ use crate::stream_json::{EventReader, ParseOptions};
 
 /// Environment variable that overrides where turn counters are kept.
 pub const STATE_DIR_VAR: &str = "OVERSTORY_SCRIPTED_STATE_DIR";
+
+/// The directory under an agent's `.overstory/agents/<name>/` that holds its
+/// scripted turn counters.
+pub const STATE_DIR_NAME: &str = "scripted-state";
 
 /// A parsed agent script.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -666,24 +677,21 @@ fn session_id(script: &Script, opts: &PlayOptions) -> String {
         .unwrap_or_else(|| format!("scripted-{}", overstory_core::ids::random_alnum(12)))
 }
 
-/// Returns the index of the turn to play in `session` and counts it, in
-/// `state_dir` or, when that cannot be written (a read-only script
-/// directory), in a directory under the system temp dir.
+/// Returns the index of the turn to play in `session` and counts it in
+/// `state_dir`.
+///
+/// # Errors
+/// [`RuntimeError::StateDir`] naming the directory when the counter cannot
+/// be stored (nothing falls back to the system temp dir).
 fn next_turn_index(state_dir: &Path, session: &str) -> Result<usize, RuntimeError> {
     let file = format!("{}.turn", sanitize(session));
-    let store = |dir: &Path, n: usize| {
-        std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(dir.join(&file), format!("{}\n", n + 1)))
-    };
-    let mut n = read_counter(&state_dir.join(&file));
-    if store(state_dir, n).is_err() {
-        let fallback = std::env::temp_dir().join("ov-scripted-state");
-        n = read_counter(&fallback.join(&file)).max(n);
-        store(&fallback, n).map_err(|source| RuntimeError::Io {
-            action: "store the scripted turn counter",
+    let n = read_counter(&state_dir.join(&file));
+    std::fs::create_dir_all(state_dir)
+        .and_then(|()| std::fs::write(state_dir.join(&file), format!("{}\n", n + 1)))
+        .map_err(|source| RuntimeError::StateDir {
+            path: state_dir.to_path_buf(),
             source,
         })?;
-    }
     Ok(n)
 }
 
@@ -735,14 +743,18 @@ pub fn play(
 /// Environment variable naming a directory of agent scripts.
 pub const SCRIPTS_DIR_VAR: &str = "OVERSTORY_SCRIPTS_DIR";
 
-/// Finds the script for `agent` in `dir`: `<agent>.json`, then the name up
-/// to its last `-` (`builder-2` ⇒ `builder.json`), then `default.json`.
+/// Finds the script for `agent` in `dir`: `<agent>.json`, then the name
+/// with one `-` part less at a time (`builder-2` ⇒ `builder.json`; an
+/// automatic name `builder-task-9-3` ⇒ `builder-task-9.json`,
+/// `builder-task.json`, `builder.json`), then `default.json`.
 pub fn find_script(dir: &Path, agent: Option<&str>) -> Option<PathBuf> {
     let mut names = Vec::new();
     if let Some(a) = agent {
         names.push(format!("{a}.json"));
-        if let Some((stem, _)) = a.rsplit_once('-') {
-            names.push(format!("{stem}.json"));
+        let mut stem = a;
+        while let Some((shorter, _)) = stem.rsplit_once('-') {
+            names.push(format!("{shorter}.json"));
+            stem = shorter;
         }
     }
     names.push("default.json".to_owned());
@@ -759,17 +771,20 @@ pub fn scripts_dir_from_env() -> Option<PathBuf> {
 }
 
 /// Runs one scripted-agent process turn: loads the script (given, else
-/// found by [`find_script`] in [`scripts_dir_from_env`], else a default that
-/// echoes its input), reads the user turn from `stdin` unless the script
-/// says not to, and plays it to `stdout`.
+/// found by [`find_script`] in [`scripts_dir_from_env`]), reads the user
+/// turn from `stdin` unless the script says not to, and plays it to
+/// `stdout`.
 ///
-/// Turn counters go to `$OVERSTORY_SCRIPTED_STATE_DIR`, else next to the
-/// script, else to a directory under the system temp dir. Mail steps run
-/// through `mailer` as `OVERSTORY_AGENT_NAME`.
+/// Turn counters go to `$OVERSTORY_SCRIPTED_STATE_DIR`, else to the agent's
+/// `.overstory/agents/<name>/scripted-state/` in `$OVERSTORY_PROJECT_ROOT`,
+/// else next to the script. Mail steps run through `mailer` as
+/// `OVERSTORY_AGENT_NAME`.
 ///
 /// # Errors
-/// [`RuntimeError::Script`] for a bad script; [`RuntimeError::Io`] when
-/// stdin or stdout fail.
+/// [`RuntimeError::NoScript`] when no script is given or found (naming
+/// where to write one); [`RuntimeError::Script`] for a bad script;
+/// [`RuntimeError::StateDir`] when the turn counter cannot be stored;
+/// [`RuntimeError::Io`] when stdin or stdout fail.
 pub fn run_agent(
     script_path: Option<&Path>,
     resume: Option<String>,
@@ -784,16 +799,13 @@ pub fn run_agent(
         Some(p) => Some(p.to_path_buf()),
         None => scripts_dir_from_env().and_then(|d| find_script(&d, agent.as_deref())),
     };
-    let script_path = found.as_deref();
-    let script = match script_path {
-        Some(p) => Script::load(p)?,
-        None => Script {
-            steps: Some(vec![Step::EchoInput(true)]),
-            ..Script::default()
-        },
+    let Some(script_path) = found.as_deref() else {
+        return Err(no_script(agent.as_deref()));
     };
+    let script = Script::load(script_path)?;
+    let state_dir = state_dir_for(script_path, agent.as_deref());
     let options = |resume: Option<String>| {
-        PlayOptions::new(cwd, state_dir_for(script_path))
+        PlayOptions::new(cwd, state_dir.clone())
             .mailer(Arc::clone(&mailer))
             .resume(resume)
             .agent_name(agent.clone())
@@ -866,11 +878,35 @@ fn is_user_line(line: &str) -> bool {
         .is_ok_and(|v| v.get("type").and_then(Value::as_str) == Some("user"))
 }
 
-fn state_dir_for(script_path: Option<&Path>) -> PathBuf {
-    overstory_core::env::var(STATE_DIR_VAR)
-        .map(PathBuf::from)
-        .or_else(|| script_path.map(default_state_dir))
-        .unwrap_or_else(|| std::env::temp_dir().join("ov-scripted-state"))
+/// The error for an agent with no script: where the first script looked
+/// for (`<scripts dir>/<agent>.json`) would be.
+fn no_script(agent: Option<&str>) -> RuntimeError {
+    let dir = scripts_dir_from_env().unwrap_or_else(|| PathBuf::from(".overstory/scripts"));
+    let file = format!("{}.json", agent.unwrap_or("default"));
+    RuntimeError::NoScript {
+        agent: agent.unwrap_or("scripted-agent").to_owned(),
+        path: dir.join(file),
+    }
+}
+
+/// Where an agent's turn counters live: `$OVERSTORY_SCRIPTED_STATE_DIR`,
+/// else its agent directory in the project, else next to the script.
+fn state_dir_for(script_path: &Path, agent: Option<&str>) -> PathBuf {
+    use overstory_core::env;
+    if let Some(dir) = env::var(STATE_DIR_VAR) {
+        return PathBuf::from(dir);
+    }
+    let in_project = env::var(env::PROJECT_ROOT)
+        .zip(agent)
+        .and_then(|(root, a)| {
+            let name = overstory_core::AgentName::new(a).ok()?;
+            Some(
+                overstory_core::Layout::new(root)
+                    .agent_dir(&name)
+                    .join(STATE_DIR_NAME),
+            )
+        });
+    in_project.unwrap_or_else(|| default_state_dir(script_path))
 }
 
 fn sanitize(s: &str) -> String {
@@ -895,8 +931,8 @@ pub struct ScriptedRuntime {
 impl ScriptedRuntime {
     /// Creates the adapter starting `ov` to play `script`.
     ///
-    /// Without a script the child plays a one-step script that echoes its
-    /// input.
+    /// Without a script the child looks one up by its agent's name (see the
+    /// [module docs](self)) and fails when there is none.
     pub fn new(ov: PathBuf, script: Option<PathBuf>) -> Self {
         Self { ov, script }
     }
@@ -1040,29 +1076,46 @@ mod tests {
     }
 
     #[test]
-    fn an_unwritable_state_dir_falls_back_to_the_temp_dir() {
+    fn an_unwritable_state_dir_is_an_error_naming_it() {
         let d = tempfile::tempdir().unwrap();
         let blocker = d.path().join("state");
         std::fs::write(&blocker, "not a directory").unwrap();
-        let s = Script::parse(
-            r#"{"turns":[{"steps":[{"say":"a"}]},{"steps":[{"say":"b"}]}]}"#,
-            Path::new("t"),
-        )
-        .unwrap();
-        let sid = format!("fallback-{}", overstory_core::ids::random_alnum(10));
-        let opts = PlayOptions::new(d.path(), &blocker).resume(Some(sid.clone()));
-        let said = |o: &PlayOptions| {
-            let mut out = Vec::new();
-            play(&s, "", o, &mut out).unwrap();
-            String::from_utf8(out).unwrap()
-        };
-        assert!(said(&opts).contains("\"a\""));
-        assert!(said(&opts).contains("\"b\""));
-        let _ = std::fs::remove_file(
-            std::env::temp_dir()
-                .join("ov-scripted-state")
-                .join(format!("{sid}.turn")),
+        let s = Script::parse(r#"{"steps":[{"say":"a"}]}"#, Path::new("t")).unwrap();
+        let opts = PlayOptions::new(d.path(), &blocker).resume(Some("sid".into()));
+        let mut out = Vec::new();
+        let err = play(&s, "", &opts, &mut out).unwrap_err();
+        assert!(matches!(err, RuntimeError::StateDir { .. }), "{err}");
+        assert!(err.to_string().contains(&blocker.display().to_string()));
+        assert!(out.is_empty(), "nothing is played without a counter");
+    }
+
+    #[test]
+    fn turn_counters_live_in_the_agents_project_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("s.json");
+        std::fs::write(&script, r#"{"steps":[{"say":"a"}]}"#).unwrap();
+        // Beside the script when no project is known.
+        if overstory_core::env::var(STATE_DIR_VAR).is_some()
+            || overstory_core::env::var(overstory_core::env::PROJECT_ROOT).is_some()
+        {
+            return;
+        }
+        assert_eq!(
+            state_dir_for(&script, Some("builder-1")),
+            d.path().join("s.json.state")
         );
+    }
+
+    #[test]
+    fn no_script_names_the_agent_and_where_to_write_one() {
+        let e = no_script(Some("builder-7"));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("No script for agent \"builder-7\""),
+            "{text}"
+        );
+        assert!(text.contains("builder-7.json"), "{text}");
+        assert_eq!(e.code(), "SCRIPT_ERROR");
     }
 
     #[test]
@@ -1151,6 +1204,11 @@ mod tests {
         assert_eq!(
             find_script(d.path(), None).unwrap(),
             d.path().join("default.json")
+        );
+        // An automatic name finds its capability's script.
+        assert_eq!(
+            find_script(d.path(), Some("builder-task-9-3")).unwrap(),
+            d.path().join("builder.json")
         );
     }
 

@@ -7,14 +7,15 @@
 //! supply their own [`TurnSpawner`] to script a child's output, exit and
 //! reaction to signals; the runner under test stays the real one.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use overstory_runtime::runtime::SpawnSpec;
 use std::pin::Pin;
 use std::process::Stdio;
 
+use overstory_core::env;
 use overstory_core::process::{self, Sig};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -59,6 +60,13 @@ pub trait TurnChild: Send {
     /// Sends `sig` to the child's whole process group. Never fails: a group
     /// that is already gone needs no signal.
     fn signal(&mut self, sig: Sig);
+    /// Whether any process is still alive in the child's process group. After
+    /// the child itself exited this is what it left behind: the agent and its
+    /// tools when the child was the turn shim and was killed. The default
+    /// (an injected child with no group) says no.
+    fn group_alive(&self) -> bool {
+        false
+    }
 }
 
 /// Starts turn children.
@@ -109,6 +117,80 @@ impl ProcessSpawner {
     }
 }
 
+/// The cause, inside an [`io::Error`], of a spawn that can never succeed:
+/// the agent's program is missing or not executable, or it exited saying it
+/// could not start. [`TurnError::is_start_failure`](crate::TurnError::is_start_failure)
+/// looks for it; other spawn errors (a missing working directory, no
+/// processes left) may pass on a later try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannotStart(pub String);
+
+impl std::fmt::Display for CannotStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CannotStart {}
+
+/// Returns an [`io::Error`] of `kind` carrying [`CannotStart`].
+pub fn cannot_start(kind: io::ErrorKind, message: impl Into<String>) -> io::Error {
+    io::Error::new(kind, CannotStart(message.into()))
+}
+
+/// Finds the program a spawn spec names, as `execvp` would for the child: a
+/// name with a `/` is taken relative to the child's working directory, a
+/// bare name is looked up in the child's `PATH` (the spec's, else ours).
+///
+/// Resolving first gives an error that names the program (the OS says only
+/// "No such file or directory"), and under the shim it is the only way to
+/// learn of it: the shim itself always starts.
+///
+/// # Errors
+/// [`io::ErrorKind::NotFound`] when nothing executable is found,
+/// [`io::ErrorKind::PermissionDenied`] when the file exists but cannot be
+/// run; both carry [`CannotStart`].
+pub fn resolve_program(spec: &SpawnSpec, program: &OsStr) -> io::Result<PathBuf> {
+    let shown = program.to_string_lossy();
+    if shown.contains('/') {
+        let path = spec.cwd.join(program);
+        return match executable(&path) {
+            Some(true) => Ok(path),
+            Some(false) => Err(cannot_start(
+                io::ErrorKind::PermissionDenied,
+                format!("\"{shown}\" is not an executable file"),
+            )),
+            None => Err(cannot_start(
+                io::ErrorKind::NotFound,
+                format!("\"{shown}\" does not exist"),
+            )),
+        };
+    }
+    let path_var = spec
+        .env
+        .get(env::PATH)
+        .map(OsString::from)
+        .or_else(|| env::var_os(env::PATH))
+        .unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .map(|dir| spec.cwd.join(dir).join(program))
+        .find(|candidate| executable(candidate) == Some(true))
+        .ok_or_else(|| {
+            cannot_start(
+                io::ErrorKind::NotFound,
+                format!("\"{shown}\" was not found on PATH"),
+            )
+        })
+}
+
+/// `Some(true)` for an executable file, `Some(false)` for another existing
+/// entry, `None` when nothing is there.
+fn executable(path: &Path) -> Option<bool> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = path.metadata().ok()?;
+    Some(meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
 impl TurnSpawner for ProcessSpawner {
     fn spawn(&self, spec: &SpawnSpec) -> io::Result<Box<dyn TurnChild>> {
         let Some((program, args)) = spec.argv.split_first() else {
@@ -117,6 +199,17 @@ impl TurnSpawner for ProcessSpawner {
                 "the runtime built a spawn spec with no program to run",
             ));
         };
+        if !spec.cwd.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "the agent's working directory \"{}\" does not exist",
+                    spec.cwd.display()
+                ),
+            ));
+        }
+        let program = resolve_program(spec, program)?;
+        let program = program.as_os_str();
         let mut cmd = match &self.shim {
             Some(shim) => {
                 let mut c = process::command(&shim.program);
@@ -191,5 +284,9 @@ impl TurnChild for ProcessChild {
         if let Ok(pgid) = i32::try_from(self.pid) {
             let _ = process::signal_group(pgid, sig);
         }
+    }
+
+    fn group_alive(&self) -> bool {
+        i32::try_from(self.pid).is_ok_and(process::is_group_alive)
     }
 }

@@ -16,7 +16,11 @@
 //!    so mail that arrived while it was letting go is never stranded.
 //!
 //! Delivery is at-least-once: a turn that fails leaves its mail unread, and
-//! the dispatcher retries with backoff up to a limit. [`sweep`] finds agents
+//! the dispatcher retries with backoff up to a limit. A turn whose agent
+//! cannot start at all ([`TurnError::is_start_failure`]: a missing runtime
+//! binary, a scripted agent without a script) is not retried: the agent is
+//! settled `zombie`, its parent gets `worker_died`, and the dispatcher fails
+//! with [`DispatchError::CannotStart`] (so `ov dispatch` exits non-zero). [`sweep`] finds agents
 //! with pending work and no dispatcher (after a crash, or a give-up) and
 //! wakes them; `ov serve` and the watchdog run it as a backstop.
 //!
@@ -33,13 +37,13 @@ use overstory_core::{AgentName, FsError, Layout, process};
 use overstory_mail::MailClient;
 use overstory_runtime::error::RuntimeError;
 use overstory_runtime::runtime::AgentRuntime;
-use overstory_sessions::{RunMode, Session, SessionStore};
+use overstory_sessions::{RunMode, Session, SessionStore, Transition};
 use serde::Serialize;
 use std::fs::OpenOptions;
 
 use crate::factory::TurnFactory;
 use crate::queue::{queued_turns, turn_text};
-use crate::{TurnResult, run_turn};
+use crate::{RunnerWorkerDied, TurnError, TurnResult, run_turn};
 
 /// Dispatching failed before any turn ran.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +61,16 @@ pub enum DispatchError {
     /// The runtime could not be chosen or built.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The agent's process cannot start (its binary is missing, or it exited
+    /// saying it could not start), so no retry can help: the agent was
+    /// settled as `zombie` and its parent got `worker_died`.
+    #[error("Agent \"{agent}\" cannot start, so it was settled as zombie: {reason}")]
+    CannotStart {
+        /// The agent.
+        agent: String,
+        /// Why, as the runtime or the failed start tells it.
+        reason: String,
+    },
     /// The dispatcher process could not be started.
     #[error("Failed to start the dispatcher for \"{agent}\"")]
     Launch {
@@ -431,6 +445,15 @@ pub async fn run_dispatcher(
                 }
                 attempts += 1;
             }
+            Err(e) if e.is_start_failure() => {
+                let reason = start_failure_reason(&e, runtime.as_ref());
+                tracing::error!(agent = %agent, reason = %reason, "the agent cannot start; settling it as zombie");
+                settle_unstartable(&factory.layout, &session, &reason);
+                return Err(DispatchError::CannotStart {
+                    agent: agent.to_string(),
+                    reason,
+                });
+            }
             Err(e) => {
                 report.failures += 1;
                 tracing::warn!(agent = %agent, error = %e, "turn failed; its mail stays unread");
@@ -445,6 +468,53 @@ pub async fn run_dispatcher(
             let delay = opts.backoff * 2u32.saturating_pow(attempts - 1);
             tokio::time::sleep(delay).await;
         }
+    }
+}
+
+/// Says why an agent cannot start: the runtime's own preflight when it fails
+/// (it names the binary and how to install it), else the failed start.
+fn start_failure_reason(e: &TurnError, runtime: &dyn AgentRuntime) -> String {
+    match runtime.preflight() {
+        Err(p) => p.to_string(),
+        Ok(()) => std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string),
+    }
+}
+
+/// Settles an agent that cannot start: `zombie` (from an active state only),
+/// and, when that landed and it has a parent, a `worker_died` mail to the
+/// parent. Failures are logged: the dispatcher fails with the reason anyway.
+fn settle_unstartable(layout: &Layout, session: &Session, reason: &str) {
+    let agent = session.agent_name.as_str();
+    let landed = SessionStore::open(&layout.sessions_db())
+        .and_then(|mut store| store.transition(agent, &Transition::died().touch_activity()));
+    match landed {
+        Ok(outcome) if outcome.applied() => {}
+        Ok(outcome) => {
+            tracing::warn!(agent, state = ?outcome.current(), "not settled as zombie: the agent is no longer active");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(agent, error = %e, "failed to settle the agent as zombie");
+            return;
+        }
+    }
+    let Some(parent) = &session.parent_agent else {
+        return;
+    };
+    let task_id = session.task_str();
+    let died = RunnerWorkerDied {
+        agent,
+        capability: session.capability.as_str(),
+        task_id,
+        parent: parent.as_str(),
+        what: "could not start its agent process",
+        reason,
+        last_activity: &session.last_activity,
+    };
+    let sent =
+        overstory_mail::MailStore::open(layout.mail_db()).and_then(|m| m.insert(&died.message()));
+    if let Err(e) = sent {
+        tracing::warn!(agent, error = %e, "failed to send worker_died mail to parent");
     }
 }
 

@@ -625,6 +625,10 @@ impl HostState<'_> {
                     }
                     None => return HostEnd::ChildExited,
                 },
+                // The child (the shim) ended while the agent's stdout is
+                // still open: the shim was killed, and the agent under it
+                // no longer dies with us. Wind down (its group is killed).
+                _ = running.child.wait() => return HostEnd::ChildExited,
                 Some(()) = wake_rx.recv() => true,
                 _ = ticker.tick() => {
                     if let Some(end) = self.on_tick(owner) {

@@ -61,10 +61,17 @@
 //!    session id there wins over anything the caller believed);
 //! 4. take the mail high-water mark, the baseline for terminal mail;
 //! 5. spawn the child (own process group), publish `turn.pid`, feed the user
-//!    turn to stdin while draining stdout into `events.db` in batches;
+//!    turn to stdin while draining stdout into `events.db` in batches; a
+//!    program that is not there (looked up on the child's `PATH` first), or
+//!    a child that exits with [`shim::SPAWN_FAILED`] before any output,
+//!    records an `error` event and fails the turn with a start failure
+//!    ([`TurnError::is_start_failure`]) that [`dispatch`] does not retry;
 //! 6. watch for an operator abort and for stalls (no output for
 //!    `stall_timeout`), escalating SIGTERM → SIGKILL to the whole group and
-//!    always reaping the child;
+//!    always reaping the child; a child that exits while its group lives on
+//!    (the shim was killed, the agent under it still runs) gets its group
+//!    terminated at once and an `error` event, instead of holding the lock
+//!    until the stall timeout;
 //! 7. decide the final state ([`outcome::settle`]), write it through the
 //!    compare-and-swap, notify the parent with `worker_died` when the agent
 //!    ended without finishing, and refresh `last_activity`;
@@ -100,5 +107,5 @@ mod runner;
 pub mod shim;
 pub mod wake;
 
-pub(crate) use runner::event_row;
 pub use runner::{MissingSupport, RunTurnOptions, TurnError, TurnPaths, TurnResult, run_turn};
+pub(crate) use runner::{RunnerWorkerDied, event_row};

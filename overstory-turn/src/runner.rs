@@ -250,6 +250,22 @@ pub enum TurnError {
 }
 
 impl TurnError {
+    /// Whether the agent process cannot start at all, so running the turn
+    /// again cannot succeed: its program is missing or not executable, or
+    /// it exited with [`crate::shim::SPAWN_FAILED`] before any output (the
+    /// shim could not run it, or a scripted agent has no script): the spawn
+    /// error carries [`CannotStart`](crate::child::CannotStart). Other spawn
+    /// errors (a missing working directory, out of processes) may pass.
+    pub fn is_start_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Spawn { source, .. }
+                if source
+                    .get_ref()
+                    .is_some_and(|e| e.is::<crate::child::CannotStart>())
+        )
+    }
+
     /// Returns the error code: `AGENT_ERROR`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -433,6 +449,9 @@ async fn drive(
 
     // Exit: keep escalation armed until the child is reaped.
     let exit = wait_with_escalation(&mut *child, drain.kill_at, opts.sigkill_delay).await;
+    if drain.orphaned {
+        end_orphaned_group(&mut *child, drain.kill_at).await;
+    }
     let ended_by_us = drain.aborted || drain.stall_aborted;
     let exit_code = if ended_by_us { None } else { exit };
     if let Some(t) = stderr_task {
@@ -446,6 +465,25 @@ async fn drive(
             Ok(Err(e)) => sink.warn(&format!("writing the user turn failed: {e}")),
             _ => {}
         }
+    }
+
+    // An agent that could not start at all (the shim could not run it, or
+    // it refused to: a scripted agent without a script) is a spawn failure,
+    // not a turn that ran.
+    if exit_code == Some(crate::shim::SPAWN_FAILED) && !drain.observed_any_event {
+        let stderr = log_dir.join("stderr.log");
+        let detail = stderr_reason(&stderr).unwrap_or_else(|| {
+            format!(
+                "the agent process exited with code {} before writing any output",
+                crate::shim::SPAWN_FAILED
+            )
+        });
+        let source = crate::child::cannot_start(std::io::ErrorKind::NotFound, detail);
+        record_start_failure(opts, &source, sink);
+        return Err(TurnError::Spawn {
+            agent: agent.to_owned(),
+            source,
+        });
     }
 
     // Terminal mail, outstanding work.
@@ -555,13 +593,16 @@ async fn spawn_child(
     guard: &mut TurnGuard,
     sink: &Sink,
 ) -> Result<Box<dyn TurnChild>, TurnError> {
-    let mut child = opts
-        .spawner
-        .spawn(spec)
-        .map_err(|source| TurnError::Spawn {
-            agent: opts.agent.as_str().to_owned(),
-            source,
-        })?;
+    let mut child = match opts.spawner.spawn(spec) {
+        Ok(c) => c,
+        Err(source) => {
+            record_start_failure(opts, &source, sink);
+            return Err(TurnError::Spawn {
+                agent: opts.agent.as_str().to_owned(),
+                source,
+            });
+        }
+    };
     let turn_pid_path = opts.layout.agent_turn_pid(&opts.agent);
     guard.turn_pid = Some(turn_pid_path.clone());
     if let Err(source) = process::write_pid_file(&turn_pid_path, child.pid()) {
@@ -645,6 +686,13 @@ struct Drain<'a> {
     /// When a pending SIGKILL fires.
     kill_at: Option<Instant>,
     last_event_at: Instant,
+    /// The child exited (and was reaped) while its stdout was still open;
+    /// its exit code, `None` for a signal.
+    leader_exit: Option<Option<i32>>,
+    /// The child exited but its process group lived on (the turn shim was
+    /// killed, or the agent left processes behind); the group is being
+    /// terminated.
+    orphaned: bool,
 }
 
 impl<'a> Drain<'a> {
@@ -668,6 +716,8 @@ impl<'a> Drain<'a> {
             stall_aborted: false,
             kill_at: None,
             last_event_at: Instant::now(),
+            leader_exit: None,
+            orphaned: false,
         }
     }
 
@@ -694,6 +744,10 @@ impl<'a> Drain<'a> {
                     continue;
                 }
                 feed = rx.recv() => feed,
+                status = child.wait(), if self.leader_exit.is_none() => {
+                    self.on_leader_exit(child, status.ok().flatten());
+                    continue;
+                }
                 () = sleep_until_opt(wake) => {
                     self.on_timer(child, stall_at);
                     continue;
@@ -729,6 +783,41 @@ impl<'a> Drain<'a> {
     /// An operator abort: SIGTERM now, SIGKILL after `sigkill_delay`.
     fn on_abort(&mut self, child: &mut dyn TurnChild) {
         self.aborted = true;
+        child.signal(Sig::Term);
+        self.kill_at
+            .get_or_insert(Instant::now() + self.opts.sigkill_delay);
+    }
+
+    /// The child exited while its stdout is still open. Normally the rest of
+    /// its output is already in the pipe and the stream ends next. But when
+    /// processes are left in its group (the turn shim was killed and the
+    /// agent under it runs on, or the agent left tools behind holding
+    /// stdout), nothing would ever end the turn short of the stall timeout:
+    /// the group is terminated now (SIGTERM, SIGKILL after `sigkill_delay`).
+    fn on_leader_exit(&mut self, child: &mut dyn TurnChild, exit: Option<i32>) {
+        self.leader_exit = Some(exit);
+        if !child.group_alive() {
+            return;
+        }
+        self.orphaned = true;
+        let pid = child.pid();
+        let how = exit.map_or_else(
+            || "was killed by a signal".to_owned(),
+            |c| format!("exited with code {c}"),
+        );
+        self.sink.error(&format!(
+            "turn process {pid} {how} but its process group still runs — terminating the group"
+        ));
+        self.intake.push(
+            NewEvent::new(self.opts.agent.as_str(), EventType::Error)
+                .level(EventLevel::Error)
+                .run(self.opts.run_id.clone())
+                .data(&json!({
+                    "reason": "the turn process ended while its agent was still running; the agent's process group was terminated",
+                    "pid": pid,
+                    "exitCode": exit,
+                })),
+        );
         child.signal(Sig::Term);
         self.kill_at
             .get_or_insert(Instant::now() + self.opts.sigkill_delay);
@@ -863,35 +952,70 @@ fn notify_parent(
     last_activity: &str,
     sink: &Sink,
 ) {
-    let agent = opts.agent.as_str();
     let Some(store) = mail else {
         sink.warn("failed to open mail store for parent notify");
         return;
     };
-    let payload = WorkerDied {
-        agent_name: agent.to_owned(),
-        capability: opts.capability.clone(),
-        task_id: opts.task_id.clone(),
-        reason: reason.to_owned(),
-        last_activity: last_activity.to_owned(),
-        terminated_by: TerminatedBy::Runner,
+    let died = RunnerWorkerDied {
+        agent: opts.agent.as_str(),
+        capability: &opts.capability,
+        task_id: &opts.task_id,
+        parent,
+        what: "ended without sending its terminal mail",
+        reason,
+        last_activity,
     };
-    let body = format!(
-        "Worker \"{agent}\" ({}) on task {} ended without sending its terminal mail. Reason: {reason}. Last activity: {last_activity}. Decide whether to retry the work, escalate, or report the failure upstream.",
-        opts.capability, opts.task_id
-    );
-    let msg = NewMessage {
-        from: agent.to_owned(),
-        to: parent.to_owned(),
-        subject: format!("[RUNNER] worker_died: {agent}"),
-        body,
-        kind: MessageType::WorkerDied,
-        priority: Priority::High,
-        payload: serde_json::to_string(&payload).ok(),
-        ..NewMessage::default()
-    };
-    if let Err(e) = store.insert(&msg) {
+    if let Err(e) = store.insert(&died.message()) {
         sink.warn(&format!("failed to send worker_died mail to parent: {e}"));
+    }
+}
+
+/// The turn runner's `worker_died` mail (`terminatedBy: runner`), from the
+/// worker to its parent. The dispatcher sends the same one for an agent that
+/// cannot start.
+pub(crate) struct RunnerWorkerDied<'a> {
+    pub(crate) agent: &'a str,
+    pub(crate) capability: &'a str,
+    pub(crate) task_id: &'a str,
+    pub(crate) parent: &'a str,
+    /// What happened, completing "Worker \"x\" (builder) on task t …".
+    pub(crate) what: &'a str,
+    pub(crate) reason: &'a str,
+    pub(crate) last_activity: &'a str,
+}
+
+impl RunnerWorkerDied<'_> {
+    pub(crate) fn message(&self) -> NewMessage {
+        let Self {
+            agent,
+            capability,
+            task_id,
+            parent,
+            what,
+            reason,
+            last_activity,
+        } = *self;
+        let payload = WorkerDied {
+            agent_name: agent.to_owned(),
+            capability: capability.to_owned(),
+            task_id: task_id.to_owned(),
+            reason: reason.to_owned(),
+            last_activity: last_activity.to_owned(),
+            terminated_by: TerminatedBy::Runner,
+        };
+        let body = format!(
+            "Worker \"{agent}\" ({capability}) on task {task_id} {what}. Reason: {reason}. Last activity: {last_activity}. Decide whether to retry the work, escalate, or report the failure upstream.",
+        );
+        NewMessage {
+            from: agent.to_owned(),
+            to: parent.to_owned(),
+            subject: format!("[RUNNER] worker_died: {agent}"),
+            body,
+            kind: MessageType::WorkerDied,
+            priority: Priority::High,
+            payload: serde_json::to_string(&payload).ok(),
+            ..NewMessage::default()
+        }
     }
 }
 
@@ -961,6 +1085,70 @@ async fn wait_with_escalation(
         }
     }
 }
+
+/// Records that the agent process could not start: an `error` event with
+/// the cause (the state is left alone: deciding what a failed start means
+/// for the agent is the caller's, see [`crate::dispatch`]).
+fn record_start_failure(opts: &RunTurnOptions, cause: &std::io::Error, sink: &Sink) {
+    sink.error(&format!("failed to start the agent process: {cause}"));
+    let event = NewEvent::new(opts.agent.as_str(), EventType::Error)
+        .level(EventLevel::Error)
+        .run(opts.run_id.clone())
+        .data(&json!({
+            "reason": "the agent process could not start",
+            "error": cause.to_string(),
+            "runtime": opts.runtime.id(),
+        }));
+    let stored = EventStore::open(&opts.paths.events_db).and_then(|s| s.insert(&event));
+    if let Err(e) = stored {
+        sink.warn(&format!(
+            "failed to record the start failure in events.db: {e}"
+        ));
+    }
+}
+
+/// Returns what an agent that could not start said on stderr: its first
+/// `Error` line (how `ov` reports), else its last non-empty line.
+fn stderr_reason(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines
+        .iter()
+        .find(|l| l.starts_with("Error"))
+        .or_else(|| lines.last())
+        .map(|l| l.chars().take(2000).collect())
+}
+
+/// Makes sure nothing is left of a group whose leader already exited: waits
+/// for the group to empty until the pending SIGKILL time (its SIGTERM was
+/// sent), then kills what is left and waits a little for it to go. The
+/// members are not our children (init reaps them), so this polls.
+async fn end_orphaned_group(child: &mut dyn TurnChild, kill_at: Option<Instant>) {
+    let kill_at = kill_at.unwrap_or_else(Instant::now);
+    let mut delay = Duration::from_millis(5);
+    let mut killed = false;
+    let give_up = kill_at + ORPHAN_KILL_WAIT;
+    while child.group_alive() {
+        let now = Instant::now();
+        if !killed && now >= kill_at {
+            child.signal(Sig::Kill);
+            killed = true;
+        }
+        if now >= give_up {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// How long after SIGKILL an orphaned group may take to disappear before the
+/// runner stops watching it.
+const ORPHAN_KILL_WAIT: Duration = Duration::from_secs(2);
 
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {

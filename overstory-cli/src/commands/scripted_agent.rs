@@ -1,6 +1,11 @@
 //! `ov scripted-agent` (hidden): the child process of the scripted runtime.
 //! Plays one turn of a JSON script as a Claude-shaped stream-json agent.
 //!
+//! An agent with no script cannot start: it prints where to write one and
+//! exits with [`SPAWN_FAILED`] (127), which the turn runner reads as "the
+//! agent could not start" (an error event, a settled agent), not as a turn
+//! to wait on.
+//!
 //! Mail steps are delivered as `ov mail send` delivers them, through
 //! `overstory_turn::wake::WakingMailer` (stored, then headless recipients
 //! woken), with no `ov` child process.
@@ -8,17 +13,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use overstory_runtime::RuntimeError;
 use overstory_runtime::scripted::{self, MailReport, MailStep, Outcome, ScriptMailer};
+use overstory_turn::shim::SPAWN_FAILED;
 use overstory_turn::wake::{Waker, WakingMailer};
 
 use crate::context::Context;
 use crate::error::CliError;
-use crate::output::Output;
+use crate::output::{Output, Style};
 
 /// Play one turn of an agent script (the scripted runtime's child process)
 #[derive(Debug, clap::Args)]
 pub struct ScriptedAgentArgs {
-    /// The script (JSON); without it the agent echoes its input
+    /// The script (JSON); without it the agent looks up its own by name
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
     /// Resume this session id
@@ -31,7 +38,7 @@ pub struct ScriptedAgentArgs {
 
 /// Plays the turn; exits with the scripted code or aborts on a scripted crash.
 pub fn run(ctx: &Context, args: ScriptedAgentArgs) -> Result<Output, CliError> {
-    let outcome = scripted::run_agent(
+    let played = scripted::run_agent(
         args.script.as_deref(),
         args.resume,
         args.print.as_deref(),
@@ -39,7 +46,18 @@ pub fn run(ctx: &Context, args: ScriptedAgentArgs) -> Result<Output, CliError> {
         mailer(ctx),
         &mut std::io::stdin().lock(),
         &mut std::io::stdout().lock(),
-    )?;
+    );
+    let outcome = match played {
+        Ok(o) => o,
+        Err(e @ RuntimeError::NoScript { .. }) => {
+            // Not a failed turn: an agent that cannot start at all.
+            CliError::from(e)
+                .hint("Pass --script FILE, or set OVERSTORY_SCRIPTS_DIR to a directory of scripts")
+                .print(false, "scripted-agent", Style::detect());
+            std::process::exit(SPAWN_FAILED);
+        }
+        Err(e) => return Err(e.into()),
+    };
     match outcome {
         Outcome::Exit(0) => Ok(Output::new("scripted-agent")),
         // A scripted exit code or crash is the point of this command: it

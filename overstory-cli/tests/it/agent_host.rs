@@ -389,6 +389,42 @@ fn stopping_the_host_completes_the_agent_and_removes_its_files() {
 }
 
 #[test]
+fn killing_the_agents_shim_takes_the_agent_down_and_ends_the_host() {
+    let p = Project::new();
+    p.persistent("coordinator", "coordinator", "scripted");
+    p.script(
+        "coordinator",
+        &serde_json::json!({"steps": [{"say": "working"}, {"run": "sleep 300"}]}),
+    );
+    let mut host = Reaper(p.host("coordinator", &[]));
+    // The recorded pid is the shim's: it leads the agent's group.
+    let shim = p.agent_pid("coordinator");
+    p.send("coordinator", "long job", "run it");
+    wait_until(Duration::from_secs(30), "the agent's tool to start", || {
+        live_group_members(shim).len() >= 3
+    });
+
+    overstory_core::process::signal_process(shim, overstory_core::process::Sig::Kill).unwrap();
+
+    assert!(
+        holds_within(Duration::from_secs(30), || host
+            .0
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "the host did not notice its shim was gone"
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "the agent's process group to be gone",
+        || live_group_members(shim).is_empty(),
+    );
+    assert_eq!(p.session("coordinator").state, AgentState::Zombie);
+    assert_eq!(p.events("coordinator", "error"), 1);
+    assert_eq!(p.host_files_exist("coordinator"), (false, false));
+}
+
+#[test]
 fn an_agent_process_that_dies_leaves_a_zombie_and_an_error_event() {
     let p = Project::new();
     p.persistent("coordinator", "coordinator", "scripted");

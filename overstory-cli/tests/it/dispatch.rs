@@ -16,7 +16,7 @@ use overstory_testkit::{TempRepo, wait_until};
 use overstory_turn::factory::RuntimeChoice;
 use overstory_turn::lock::read_turn_lock;
 
-use crate::support::{command, initialized_repo, run};
+use crate::support::{command, initialized_repo, path_without_claude, run};
 
 struct Project {
     repo: TempRepo,
@@ -385,4 +385,186 @@ fn real_claude_sends_worker_done_through_ov_and_completes() {
         .iter()
         .any(|r| r.body.to_string().contains("build it"));
     assert!(prompt_seen, "the mail reached the model as the user turn");
+}
+
+impl Project {
+    /// Stores unread mail for `to` without waking anyone.
+    fn post(&self, to: &str) {
+        MailStore::open(self.layout.mail_db())
+            .unwrap()
+            .insert(&overstory_mail::NewMessage {
+                from: "lead-1".into(),
+                to: to.into(),
+                subject: "work".into(),
+                body: "please".into(),
+                ..overstory_mail::NewMessage::default()
+            })
+            .unwrap();
+    }
+
+    fn error_events(&self, agent: &str) -> Vec<String> {
+        overstory_core::events::EventStore::open(&self.layout.events_db())
+            .unwrap()
+            .by_agent(agent, &overstory_core::events::EventFilter::default())
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event_type == "error")
+            .map(|e| e.data.unwrap_or_default())
+            .collect()
+    }
+
+    fn dispatch(&self, agent: &str, path: Option<&Path>) -> crate::support::Run {
+        let mut cmd = command(self.path());
+        cmd.args(["dispatch", "--agent", agent]);
+        if let Some(p) = path {
+            cmd.env("PATH", p);
+        }
+        run(&mut cmd)
+    }
+}
+
+#[test]
+fn a_missing_runtime_binary_settles_the_agent_tells_its_parent_and_fails_the_dispatch() {
+    let p = Project::new();
+    p.agent(
+        "builder-m",
+        "builder",
+        Some("lead-1"),
+        AgentState::Booting,
+        "claude",
+    );
+    p.post("builder-m");
+    let bin = path_without_claude();
+    let out = p.dispatch("builder-m", Some(bin.path()));
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("Agent \"builder-m\" cannot start"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("\"claude\" was not found on PATH")
+            && out
+                .stderr
+                .contains("npm install -g @anthropic-ai/claude-code"),
+        "{out:#?}"
+    );
+    assert_eq!(p.session("builder-m").state, AgentState::Zombie);
+    let errors = p.error_events("builder-m");
+    assert_eq!(errors.len(), 1, "one failed start, no retries: {errors:?}");
+    assert!(errors[0].contains("not found on PATH"), "{errors:?}");
+    let died = p.mail("lead-1", MessageType::WorkerDied);
+    assert_eq!(died.len(), 1);
+    let payload: serde_json::Value =
+        serde_json::from_str(died[0].payload.as_deref().unwrap()).unwrap();
+    assert_eq!(payload["terminatedBy"], "runner");
+    assert!(
+        payload["reason"].as_str().unwrap().contains("claude"),
+        "{payload}"
+    );
+    let agent = AgentName::new("builder-m").unwrap();
+    assert_eq!(read_turn_lock(&p.layout, &agent).held_by_pid, None);
+    assert!(!p.turn_pid("builder-m").exists());
+    assert_eq!(p.unread("builder-m"), 1, "undelivered mail stays unread");
+}
+
+#[test]
+fn a_scripted_agent_without_a_script_says_where_to_write_one_and_settles() {
+    let p = Project::new();
+    p.agent(
+        "builder-n",
+        "builder",
+        Some("lead-1"),
+        AgentState::Booting,
+        "scripted",
+    );
+    p.post("builder-n");
+    let out = p.dispatch("builder-n", None);
+    assert_eq!(out.code, 1, "{out:#?}");
+    let expected = format!(
+        "No script for agent \"builder-n\": write one at {}",
+        p.layout.scripts_dir().join("builder-n.json").display()
+    );
+    assert!(out.stderr.contains(&expected), "{out:#?}");
+    assert_eq!(p.session("builder-n").state, AgentState::Zombie);
+    let errors = p.error_events("builder-n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("No script for agent"), "{errors:?}");
+    assert_eq!(p.mail("lead-1", MessageType::WorkerDied).len(), 1);
+}
+
+#[test]
+fn killing_the_turn_shim_kills_the_agent_group_frees_the_lock_and_the_turn_is_retried() {
+    let p = Project::new();
+    p.agent(
+        "builder-k",
+        "builder",
+        Some("lead-1"),
+        AgentState::Booting,
+        "scripted",
+    );
+    p.script(
+        "builder-k",
+        &serde_json::json!({"steps": [{"say": "thinking hard"}, {"run": "sleep 300"}]}),
+    );
+    p.send("builder-k", "work", &[]);
+    let pid_file = p.turn_pid("builder-k");
+    wait_until(Duration::from_secs(30), "the turn to start", || {
+        pid_file.exists()
+    });
+    let shim: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the agent's tool to start", || {
+        live_group_members(shim).len() >= 3
+    });
+    let runner = parent_of(shim);
+    // The retry plays a script that finishes the work.
+    p.script(
+        "builder-k",
+        &serde_json::json!({"steps": [
+            {"mail": {"to": "lead-1", "subject": "done", "body": "built", "type": "worker_done"}}
+        ]}),
+    );
+
+    overstory_core::process::signal_process(shim, overstory_core::process::Sig::Kill).unwrap();
+
+    wait_until(
+        Duration::from_secs(10),
+        "the agent's process group to be gone",
+        || live_group_members(shim).is_empty(),
+    );
+    wait_until(Duration::from_secs(10), "the shim to be reaped", || {
+        !Path::new(&format!("/proc/{shim}")).exists()
+    });
+    assert!(
+        overstory_core::process::is_alive(runner),
+        "the runner outlives its shim"
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the retried turn to complete",
+        || p.session("builder-k").state == AgentState::Completed,
+    );
+    let errors = p.error_events("builder-k");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("process group was terminated")),
+        "{errors:?}"
+    );
+    assert_eq!(p.mail("lead-1", MessageType::WorkerDone).len(), 1);
+    wait_until(Duration::from_secs(10), "the dispatcher to exit", || {
+        !p.dispatching("builder-k")
+    });
+    let agent = AgentName::new("builder-k").unwrap();
+    assert_eq!(read_turn_lock(&p.layout, &agent).held_by_pid, None);
+    // The scripted turn counters live in the project, not in /tmp.
+    let state = p.layout.agent_dir(&agent).join("scripted-state");
+    assert!(
+        std::fs::read_dir(&state).unwrap().count() >= 1,
+        "turn counters in {}",
+        state.display()
+    );
 }

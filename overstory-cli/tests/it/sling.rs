@@ -856,3 +856,38 @@ fn real_claude_builder_commits_reports_worker_done_and_is_cleaned_up() {
     assert!(!wt.exists(), "worktree removed");
     assert!(!p.branch_exists(branch), "branch deleted when forced");
 }
+
+#[test]
+fn sling_without_the_runtime_binary_creates_nothing_and_says_how_to_install_it() {
+    let p = Project::new();
+    let bin = crate::support::path_without_claude();
+    let branches_before = p.repo.git(&["branch", "--list"]);
+    let out = run(command(p.path()).env("PATH", bin.path()).args([
+        "sling",
+        "task-1",
+        "--capability",
+        "builder",
+        "--name",
+        "builder-nc",
+        "--force-hierarchy",
+        "--runtime",
+        "claude",
+        "--headless",
+    ]))
+    .fails();
+    assert!(
+        out.stderr.contains("\"claude\" was not found on PATH")
+            && out
+                .stderr
+                .contains("npm install -g @anthropic-ai/claude-code"),
+        "{out:#?}"
+    );
+    assert!(!out.stdout.contains("launched"), "{out:#?}");
+    assert!(p.session("builder-nc").is_none(), "no row");
+    assert!(!p.worktree("builder-nc").exists(), "no worktree");
+    assert_eq!(
+        p.repo.git(&["branch", "--list"]),
+        branches_before,
+        "no branch"
+    );
+}

@@ -95,3 +95,12 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
     }
     out
 }
+
+/// A directory for `PATH` holding only `git`: everything a dispatcher or
+/// sling needs, and no `claude`.
+pub fn path_without_claude() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let git = overstory_core::process::which("git").expect("git on PATH");
+    std::os::unix::fs::symlink(git, dir.path().join("git")).unwrap();
+    dir
+}
