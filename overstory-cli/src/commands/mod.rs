@@ -24,6 +24,7 @@ mod hooks;
 mod init;
 mod log;
 mod mail;
+mod monitor;
 mod nudge;
 mod prime;
 mod replay;
@@ -89,6 +90,8 @@ pub enum Command {
     Coordinator(coordinator::CoordinatorArgs),
     /// Run the persistent orchestrator agent (one coordinator per repository)
     Orchestrator(coordinator::OrchestratorArgs),
+    /// Run the tier-2 monitor agent that patrols the fleet
+    Monitor(monitor::MonitorArgs),
     /// Decide a tool call for an agent (PreToolUse hook)
     #[command(hide = true)]
     Guard(guard::GuardArgs),
@@ -115,6 +118,7 @@ impl Command {
             Command::Config(_) => "config".into(),
             Command::Coordinator(a) => a.envelope_name(),
             Command::Orchestrator(a) => a.envelope_name(),
+            Command::Monitor(a) => a.envelope_name(),
             Command::Init(_) => "init".into(),
             Command::Demo(_) => "demo".into(),
             Command::Dispatch(_) => "dispatch".into(),
@@ -153,6 +157,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Config(args) => config::run(ctx, args),
         Command::Coordinator(args) => coordinator::run(ctx, args),
         Command::Orchestrator(args) => coordinator::run_orchestrator(ctx, args),
+        Command::Monitor(args) => monitor::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Dispatch(args) => dispatch::run(ctx, args),

@@ -28,6 +28,7 @@ mod hooks;
 mod init;
 mod log;
 mod mail;
+mod monitor;
 mod nudge;
 mod prime;
 mod project;
