@@ -80,6 +80,7 @@
 #![deny(missing_docs)]
 
 mod client;
+pub mod doctor;
 mod error;
 pub mod framing;
 mod group;
