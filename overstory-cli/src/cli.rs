@@ -100,6 +100,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             if cli.timing {
                 output::eprint_line(&format_elapsed(started.elapsed().as_millis()));
             }
+            if out.is_failure() {
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -15,6 +15,7 @@ mod config;
 mod coordinator;
 mod demo;
 mod dispatch;
+mod doctor;
 mod errors;
 mod feed;
 mod follow;
@@ -52,6 +53,8 @@ pub enum Command {
     Init(init::InitArgs),
     /// Run a small offline swarm in a scratch repository and summarise it
     Demo(demo::DemoArgs),
+    /// Check the project's health and repair what is safe
+    Doctor(doctor::DoctorArgs),
     /// Show error events
     Errors(errors::ErrorsArgs),
     /// Show (and follow) recent events of all agents
@@ -122,6 +125,7 @@ impl Command {
             Command::Init(_) => "init".into(),
             Command::Demo(_) => "demo".into(),
             Command::Dispatch(_) => "dispatch".into(),
+            Command::Doctor(_) => "doctor".into(),
             Command::AgentHost(_) => "agent-host".into(),
             Command::TurnShim(_) => "turn-shim".into(),
             Command::Errors(_) => "errors".into(),
@@ -161,6 +165,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Init(args) => init::run(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Dispatch(args) => dispatch::run(ctx, args),
+        Command::Doctor(args) => doctor::run(ctx, args),
         Command::AgentHost(args) => agent_host::run(ctx, args),
         // Handled in cli.rs before a context exists: it exits with its
         // child's status and prints nothing.

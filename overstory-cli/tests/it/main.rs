@@ -18,6 +18,7 @@ mod conventions;
 mod coordinator;
 mod demo;
 mod dispatch;
+mod doctor;
 mod errors;
 mod feed;
 mod group;
