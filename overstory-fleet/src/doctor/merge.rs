@@ -129,3 +129,60 @@ pub(super) fn findings(p: &Probe<'_>) -> Vec<Finding> {
     });
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use overstory_core::Layout;
+
+    #[test]
+    fn stale_and_duplicate_active_entries_warn_and_the_fixes_drop_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.dir()).unwrap();
+        let path = layout.merge_queue_db();
+        let conn = overstory_core::db::open(&path, MIGRATIONS).unwrap();
+        conn.execute_batch(
+            "INSERT INTO merge_queue (branch_name, task_id, agent_name, enqueued_at, status) VALUES
+               ('old', 't1', 'a', '2020-01-01T00:00:00.000Z', 'pending'),
+               ('done', 't2', 'a', '2020-01-01T00:00:00.000Z', 'merged'),
+               ('dup', 't3', 'a', strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'pending'),
+               ('dup', 't3', 'a', strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'pending');",
+        )
+        .unwrap();
+        drop(conn);
+        let f = findings(&Probe::with_defaults(&layout));
+        let stale = f
+            .iter()
+            .find(|f| f.check.name == "merge-queue.db staleness")
+            .unwrap();
+        assert_eq!(stale.check.status, CheckStatus::Warn);
+        assert!(
+            stale.check.message.starts_with("1 merge-queue entries"),
+            "{}",
+            stale.check.message
+        );
+        let dupes = f
+            .iter()
+            .find(|f| f.check.name == "merge-queue.db duplicates")
+            .unwrap();
+        assert_eq!(dupes.check.status, CheckStatus::Warn);
+        for fix in stale.fixes.iter().chain(&dupes.fixes) {
+            fix.apply().unwrap();
+        }
+        let conn = open_for_inspection(&path).unwrap();
+        let left: Vec<(i64, String)> = conn
+            .prepare("SELECT id, branch_name FROM merge_queue ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(left, [(2, "done".to_owned()), (4, "dup".to_owned())]);
+        let f = findings(&Probe::with_defaults(&layout));
+        assert!(
+            f.iter().all(|f| f.check.status == CheckStatus::Pass),
+            "{f:?}"
+        );
+    }
+}

@@ -340,3 +340,48 @@ fn fleet_repair(_layout: &Layout) -> Check {
          this build yet; stop or clean affected agents with ov stop <agent> / ov clean",
     )
 }
+
+#[cfg(test)]
+impl<'a> Probe<'a> {
+    /// A probe of `layout` with the default settings.
+    pub(crate) fn with_defaults(layout: &'a Layout) -> Self {
+        Self {
+            layout,
+            config: Config::defaults_for(layout.root()),
+            loaded: Ok(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_parse_by_name_and_list_the_valid_ones() {
+        for c in Category::ALL {
+            assert_eq!(c.as_str().parse::<Category>().unwrap(), c);
+        }
+        let err = "bogus".parse::<Category>().unwrap_err().to_string();
+        assert!(err.contains("Unknown category \"bogus\""), "{err}");
+        assert!(err.contains("dependencies, structure, config"), "{err}");
+    }
+
+    #[test]
+    fn a_config_that_does_not_load_is_a_failed_check_not_an_abort() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.dir()).unwrap();
+        std::fs::write(layout.config(), "project: [unclosed\n").unwrap();
+        let report = run(&layout, &DoctorOptions::default());
+        let parse = report
+            .checks
+            .iter()
+            .find(|c| c.name == "config-parseable")
+            .unwrap();
+        assert_eq!(parse.status, CheckStatus::Fail);
+        assert!(parse.message.contains("config.yaml"), "{}", parse.message);
+        assert!(report.checks.iter().any(|c| c.category == "serve"));
+        assert!(report.has_failures());
+    }
+}

@@ -132,3 +132,74 @@ fn permissions(path: &Path) -> Check {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use overstory_core::Layout;
+    use overstory_core::doctor::CheckStatus;
+    use std::net::TcpListener;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn checks(layout: &Layout) -> Vec<Finding> {
+        findings(&Probe::with_defaults(layout))
+    }
+
+    fn write_state(layout: &Layout, text: &str, mode: u32) {
+        let path = layout.serve_state();
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn no_serve_json_passes_and_garbage_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.dir()).unwrap();
+        let f = checks(&layout);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].check.status, CheckStatus::Pass);
+        write_state(&layout, "{not json", 0o600);
+        let f = checks(&layout);
+        assert_eq!(f[0].check.status, CheckStatus::Fail);
+        assert!(matches!(f[0].fixes[..], [Fix::RemoveFile(_)]));
+    }
+
+    #[test]
+    fn a_live_server_must_answer_healthz_and_guard_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.dir()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 32\r\n\r\n{\"success\":true,\"command\":\"serve\"}")
+                .unwrap();
+        });
+        let me = std::process::id();
+        write_state(
+            &layout,
+            &format!("{{\"pid\":{me},\"port\":{port},\"token\":\"t\"}}"),
+            0o644,
+        );
+        let f = checks(&layout);
+        server.join().unwrap();
+        assert_eq!(f[0].check.status, CheckStatus::Pass, "{:?}", f[0].check);
+        let token = f.iter().find(|f| f.check.name == "serve token").unwrap();
+        assert_eq!(token.check.status, CheckStatus::Warn);
+        assert!(token.check.message.contains("chmod 600"));
+
+        // Nothing listens any more: the port does not answer.
+        write_state(&layout, &format!("{{\"pid\":{me},\"port\":{port}}}"), 0o600);
+        let f = checks(&layout);
+        assert_eq!(f[0].check.status, CheckStatus::Warn);
+        assert!(
+            f[0].check.message.contains("does not answer"),
+            "{}",
+            f[0].check.message
+        );
+    }
+}

@@ -177,3 +177,48 @@ fn leftovers(state_dir: &Path, agents_dir: &Path) -> Finding {
         found.into_iter().map(Fix::RemoveFile).collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use overstory_core::Layout;
+    use overstory_core::doctor::CheckStatus;
+
+    #[test]
+    fn only_old_temp_files_are_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.agents_dir().join("builder-1")).unwrap();
+        let old = layout
+            .agents_dir()
+            .join("builder-1/.identity.yaml.tmp-123-0");
+        let young = layout.dir().join(".config.yaml.tmp-456-0");
+        let backup = layout.config_backup();
+        for f in [&old, &young, &backup] {
+            std::fs::write(f, "x").unwrap();
+        }
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let f = leftovers(layout.dir(), &layout.agents_dir());
+        assert_eq!(f.check.status, CheckStatus::Warn);
+        assert!(
+            matches!(&f.fixes[..], [Fix::RemoveFile(p)] if *p == old),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_gitignore_is_written_with_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".gitignore");
+        let f = gitignore(&path);
+        assert_eq!(f.check.status, CheckStatus::Warn);
+        f.fixes[0].apply().unwrap();
+        assert_eq!(gitignore(&path).check.status, CheckStatus::Pass);
+    }
+}

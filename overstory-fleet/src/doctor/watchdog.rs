@@ -278,3 +278,73 @@ fn triage_check(config: &overstory_core::Config) -> Check {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use overstory_core::Layout;
+    use overstory_core::doctor::CheckStatus;
+
+    fn process_check(layout: &Layout) -> Finding {
+        let probe = Probe::with_defaults(layout);
+        findings(&probe)
+            .into_iter()
+            .find(|f| f.check.name == "watchdog process")
+            .unwrap()
+    }
+
+    fn dead_pid() -> u32 {
+        let mut child = process::command("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn the_pid_file_is_judged_by_its_content_and_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.dir()).unwrap();
+
+        let none = process_check(&layout);
+        assert_eq!(none.check.status, CheckStatus::Warn);
+        assert!(none.check.message.contains("not running"));
+        assert!(none.fixes.is_empty());
+
+        std::fs::write(layout.watchdog_pid(), "garbage\n").unwrap();
+        let bad = process_check(&layout);
+        assert_eq!(bad.check.status, CheckStatus::Fail);
+        assert!(matches!(bad.fixes[..], [Fix::RemoveFile(_)]));
+
+        std::fs::write(layout.watchdog_pid(), format!("{}\n", dead_pid())).unwrap();
+        let stale = process_check(&layout);
+        assert_eq!(stale.check.status, CheckStatus::Warn);
+        assert!(stale.check.message.starts_with("Stale watchdog.pid"));
+        stale.fixes[0].apply().unwrap();
+        assert!(!layout.watchdog_pid().exists());
+
+        std::fs::write(layout.watchdog_pid(), format!("{}\n", std::process::id())).unwrap();
+        let live = process_check(&layout);
+        assert_eq!(live.check.status, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn tier_checks_appear_only_when_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let mut probe = Probe::with_defaults(&layout);
+        let names = |p: &Probe<'_>| -> Vec<String> {
+            findings(p).into_iter().map(|f| f.check.name).collect()
+        };
+        assert!(!names(&probe).iter().any(|n| n.starts_with("tier")));
+        probe.config.watchdog.tier2_enabled = true;
+        let monitor = findings(&probe)
+            .into_iter()
+            .find(|f| f.check.name == "tier2 monitor")
+            .unwrap();
+        assert_eq!(monitor.check.status, CheckStatus::Warn);
+        assert!(monitor.check.message.contains("ov monitor start"));
+        probe.config.watchdog.tier0_enabled = false;
+        assert_eq!(names(&probe), ["watchdog disabled"]);
+    }
+}
