@@ -193,3 +193,60 @@ fn coordinator_start_monitor_only_warns_while_tier2_is_disabled() {
     );
     assert!(p.row("monitor").is_none());
 }
+
+#[test]
+fn a_monitor_killed_outright_is_reported_and_restarted() {
+    let p = Project::new(true);
+    let _guard = StopOnDrop(&p);
+    let first = p
+        .ov(&["monitor", "start", "--runtime", "scripted", "--json"])
+        .ok()
+        .json();
+    let host = i32::try_from(first["hostPid"].as_i64().unwrap()).unwrap();
+    let pid = pid_of(&first);
+    process::signal_process(host, process::Sig::Kill).unwrap();
+    overstory_testkit::wait_until(
+        std::time::Duration::from_secs(10),
+        "the monitor to die with its host",
+        || live_group_members(pid).is_empty(),
+    );
+    let check = |p: &Project| {
+        let doctor = p
+            .ov(&["doctor", "--category", "watchdog", "--json"])
+            .ok()
+            .json();
+        doctor["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "tier2 monitor")
+            .unwrap()
+            .clone()
+    };
+    let before = check(&p);
+    assert_eq!(
+        before["status"], "warn",
+        "the dead monitor is noticed: {before}"
+    );
+    assert!(
+        before["message"]
+            .as_str()
+            .unwrap()
+            .contains("process is gone"),
+        "{before}"
+    );
+    let status = p.ov(&["monitor", "status", "--json"]).ok().json();
+    assert_eq!(status["running"], false);
+    assert_eq!(status["state"], "zombie", "a dead host is reconciled");
+
+    assert_eq!(check(&p)["status"], "warn");
+
+    let second = p
+        .ov(&["monitor", "start", "--runtime", "scripted", "--json"])
+        .ok()
+        .json();
+    assert_ne!(second["pid"], first["pid"]);
+    assert_eq!(check(&p)["status"], "pass");
+    p.ov(&["monitor", "stop"]).ok();
+    assert!(live_group_members(pid_of(&second)).is_empty());
+}

@@ -10,10 +10,12 @@ use std::time::{Duration, SystemTime};
 
 use overstory_core::doctor::{Check, Finding, Fix};
 use overstory_core::process;
-use overstory_sessions::SessionStore;
+use overstory_sessions::{RunMode, SessionStore};
+use overstory_turn::host;
 
 use super::Probe;
 use crate::persistent::MONITOR;
+use crate::tmux::Tmux;
 
 const CATEGORY: &str = "watchdog";
 const OLD_PID_FILE: Duration = Duration::from_secs(24 * 60 * 60);
@@ -54,7 +56,7 @@ pub(super) fn findings(p: &Probe<'_>) -> Vec<Finding> {
     }
     out.push(daemons(layout.root(), process::read_pid_file(&pid_file)));
     if config.watchdog.tier2_enabled {
-        out.push(monitor_check(&layout.sessions_db()).into());
+        out.push(monitor_check(layout).into());
     }
     if config.watchdog.tier1_enabled {
         out.push(triage_check(config).into());
@@ -196,27 +198,39 @@ fn scan(root: &Path) -> Option<Vec<i32>> {
     Some(found)
 }
 
-fn monitor_check(sessions_db: &Path) -> Check {
+fn monitor_check(layout: &overstory_core::Layout) -> Check {
     const NAME: &str = "tier2 monitor";
-    let start = "start it with ov monitor start";
+    let not_running =
+        "watchdog.tier2Enabled is on but no monitor runs: start it with ov monitor start";
+    let sessions_db = layout.sessions_db();
     if !sessions_db.is_file() {
-        return Check::warn(
-            CATEGORY,
-            NAME,
-            format!("watchdog.tier2Enabled is on but no monitor runs: {start}"),
-        );
+        return Check::warn(CATEGORY, NAME, not_running);
     }
-    match SessionStore::open(sessions_db).and_then(|s| s.get(MONITOR.agent_name)) {
-        Ok(Some(row)) if !row.state.is_terminal() => Check::pass(
-            CATEGORY,
-            NAME,
-            format!("The monitor is {} (since {})", row.state, row.started_at),
-        ),
-        Ok(_) => Check::warn(
-            CATEGORY,
-            NAME,
-            format!("watchdog.tier2Enabled is on but no monitor runs: {start}"),
-        ),
+    match SessionStore::open(&sessions_db).and_then(|s| s.get(MONITOR.agent_name)) {
+        Ok(Some(row)) if !row.state.is_terminal() => {
+            let alive = match row.mode() {
+                RunMode::Tmux => Tmux::default().is_alive(&row.tmux_session),
+                _ => host::live_host(layout, &row.agent_name).is_some(),
+            };
+            if alive {
+                Check::pass(
+                    CATEGORY,
+                    NAME,
+                    format!("The monitor is {} (since {})", row.state, row.started_at),
+                )
+            } else {
+                Check::warn(
+                    CATEGORY,
+                    NAME,
+                    format!(
+                        "The monitor's session is {} but its process is gone: \
+                         restart it with ov monitor start (it reclaims the dead session)",
+                        row.state
+                    ),
+                )
+            }
+        }
+        Ok(_) => Check::warn(CATEGORY, NAME, not_running),
         Err(e) => Check::warn(
             CATEGORY,
             NAME,
