@@ -22,9 +22,17 @@ use crate::output::{Output, Style};
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
     /// Run only this category
+    ///
+    /// One of dependencies, structure, config, databases, consistency,
+    /// agents, merge, logs, version, ecosystem, providers, watchdog, serve.
     #[arg(long, value_name = "name", value_parser = parse_category)]
     category: Option<Category>,
     /// Repair what can be repaired safely, then check again
+    ///
+    /// Creates missing .overstory/ directories, removes stale pid files and
+    /// leftover temp files, adds missing .gitignore entries, migrates
+    /// databases (rows are kept) and drops stale or duplicate merge-queue
+    /// entries. Never deletes worktrees or kills agents.
     #[arg(long)]
     fix: bool,
 }
