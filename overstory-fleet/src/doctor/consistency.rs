@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use overstory_core::doctor::{Check, Finding, Fix};
-use overstory_core::process;
+use overstory_core::{Capability, process};
 use overstory_sessions::{RunMode, Session, SessionStore};
+use overstory_turn::host;
 
 use super::Probe;
 use crate::tmux::{SessionState, Tmux};
@@ -155,8 +156,72 @@ pub(super) fn findings(p: &Probe<'_>) -> Vec<Finding> {
         );
     }
 
+    // Finished agents whose host still runs (a host must not outlive its agent).
+    let lingering: Vec<&str> = sessions
+        .iter()
+        .filter(|s| s.state.is_terminal() && s.mode() == RunMode::Hosted)
+        .filter(|s| host::live_host(layout, &s.agent_name).is_some())
+        .map(|s| s.agent_name.as_str())
+        .collect();
+    out.push(
+        if lingering.is_empty() {
+            Check::pass(
+                CATEGORY,
+                "orphaned processes",
+                "No finished agent's host still runs",
+            )
+        } else {
+            Check::warn(
+                CATEGORY,
+                "orphaned processes",
+                format!(
+                    "Finished agents whose host still runs: {}; end them with ov stop <agent>",
+                    lingering.join(", ")
+                ),
+            )
+        }
+        .into(),
+    );
+
+    out.push(reviewer_coverage(&active, &sessions).into());
     out.push(stale_pid_files(&layout.agents_dir()));
     out
+}
+
+/// Every active lead with builders has at least one reviewer.
+fn reviewer_coverage(active: &[&Session], all: &[Session]) -> Check {
+    const NAME: &str = "reviewer coverage";
+    let children = |lead: &Session, cap: Capability| {
+        all.iter()
+            .filter(|s| s.capability == cap && s.parent_agent.as_ref() == Some(&lead.agent_name))
+            .count()
+    };
+    let uncovered: Vec<String> = active
+        .iter()
+        .filter(|s| s.capability == Capability::Lead)
+        .filter_map(|lead| {
+            let builders = children(lead, Capability::Builder);
+            (builders > 0 && children(lead, Capability::Reviewer) == 0)
+                .then(|| format!("{} ({builders} builders)", lead.agent_name))
+        })
+        .collect();
+    if uncovered.is_empty() {
+        Check::pass(
+            CATEGORY,
+            NAME,
+            "Every active lead with builders has a reviewer",
+        )
+    } else {
+        Check::warn(
+            CATEGORY,
+            NAME,
+            format!(
+                "Leads whose builders no reviewer checks: {}; sling one with \
+                 ov sling <task> --capability reviewer --parent <lead>",
+                uncovered.join(", ")
+            ),
+        )
+    }
 }
 
 /// `agents/<name>/turn.pid` and `host.pid` files naming a process that is
@@ -195,4 +260,84 @@ fn stale_pid_files(agents_dir: &Path) -> Finding {
         ),
         stale.into_iter().map(Fix::RemoveFile).collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use overstory_core::doctor::CheckStatus;
+    use overstory_core::{AgentName, Layout};
+    use overstory_sessions::AgentState;
+
+    fn row(name: &str, cap: Capability, parent: Option<&str>, worktree: &Path) -> Session {
+        let mut s = Session::new(AgentName::new(name).unwrap(), cap);
+        s.parent_agent = parent.map(|p| AgentName::new(p).unwrap());
+        s.worktree_path = worktree.to_string_lossy().into_owned();
+        s.state = AgentState::Working;
+        s
+    }
+
+    #[test]
+    fn sessions_are_checked_against_worktrees_and_reviewers() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let wt = layout.worktrees_dir();
+        std::fs::create_dir_all(wt.join("builder-1")).unwrap();
+        std::fs::create_dir_all(wt.join("stray")).unwrap();
+        std::fs::create_dir_all(wt.join("lead-1")).unwrap();
+        let store = SessionStore::open(&layout.sessions_db()).unwrap();
+        store
+            .upsert(&row("lead-1", Capability::Lead, None, &wt.join("lead-1")))
+            .unwrap();
+        store
+            .upsert(&row(
+                "builder-1",
+                Capability::Builder,
+                Some("lead-1"),
+                &wt.join("builder-1"),
+            ))
+            .unwrap();
+        store
+            .upsert(&row(
+                "builder-2",
+                Capability::Builder,
+                Some("lead-1"),
+                &wt.join("gone"),
+            ))
+            .unwrap();
+        let f = findings(&Probe::with_defaults(&layout));
+        let get = |name: &str| {
+            f.iter()
+                .find(|f| f.check.name == name)
+                .unwrap()
+                .check
+                .clone()
+        };
+        let orphans = get("orphaned worktrees");
+        assert_eq!(orphans.status, CheckStatus::Warn);
+        assert!(orphans.message.contains("stray") && !orphans.message.contains("builder-1"));
+        let missing = get("missing worktrees");
+        assert!(missing.message.contains("builder-2"), "{}", missing.message);
+        let review = get("reviewer coverage");
+        assert_eq!(review.status, CheckStatus::Warn);
+        assert!(
+            review.message.contains("lead-1 (2 builders)"),
+            "{}",
+            review.message
+        );
+        store
+            .upsert(&row(
+                "reviewer-1",
+                Capability::Reviewer,
+                Some("lead-1"),
+                &wt.join("lead-1"),
+            ))
+            .unwrap();
+        let f = findings(&Probe::with_defaults(&layout));
+        let review = f
+            .iter()
+            .find(|f| f.check.name == "reviewer coverage")
+            .unwrap();
+        assert_eq!(review.check.status, CheckStatus::Pass);
+    }
 }
