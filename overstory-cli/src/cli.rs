@@ -100,13 +100,16 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         out.print(ctx.json, ctx.quiet, ctx.style)?;
         match output::take_stream_failure() {
             Some(e) => Err(e.into()),
-            None => Ok(()),
+            None => Ok(out.is_failure()),
         }
     });
     match result {
-        Ok(()) => {
+        Ok(failed) => {
             if cli.timing {
                 output::eprint_line(&format_elapsed(started.elapsed().as_millis()));
+            }
+            if failed {
+                return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS
         }

@@ -113,6 +113,9 @@ pub struct Output {
     /// When set, the human lines are printed even under `--json` (hook
     /// formats such as `mail check --inject` take precedence over it).
     text_only: bool,
+    /// The command ran and reports a failure it found (`ov doctor` with a
+    /// failed check): printed as usual, then exit 1.
+    failed: bool,
 }
 
 impl Output {
@@ -125,6 +128,7 @@ impl Output {
             bare_json: None,
             silent: false,
             text_only: false,
+            failed: false,
         }
     }
 
@@ -169,6 +173,18 @@ impl Output {
     pub fn text_only(mut self) -> Self {
         self.text_only = true;
         self
+    }
+
+    /// Marks the output as reporting a failure: it prints as usual and `ov`
+    /// exits 1.
+    pub fn failed(mut self) -> Self {
+        self.failed = true;
+        self
+    }
+
+    /// Returns whether the output reports a failure (see [`Output::failed`]).
+    pub fn is_failure(&self) -> bool {
+        self.failed
     }
 
     /// Adds a `✓` line.

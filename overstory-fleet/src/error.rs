@@ -251,6 +251,12 @@ pub enum FleetError {
     /// A group operation was refused.
     #[error(transparent)]
     Group(#[from] GroupError),
+    /// The tier-2 monitor was asked to start while `watchdog.tier2Enabled`
+    /// is off (the text is the original's).
+    #[error(
+        "Monitor agent (Tier 2) is disabled. Set watchdog.tier2Enabled: true in .overstory/config.yaml to enable."
+    )]
+    Tier2Disabled,
 }
 
 impl FleetError {
@@ -289,7 +295,8 @@ impl FleetError {
             | Self::NotRunning { .. }
             | Self::AskTimedOut { .. }
             | Self::Injected { .. }
-            | Self::IdentityNotFound { .. } => "AGENT_ERROR",
+            | Self::IdentityNotFound { .. }
+            | Self::Tier2Disabled => "AGENT_ERROR",
             Self::InvalidCheckpoint { .. } => "LIFECYCLE_ERROR",
             Self::Hierarchy { .. } => "HIERARCHY_VIOLATION",
             Self::Group(_) => "GROUP_ERROR",

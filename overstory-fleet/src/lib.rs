@@ -117,6 +117,7 @@
 pub mod beacon;
 pub mod clean;
 pub mod demo;
+pub mod doctor;
 mod error;
 pub mod groups;
 pub mod nudge;

@@ -1,10 +1,17 @@
 //! Persistent agents: `ov coordinator` and `ov orchestrator`
 //! (`start stop status send ask output`, plus `check-complete` for the
-//! coordinator).
+//! coordinator), and the tier-2 `ov monitor` (`start stop status`).
 //!
 //! A [`PersistentSpec`] names the agent, its capability and its definition
-//! file; [`COORDINATOR`] and [`ORCHESTRATOR`] are the two the CLI exposes.
-//! Every operation takes the spec, so one implementation serves both.
+//! file; [`COORDINATOR`], [`ORCHESTRATOR`] and [`MONITOR`] are the ones the
+//! CLI exposes. Every operation takes the spec, so one implementation serves
+//! all three.
+//!
+//! **The monitor** is a companion, not a run owner: starting it needs
+//! `watchdog.tier2Enabled`, it creates no run and leaves `current-run.txt`
+//! alone, and stopping it stops nothing else. A coordinator started with
+//! [`StartOptions::monitor`] starts it too (same runtime, same mode), and
+//! [`stop`] of a coordinator or orchestrator stops it.
 //!
 //! **Headless is the default.** [`start`] records the session row (state
 //! `booting`, no tmux session) and the run before anything is spawned,
@@ -116,6 +123,15 @@ pub const ORCHESTRATOR: PersistentSpec = PersistentSpec {
     agent_def_file: "orchestrator.md",
 };
 
+/// The tier-2 monitor (patrols the fleet; gated by `watchdog.tier2Enabled`).
+pub const MONITOR: PersistentSpec = PersistentSpec {
+    command_name: "monitor",
+    display_name: "Monitor",
+    agent_name: "monitor",
+    capability: Capability::Monitor,
+    agent_def_file: "monitor.md",
+};
+
 impl PersistentSpec {
     /// Returns the agent name.
     ///
@@ -125,11 +141,29 @@ impl PersistentSpec {
         Ok(AgentName::new(self.agent_name)?)
     }
 
+    /// Returns whether this agent owns a run (`runs` row and
+    /// `current-run.txt`) and has companions (watchdog, monitor) of its own:
+    /// true for the coordinator and orchestrator, false for the monitor.
+    pub fn owns_run(&self) -> bool {
+        self.capability != Capability::Monitor
+    }
+
+    /// Returns whether starting this agent needs `watchdog.tier2Enabled`
+    /// (the monitor).
+    pub fn needs_tier2(&self) -> bool {
+        self.capability == Capability::Monitor
+    }
+
     /// Renders the startup beacon stamped `now` (`tracker_cli` is `bd` or `sd`).
     pub fn beacon(&self, tracker_cli: &str, now: &str) -> String {
         let name = self.agent_name;
         let cap = self.capability.as_str();
         match self.capability {
+            Capability::Monitor => format!(
+                "[OVERSTORY] {name} ({cap}/tier-2) {now} — Depth: 0 | Parent: none | Role: continuous fleet patrol — \
+                 Startup: run mulch prime, check the fleet (ov status --json), check mail (ov mail check --agent {name}), \
+                 then patrol every 2-5 minutes: nudge a quiet agent, escalate to the coordinator when nudges do not help"
+            ),
             Capability::Orchestrator => format!(
                 "[OVERSTORY] {name} ({cap}) {now} — Depth: 0 | Parent: none | Role: ecosystem orchestrator — \
                  You coordinate several repositories: start one coordinator per repository with \
@@ -221,7 +255,8 @@ pub struct StartReport {
     /// The agent host's pid (headless).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_pid: Option<i32>,
-    /// The run this start created.
+    /// The run this start created (empty for the monitor, which owns none).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub run_id: String,
     /// The id of the session row this start created.
     pub session_id: String,
@@ -253,6 +288,9 @@ pub fn start(
 ) -> Result<StartReport, FleetError> {
     let spec = &opts.spec;
     let agent = spec.agent()?;
+    if spec.needs_tier2() && !config.watchdog.tier2_enabled {
+        return Err(FleetError::Tier2Disabled);
+    }
     let runtime = choose_runtime(layout, config, opts)?;
 
     // One start at a time per agent; a second one then finds it running.
@@ -279,13 +317,15 @@ pub fn start(
     let mut undo = StartUndo {
         layout,
         agent: &agent,
-        run_id: &run_id,
+        run_id: run_id.as_deref(),
         queued: None,
         tmux: None,
         tmux_server: &opts.tmux,
         armed: true,
     };
-    write_current_run(layout, &run_id)?;
+    if let Some(run_id) = &run_id {
+        write_current_run(layout, run_id)?;
+    }
     RuntimeChoice {
         runtime: runtime.id().to_owned(),
         script: opts.script.clone(),
@@ -302,7 +342,7 @@ pub fn start(
         monitor: false,
         headless: opts.headless,
         host_pid: None,
-        run_id: run_id.clone(),
+        run_id: run_id.clone().unwrap_or_default(),
         session_id: session.id.clone(),
         runtime: runtime.id().to_owned(),
         reclaimed,
@@ -365,13 +405,14 @@ fn choose_runtime(
 }
 
 /// Builds the agent's row (state `booting`, at the project root, depth 0)
-/// and records its run; the row is stored by the start that follows.
+/// and records its run (none for the monitor); the row is stored by the
+/// start that follows.
 fn new_row_and_run(
     layout: &Layout,
     config: &Config,
     spec: &PersistentSpec,
     agent: &AgentName,
-) -> Result<(Session, String), FleetError> {
+) -> Result<(Session, Option<String>), FleetError> {
     let cap = spec.capability;
     let root = layout.root();
     let mut session = Session::new(agent.clone(), cap);
@@ -379,6 +420,10 @@ fn new_row_and_run(
     session.branch_name = config.project.canonical_branch.clone();
     session.task_id = None;
     session.depth = 0;
+    if !spec.owns_run() {
+        session.run_id = None;
+        return Ok((session, None));
+    }
     let run_id = ids::run_id();
     session.run_id = Some(run_id.clone());
     RunStore::open(&layout.sessions_db())?.create(&NewRun {
@@ -388,7 +433,7 @@ fn new_row_and_run(
         coordinator_name: Some(agent.to_string()),
         status: RunStatus::Active,
     })?;
-    Ok((session, run_id))
+    Ok((session, Some(run_id)))
 }
 
 /// What the headless and the tmux start need besides the stores.
@@ -526,11 +571,12 @@ fn start_companions(
             Err(w) => report.warnings.push(w),
         }
     }
-    if opts.monitor {
+    if opts.monitor && opts.spec.owns_run() {
         if config.watchdog.tier2_enabled {
-            report.warnings.push(
-                "Monitor not started: this build has no tier-2 monitor command yet".to_owned(),
-            );
+            match start_monitor(layout, config, opts) {
+                Ok(()) => report.monitor = true,
+                Err(e) => report.warnings.push(format!("Monitor not started: {e}")),
+            }
         } else {
             report
                 .warnings
@@ -539,11 +585,28 @@ fn start_companions(
     }
 }
 
+/// Starts the monitor beside a coordinator: the same runtime and mode, its
+/// own script (`.overstory/scripts/monitor.json` for the scripted runtime).
+/// A monitor that already runs counts as started.
+fn start_monitor(layout: &Layout, config: &Config, opts: &StartOptions) -> Result<(), FleetError> {
+    let mut monitor = StartOptions::new(MONITOR, opts.ov_program.clone());
+    monitor.headless = opts.headless;
+    monitor.runtime.clone_from(&opts.runtime);
+    monitor.tmux = opts.tmux.clone();
+    monitor.beacon_timing = opts.beacon_timing.clone();
+    monitor.start_timeout = opts.start_timeout;
+    monitor.owner_pid = opts.owner_pid;
+    match start(layout, config, &monitor) {
+        Ok(_) | Err(FleetError::AlreadyRunning { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Undoes a start that failed after the run was created.
 struct StartUndo<'a> {
     layout: &'a Layout,
     agent: &'a AgentName,
-    run_id: &'a str,
+    run_id: Option<&'a str>,
     queued: Option<PathBuf>,
     tmux: Option<String>,
     tmux_server: &'a Tmux,
@@ -565,7 +628,9 @@ impl Drop for StartUndo<'_> {
         if let Ok(mut store) = SessionStore::open(&self.layout.sessions_db()) {
             let _ = store.transition(self.agent.as_str(), &Transition::died().touch_activity());
         }
-        overstory_sessions::close_run(self.layout, self.run_id, RunStatus::Failed);
+        if let Some(run_id) = self.run_id {
+            overstory_sessions::close_run(self.layout, run_id, RunStatus::Failed);
+        }
     }
 }
 
@@ -840,18 +905,11 @@ pub fn stop(
         .filter(|s| s.state != AgentState::Completed && s.capability == spec.capability.as_str())
         .ok_or_else(|| not_active(spec))?;
     end_agent(layout, &agent, &row, opts);
-    let watchdog_stopped = stop_watchdog(layout);
-    let monitor_stopped = match AgentName::new("monitor") {
-        Ok(m) if m != agent => sessions
-            .get(m.as_str())?
-            .filter(|s| !s.state.is_terminal())
-            .is_some_and(|s| {
-                end_agent(layout, &m, &s, opts);
-                sessions
-                    .transition(m.as_str(), &Transition::to(AgentState::Completed))
-                    .is_ok()
-            }),
-        _ => false,
+    // The monitor is a companion: stopping it stops nothing else.
+    let (watchdog_stopped, monitor_stopped) = if spec.owns_run() {
+        (stop_watchdog(layout), stop(layout, &MONITOR, opts).is_ok())
+    } else {
+        (false, false)
     };
     sessions.transition(
         agent.as_str(),
@@ -896,10 +954,13 @@ fn watchdog_running(layout: &Layout) -> bool {
 }
 
 fn monitor_running(layout: &Layout, tmux_server: &Tmux) -> bool {
+    if !layout.sessions_db().is_file() {
+        return false;
+    }
     let Ok(sessions) = SessionStore::open(&layout.sessions_db()) else {
         return false;
     };
-    let Ok(Some(row)) = sessions.get("monitor") else {
+    let Ok(Some(row)) = sessions.get(MONITOR.agent_name) else {
         return false;
     };
     !row.state.is_terminal() && is_live(layout, &row, tmux_server)
@@ -965,7 +1026,7 @@ pub fn status(
     tmux_server: &Tmux,
 ) -> Result<PersistentStatus, FleetError> {
     let watchdog = watchdog_running(layout);
-    let monitor = spec.capability != Capability::Monitor && monitor_running(layout, tmux_server);
+    let monitor = spec.owns_run() && monitor_running(layout, tmux_server);
     let inactive = PersistentStatus {
         watchdog_running: watchdog,
         monitor_running: monitor,
@@ -1594,6 +1655,24 @@ mod tests {
         assert!(b.ends_with("check bd ready, check ov group status, then begin work"));
         let o = ORCHESTRATOR.beacon("sd", "t");
         assert!(o.contains("ov coordinator start --project <path>"));
+    }
+
+    #[test]
+    fn the_monitor_beacon_names_its_tier_and_patrol() {
+        let b = MONITOR.beacon("bd", "2026-01-01T00:00:00.000Z");
+        assert!(b.starts_with(
+            "[OVERSTORY] monitor (monitor/tier-2) 2026-01-01T00:00:00.000Z — Depth: 0 | Parent: none"
+        ));
+        for part in [
+            "mulch prime",
+            "ov status --json",
+            "ov mail check --agent monitor",
+            "patrol",
+        ] {
+            assert!(b.contains(part), "{part}: {b}");
+        }
+        assert!(!MONITOR.owns_run() && MONITOR.needs_tier2());
+        assert!(COORDINATOR.owns_run() && !ORCHESTRATOR.needs_tier2());
     }
 
     #[test]

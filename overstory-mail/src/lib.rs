@@ -94,6 +94,7 @@
 
 mod client;
 mod decode;
+pub mod doctor;
 mod error;
 pub mod framing;
 mod group;

@@ -161,7 +161,7 @@ fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     ))
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     apply: ensure_schema,
 }];

@@ -64,6 +64,7 @@
 #![deny(missing_docs)]
 
 pub mod discover;
+pub mod doctor;
 mod error;
 pub mod hook_events;
 mod legacy;

@@ -15,6 +15,7 @@ mod config;
 mod coordinator;
 mod demo;
 mod dispatch;
+mod doctor;
 mod errors;
 mod feed;
 mod follow;
@@ -24,6 +25,7 @@ mod hooks;
 mod init;
 mod log;
 mod mail;
+mod monitor;
 mod nudge;
 mod prime;
 mod replay;
@@ -51,6 +53,8 @@ pub enum Command {
     Init(init::InitArgs),
     /// Run a small offline swarm in a scratch repository and summarise it
     Demo(demo::DemoArgs),
+    /// Check the project's health and repair what is safe
+    Doctor(doctor::DoctorArgs),
     /// Show error events
     Errors(errors::ErrorsArgs),
     /// Show (and follow) recent events of all agents
@@ -89,6 +93,8 @@ pub enum Command {
     Coordinator(coordinator::CoordinatorArgs),
     /// Run the persistent orchestrator agent (one coordinator per repository)
     Orchestrator(coordinator::OrchestratorArgs),
+    /// Run the tier-2 monitor agent that patrols the fleet
+    Monitor(monitor::MonitorArgs),
     /// Decide a tool call for an agent (PreToolUse hook)
     #[command(hide = true)]
     Guard(guard::GuardArgs),
@@ -115,9 +121,11 @@ impl Command {
             Command::Config(_) => "config".into(),
             Command::Coordinator(a) => a.envelope_name(),
             Command::Orchestrator(a) => a.envelope_name(),
+            Command::Monitor(a) => a.envelope_name(),
             Command::Init(_) => "init".into(),
             Command::Demo(_) => "demo".into(),
             Command::Dispatch(_) => "dispatch".into(),
+            Command::Doctor(_) => "doctor".into(),
             Command::AgentHost(_) => "agent-host".into(),
             Command::TurnShim(_) => "turn-shim".into(),
             Command::Errors(_) => "errors".into(),
@@ -153,9 +161,11 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Config(args) => config::run(ctx, args),
         Command::Coordinator(args) => coordinator::run(ctx, args),
         Command::Orchestrator(args) => coordinator::run_orchestrator(ctx, args),
+        Command::Monitor(args) => monitor::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Dispatch(args) => dispatch::run(ctx, args),
+        Command::Doctor(args) => doctor::run(ctx, args),
         Command::AgentHost(args) => agent_host::run(ctx, args),
         // Handled in cli.rs before a context exists: it exits with its
         // child's status and prints nothing.

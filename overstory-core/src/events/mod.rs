@@ -19,6 +19,7 @@
 
 mod filter;
 mod store;
+pub(crate) use store::MIGRATIONS;
 mod tailer;
 
 pub use filter::{FilteredArgs, SUMMARY_MAX_CHARS, filter_tool_args, truncate};

@@ -43,7 +43,7 @@ fn v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("CREATE INDEX IF NOT EXISTS idx_events_time ON events(created_at)")
 }
 
-const MIGRATIONS: &[Migration] = &[
+pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         apply: v1,

@@ -190,7 +190,7 @@ fn v1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     apply: v1,
 }];

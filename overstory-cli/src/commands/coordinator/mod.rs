@@ -17,9 +17,9 @@ mod ask;
 mod check_complete;
 mod output;
 mod send;
-mod start;
-mod status;
-mod stop;
+pub(crate) mod start;
+pub(crate) mod status;
+pub(crate) mod stop;
 
 /// Run the persistent coordinator agent
 #[derive(Debug, clap::Args)]

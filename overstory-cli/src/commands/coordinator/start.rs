@@ -13,6 +13,20 @@ use crate::output::Output;
 /// Start the agent
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
+    #[command(flatten)]
+    agent: AgentStartArgs,
+    /// Also start the watchdog daemon
+    #[arg(long)]
+    watchdog: bool,
+    /// Also start the tier-2 monitor (needs watchdog.tier2Enabled)
+    #[arg(long)]
+    monitor: bool,
+}
+
+/// How any persistent agent starts (`coordinator`, `orchestrator` and
+/// `monitor` share these flags).
+#[derive(Debug, clap::Args)]
+pub struct AgentStartArgs {
     /// Attach to the tmux session after starting (tmux mode; the default when
     /// stdout is a terminal)
     #[arg(long, overrides_with = "no_attach")]
@@ -32,23 +46,29 @@ pub struct StartArgs {
     /// Script for the scripted runtime
     #[arg(long, value_name = "file")]
     script: Option<PathBuf>,
-    /// Also start the watchdog daemon
-    #[arg(long)]
-    watchdog: bool,
-    /// Also start the tier-2 monitor (needs watchdog.tier2Enabled)
-    #[arg(long)]
-    monitor: bool,
     /// Canopy profile (accepted for compatibility; profiles are not rendered)
     #[arg(long, value_name = "name")]
     profile: Option<String>,
 }
 
-/// Starts the agent and reports how it runs.
+/// Starts the agent (and the companions asked for) and reports how it runs.
 pub fn run(
     ctx: &Context,
     spec: &PersistentSpec,
     name: &str,
     args: StartArgs,
+) -> Result<Output, CliError> {
+    run_agent(ctx, spec, name, args.agent, args.watchdog, args.monitor)
+}
+
+/// Starts a persistent agent; `watchdog` and `monitor` start its companions.
+pub fn run_agent(
+    ctx: &Context,
+    spec: &PersistentSpec,
+    name: &str,
+    args: AgentStartArgs,
+    watchdog: bool,
+    monitor: bool,
 ) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let config = ctx.config()?;
@@ -56,8 +76,8 @@ pub fn run(
     opts.headless = !args.tmux;
     opts.runtime = args.runtime;
     opts.script = args.script.map(|p| ctx.cwd().join(p));
-    opts.watchdog = args.watchdog;
-    opts.monitor = args.monitor;
+    opts.watchdog = watchdog;
+    opts.monitor = monitor;
     opts.beacon_timing = BeaconTiming::from_config(&config);
     let report = persistent::start(&layout, &config, &opts)?;
     let attach = !args.no_attach && (args.attach || std::io::stdout().is_terminal());
@@ -72,15 +92,26 @@ pub fn run(
     } else {
         format!("tmux session {}", report.tmux_session)
     };
+    let run = if report.run_id.is_empty() {
+        String::new()
+    } else {
+        format!(", run {}", report.run_id)
+    };
     let mut out = Output::new(name).data_of(&report)?.success(format!(
-        "{} started ({how}, runtime {}, run {})",
-        spec.display_name, report.runtime, report.run_id
+        "{} started ({how}, runtime {}{run})",
+        spec.display_name, report.runtime
     ));
+    if report.monitor {
+        out = out.hint("Monitor started (stop it with ov monitor stop)");
+    }
     for w in &report.warnings {
         out = out.warning(w.clone(), None);
     }
     if args.profile.is_some() {
         out = out.warning("--profile is accepted but profiles are not rendered", None);
+    }
+    if !spec.owns_run() {
+        return Ok(out);
     }
     Ok(out.hint(format!(
         "Send it work: ov {} send --body \"<what to do>\"",
