@@ -62,6 +62,8 @@ pub struct NudgeOptions {
     pub ov_program: PathBuf,
     /// Who the nudge is from (recorded in the `nudge` event).
     pub from: String,
+    /// The debounce window, ms (default [`DEBOUNCE_MS`]).
+    pub debounce_ms: u64,
 }
 
 impl NudgeOptions {
@@ -73,6 +75,7 @@ impl NudgeOptions {
             busy_wait: Duration::from_secs(3),
             ov_program,
             from: "orchestrator".to_owned(),
+            debounce_ms: DEBOUNCE_MS,
         }
     }
 }
@@ -127,7 +130,7 @@ pub fn nudge_agent(
         && !claim_debounce(
             &layout.nudge_state(),
             &agent,
-            DEBOUNCE_MS,
+            opts.debounce_ms,
             clock::now_millis(),
         )?
     {

@@ -92,7 +92,9 @@ fn a_second_nudge_within_the_window_is_debounced_unless_forced() {
     let p = Project::new();
     p.lead("lead-1", 1);
     let config = overstory_core::Config::defaults_for(p.path());
-    let opts = NudgeOptions::new(crate::support::bin());
+    let mut opts = NudgeOptions::new(crate::support::bin());
+    // A window no loaded machine outlasts between two calls.
+    opts.debounce_ms = 600_000;
     let first = nudge_agent(&p.layout, &config, "lead-1", "hi", &opts).unwrap();
     assert!(!first.delivered);
     assert!(first.reason.unwrap().contains("is not alive"));
