@@ -63,6 +63,7 @@
 //!   (a new session), including its state.
 #![deny(missing_docs)]
 
+pub mod budget;
 pub mod discover;
 mod error;
 pub mod hook_events;

@@ -552,7 +552,11 @@ fn budget_limits_load_and_stay_out_of_a_written_file_while_unlimited() {
     assert!((b.max_cost_usd_per_run - 1.5).abs() < f64::EPSILON);
     assert!(!b.is_unlimited());
 
-    for bad in ["maxTokensPerRun: -1", "maxCostUsdPerRun: lots", "maxTokensPerAgent: 1.5"] {
+    for bad in [
+        "maxTokensPerRun: -1",
+        "maxCostUsdPerRun: lots",
+        "maxTokensPerAgent: 1.5",
+    ] {
         p.write("config.yaml", &format!("budget:\n  {bad}\n"));
         let err = p.load().unwrap_err().to_string();
         assert!(err.contains("budget."), "{bad}: {err}");
