@@ -98,6 +98,7 @@ pub mod queue;
 pub mod roster;
 mod runner;
 pub mod shim;
+mod spend;
 pub mod wake;
 
 pub(crate) use runner::event_row;

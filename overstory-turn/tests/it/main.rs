@@ -6,6 +6,7 @@
 
 mod dispatch;
 mod fake_child;
+mod spend;
 mod turn_runner;
 
 #[test]
