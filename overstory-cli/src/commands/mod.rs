@@ -13,6 +13,7 @@ mod clean;
 mod completions;
 mod config;
 mod coordinator;
+mod costs;
 mod demo;
 mod dispatch;
 mod errors;
@@ -24,6 +25,7 @@ mod hooks;
 mod init;
 mod log;
 mod mail;
+mod metrics;
 mod nudge;
 mod prime;
 mod replay;
@@ -51,12 +53,16 @@ pub enum Command {
     Init(init::InitArgs),
     /// Run a small offline swarm in a scratch repository and summarise it
     Demo(demo::DemoArgs),
+    /// Show token usage and cost, with use against the budget
+    Costs(costs::CostsArgs),
     /// Show error events
     Errors(errors::ErrorsArgs),
     /// Show (and follow) recent events of all agents
     Feed(feed::FeedArgs),
     /// Record a hook event, or prune old events
     Log(log::LogArgs),
+    /// Show recent session metrics: tokens, cost, durations, merge tiers
+    Metrics(metrics::MetricsArgs),
     /// Replay the events of a run or of agents
     Replay(replay::ReplayArgs),
     /// Show the current run, or list, show and complete runs
@@ -120,6 +126,8 @@ impl Command {
             Command::Dispatch(_) => "dispatch".into(),
             Command::AgentHost(_) => "agent-host".into(),
             Command::TurnShim(_) => "turn-shim".into(),
+            Command::Costs(_) => "costs".into(),
+            Command::Metrics(_) => "metrics".into(),
             Command::Errors(_) => "errors".into(),
             Command::Feed(_) => "feed".into(),
             Command::Log(a) if a.event == "prune" => "log prune".into(),
@@ -162,6 +170,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::TurnShim(_) => {
             Err(CliError::new("turn-shim runs before command dispatch").internal())
         }
+        Command::Costs(args) => costs::run(ctx, args),
+        Command::Metrics(args) => metrics::run(ctx, args),
         Command::Errors(args) => errors::run(ctx, args),
         Command::Feed(args) => feed::run(ctx, args),
         Command::Log(args) => log::run(ctx, args),

@@ -8,6 +8,7 @@
 
 mod ledger;
 mod pricing;
+pub mod report;
 mod transcript;
 
 pub use ledger::{Spend, TurnUsage, usage_from_json};
