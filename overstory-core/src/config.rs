@@ -77,6 +77,34 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// `runtime.*`.
     pub runtime: RuntimeConfig,
+    /// `budget.*`: spending limits (absent or 0 = unlimited). Left out of a
+    /// written `config.yaml` while unlimited, so the file reads as the original's.
+    #[serde(default, skip_serializing_if = "BudgetConfig::is_unlimited")]
+    pub budget: BudgetConfig,
+}
+
+/// `budget.*`: limits on what a run and an agent may spend. A limit of 0
+/// means unlimited. The turn runner refuses a turn to an agent over its
+/// limit; sling refuses a new agent in a run over its limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct BudgetConfig {
+    /// Tokens (input + output + cache read + cache creation) one run may use.
+    pub max_tokens_per_run: u64,
+    /// Tokens one agent may use over all its turns.
+    pub max_tokens_per_agent: u64,
+    /// Estimated US dollars one run may spend.
+    pub max_cost_usd_per_run: f64,
+}
+
+impl BudgetConfig {
+    /// Returns whether no limit is set.
+    pub fn is_unlimited(&self) -> bool {
+        self.max_tokens_per_run == 0
+            && self.max_tokens_per_agent == 0
+            && self.max_cost_usd_per_run <= 0.0
+    }
 }
 
 /// `project.*`.
@@ -389,6 +417,7 @@ impl Config {
                     model_map,
                 },
             },
+            budget: BudgetConfig::default(),
         }
     }
 

@@ -101,6 +101,9 @@ pub enum FleetError {
         /// The configured `agents.maxSessionsPerRun`.
         limit: u32,
     },
+    /// The run has reached a `budget.*` limit; no agent was created.
+    #[error("Budget exhausted: {0}")]
+    OverBudget(Box<overstory_sessions::budget::BudgetExceeded>),
     /// `agents.maxConcurrent` worker agents are already active.
     #[error("Max concurrent agent limit reached: {active}/{limit} active agents")]
     ConcurrencyLimit {
@@ -297,6 +300,7 @@ impl FleetError {
             | Self::Injected { .. }
             | Self::IdentityNotFound { .. }
             | Self::Tier2Disabled => "AGENT_ERROR",
+            Self::OverBudget(_) => "BUDGET_EXCEEDED",
             Self::InvalidCheckpoint { .. } => "LIFECYCLE_ERROR",
             Self::Hierarchy { .. } => "HIERARCHY_VIOLATION",
             Self::Group(_) => "GROUP_ERROR",

@@ -411,6 +411,7 @@ fn admit(
     let all = store.all()?;
     let active: Vec<&Session> = all.iter().filter(|s| s.state.is_active()).collect();
     check_run_limit(&admission, &all, &run_id)?;
+    check_run_budget(&admission, &run_id)?;
     check_concurrency(&admission, &active)?;
     let agent = pick_name(&admission, explicit_name, &all, &active)?;
     check_task_lock(&admission, &active)?;
@@ -482,6 +483,20 @@ fn check_run_limit(adm: &Admission<'_>, all: &[Session], run_id: &str) -> Result
         }
     }
     Ok(())
+}
+
+/// Refuses when the run has reached a `budget.*` limit.
+fn check_run_budget(adm: &Admission<'_>, run_id: &str) -> Result<(), FleetError> {
+    let limits = &adm.req.config.budget;
+    let path = adm.req.layout.metrics_db();
+    if limits.is_unlimited() || !path.exists() {
+        return Ok(());
+    }
+    let store = overstory_sessions::metrics::MetricsStore::open(&path)?;
+    match overstory_sessions::budget::check_run(limits, &store, run_id)? {
+        Some(over) => Err(FleetError::OverBudget(Box::new(over))),
+        None => Ok(()),
+    }
 }
 
 /// Refuses when `agents.maxConcurrent` workers are active; persistent

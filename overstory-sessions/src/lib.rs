@@ -63,6 +63,7 @@
 //!   (a new session), including its state.
 #![deny(missing_docs)]
 
+pub mod budget;
 pub mod discover;
 pub mod doctor;
 mod error;

@@ -454,6 +454,11 @@ pub async fn run_dispatcher(
                     reason,
                 });
             }
+            Err(e @ crate::TurnError::OverBudget(_)) => {
+                // Retrying cannot help: the spend only grows.
+                report.stopped = Some(e.to_string());
+                return Ok(report);
+            }
             Err(e) => {
                 report.failures += 1;
                 tracing::warn!(agent = %agent, error = %e, "turn failed; its mail stays unread");

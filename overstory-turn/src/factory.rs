@@ -160,6 +160,7 @@ impl TurnFactory {
         );
         opts.run_id = session.run_id.clone();
         opts.spawner = self.spawner.clone();
+        opts.budget = self.config.budget.clone();
         Ok(opts)
     }
 }

@@ -35,6 +35,7 @@ use tokio::time::Instant;
 
 use crate::event_row;
 use crate::log::Sink;
+use crate::spend::Ledger;
 use overstory_runtime::stream_json::{EventReader, RuntimeEvent};
 
 /// Events are written to `events.db` in batches of at most this many.
@@ -96,6 +97,8 @@ pub(crate) struct Intake {
     /// The next event is the first of a user turn.
     turn_started: bool,
     last_touch: Option<Instant>,
+    /// Where `result` usage is charged; none: not recorded.
+    ledger: Option<Ledger>,
 }
 
 impl Intake {
@@ -114,7 +117,13 @@ impl Intake {
             session_id: None,
             turn_started: true,
             last_touch: None,
+            ledger: None,
         }
+    }
+
+    /// Charges the usage of later `result` events to `ledger`'s agent.
+    pub(crate) fn charge_to(&mut self, ledger: Option<Ledger>) {
+        self.ledger = ledger;
     }
 
     /// Returns the last session id an event reported.
@@ -156,6 +165,9 @@ impl Intake {
         }
         if let RuntimeEvent::Result { .. } = ev {
             intook.result = Some(ev.is_clean_result());
+        }
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.observe(ev, sink);
         }
         self.batch.push(event_row(
             ev,

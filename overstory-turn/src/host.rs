@@ -460,6 +460,11 @@ pub async fn run_host(
         turns: 0,
         delivered: Vec::new(),
     };
+    state.intake.charge_to(crate::spend::Ledger::open(
+        layout,
+        persistent_usage(&session),
+        &state.sink,
+    ));
     let end = state
         .serve(opts, owner, &mut running, &mut wake_rx, child_pid)
         .await;
@@ -820,6 +825,19 @@ async fn terminate(child: &mut dyn TurnChild, delay: Duration) -> Option<i32> {
 
 async fn stop_child(child: &mut dyn TurnChild, delay: Duration) {
     let _ = terminate(child, delay).await;
+}
+
+/// Whom a hosted agent's tokens are charged to.
+fn persistent_usage(session: &Session) -> overstory_sessions::metrics::TurnUsage {
+    let mut t = overstory_sessions::metrics::TurnUsage::new(
+        session.agent_name.as_str(),
+        session.capability.as_str(),
+    );
+    t.task_id = session.task_str().to_owned();
+    t.run_id.clone_from(&session.run_id);
+    t.parent_agent = session.parent_agent.as_ref().map(|p| p.as_str().to_owned());
+    t.started_at.clone_from(&session.started_at);
+    t
 }
 
 #[cfg(test)]

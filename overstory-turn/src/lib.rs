@@ -105,6 +105,7 @@ pub mod queue;
 pub mod roster;
 mod runner;
 pub mod shim;
+mod spend;
 pub mod wake;
 
 pub use runner::{MissingSupport, RunTurnOptions, TurnError, TurnPaths, TurnResult, run_turn};

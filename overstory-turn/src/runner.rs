@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use overstory_core::config::BudgetConfig;
 use overstory_core::events::{EventLevel, EventStore, EventType, NewEvent, filter_tool_args};
 use overstory_core::process::{self, Sig};
 use overstory_core::{AgentName, Capability, Layout, clock, env};
 use overstory_mail::protocol::{TerminatedBy, WorkerDied};
 use overstory_mail::{MailStore, MessageType, NewMessage, Priority};
+use overstory_sessions::budget::BudgetExceeded;
+use overstory_sessions::metrics::TurnUsage;
 use overstory_sessions::{AgentState, SessionStore, Transition, TransitionOutcome};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
@@ -25,6 +28,7 @@ use crate::feed::{Feed, Intake, pump};
 use crate::lock::{self, TurnLock, TurnLockError};
 use crate::log::{RunnerLog, Sink};
 use crate::outcome::{self, TurnFacts};
+use crate::spend;
 use overstory_runtime::runtime::{AgentRuntime, DirectSpawnOptions, ResolvedModel, SpawnSpec};
 use overstory_runtime::stream_json::{ParseOptions, RuntimeEvent};
 
@@ -100,6 +104,9 @@ pub struct RunTurnOptions {
     /// has live children, unread mail or unpicked dispatches, instead of
     /// completing it.
     pub wait_for_outstanding_work: bool,
+    /// Spending limits: a turn is refused ([`TurnError::OverBudget`]) once
+    /// the agent or its run has reached one (default: unlimited).
+    pub budget: BudgetConfig,
 }
 
 impl std::fmt::Debug for RunTurnOptions {
@@ -146,6 +153,7 @@ impl RunTurnOptions {
             stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
             lock_timeout: lock::DEFAULT_TIMEOUT,
             wait_for_outstanding_work: true,
+            budget: BudgetConfig::default(),
         }
     }
 }
@@ -214,6 +222,10 @@ pub enum TurnError {
     /// The turn lock could not be taken.
     #[error(transparent)]
     Lock(#[from] TurnLockError),
+    /// The agent or its run has reached a `budget.*` limit; no child was
+    /// started, an `error` event was recorded and the parent was told.
+    #[error("{0}")]
+    OverBudget(Box<BudgetExceeded>),
     /// The child could not be started.
     #[error("Failed to start the agent process for \"{agent}\"")]
     Spawn {
@@ -270,6 +282,7 @@ impl TurnError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Lock(_) => "LIFECYCLE_ERROR",
+            Self::OverBudget(_) => "BUDGET_EXCEEDED",
             _ => "AGENT_ERROR",
         }
     }
@@ -320,6 +333,9 @@ pub async fn run_turn(opts: RunTurnOptions) -> Result<TurnResult, TurnError> {
             final_state: peeked,
         });
     }
+    if let Some(over) = refuse_over_budget(&opts, sessions.as_ref()) {
+        return Err(TurnError::OverBudget(Box::new(over)));
+    }
     let lock = lock::acquire_async(&opts.layout, &opts.agent, opts.lock_timeout).await?;
     let started = Instant::now();
     let started_at = clock::now_rfc3339();
@@ -340,6 +356,34 @@ pub async fn run_turn(opts: RunTurnOptions) -> Result<TurnResult, TurnError> {
     .await;
     guard.cleanup(&sink);
     result
+}
+
+/// Checks the budget before a turn; when a limit is reached, records the
+/// refusal and tells the parent.
+fn refuse_over_budget(
+    opts: &RunTurnOptions,
+    sessions: Option<&SessionStore>,
+) -> Option<BudgetExceeded> {
+    let sink = Sink::new(opts.log.clone(), opts.agent.as_str());
+    let agent = opts.agent.as_str();
+    let over = spend::over_budget(
+        &opts.layout,
+        &opts.budget,
+        agent,
+        opts.run_id.as_deref(),
+        &sink,
+    )?;
+    let parent = read_row(sessions, &opts.agent).parent;
+    spend::report_refusal(
+        &opts.layout,
+        agent,
+        &opts.task_id,
+        opts.run_id.as_deref(),
+        parent.as_deref(),
+        &over,
+        &sink,
+    );
+    Some(over)
 }
 
 /// Owns what every exit path must undo: `turn.pid`, then the lock.
@@ -434,6 +478,11 @@ async fn drive(
     let (mut rx, reader_task, activity) = read_events(opts, &mut *child).await?;
 
     let mut drain = Drain::new(opts, sink, row.prior_session_id.as_deref());
+    drain.intake.charge_to(spend::Ledger::open(
+        &opts.layout,
+        turn_usage(opts, &row),
+        sink,
+    ));
     let stream_error = drain
         .run(&mut *child, &mut rx, &activity, sessions.as_mut())
         .await;
@@ -1017,6 +1066,15 @@ impl RunnerWorkerDied<'_> {
             ..NewMessage::default()
         }
     }
+}
+
+/// Whom this turn's tokens are charged to.
+fn turn_usage(opts: &RunTurnOptions, row: &RowFacts) -> TurnUsage {
+    let mut t = TurnUsage::new(opts.agent.as_str(), opts.capability.as_str());
+    t.task_id.clone_from(&opts.task_id);
+    t.run_id.clone_from(&opts.run_id);
+    t.parent_agent.clone_from(&row.parent);
+    t
 }
 
 pub(crate) fn event_row(

@@ -37,7 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for b in &builders {
         // Each builder reads its inbox as a headless turn prompt...
         let inbox = bus.check(b)?;
-        println!("{b} received:\n{}\n", framing::format_batch(&inbox.messages));
+        println!(
+            "{b} received:\n{}\n",
+            framing::format_batch(&inbox.messages)
+        );
         // ...and reports completion with a typed payload.
         let done = WorkerDone {
             task_id: "parser-1".into(),

@@ -13,6 +13,7 @@ mod clean;
 mod completions;
 mod config;
 mod coordinator;
+mod costs;
 mod demo;
 mod dispatch;
 mod doctor;
@@ -25,6 +26,7 @@ mod hooks;
 mod init;
 mod log;
 mod mail;
+mod metrics;
 mod monitor;
 mod nudge;
 mod prime;
@@ -55,12 +57,16 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check the project's health and repair what is safe
     Doctor(doctor::DoctorArgs),
+    /// Show token usage and cost, with use against the budget
+    Costs(costs::CostsArgs),
     /// Show error events
     Errors(errors::ErrorsArgs),
     /// Show (and follow) recent events of all agents
     Feed(feed::FeedArgs),
     /// Record a hook event, or prune old events
     Log(log::LogArgs),
+    /// Show recent session metrics: tokens, cost, durations, merge tiers
+    Metrics(metrics::MetricsArgs),
     /// Replay the events of a run or of agents
     Replay(replay::ReplayArgs),
     /// Show the current run, or list, show and complete runs
@@ -128,6 +134,8 @@ impl Command {
             Command::Doctor(_) => "doctor".into(),
             Command::AgentHost(_) => "agent-host".into(),
             Command::TurnShim(_) => "turn-shim".into(),
+            Command::Costs(_) => "costs".into(),
+            Command::Metrics(_) => "metrics".into(),
             Command::Errors(_) => "errors".into(),
             Command::Feed(_) => "feed".into(),
             Command::Log(a) if a.event == "prune" => "log prune".into(),
@@ -172,6 +180,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::TurnShim(_) => {
             Err(CliError::new("turn-shim runs before command dispatch").internal())
         }
+        Command::Costs(args) => costs::run(ctx, args),
+        Command::Metrics(args) => metrics::run(ctx, args),
         Command::Errors(args) => errors::run(ctx, args),
         Command::Feed(args) => feed::run(ctx, args),
         Command::Log(args) => log::run(ctx, args),

@@ -16,6 +16,7 @@ mod clean;
 mod completions;
 mod conventions;
 mod coordinator;
+mod costs;
 mod demo;
 mod dispatch;
 mod doctor;

@@ -534,3 +534,31 @@ fn written_config_round_trips_through_the_loader() {
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     assert_eq!(l.config, c);
 }
+
+#[test]
+fn budget_limits_load_and_stay_out_of_a_written_file_while_unlimited() {
+    let p = Project::new();
+    assert!(p.load().unwrap().config.budget.is_unlimited());
+    let text = Config::defaults_for(p.root()).to_yaml();
+    assert!(!text.contains("budget"), "{text}");
+
+    p.write(
+        "config.yaml",
+        "budget:\n  maxTokensPerRun: 50000\n  maxTokensPerAgent: 20000\n  maxCostUsdPerRun: 1.5\n",
+    );
+    let b = p.load().unwrap().config.budget;
+    assert_eq!(b.max_tokens_per_run, 50_000);
+    assert_eq!(b.max_tokens_per_agent, 20_000);
+    assert!((b.max_cost_usd_per_run - 1.5).abs() < f64::EPSILON);
+    assert!(!b.is_unlimited());
+
+    for bad in [
+        "maxTokensPerRun: -1",
+        "maxCostUsdPerRun: lots",
+        "maxTokensPerAgent: 1.5",
+    ] {
+        p.write("config.yaml", &format!("budget:\n  {bad}\n"));
+        let err = p.load().unwrap_err().to_string();
+        assert!(err.contains("budget."), "{bad}: {err}");
+    }
+}

@@ -42,6 +42,7 @@ pub(super) fn apply(
             "models",
             "logging",
             "runtime",
+            "budget",
         ],
     );
     for entry in top {
@@ -58,6 +59,7 @@ pub(super) fn apply(
             "models" => v.models(config, entry)?,
             "logging" => v.logging(config, entry)?,
             "runtime" => v.runtime(config, entry)?,
+            "budget" => v.budget(config, entry)?,
             _ => {}
         }
     }
@@ -431,6 +433,38 @@ impl Validator<'_> {
                 }
                 "reimagineEnabled" => {
                     c.merge.reimagine_enabled = self.boolean("merge.reimagineEnabled", e)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn budget(&mut self, c: &mut Config, entry: &Entry) -> Result<(), ConfigError> {
+        let known = ["maxTokensPerRun", "maxTokensPerAgent", "maxCostUsdPerRun"];
+        for e in self.section("budget", entry, &known)? {
+            let key = format!("budget.{}", e.key);
+            match e.key.as_str() {
+                "maxTokensPerRun" => c.budget.max_tokens_per_run = self.u64(&key, e, 0, None)?,
+                "maxTokensPerAgent" => {
+                    c.budget.max_tokens_per_agent = self.u64(&key, e, 0, None)?;
+                }
+                "maxCostUsdPerRun" => {
+                    self.record(&key, e);
+                    c.budget.max_cost_usd_per_run = match &e.node.value {
+                        Value::Int(n) if *n >= 0 => *n as f64,
+                        Value::Float(f) if f.is_finite() && *f >= 0.0 => *f,
+                        other => {
+                            return Err(invalid(
+                                &key,
+                                e.origin.as_ref(),
+                                format!(
+                                    "expected a non-negative amount of US dollars (0 = unlimited), found {}",
+                                    other.describe()
+                                ),
+                            ));
+                        }
+                    };
                 }
                 _ => {}
             }

@@ -6,8 +6,12 @@
 //! sessions, written next to the session rows by the hook path and, later,
 //! by the turn runner (which depends on this crate); nothing below needs it.
 
+mod ledger;
 mod pricing;
+pub mod report;
 mod transcript;
+
+pub use ledger::{Spend, TurnUsage, usage_from_json};
 
 pub use pricing::{Pricing, estimate_cost, pricing_for};
 pub use transcript::{parse_transcript, project_key, read_transcript, read_transcript_incremental};

@@ -10,6 +10,7 @@ mod compat;
 mod concurrency;
 mod discover;
 mod hook_events;
+mod ledger;
 mod legacy;
 mod metrics;
 mod observe;

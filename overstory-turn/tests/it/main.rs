@@ -7,6 +7,7 @@
 mod dispatch;
 mod fake_child;
 mod orphans;
+mod spend;
 mod turn_runner;
 
 #[test]
