@@ -20,7 +20,10 @@ use overstory_core::{Capability, GuardClass, Layout};
 use overstory_mail::{ListFilter, MailError, MailStore, MessageType};
 use serde_json::{Value, json};
 
-use crate::shell::{self, SimpleCommand};
+use crate::shell::{self, Script, SimpleCommand};
+
+mod allowlist;
+mod git;
 
 /// Native team tools every agent is denied (use `ov sling`).
 pub const TEAM_TOOLS: [&str; 10] = [
@@ -264,8 +267,12 @@ impl ToolCall {
 /// What the guard knows about the agent (from its environment).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GuardContext {
-    /// The capability the hook was deployed for.
+    /// The capability the hook was deployed for; `None` when the hook named
+    /// none or an unknown one, and every guarded call of an agent is denied.
     pub capability: Option<Capability>,
+    /// The capability as the hook spelled it (`ov guard <capability>`), for
+    /// the denial when it is unknown.
+    pub capability_arg: Option<String>,
     /// `OVERSTORY_AGENT_NAME`; without it only the universal push guard runs.
     pub agent_name: Option<String>,
     /// `OVERSTORY_WORKTREE_PATH`; without it boundary checks are skipped.
@@ -310,13 +317,14 @@ impl GateProbe for NoProbe {
 /// Decides one tool call.
 pub fn evaluate(ctx: &GuardContext, call: &ToolCall, probe: &dyn GateProbe) -> Decision {
     let cwd = call.cwd.clone().unwrap_or_else(|| ctx.cwd.clone());
-    let cmds = if call.tool_name == "Bash" {
+    let script = if call.tool_name == "Bash" {
         call.str_field("command")
-            .map(shell::commands)
+            .map(shell::parse)
             .unwrap_or_default()
     } else {
-        Vec::new()
+        Script::default()
     };
+    let cmds = &script.commands;
     let Some(agent) = ctx.agent_name.as_deref() else {
         // Not an overstory agent: only the universal push guard applies.
         return cmds
@@ -324,17 +332,16 @@ pub fn evaluate(ctx: &GuardContext, call: &ToolCall, probe: &dyn GateProbe) -> D
             .find_map(|c| git_push(c).then(push_denial))
             .unwrap_or(Decision::Allow);
     };
-    let capability = ctx.capability.unwrap_or(Capability::Builder);
+    let Some(capability) = ctx.capability else {
+        return unknown_capability(ctx);
+    };
     let cap = capability.as_str();
     for rule in all_guards(capability) {
         let d = match rule {
             GuardRule::PathBoundary(tool) if call.tool_name == tool => {
                 path_boundary(ctx, call, &cwd)
             }
-            GuardRule::Danger => cmds
-                .iter()
-                .find_map(|c| danger(c, agent))
-                .unwrap_or(Decision::Allow),
+            GuardRule::Danger => danger(&script, agent, cap),
             GuardRule::TeamTool(tool) if call.tool_name == tool => Decision::Deny(format!(
                 "{tool} is blocked for overstory agents ({cap}): native team tools bypass the fleet. Spawn workers with ov sling and talk through ov mail"
             )),
@@ -344,10 +351,10 @@ pub fn evaluate(ctx: &GuardContext, call: &ToolCall, probe: &dyn GateProbe) -> D
             GuardRule::WriteTool(tool) if call.tool_name == tool => Decision::Deny(format!(
                 "{cap} agents cannot use {tool}: the {cap} capability is read-only"
             )),
-            GuardRule::BashFileGuard => bash_file_guard(ctx, capability, &cmds),
-            GuardRule::BashPathBoundary => bash_path_boundary(ctx, &cmds, &cwd),
-            GuardRule::LeadCloseGate => lead_close_gate(ctx, agent, &cmds, probe),
-            GuardRule::TrackerClose => tracker_close(ctx, &cmds),
+            GuardRule::BashFileGuard => bash_file_guard(ctx, capability, cmds),
+            GuardRule::BashPathBoundary => bash_path_boundary(ctx, cmds, &cwd),
+            GuardRule::LeadCloseGate => lead_close_gate(ctx, agent, cmds, probe),
+            GuardRule::TrackerClose => tracker_close(ctx, cmds),
             _ => Decision::Allow,
         };
         if d.is_deny() {
@@ -357,49 +364,179 @@ pub fn evaluate(ctx: &GuardContext, call: &ToolCall, probe: &dyn GateProbe) -> D
     Decision::Allow
 }
 
+/// The hook names a capability that does not exist: deny everything, since
+/// no rule set can be chosen.
+fn unknown_capability(ctx: &GuardContext) -> Decision {
+    let raw = ctx.capability_arg.as_deref().unwrap_or_default();
+    let valid: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+    Decision::Deny(format!(
+        "Unknown capability \"{raw}\" in the guard hook (ov guard {raw}): every guarded tool call is denied. Valid capabilities: {}. Redeploy the agent's hooks (ov sling) with a valid one",
+        valid.join(", ")
+    ))
+}
+
 fn push_denial() -> Decision {
     Decision::Deny(
         "git push is blocked: agents never push. Commit to your branch; the coordinator merges with ov merge".into(),
     )
 }
 
-/// Returns the git subcommand and its arguments, skipping global options.
-fn git_args(c: &SimpleCommand) -> Option<(&str, &[String])> {
-    if c.program() != Some("git") {
-        return None;
+/// Returns whether `c` pushes (`git push`, `git send-pack`, `git http-push`,
+/// after any global options).
+fn git_push(c: &SimpleCommand) -> bool {
+    git::git_call(c).is_some_and(|g| g.sub.is_some_and(|s| git::PUSHES.contains(&s)))
+}
+
+/// Environment variables that change what git runs or which configuration
+/// it reads (aliases, hooks, ssh, exec path).
+fn git_steering_variable(name: &str) -> bool {
+    (name.starts_with("GIT_CONFIG") && name != "GIT_CONFIG_NOSYSTEM")
+        || matches!(
+            name,
+            "GIT_EXEC_PATH"
+                | "GIT_SSH"
+                | "GIT_SSH_COMMAND"
+                | "GIT_PROXY_COMMAND"
+                | "GIT_EXTERNAL_DIFF"
+                | "GIT_TEMPLATE_DIR"
+                | "GIT_ASKPASS"
+        )
+}
+
+/// Interpreters whose inline program text is searched for `git push`.
+fn runs_inline_code(prog: &str) -> bool {
+    prog.starts_with("python")
+        || matches!(
+            prog,
+            "perl"
+                | "ruby"
+                | "node"
+                | "nodejs"
+                | "php"
+                | "lua"
+                | "luajit"
+                | "Rscript"
+                | "awk"
+                | "gawk"
+                | "mawk"
+                | "nawk"
+                | "sed"
+                | "deno"
+                | "bun"
+                | "tclsh"
+                | "osascript"
+                | "pwsh"
+        )
+}
+
+/// The danger family (every capability): what the lexer could not resolve,
+/// pushes in every spelling, hook bypasses, git settings that define
+/// aliases or move hooks, `git reset --hard` and off-convention branches.
+fn danger(script: &Script, agent: &str, cap: &str) -> Decision {
+    if let Some(u) = script.unresolved.first() {
+        return Decision::Deny(format!(
+            "Blocked: {u}. The guard only allows {cap} agents commands it can read without running them: write the command out plainly (no $var or $(…) as a command name, no eval, no script piped into a shell or interpreter)"
+        ));
     }
-    let w = &c.words;
-    let mut i = 1;
-    while i < w.len() {
-        let a = w[i].as_str();
-        if matches!(
-            a,
-            "-C" | "-c"
-                | "--git-dir"
-                | "--work-tree"
-                | "--namespace"
-                | "--exec-path"
-                | "--super-prefix"
-                | "--config-env"
+    for c in &script.commands {
+        for a in c.assignments.iter().map(String::as_str).chain(
+            // `export GIT_CONFIG_COUNT=1` and friends.
+            matches!(
+                c.program(),
+                Some("export" | "declare" | "typeset" | "local" | "readonly")
+            )
+            .then(|| c.words[1..].iter().map(String::as_str))
+            .into_iter()
+            .flatten(),
         ) {
-            i += 2;
-        } else if a.starts_with('-') {
-            i += 1;
-        } else {
-            return Some((a, &w[i + 1..]));
+            let name = a.split('=').next().unwrap_or(a);
+            if git_steering_variable(name) {
+                return Decision::Deny(format!(
+                    "Setting {name} is blocked: it can define git aliases or change which programs git runs. Run git with its plain configuration"
+                ));
+            }
+        }
+        if let Some(prog) = c.program()
+            && runs_inline_code(prog)
+            && c.words[1..].iter().any(|w| git::mentions_push(w))
+        {
+            return push_denial();
+        }
+        if let Some(d) = git_danger(c, agent) {
+            return d;
         }
     }
-    None
+    Decision::Allow
 }
 
-fn git_push(c: &SimpleCommand) -> bool {
-    matches!(git_args(c), Some(("push", _)))
-}
-
-fn danger(c: &SimpleCommand, agent: &str) -> Option<Decision> {
-    let (sub, args) = git_args(c)?;
+fn git_danger(c: &SimpleCommand, agent: &str) -> Option<Decision> {
+    let g = git::git_call(c)?;
+    let shown = c.display();
+    if g.sub_dynamic {
+        return Some(Decision::Deny(format!(
+            "Blocked: the git subcommand in \"{shown}\" is only known at run time. Write it out plainly"
+        )));
+    }
+    if let Some(k) = g.config_keys.iter().find(|k| !git::harmless_config(k)) {
+        return Some(Decision::Deny(format!(
+            "git -c {k} is blocked: settings given on the command line can define aliases, move or skip hooks, or name programs git runs"
+        )));
+    }
+    if g.exec_path {
+        return Some(Decision::Deny(
+            "git --exec-path=… is blocked: it changes which programs git runs".into(),
+        ));
+    }
+    let Some(sub) = g.sub else {
+        return c.appended_args.then(|| {
+            Decision::Deny(format!(
+                "Blocked: \"{shown}\" gets its git subcommand from its input at run time. Write the git command out plainly"
+            ))
+        });
+    };
+    if git::PUSHES.contains(&sub) {
+        return Some(push_denial());
+    }
+    if !git::is_known(sub) {
+        return Some(Decision::Deny(format!(
+            "git {sub} is blocked: it is not a git command the guard knows (aliases and extensions are not followed). Use the git command it stands for"
+        )));
+    }
+    if let Some(why) = git::runs_commands(&g) {
+        return Some(Decision::Deny(format!(
+            "Blocked: {why} the guard cannot check (in \"{shown}\")"
+        )));
+    }
+    let hooks_matter = matches!(
+        sub,
+        "commit" | "merge" | "pull" | "am" | "rebase" | "cherry-pick" | "revert"
+    );
+    let skips = if sub == "commit" {
+        git::commit_skips_hooks(g.args)
+    } else {
+        hooks_matter && g.has(&["--no-verify"])
+    };
+    if skips {
+        return Some(Decision::Deny(format!(
+            "git {sub} --no-verify is blocked: it skips the repository's hooks. Run it without --no-verify and fix what the hooks report"
+        )));
+    }
+    if hooks_matter && c.appended_args {
+        return Some(Decision::Deny(format!(
+            "Blocked: \"{shown}\" gets arguments from its input at run time, so the guard cannot tell whether hooks are skipped. Run git {sub} directly"
+        )));
+    }
+    if sub == "config"
+        && let git::ConfigUse::Write(key) = git::config_use(g.args)
+        && !key.as_deref().is_some_and(git::harmless_config)
+    {
+        let key = key.unwrap_or_else(|| "a section".into());
+        return Some(Decision::Deny(format!(
+            "git config setting {key} is blocked: agents may not define aliases, move hooks or name programs git runs"
+        )));
+    }
+    let args = g.args;
     match sub {
-        "push" => Some(push_denial()),
         "reset" if args.iter().any(|a| a == "--hard") => Some(Decision::Deny(
             "git reset --hard is blocked: it destroys uncommitted work. Use git stash or a new commit instead".into(),
         )),
@@ -456,8 +593,9 @@ fn is_in_place_edit(c: &SimpleCommand) -> bool {
     }
 }
 
-/// Returns why a simple command modifies files for a read-only agent.
-fn read_only_violation(c: &SimpleCommand) -> Option<String> {
+/// Returns why a simple command modifies files, by the denylist the
+/// coordination capabilities and leads still use.
+fn denylist_violation(c: &SimpleCommand) -> Option<String> {
     if c.redirects
         .iter()
         .any(|r| r.writes_file() && !is_dev_sink(&r.target))
@@ -476,7 +614,7 @@ fn read_only_violation(c: &SimpleCommand) -> Option<String> {
     if prog == "find" && has(&["-delete", "-fprint", "-fprintf", "-fls"]) {
         return Some("find writing or deleting files".to_owned());
     }
-    if let Some((sub, _)) = git_args(c)
+    if let Some(sub) = git::git_call(c).and_then(|g| g.sub)
         && GIT_WRITES.contains(&sub)
     {
         return Some(format!("git {sub}"));
@@ -525,13 +663,24 @@ fn starts_with_words(words: &[String], prefix: &str) -> bool {
 }
 
 fn bash_file_guard(ctx: &GuardContext, capability: Capability, cmds: &[SimpleCommand]) -> Decision {
-    let coordination = capability.props().guard_class == GuardClass::Coordination;
+    let class = capability.props().guard_class;
+    let coordination = class == GuardClass::Coordination;
     let gates: Vec<&str> = if ctx.quality_gates.is_empty() {
         DEFAULT_QUALITY_GATE_COMMANDS.to_vec()
     } else {
         ctx.quality_gates.iter().map(String::as_str).collect()
     };
+    let cap = capability.as_str();
     for c in cmds {
+        if class == GuardClass::ReadOnly {
+            if let Some(what) = allowlist::violation(c, &gates) {
+                return Decision::Deny(format!(
+                    "{cap} agents cannot modify files — blocked {what} in: {}. The {cap} capability runs only read-only commands (see ov guard's allowlist); report findings with ov mail instead",
+                    c.display()
+                ));
+            }
+            continue;
+        }
         let safe = SAFE_PREFIXES
             .iter()
             .chain(gates.iter())
@@ -548,10 +697,9 @@ fn bash_file_guard(ctx: &GuardContext, capability: Capability, cmds: &[SimpleCom
                 .any(|r| r.writes_file() && !is_dev_sink(&r.target))
                 .then(|| "output redirection to a file".to_owned())
         } else {
-            read_only_violation(c)
+            denylist_violation(c)
         };
         if let Some(what) = violation {
-            let cap = capability.as_str();
             return Decision::Deny(format!(
                 "{cap} agents cannot modify files — blocked {what} in: {}. Report findings with ov mail instead",
                 c.display()
@@ -824,11 +972,13 @@ fn lead_close_gate(
 
 /// Builds the guard context from the agent's environment
 /// (`OVERSTORY_AGENT_NAME`, `OVERSTORY_WORKTREE_PATH`, `OVERSTORY_TASK_ID`,
-/// `HOME`). An unknown capability string gets the default (`builder`) rules.
+/// `HOME`). An unknown capability string leaves [`GuardContext::capability`]
+/// empty, so every guarded call of an agent is denied.
 pub fn context_from_env(capability: &str, quality_gates: Vec<String>, cwd: &Path) -> GuardContext {
     use overstory_core::env;
     GuardContext {
         capability: capability.parse().ok(),
+        capability_arg: Some(capability.to_owned()),
         agent_name: env::var(env::AGENT_NAME),
         worktree: env::var(env::WORKTREE_PATH).map(PathBuf::from),
         task_id: env::var(env::TASK_ID),
@@ -924,6 +1074,7 @@ mod tests {
     fn ctx(cap: Capability, wt: &Path) -> GuardContext {
         GuardContext {
             capability: Some(cap),
+            capability_arg: Some(cap.as_str().to_owned()),
             agent_name: Some("agent-1".into()),
             worktree: Some(wt.to_path_buf()),
             task_id: Some("task-1".into()),
