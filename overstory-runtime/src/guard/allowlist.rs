@@ -215,10 +215,11 @@ const GIT_LOG_LIKE: &[&str] = &[
 /// Returns why a read-only agent may not run `c`, or `None` when it may.
 /// `gates` are the quality-gate commands (allowed as word prefixes).
 pub(super) fn violation(c: &SimpleCommand, gates: &[&str]) -> Option<String> {
-    if let Some(r) = c.redirects.iter().find(|r| r.writes_file()) {
-        if !super::is_dev_sink(&r.target) {
-            return Some("output redirection to a file".into());
-        }
+    if c.redirects
+        .iter()
+        .any(|r| r.writes_file() && !super::is_dev_sink(&r.target))
+    {
+        return Some("output redirection to a file".into());
     }
     if let Some(r) = c.runners.iter().find(|r| !RUNNERS.contains(&r.as_str())) {
         return Some(format!("{r} (not an allowed runner)"));
@@ -346,7 +347,7 @@ fn program_flags(c: &SimpleCommand, prog: &str) -> Option<String> {
             c.words[1..]
                 .iter()
                 .find(|a| bad.contains(&a.as_str()))
-                .and_then(|a| deny(a))
+                .and_then(|a| deny(a.as_str()))
         }
         "sort" => options(c)
             .find(|a| {
@@ -377,10 +378,10 @@ fn program_flags(c: &SimpleCommand, prog: &str) -> Option<String> {
         .then(|| format!("{prog} with an output file")),
         "tree" => options(c)
             .find(|a| matches!(*a, "-o" | "-R") || long_has(a, &["--output"]))
-            .and_then(|a| deny(a)),
+            .and_then(&deny),
         "file" => options(c)
             .find(|a| *a == "-C" || long_has(a, &["--compile"]))
-            .and_then(|a| deny(a)),
+            .and_then(&deny),
         "date" => {
             if options(c).any(|a| long_has(a, &["--set"]) || cluster_has(a, "s", "dfrI")) {
                 return deny("--set");
@@ -401,7 +402,7 @@ fn program_flags(c: &SimpleCommand, prog: &str) -> Option<String> {
         }
         "rg" => options(c)
             .find(|a| long_has(a, &["--pre", "--hostname-bin"]))
-            .and_then(|a| deny(a)),
+            .and_then(&deny),
         "less" => c.words[1..]
             .iter()
             .find(|a| {
@@ -410,13 +411,13 @@ fn program_flags(c: &SimpleCommand, prog: &str) -> Option<String> {
                     || a.starts_with("-O")
                     || (a.starts_with('+') && a.contains('!'))
             })
-            .and_then(|a| deny(a)),
+            .and_then(|a| deny(a.as_str())),
         "iconv" => options(c)
             .find(|a| *a == "-o" || long_has(a, &["--output"]))
-            .and_then(|a| deny(a)),
+            .and_then(&deny),
         "yq" => options(c)
             .find(|a| long_has(a, &["--inplace", "--split-exp"]) || cluster_has(a, "is", "IopL"))
-            .and_then(|a| deny(a)),
+            .and_then(&deny),
         "sed" => sed(c),
         "awk" | "gawk" | "mawk" | "nawk" => awk(c),
         "curl" => curl(c),

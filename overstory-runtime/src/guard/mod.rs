@@ -24,6 +24,8 @@ use crate::shell::{self, Script, SimpleCommand};
 
 mod allowlist;
 mod git;
+#[cfg(test)]
+mod proptests;
 
 /// Native team tools every agent is denied (use `ov sling`).
 pub const TEAM_TOOLS: [&str; 10] = [
@@ -1312,7 +1314,363 @@ mod tests {
         ("sd update task-2 --status done", true, true, true),
         ("sd close task-1", false, false, false),
         ("sd update task-2 --title x", false, false, false),
+        // Unresolvable: denied for every agent.
+        ("g=git; $g push", true, true, true),
+        ("$(echo git) push", true, true, true),
+        ("`echo git` status", true, true, true),
+        ("${G:-git} push", true, true, true),
+        ("eval 'git status'", true, true, true),
+        ("echo git push | sh", true, true, true),
+        ("echo git push | bash -s", true, true, true),
+        ("bash <<< \"git push\"", true, true, true),
+        ("bash - < script.sh", true, true, true),
+        (
+            "python3 - <<EOF\nimport os\nos.system('git push')\nEOF",
+            true,
+            true,
+            true,
+        ),
+        ("cat prog.py | python3", true, true, true),
+        ("node < prog.js", true, true, true),
+        ("bash -c \"$CMD\"", true, true, true),
+        ("source <(echo git push)", true, true, true),
+        ("parallel < commands.txt", true, true, true),
+        ("alias p='git push'", true, true, true),
+        ("for s in push; do git $s; done", true, true, true),
+        ("echo push | xargs git", true, true, true),
+        ("echo -m x | xargs git commit", true, true, true),
+        // Runners are unwrapped and their target judged.
+        ("find . -exec git push \\;", true, true, true),
+        ("find . -execdir git push \\;", true, true, true),
+        ("parallel git push ::: a", true, true, true),
+        ("env -S 'git push'", true, true, true),
+        ("env -i PATH=/usr/bin git push", true, true, true),
+        ("nohup git push", true, true, true),
+        ("timeout --signal=KILL 5 git push", true, true, true),
+        ("nice -n 5 git push", true, true, true),
+        ("stdbuf -o L git push", true, true, true),
+        ("setsid -w git push", true, true, true),
+        ("chroot / git push", true, true, true),
+        ("sudo -u root git push", true, true, true),
+        ("doas git push", true, true, true),
+        ("watch -n 1 git push", true, true, true),
+        ("watch -n 1 'git status; git push'", true, true, true),
+        ("time -p git push", true, true, true),
+        ("time git push", true, true, true),
+        ("command -p git push", true, true, true),
+        ("exec git push", true, true, true),
+        ("su -c 'git push' me", true, true, true),
+        ("flock /tmp/l -c 'git push'", true, true, true),
+        ("strace -f git push", true, true, true),
+        // Push in every spelling.
+        ("git -c alias.x=push x", true, true, true),
+        ("git -c alias.st=status st", true, true, true),
+        (
+            "git -c core.hooksPath=/dev/null commit -m x",
+            true,
+            true,
+            true,
+        ),
+        ("git send-pack origin main", true, true, true),
+        ("git http-push https://h/r.git main", true, true, true),
+        (
+            "git -C /x --git-dir=/x/.git -c color.ui=never push",
+            true,
+            true,
+            true,
+        ),
+        (
+            "git --git-dir /x/.git --work-tree /x push",
+            true,
+            true,
+            true,
+        ),
+        ("git --no-pager -P push", true, true, true),
+        ("/usr/bin/git push", true, true, true),
+        ("g\\it pu\\sh", true, true, true),
+        ("git $'push'", true, true, true),
+        ("git $'\\x70ush'", true, true, true),
+        ("git {push,status}", true, true, true),
+        ("git p", true, true, true),
+        ("git commit --no-verify -m x", true, true, true),
+        ("git commit -nm x", true, true, true),
+        ("git commit -am x", false, true, false),
+        ("git merge --no-verify feature", true, true, true),
+        ("git config alias.p push", true, true, true),
+        (
+            "git config --worktree core.hooksPath /tmp/h",
+            true,
+            true,
+            true,
+        ),
+        ("git config --unset core.hooksPath", true, true, true),
+        (
+            "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=alias.p GIT_CONFIG_VALUE_0=push git p",
+            true,
+            true,
+            true,
+        ),
+        ("export GIT_CONFIG_COUNT=1", true, true, true),
+        ("env GIT_SSH_COMMAND=x git fetch", true, true, true),
+        (
+            "python3 -c 'import os; os.system(\"git push\")'",
+            true,
+            true,
+            true,
+        ),
+        ("perl -e 'system(\"git\", \"push\")'", true, true, true),
+        ("awk 'BEGIN{system(\"git push\")}'", true, true, true),
+        ("git rebase -x 'git push' main", true, true, true),
+        ("git submodule foreach git push", true, true, true),
+        ("git bisect run ./test.sh", true, true, true),
+        // Read-only capabilities run on an allowlist.
+        ("git branch -D main", false, true, false),
+        ("git branch new-feature", false, true, false),
+        ("git tag v1.0", false, true, false),
+        ("git tag -d v1.0", false, true, false),
+        ("git config user.name x", false, true, false),
+        ("git update-ref refs/heads/main HEAD", false, true, false),
+        ("git worktree add ../x", false, true, false),
+        ("git stash", false, true, true),
+        ("git fetch origin", false, true, false),
+        ("git log --output=out.txt", false, true, false),
+        ("awk '{print > \"f\"}' in.txt", false, true, false),
+        ("awk '{print | \"sh\"}' in.txt", false, true, false),
+        ("sort -o out.txt in.txt", false, true, false),
+        ("sort -ro out.txt in.txt", false, true, false),
+        ("curl -o out.html https://example.com", false, true, false),
+        ("curl -sLo out.html https://example.com", false, true, false),
+        ("curl -d x=1 https://example.com", false, true, false),
+        ("wget https://example.com/f", false, true, false),
+        ("tar xf a.tar", false, true, false),
+        ("tar -czf a.tgz src", false, true, false),
+        ("sed 's/a/b/w out.txt' f", false, true, false),
+        ("sed -n '1e id' f", false, true, false),
+        ("uniq in.txt out.txt", false, true, false),
+        ("tree -o out.txt", false, true, false),
+        ("ov clean --all", false, true, false),
+        ("ov stop builder-1", false, true, false),
+        ("ov sling task-2 --capability builder", false, true, false),
+        ("ov mail purge --all", false, true, false),
+        ("python3 script.py", false, true, false),
+        ("make", false, true, false),
+        ("cargo test", false, true, false),
+        ("sudo cat /etc/shadow", false, true, false),
+        ("PATH=/tmp/x:$PATH ls", false, true, false),
+        ("sort $OPTS f", false, true, false),
+        ("git log $RANGE", false, true, false),
+        // Ordinary read-only work passes for everyone.
+        ("rg -n 'fn main' src", false, false, false),
+        ("git show HEAD~1 --stat", false, false, false),
+        ("git branch -a", false, false, false),
+        ("git branch --list 'overstory/*'", false, false, false),
+        ("git branch --show-current", false, false, false),
+        ("git tag", false, false, false),
+        ("git tag -l 'v*'", false, false, false),
+        ("git config --get user.name", false, false, false),
+        ("git -C sub log --oneline -3", false, false, false),
+        (
+            "git --no-pager diff --stat main...HEAD",
+            false,
+            false,
+            false,
+        ),
+        ("git rev-parse --show-toplevel", false, false, false),
+        ("git ls-files | wc -l", false, false, false),
+        ("git blame -L 1,20 src/lib.rs", false, false, false),
+        ("git worktree list", false, false, false),
+        ("git stash list", false, false, true),
+        (
+            "cat a.txt | grep -v b | sort | uniq -c | sort -rn | head",
+            false,
+            false,
+            false,
+        ),
+        ("awk '{print $1}' f", false, false, false),
+        (
+            "awk -F: '$3 > 100 {print $1}' /etc/passwd",
+            false,
+            false,
+            false,
+        ),
+        ("awk '/a|b/ {n++} END {print n}' f", false, false, false),
+        ("sort -k2 -t, f.csv", false, false, false),
+        ("sed -n '1,20p' f", false, false, false),
+        ("sed -e 's/a/b/g' -e '/^#/d' f", false, false, false),
+        ("curl -sL https://example.com", false, false, false),
+        ("wget -qO- https://example.com", false, false, false),
+        ("tar tzf a.tgz", false, false, false),
+        ("tar -tvf a.tar", false, false, false),
+        (
+            "find src -name '*.rs' -exec grep -l foo {} +",
+            false,
+            false,
+            false,
+        ),
+        (
+            "find . -type f -newer x | xargs grep -l todo",
+            false,
+            false,
+            false,
+        ),
+        ("timeout 10 grep -r foo .", false, false, false),
+        ("wc -l $(git ls-files)", false, false, false),
+        ("diff <(git show HEAD:a) a", false, false, false),
+        ("jq .name package.json", false, false, false),
+        ("LC_ALL=C sort f", false, false, false),
+        ("[ -f Cargo.toml ] && cat Cargo.toml", false, false, false),
+        ("if test -d src; then ls src; fi", false, false, false),
+        (
+            "for f in src/*.rs; do wc -l \"$f\"; done",
+            false,
+            false,
+            false,
+        ),
+        ("cd src && ls -la", false, false, false),
+        ("command -v rg", false, false, false),
+        ("ov status", false, false, false),
+        ("ov mail check --agent agent-1", false, false, false),
+        (
+            "ov mail send --to lead --subject s --body \"$(cat notes.md)\" --type result",
+            false,
+            false,
+            false,
+        ),
+        ("ov --json mail list", false, false, false),
+        ("sd show task-1", false, false, false),
+        ("ml prime", false, false, false),
+        ("echo $(( 1 + 2 ))", false, false, false),
+        ("printf '%s\\n' \"$HOME\"", false, false, false),
+        ("git status 2>&1 | head", false, false, false),
     ];
+
+    #[test]
+    fn an_unknown_capability_denies_and_names_it() {
+        let d = wt();
+        let c = GuardContext {
+            capability: "scuot".parse().ok(),
+            capability_arg: Some("scuot".into()),
+            ..ctx(Capability::Scout, d.path())
+        };
+        assert!(c.capability.is_none());
+        for call in [
+            ToolCall::bash("ls"),
+            ToolCall::file("Write", &format!("{}/a.rs", d.path().display())),
+        ] {
+            let r = evaluate(&c, &call, &NoProbe);
+            let reason = r.reason().unwrap_or_else(|| panic!("{call:?} allowed"));
+            assert!(
+                reason.contains("\"scuot\"") && reason.contains("scout, builder"),
+                "{reason}"
+            );
+        }
+        // Outside agent sessions the capability does not matter.
+        let human = GuardContext {
+            agent_name: None,
+            ..c
+        };
+        assert!(!evaluate(&human, &ToolCall::bash("ls"), &NoProbe).is_deny());
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_lexer_follows_is_denied() {
+        let d = wt();
+        for levels in [1, 7, 10, 20] {
+            let mut subst = "git push".to_owned();
+            let mut shells = "git push".to_owned();
+            let mut runners = "git push".to_owned();
+            for i in 0..levels {
+                subst = format!("echo $({subst})");
+                // Quoting grows fourfold per level: ten is the issue's case.
+                if i < 10 {
+                    shells = format!("bash -c {}", shell::shell_quote(&shells));
+                }
+                runners = format!("timeout 5 nice {runners}");
+            }
+            for cmd in [&subst, &shells, &runners] {
+                for cap in [Capability::Builder, Capability::Scout] {
+                    assert!(
+                        decide(cap, d.path(), cmd).is_deny(),
+                        "{cap} {levels}: {cmd}"
+                    );
+                }
+            }
+        }
+        let deep = (0..12).fold("ls".to_owned(), |s, _| format!("echo $({s})"));
+        let r = decide(Capability::Builder, d.path(), &deep);
+        assert!(
+            r.reason().unwrap().contains("nesting deeper than 8"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn denials_say_what_was_found() {
+        let d = wt();
+        let r = decide(Capability::Builder, d.path(), "g=git; $g push");
+        assert!(
+            r.reason()
+                .unwrap()
+                .contains("\"$g\" is used as a command name"),
+            "{r:?}"
+        );
+        let r = decide(Capability::Builder, d.path(), "echo git push | sh");
+        assert!(
+            r.reason()
+                .unwrap()
+                .contains("sh reads its script from standard input"),
+            "{r:?}"
+        );
+        let r = decide(Capability::Builder, d.path(), "git -c alias.x=push x");
+        assert!(
+            r.reason().unwrap().starts_with("git -c alias.x is blocked"),
+            "{r:?}"
+        );
+        let r = decide(Capability::Builder, d.path(), "git commit --no-verify -m x");
+        assert!(
+            r.reason().unwrap().contains("skips the repository's hooks"),
+            "{r:?}"
+        );
+        let r = decide(Capability::Scout, d.path(), "git branch -D main");
+        let reason = r.reason().unwrap();
+        assert!(
+            reason.starts_with("scout agents cannot modify files") && reason.contains("branch -D"),
+            "{reason}"
+        );
+        let r = decide(Capability::Reviewer, d.path(), "ov stop builder-1");
+        assert!(r.reason().unwrap().contains("ov stop"), "{r:?}");
+    }
+
+    #[test]
+    fn builders_do_ordinary_work() {
+        let d = wt();
+        for ok in [
+            "cargo test -p overstory-runtime --lib",
+            "cargo build && cargo clippy --all-targets -- -D warnings",
+            "git add -A && git commit -m 'guard: tests'",
+            "git commit -am 'wip'",
+            "git diff --cached | head",
+            "git checkout -b overstory/agent-1/task-2",
+            "git stash && git stash pop",
+            "git rebase main",
+            "git merge --ff-only main",
+            "git fetch origin && git log origin/main --oneline",
+            "git config user.email me@example.com",
+            "mkdir -p src/guard && mv a.rs src/guard/mod.rs",
+            "echo 'hello' > notes.txt",
+            "sed -i 's/a/b/' src/lib.rs",
+            "python3 scripts/gen.py > out.rs",
+            "bash scripts/check.sh",
+            "npm test",
+            "make -j2",
+            "RUST_LOG=debug cargo run -- --help",
+            "find . -name '*.orig' -delete",
+            "xargs -n1 echo < list",
+        ] {
+            let r = decide(Capability::Builder, d.path(), ok);
+            assert!(!r.is_deny(), "{ok}: {r:?}");
+        }
+    }
 
     #[test]
     fn bash_decision_table_per_capability() {

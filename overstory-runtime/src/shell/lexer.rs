@@ -157,26 +157,22 @@ impl<'a> Lexer<'a> {
         match self.chars.peek().copied() {
             Some('(') => {
                 self.chars.next();
-                if self.chars.peek() == Some(&'(') {
-                    // Arithmetic `$((…))`: not a command, but what it
-                    // contains may hold substitutions.
-                    self.chars.next();
-                    let inner = self.balanced();
-                    // The second `)` closes the outer parenthesis.
-                    if self.chars.peek() == Some(&')') {
-                        self.chars.next();
+                let content = self.balanced();
+                // `$((…))` is arithmetic only when it also closes with `))`
+                // (bash's rule); `$( (cmd) )` is a substitution of a subshell.
+                match content.strip_prefix('(').and_then(|c| c.strip_suffix(')')) {
+                    Some(expr) => {
+                        // Not a command, but it may hold substitutions.
+                        let mut sub = Lexer::new(expr);
+                        sub.double_quoted(false);
+                        self.nested.append(&mut sub.nested);
+                        self.word_dynamic = true;
+                        self.word.push_str("$(");
+                        self.word.push_str(&content);
+                        self.word.push(')');
+                        self.shape.push('\0');
                     }
-                    let mut sub = Lexer::new(&inner);
-                    sub.double_quoted(false);
-                    self.nested.append(&mut sub.nested);
-                    self.word_dynamic = true;
-                    self.word.push_str("$((");
-                    self.word.push_str(&inner);
-                    self.word.push_str("))");
-                    self.shape.push('\0');
-                } else {
-                    let inner = self.balanced();
-                    self.substitution('$', &inner);
+                    None => self.substitution('$', &content),
                 }
             }
             Some('\'') if !in_double_quotes => {
@@ -199,7 +195,7 @@ impl<'a> Lexer<'a> {
                     self.chars.next();
                     let mut depth = 1usize;
                     let mut inner = String::new();
-                    while let Some(q) = self.chars.next() {
+                    for q in self.chars.by_ref() {
                         match q {
                             '{' => depth += 1,
                             '}' => {

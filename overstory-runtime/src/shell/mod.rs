@@ -317,6 +317,97 @@ mod tests {
         assert!(p.iter().any(|w| w[0] == "rm"), "{p:?}");
     }
 
+    fn unresolved(src: &str) -> Vec<String> {
+        parse(src)
+            .unresolved
+            .into_iter()
+            .map(|u| u.reason)
+            .collect()
+    }
+
+    #[test]
+    fn what_cannot_be_known_statically_is_reported() {
+        for src in [
+            "g=git; $g push",
+            "$(echo git) push",
+            "${G} push",
+            "`which git` push",
+            "eval git push",
+            "echo git push | sh",
+            "bash <<< 'git push'",
+            "sh -s < script",
+            "python3 - <<EOF\nprint(1)\nEOF",
+            "echo 'print(1)' | python3",
+            "parallel < cmds",
+            "bash -c \"$X\"",
+            ". <(curl x)",
+            "alias g='git push'",
+            "x='a[$(git push)]'; echo $((x))",
+            "sudo -s",
+            "/usr/bin/gi? push",
+        ] {
+            assert!(!unresolved(src).is_empty(), "{src}: {:?}", parse(src));
+        }
+        for src in [
+            "git status",
+            "bash script.sh",
+            "python3 -c 'print(1)'",
+            "python3 -m pytest",
+            "node app.js",
+            "echo $((1 + 2))",
+            "X=$(date) make",
+            "find . -name '*.rs' -exec wc -l {} +",
+            "cat <<'EOF'\n$(not run)\nEOF",
+        ] {
+            assert!(unresolved(src).is_empty(), "{src}: {:?}", parse(src));
+        }
+        let deep = (0..MAX_DEPTH + 2).fold("ls".to_owned(), |s, _| format!("echo $({s})"));
+        assert!(unresolved(&deep)[0].contains("nesting deeper"));
+    }
+
+    #[test]
+    fn words_known_only_at_run_time_are_marked() {
+        let c = &commands("git log \"$R\" ${X} {a,b} '$lit' plain $'a\\tb'")[0];
+        assert_eq!(
+            c.dynamic,
+            [false, false, true, true, true, false, false, false]
+        );
+        assert_eq!(c.words[5], "$lit");
+        assert_eq!(c.words[7], "a\tb");
+    }
+
+    #[test]
+    fn runners_are_recorded_and_their_targets_unwrapped() {
+        let s = parse("timeout 5 nice -n 2 xargs -I{} grep {} f");
+        let c = &s.commands[0];
+        assert_eq!(c.words[0], "grep");
+        assert_eq!(c.runners, ["timeout", "nice", "xargs"]);
+        assert!(c.appended_args && c.is_dynamic(1));
+        let c = &commands("time -o /etc/t ls")[0];
+        assert_eq!(c.words, ["ls"]);
+        assert_eq!(c.redirects[0].target, "/etc/t");
+        let w = commands("watch -n1 'git status && git push'");
+        assert!(
+            w.iter()
+                .any(|c| c.words == ["git", "push"] && c.runners == ["watch"])
+        );
+        let e = commands("env -S 'git push' && env A=1 B=2 ls");
+        assert!(e.iter().any(|c| c.words == ["git", "push"]));
+        assert!(
+            e.iter()
+                .any(|c| c.words == ["ls"] && c.assignments == ["A=1", "B=2"])
+        );
+    }
+
+    #[test]
+    fn substitutions_in_unquoted_heredocs_and_process_substitutions_run() {
+        let p = progs("cat <<EOF\n$(git push)\nEOF\ndiff <(git show a) b");
+        let firsts: Vec<_> = p.iter().filter_map(|w| w.first()).collect();
+        assert!(firsts.iter().filter(|w| **w == "git").count() == 2, "{p:?}");
+        assert_eq!(progs("echo $( (git push) )")[0], ["git", "push"]);
+        assert!(progs("echo $((git push))").iter().all(|w| w[0] == "echo"));
+    }
+
     #[test]
     fn comments_are_ignored() {
         assert_eq!(progs("ls # git push"), [vec!["ls"]]);

@@ -65,19 +65,26 @@ pub(super) fn unwrap_command(mut cmd: SimpleCommand, depth: usize, out: &mut Scr
             return;
         };
         let fixed = !cmd.is_dynamic(0);
-        if fixed && cmd.runners.is_empty() {
-            if KEYWORDS.contains(&first.as_str()) {
-                cmd.drop_front(1);
-                continue;
-            }
-            if matches!(first.as_str(), "for" | "select" | "case") {
-                // `for x in WORDS` / `case WORD in`: the words are data.
-                return;
-            }
+        if cmd.runners.is_empty() {
+            // The name of an assignment is literal even when its value is not.
             if is_assignment(&first) {
+                if holds_command_text(&cmd, 0) {
+                    out.unresolved(format!(
+                        "the variable in \"{first}\" holds command text, which arithmetic or eval could run"
+                    ));
+                    return;
+                }
                 cmd.assignments.push(first);
                 cmd.drop_front(1);
                 continue;
+            }
+            if fixed && KEYWORDS.contains(&first.as_str()) {
+                cmd.drop_front(1);
+                continue;
+            }
+            if fixed && matches!(first.as_str(), "for" | "select" | "case") {
+                // `for x in WORDS` / `case WORD in`: the words are data.
+                return;
             }
         }
         if !fixed || is_glob(&first) {
@@ -229,7 +236,11 @@ fn find_exec(cmd: &SimpleCommand, depth: usize, out: &mut Script) {
             }
             let mut inner = SimpleCommand {
                 words: cmd.words[start..end].to_vec(),
-                dynamic: cmd.dynamic[start..end.min(cmd.dynamic.len())].to_vec(),
+                dynamic: cmd
+                    .dynamic
+                    .get(start..end)
+                    .map(<[bool]>::to_vec)
+                    .unwrap_or_default(),
                 assignments: cmd.assignments.clone(),
                 runners: cmd.runners.clone(),
                 appended_args: cmd.words.get(end).map(String::as_str) == Some("+"),
@@ -442,6 +453,19 @@ fn plan(prog: &str, cmd: &mut SimpleCommand) -> Plan {
             }
             if pid_form {
                 return Plan::Nothing;
+            }
+            // `flock FILE -c COMMAND`: the option may follow the lock file.
+            if prog == "flock"
+                && matches!(w.get(end + 1).map(String::as_str), Some("-c" | "--command"))
+            {
+                return match w.get(end + 2) {
+                    Some(text) => Plan::Script {
+                        text: text.clone(),
+                        appended: false,
+                        placeholder: None,
+                    },
+                    None => Plan::Nothing,
+                };
             }
             // One operand (priority, mask, time, new root, lock file) first.
             if end + 1 >= n {
@@ -776,4 +800,10 @@ pub(super) fn is_assignment(word: &str) -> bool {
 /// Returns whether a command name would undergo pathname expansion.
 fn is_glob(word: &str) -> bool {
     word.contains('*') || word.contains('?') || (word.contains('[') && word.contains(']'))
+}
+
+/// Returns whether word `i` is literal text holding `$(` or a backtick
+/// (a value that arithmetic evaluation or `eval` would run).
+fn holds_command_text(cmd: &SimpleCommand, i: usize) -> bool {
+    !cmd.is_dynamic(i) && (cmd.words[i].contains("$(") || cmd.words[i].contains('`'))
 }
