@@ -9,10 +9,57 @@
 //!
 //! The rule families and their order follow the original's shell guards
 //! ([`capability_guards`] lists them per capability), but every Bash command
-//! is tokenised by [`crate::shell`] and every simple command in it is
-//! checked, so `git status && git push`, `env X=1 git push`, `sh -c "…"` and
-//! `$(…)` no longer slip through. Paths are normalised and symlinks resolved
-//! before boundary checks.
+//! is parsed by [`crate::shell`] and every simple command in it is checked,
+//! so `git status && git push`, `env X=1 git push`, `sh -c "…"` and `$(…)`
+//! no longer slip through. Paths are normalised and symlinks resolved before
+//! boundary checks.
+//!
+//! # The guard fails closed
+//!
+//! A denylist of spellings cannot win against a shell, so for an agent (a
+//! session with `OVERSTORY_AGENT_NAME`):
+//!
+//! - **An unknown capability denies every guarded call**, naming what the
+//!   hook said ([`GuardContext::capability_arg`]); it never falls back to
+//!   another capability's rules.
+//! - **What the lexer cannot resolve is denied** ([`shell::Script::unresolved`]):
+//!   a variable or substitution as a command name (`g=git; $g push`),
+//!   `eval`, a shell or interpreter reading its program from a pipe,
+//!   here-string or heredoc (`echo git push | sh`, `bash <<< …`,
+//!   `python3 - <<EOF`), a runner whose command comes from its input
+//!   (`parallel < cmds`), a variable holding literal command text, and
+//!   nesting deeper than [`shell::MAX_DEPTH`]. Runners (`xargs`,
+//!   `find -exec`, `env`, `nohup`, `timeout`, `nice`, `time`, `stdbuf`,
+//!   `setsid`, `chroot`, `sudo`, `doas`, `watch`, `parallel`, `command`,
+//!   `exec`, …) are unwrapped and their target judged like any command.
+//! - **Push is blocked in every spelling the guard can read** (the danger
+//!   family, every capability): `git push`, `send-pack` and `http-push`
+//!   after any global options (`-C`, `--git-dir`, `-c`); `-c` settings other
+//!   than harmless display and identity keys (so `-c alias.x=push` and
+//!   `-c core.hooksPath=…` are denied); subcommands git does not ship
+//!   (aliases); `git config` setting such keys; `GIT_CONFIG_*`,
+//!   `GIT_EXEC_PATH` and `GIT_SSH*` assignments; `--no-verify` on
+//!   commit/merge/rebase/am; git subcommands that run commands
+//!   (`rebase --exec`, `submodule foreach`, `bisect run`, …); and inline
+//!   interpreter code that mentions `git … push`. Behind this, agent
+//!   worktrees refuse pushes at the git level
+//!   ([`overstory_core::push_block`]).
+//! - **Read-only capabilities (scout, reviewer) run on an allowlist**:
+//!   [`READ_ONLY_PROGRAMS`] run with any arguments; the programs in
+//!   [`READ_ONLY_CHECKED_PROGRAMS`] only with arguments that cannot write
+//!   (`sort` without `-o`, `sed` without `-i` or `w`/`e` commands, `awk`
+//!   without output redirection, pipes or `system`, `curl` to stdout, `wget
+//!   -O -`, `tar` listing, `find` without `-delete`/`-fprint`, `git`
+//!   read-only subcommands and listing forms of `branch`/`tag`/`stash`/
+//!   `worktree`, `ov mail`/`status`/`prime`/…, the tracker's read commands);
+//!   [`READ_ONLY_RUNNERS`] in front of them; the quality gates; display and
+//!   locale variables. Anything else is denied, and so are arguments only
+//!   known at run time for programs whose arguments are checked.
+//!
+//! Outside agent sessions only the universal push guard applies.
+//! Coordination capabilities and leads keep the original's file denylist
+//! (they run `ov sling`, `ov merge`, `git add`/`commit`), plus the danger
+//! family above.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -24,6 +71,11 @@ use crate::shell::{self, Script, SimpleCommand};
 
 mod allowlist;
 mod git;
+
+pub use allowlist::{
+    CHECKED as READ_ONLY_CHECKED_PROGRAMS, READERS as READ_ONLY_PROGRAMS,
+    RUNNERS as READ_ONLY_RUNNERS,
+};
 #[cfg(test)]
 mod proptests;
 
