@@ -13,8 +13,16 @@
 //! so its hooks and settings stay as they were, and pushing from the
 //! project root works. The hooks directory lives in the worktree's git
 //! admin directory (outside the worktree, so the agent's path guard keeps
-//! it out of reach) and is removed with the worktree. `git push
-//! --no-verify` skips hooks; the guard denies it.
+//! it out of reach) and is removed with the worktree.
+//!
+//! `git push --no-verify` skips hooks (the guard denies it); for a script
+//! that does so anyway, the worktree's configuration also rewrites every
+//! push URL ([`REFUSED_PUSH_URL_KEY`]) to a transport that does not exist,
+//! so a push fails before it connects (naming that transport), and the
+//! hook is what meets a remote with an explicit `pushurl`, which git does
+//! not rewrite. Neither layer stops a process that first rewrites the
+//! worktree's own configuration or combines `pushurl` with `--no-verify`;
+//! the guard denies those to agents.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +34,11 @@ pub const HOOKS_DIR: &str = "overstory-hooks";
 
 /// What the `pre-push` hook prints before refusing.
 pub const REFUSAL: &str = "overstory: pushing from an agent worktree is refused. Commit to your branch; the coordinator merges it (ov merge) and pushes from the project root.";
+
+/// The per-worktree setting that rewrites every push URL to a transport that
+/// does not exist, so even a push that skips hooks fails.
+pub const REFUSED_PUSH_URL_KEY: &str =
+    "url.overstory-agent-worktrees-never-push://refused/.pushInsteadOf";
 
 /// Hooks passed through to the project's own hooks.
 const PASS_THROUGH: &[&str] = &[
@@ -139,6 +152,10 @@ pub fn install(worktree: &Path) -> Result<PathBuf, PushBlockError> {
     }
     let hooks_s = hooks.to_string_lossy().into_owned();
     git.run(&["config", "--worktree", "core.hooksPath", &hooks_s])?;
+    // Second layer, for `git push --no-verify` in a script: every push URL
+    // (the empty prefix matches all) is rewritten to a transport that does
+    // not exist. Fetching is not affected.
+    git.run(&["config", "--worktree", REFUSED_PUSH_URL_KEY, ""])?;
     Ok(hooks)
 }
 
@@ -218,16 +235,33 @@ mod tests {
         std::fs::write(wt.join("b.txt"), "b\n").unwrap();
         ok(&wt, &["add", "b.txt"]);
         ok(&wt, &["commit", "-q", "-m", "agent work"]);
+        // Every push URL is rewritten to a transport that does not exist,
+        // so even a push that skips hooks fails...
+        let url = format!("file://{}", remote.display());
         for args in [
             &["push", "origin", "HEAD"][..],
             &["push", "origin", "HEAD:refs/heads/main"],
+            &["push", "--no-verify", "origin", "HEAD"],
             &["push", &remote.to_string_lossy(), "HEAD:refs/heads/sneaky"],
+            &["push", "--no-verify", &url, "HEAD:refs/heads/sneaky"],
         ] {
             let out = git(&wt, args);
             assert!(!out.status.success(), "{args:?} pushed");
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(stderr.contains(REFUSAL), "{stderr}");
+            assert!(
+                stderr.contains("overstory-agent-worktrees-never-push"),
+                "{stderr}"
+            );
         }
+        // ...and a remote with an explicit push URL (which git does not
+        // rewrite) meets the pre-push hook.
+        let pushurl = format!("remote.origin.pushurl={}", remote.display());
+        let out = git(&wt, &["-c", &pushurl, "push", "origin", "HEAD"]);
+        assert!(!out.status.success(), "pushed through pushurl");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(REFUSAL), "{stderr}");
+        // Fetching still works.
+        ok(&wt, &["fetch", "-q", "origin"]);
         assert_eq!(ok(&remote, &["for-each-ref", "--format=%(refname)"]), "");
 
         // The main checkout is untouched and pushes normally.
