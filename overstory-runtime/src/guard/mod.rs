@@ -1594,6 +1594,35 @@ mod tests {
         ("echo $(( 1 + 2 ))", false, false, false),
         ("printf '%s\\n' \"$HOME\"", false, false, false),
         ("git status 2>&1 | head", false, false, false),
+        (
+            "ov mail send --to lead --subject s --body \"$(cat <<'EOF'\nIt's done (mostly\nEOF\n)\" --type result",
+            false,
+            false,
+            false,
+        ),
+        (
+            "git commit -m \"$(cat <<'EOF'\nguard: don't (yet)\n\nBody.\nEOF\n)\"",
+            false,
+            true,
+            false,
+        ),
+        (
+            "echo \"$(cat <<EOF\nit's $(git push)\nEOF\n)\"",
+            true,
+            true,
+            true,
+        ),
+        (
+            "grep -rn 'foo' --include='*.rs' . | head -20",
+            false,
+            false,
+            false,
+        ),
+        ("sed -n '/start/,/end/p' f", false, false, false),
+        ("awk 'NR>1 {print $2}' f", false, false, false),
+        ("find . -name '*.rs' | xargs wc -l", false, false, false),
+        ("git log -p -- src | less", false, false, false),
+        ("sudo -Es", true, true, true),
     ];
 
     #[test]

@@ -347,8 +347,62 @@ impl<'a> Lexer<'a> {
     fn balanced(&mut self) -> String {
         let mut depth = 1usize;
         let mut inner = String::new();
+        // Heredocs opened inside: their bodies may hold unbalanced quotes
+        // and parentheses, so they are copied through verbatim.
+        let mut heredocs: Vec<String> = Vec::new();
         while let Some(n) = self.chars.next() {
             match n {
+                '<' if self.chars.peek() == Some(&'<') => {
+                    self.chars.next();
+                    inner.push_str("<<");
+                    if self.chars.peek() == Some(&'<') {
+                        continue; // a here-string
+                    }
+                    if self.chars.peek() == Some(&'-') {
+                        self.chars.next();
+                        inner.push('-');
+                    }
+                    while let Some(&c) = self.chars.peek() {
+                        if c != ' ' && c != '\t' {
+                            break;
+                        }
+                        inner.push(c);
+                        self.chars.next();
+                    }
+                    let mut delim = String::new();
+                    while let Some(&c) = self.chars.peek() {
+                        if c.is_whitespace() || ";|&()<>".contains(c) {
+                            break;
+                        }
+                        inner.push(c);
+                        self.chars.next();
+                        if !matches!(c, '\'' | '"' | '\\') {
+                            delim.push(c);
+                        }
+                    }
+                    if !delim.is_empty() {
+                        heredocs.push(delim);
+                    }
+                    continue;
+                }
+                '\n' if !heredocs.is_empty() => {
+                    inner.push('\n');
+                    for delim in std::mem::take(&mut heredocs) {
+                        let mut line = String::new();
+                        for c in self.chars.by_ref() {
+                            inner.push(c);
+                            if c == '\n' {
+                                if line.trim_start_matches('\t') == delim {
+                                    break;
+                                }
+                                line.clear();
+                            } else {
+                                line.push(c);
+                            }
+                        }
+                    }
+                    continue;
+                }
                 '(' => depth += 1,
                 ')' => {
                     depth -= 1;

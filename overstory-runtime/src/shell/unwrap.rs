@@ -391,7 +391,8 @@ fn plan(prog: &str, cmd: &mut SimpleCommand) -> Plan {
                     "--command-timeout",
                 ],
                 |o, _| {
-                    if matches!(o, "-s" | "-i" | "--shell" | "--login" | "-su" | "-si") {
+                    let short = !o.starts_with("--") && (o.contains('s') || o.contains('i'));
+                    if short || matches!(o, "--shell" | "--login") {
                         shell = true;
                     }
                 },
