@@ -104,7 +104,7 @@ pub const READERS: &[&str] = &[
     "cal",
 ];
 
-/// Programs allowed with argument checks ([`checked`]).
+/// Programs allowed only with arguments that cannot make them write.
 pub const CHECKED: &[&str] = &[
     "git",
     "ov",

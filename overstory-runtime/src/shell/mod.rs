@@ -148,7 +148,7 @@ pub struct Script {
 }
 
 impl Script {
-    fn unresolved(&mut self, reason: impl Into<String>) {
+    fn push_unresolved(&mut self, reason: impl Into<String>) {
         self.unresolved.push(Unresolved {
             reason: reason.into(),
         });
@@ -176,7 +176,7 @@ pub fn commands(src: &str) -> Vec<SimpleCommand> {
 
 fn collect(src: &str, depth: usize, out: &mut Script) {
     if depth > MAX_DEPTH {
-        out.unresolved(format!(
+        out.push_unresolved(format!(
             "nesting deeper than {MAX_DEPTH} levels of substitutions, shells or runners"
         ));
         return;

@@ -69,7 +69,7 @@ pub(super) fn unwrap_command(mut cmd: SimpleCommand, depth: usize, out: &mut Scr
             // The name of an assignment is literal even when its value is not.
             if is_assignment(&first) {
                 if holds_command_text(&cmd, 0) {
-                    out.unresolved(format!(
+                    out.push_unresolved(format!(
                         "the variable in \"{first}\" holds command text, which arithmetic or eval could run"
                     ));
                     return;
@@ -88,7 +88,7 @@ pub(super) fn unwrap_command(mut cmd: SimpleCommand, depth: usize, out: &mut Scr
             }
         }
         if !fixed || is_glob(&first) {
-            out.unresolved(format!(
+            out.push_unresolved(format!(
                 "\"{first}\" is used as a command name, and what it runs is only known at run time"
             ));
             return;
@@ -104,7 +104,7 @@ pub(super) fn unwrap_command(mut cmd: SimpleCommand, depth: usize, out: &mut Scr
                 return;
             }
             Plan::Unresolved(reason) => {
-                out.unresolved(reason);
+                out.push_unresolved(reason);
                 return;
             }
             Plan::Target {
@@ -136,7 +136,7 @@ pub(super) fn unwrap_command(mut cmd: SimpleCommand, depth: usize, out: &mut Scr
                 placeholder,
             } => {
                 if depth + 1 > MAX_DEPTH {
-                    out.unresolved(format!(
+                    out.push_unresolved(format!(
                         "nesting deeper than {MAX_DEPTH} levels of substitutions, shells or runners"
                     ));
                     return;
@@ -190,13 +190,13 @@ fn mark_placeholder(cmd: &mut SimpleCommand, p: &str) {
 fn program(cmd: SimpleCommand, prog: &str, depth: usize, out: &mut Script) {
     match prog {
         "eval" => {
-            out.unresolved("eval runs text assembled at run time");
+            out.push_unresolved("eval runs text assembled at run time");
             // Still parsed, so the universal push guard sees `eval git push`.
             collect(&cmd.words[1..].join(" "), depth + 1, out);
         }
         "source" | "." => {
             if cmd.words.len() < 2 || cmd.is_dynamic(1) {
-                out.unresolved(format!(
+                out.push_unresolved(format!(
                     "{prog} reads a script whose name is only known at run time"
                 ));
             } else {
@@ -204,7 +204,7 @@ fn program(cmd: SimpleCommand, prog: &str, depth: usize, out: &mut Script) {
             }
         }
         "alias" if cmd.words[1..].iter().any(|w| w.contains('=')) => {
-            out.unresolved("alias definitions are not followed");
+            out.push_unresolved("alias definitions are not followed");
         }
         "find" => {
             find_exec(&cmd, depth, out);
@@ -212,7 +212,7 @@ fn program(cmd: SimpleCommand, prog: &str, depth: usize, out: &mut Script) {
         }
         _ => {
             if let Some(reason) = reads_program_from_stdin(prog, &cmd) {
-                out.unresolved(reason);
+                out.push_unresolved(reason);
             } else {
                 out.commands.push(cmd);
             }
