@@ -27,6 +27,11 @@ pub(super) struct Lexer<'a> {
     heredocs: Vec<(String, bool)>,
     /// Texts of command substitutions and process substitutions.
     pub(super) nested: Vec<String>,
+    /// A literal word (quoted, not expanded) holds `$(` or a backtick.
+    pub(super) literal_command_text: bool,
+    /// Arithmetic is evaluated (`$((…))`, `((…))`, `let`, `[[`,
+    /// `declare -i`), which expands variables recursively.
+    pub(super) arithmetic: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -43,6 +48,8 @@ impl<'a> Lexer<'a> {
             pending_redirect: None,
             heredocs: Vec::new(),
             nested: Vec::new(),
+            literal_command_text: false,
+            arithmetic: false,
         }
     }
 
@@ -55,6 +62,9 @@ impl<'a> Lexer<'a> {
                     self.read_heredocs();
                 }
                 ';' | '&' | '|' | '(' | ')' => {
+                    if c == '(' && self.chars.peek() == Some(&'(') {
+                        self.arithmetic = true;
+                    }
                     if c == '&' && self.chars.peek() == Some(&'>') {
                         self.chars.next();
                         self.end_word();
@@ -162,6 +172,7 @@ impl<'a> Lexer<'a> {
                 // (bash's rule); `$( (cmd) )` is a substitution of a subshell.
                 match content.strip_prefix('(').and_then(|c| c.strip_suffix(')')) {
                     Some(expr) => {
+                        self.arithmetic = true;
                         // Not a command, but it may hold substitutions.
                         let mut sub = Lexer::new(expr);
                         sub.double_quoted(false);
@@ -483,6 +494,9 @@ impl<'a> Lexer<'a> {
         }
         let word = std::mem::take(&mut self.word);
         let dynamic = self.word_dynamic || has_brace_expansion(&self.shape);
+        if !self.word_dynamic && (word.contains("$(") || word.contains('`')) {
+            self.literal_command_text = true;
+        }
         let quoted = self.word_quoted;
         self.reset_word();
         match self.pending_redirect.take() {
@@ -507,6 +521,27 @@ impl<'a> Lexer<'a> {
             });
         }
         let cmd = std::mem::take(&mut self.current);
+        let start = cmd
+            .words
+            .iter()
+            .position(|w| {
+                !matches!(
+                    w.as_str(),
+                    "do" | "then" | "else" | "elif" | "!" | "{" | "if" | "while" | "until" | "time"
+                )
+            })
+            .unwrap_or(cmd.words.len());
+        let first = cmd.words.get(start).map(String::as_str);
+        let integer_declaration = matches!(first, Some("declare" | "typeset" | "local"))
+            && cmd.words[start..]
+                .iter()
+                .any(|w| w.starts_with('-') && w.contains('i'));
+        if matches!(first, Some("let"))
+            || cmd.words.iter().any(|w| w == "[[")
+            || integer_declaration
+        {
+            self.arithmetic = true;
+        }
         if !cmd.words.is_empty() || !cmd.redirects.is_empty() {
             self.commands.push(cmd);
         }
@@ -535,6 +570,9 @@ impl<'a> Lexer<'a> {
                     }
                     Some(c) => line.push(c),
                 }
+            }
+            if !expanded && (body.contains("$(") || body.contains('`')) {
+                self.literal_command_text = true;
             }
             if expanded {
                 let mut sub = Lexer::new(&body);

@@ -145,6 +145,10 @@ pub struct Script {
     /// What could not be resolved statically; empty when every command is
     /// known.
     pub unresolved: Vec<Unresolved>,
+    /// Literal text holding `$(` or a backtick was seen at some level.
+    literal_command_text: bool,
+    /// Arithmetic evaluation was seen at some level.
+    arithmetic: bool,
 }
 
 impl Script {
@@ -164,6 +168,14 @@ pub const MAX_DEPTH: usize = 8;
 pub fn parse(src: &str) -> Script {
     let mut out = Script::default();
     collect(src, 0, &mut out);
+    if out.literal_command_text && out.arithmetic {
+        // Bash evaluates variables inside arithmetic as expressions, and an
+        // array subscript there runs `$(…)`: text that reached a variable
+        // (by assignment, read, for, printf -v…) would run.
+        out.push_unresolved(
+            "arithmetic next to literal text holding $(…) or backticks (bash arithmetic can run such text from a variable)",
+        );
+    }
     out
 }
 
@@ -183,6 +195,8 @@ fn collect(src: &str, depth: usize, out: &mut Script) {
     }
     let mut lexer = lexer::Lexer::new(src);
     let raw = lexer.run();
+    out.literal_command_text |= lexer.literal_command_text;
+    out.arithmetic |= lexer.arithmetic;
     for nested in std::mem::take(&mut lexer.nested) {
         collect(&nested, depth + 1, out);
     }
@@ -343,6 +357,10 @@ mod tests {
             ". <(curl x)",
             "alias g='git push'",
             "x='a[$(git push)]'; echo $((x))",
+            "read x <<< 'a[$(git push)]'; echo $((x))",
+            "for x in 'a[`git push`]'; do let y=x; done",
+            "printf -v x '%s' 'a[$(git push)]'; [[ $x -eq 1 ]]",
+            "x='a[$(git push)]' bash -c 'echo $((x))'",
             "sudo -s",
             "/usr/bin/gi? push",
         ] {
@@ -355,6 +373,8 @@ mod tests {
             "python3 -m pytest",
             "node app.js",
             "echo $((1 + 2))",
+            "for i in 1 2; do echo $((i + 1)); done",
+            "grep -n '$(' src/*.sh",
             "X=$(date) make",
             "find . -name '*.rs' -exec wc -l {} +",
             "cat <<'EOF'\n$(not run)\nEOF",
