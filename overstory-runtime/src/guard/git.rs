@@ -32,7 +32,8 @@ const VALUE_OPTIONS: &[&str] = &[
 
 /// Reads `c` as a git command; `None` when it is not one.
 pub(super) fn git_call(c: &SimpleCommand) -> Option<GitCall<'_>> {
-    if c.program() != Some("git") {
+    // `hub` wraps git and passes its commands through.
+    if !matches!(c.program(), Some("git" | "hub")) {
         return None;
     }
     let w = &c.words;

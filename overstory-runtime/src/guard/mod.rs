@@ -1623,6 +1623,12 @@ mod tests {
         ("find . -name '*.rs' | xargs wc -l", false, false, false),
         ("git log -p -- src | less", false, false, false),
         ("sudo -Es", true, true, true),
+        ("bash -euo pipefail -c 'git push'", true, true, true),
+        ("bash -c -x 'git push'", true, true, true),
+        ("sh -e -c 'git push'", true, true, true),
+        ("bash -o errexit script.sh", false, true, false),
+        ("trap 'git push' EXIT", true, true, true),
+        ("hub push origin main", true, true, true),
     ];
 
     #[test]

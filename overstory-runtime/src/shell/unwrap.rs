@@ -667,55 +667,72 @@ fn plan(prog: &str, cmd: &mut SimpleCommand) -> Plan {
                 None => Plan::Unresolved(format!("{prog} starts a shell reading standard input")),
             }
         }
+        "trap" if n >= 3 && !matches!(w[1].as_str(), "-p" | "-l" | "-") => {
+            // `trap 'COMMAND' SIGNAL…` runs COMMAND later.
+            if cmd.is_dynamic(1) {
+                Plan::Unresolved("trap runs a command that is only known at run time".into())
+            } else {
+                Plan::Script {
+                    text: w[1].clone(),
+                    appended: false,
+                    placeholder: None,
+                }
+            }
+        }
         _ if SHELLS.contains(&prog) => shell_plan(prog, cmd),
         _ => Plan::Program,
     }
 }
 
 /// `sh -c SCRIPT`, `sh FILE`, or `sh` reading its script from stdin.
+///
+/// As in bash, `-c` makes the first non-option argument the script (`-c`
+/// may come before other options: `bash -c -e 'cmd'`), and each `o` or `O`
+/// in a cluster takes the next word (`bash -euo pipefail -c 'cmd'`).
 fn shell_plan(prog: &str, cmd: &SimpleCommand) -> Plan {
     let w = &cmd.words;
     let mut i = 1;
+    let mut script_arg = false;
     let mut from_stdin = false;
     while i < w.len() {
         let a = w[i].as_str();
         if a == "--" || a == "-" {
-            i += 1;
             from_stdin |= a == "-";
+            i += 1;
             break;
-        }
-        if matches!(a, "--rcfile" | "--init-file" | "-o" | "+o" | "-O" | "+O") {
-            i += 2;
-            continue;
         }
         if a.starts_with("--") {
             if matches!(a, "--version" | "--help") {
                 return Plan::Program;
             }
-            i += 1;
+            i += if matches!(a, "--rcfile" | "--init-file") {
+                2
+            } else {
+                1
+            };
             continue;
         }
         if (a.starts_with('-') || a.starts_with('+')) && a.len() > 1 {
-            if a.contains('c') {
-                let Some(script) = w.get(i + 1) else {
-                    return Plan::Nothing;
-                };
-                if cmd.is_dynamic(i + 1) {
-                    return Plan::Unresolved(format!(
-                        "{prog} -c runs a script that is only known at run time"
-                    ));
-                }
-                return Plan::Script {
-                    text: script.clone(),
-                    appended: false,
-                    placeholder: None,
-                };
-            }
-            from_stdin |= a.contains('s');
-            i += 1;
+            let cluster = &a[1..];
+            script_arg |= cluster.contains('c');
+            from_stdin |= cluster.contains('s');
+            i += 1 + cluster.chars().filter(|c| matches!(c, 'o' | 'O')).count();
             continue;
         }
         break;
+    }
+    if script_arg {
+        return match w.get(i) {
+            None => Plan::Nothing,
+            Some(_) if cmd.is_dynamic(i) => Plan::Unresolved(format!(
+                "{prog} -c runs a script that is only known at run time"
+            )),
+            Some(script) => Plan::Script {
+                text: script.clone(),
+                appended: false,
+                placeholder: None,
+            },
+        };
     }
     if from_stdin || i >= w.len() {
         return Plan::Unresolved(format!(
