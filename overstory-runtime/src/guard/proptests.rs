@@ -51,7 +51,20 @@ const DENIED: &[&str] = &[
 
 /// One way of dressing a command up.
 fn wrap(kind: u8, inner: &str) -> String {
-    match kind % 16 {
+    let q = shell_quote(inner);
+    match kind % 28 {
+        16 => format!("watch -n 1 {q}"),
+        17 => format!("find . -name x -exec bash -c {q} \\;"),
+        18 => format!("xargs -I{{}} sh -c {q} < list"),
+        19 => format!("trap {q} EXIT"),
+        20 => format!("time -p bash -c {q}"),
+        21 => format!("sudo -u me bash -c {q}"),
+        22 => format!("su -c {q} me"),
+        23 => format!("flock /tmp/l -c {q}"),
+        24 => format!("parallel bash -c {} ::: 1", shell_quote(&q)),
+        25 => format!("bash -euo pipefail -c {q}"),
+        26 => format!("stdbuf -oL setsid -w doas bash -c {q}"),
+        27 => format!("case x in x) {inner} ;; esac"),
         0 => format!("echo $( {inner} )"),
         1 => format!("echo \"$( {inner} )\""),
         2 => format!("bash -c {}", shell_quote(inner)),

@@ -361,8 +361,22 @@ impl<'a> Lexer<'a> {
         // Heredocs opened inside: their bodies may hold unbalanced quotes
         // and parentheses, so they are copied through verbatim.
         let mut heredocs: Vec<String> = Vec::new();
+        // Inside `case … esac` a `)` ends a pattern, not the substitution.
+        let mut cases = 0usize;
+        let mut token = String::new();
         while let Some(n) = self.chars.next() {
+            if n.is_ascii_alphanumeric() || n == '_' {
+                token.push(n);
+            } else {
+                match token.as_str() {
+                    "case" => cases += 1,
+                    "esac" => cases = cases.saturating_sub(1),
+                    _ => {}
+                }
+                token.clear();
+            }
             match n {
+                ')' if depth == 1 && cases > 0 => {}
                 '<' if self.chars.peek() == Some(&'<') => {
                     self.chars.next();
                     inner.push_str("<<");

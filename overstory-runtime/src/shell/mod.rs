@@ -425,6 +425,13 @@ mod tests {
         let firsts: Vec<_> = p.iter().filter_map(|w| w.first()).collect();
         assert!(firsts.iter().filter(|w| **w == "git").count() == 2, "{p:?}");
         assert_eq!(progs("echo $( (git push) )")[0], ["git", "push"]);
+        let p = progs("echo $(case x in x) git push ;; (y) ls ;; esac) done");
+        assert!(p.iter().any(|w| w == &["git", "push"]), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|w| w == &["echo", "$(case x in x) git push ;; (y) ls ;; esac)", "done"]),
+            "{p:?}"
+        );
         assert!(progs("echo $((git push))").iter().all(|w| w[0] == "echo"));
     }
 
