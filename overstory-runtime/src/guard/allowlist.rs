@@ -102,6 +102,12 @@ pub const READERS: &[&str] = &[
     "command",
     "hash",
     "cal",
+    "ag",
+    "bat",
+    "batcat",
+    "eza",
+    "exa",
+    "tokei",
 ];
 
 /// Programs allowed only with arguments that cannot make them write.
@@ -139,6 +145,9 @@ pub const CHECKED: &[&str] = &[
     "typeset",
     "local",
     "readonly",
+    "fd",
+    "fdfind",
+    "cloc",
 ];
 
 /// Runners a read-only agent may put in front of an allowed command.
@@ -418,6 +427,26 @@ fn program_flags(c: &SimpleCommand, prog: &str) -> Option<String> {
         "yq" => options(c)
             .find(|a| long_has(a, &["--inplace", "--split-exp"]) || cluster_has(a, "is", "IopL"))
             .and_then(&deny),
+        "fd" | "fdfind" => options(c)
+            .find(|a| long_has(a, &["--exec", "--exec-batch"]) || cluster_has(a, "xX", "edEtScjo"))
+            .map(|a| format!("{prog} {a} (runs commands)")),
+        "cloc" => options(c)
+            .find(|a| {
+                [
+                    "--report-file",
+                    "--out",
+                    "--sql",
+                    "--write-lang-def",
+                    "--categorized",
+                    "--counted",
+                    "--ignored",
+                    "--unique",
+                    "--found",
+                ]
+                .iter()
+                .any(|p| a.starts_with(p))
+            })
+            .map(|a| format!("{prog} {a} (writes a file)")),
         "sed" => sed(c),
         "awk" | "gawk" | "mawk" | "nawk" => awk(c),
         "curl" => curl(c),

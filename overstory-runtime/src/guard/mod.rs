@@ -1629,6 +1629,10 @@ mod tests {
         ("bash -o errexit script.sh", false, true, false),
         ("trap 'git push' EXIT", true, true, true),
         ("hub push origin main", true, true, true),
+        ("fd -e rs | head", false, false, false),
+        ("fd -e rs -x rm", false, true, false),
+        ("tokei src", false, false, false),
+        ("cloc --report-file=r.txt src", false, true, false),
     ];
 
     #[test]
