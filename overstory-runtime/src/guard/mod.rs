@@ -103,7 +103,8 @@ pub const WRITE_TOOLS: [&str; 3] = ["Write", "Edit", "NotebookEdit"];
 pub const DEFAULT_QUALITY_GATE_COMMANDS: [&str; 3] =
     ["bun test", "bun run lint", "bun run typecheck"];
 
-/// Command prefixes a read-only agent may always run.
+/// Command prefixes the coordination capabilities and leads may always run
+/// (read-only capabilities use the allowlist instead: [`READ_ONLY_PROGRAMS`]).
 pub const SAFE_PREFIXES: [&str; 12] = [
     "ov",
     "overstory",
