@@ -77,6 +77,7 @@ pub mod lockfile;
 pub mod names;
 pub mod process;
 pub mod project;
+pub mod push_block;
 pub mod worktree;
 pub mod yaml;
 

@@ -77,6 +77,16 @@ pub enum WorktreeError {
         #[source]
         source: Box<WorktreeError>,
     },
+    /// The worktree was created but its push block (the `pre-push` hook
+    /// that refuses pushes) could not be installed, so it was removed again.
+    #[error("Failed to install the push block in worktree \"{}\" (agent worktrees must refuse pushes)", path.display())]
+    PushBlock {
+        /// The worktree that was created and removed again.
+        path: PathBuf,
+        /// Why the hook could not be installed.
+        #[source]
+        source: crate::push_block::PushBlockError,
+    },
     /// The path is not a registered worktree.
     #[error("\"{}\" is not a git worktree of this repository", path.display())]
     NotFound {
@@ -208,7 +218,9 @@ impl Worktrees {
     ///
     /// # Errors
     /// [`WorktreeError::AlreadyExists`] when the directory or branch exists;
-    /// [`WorktreeError::Git`] when `git worktree add` fails.
+    /// [`WorktreeError::Git`] when `git worktree add` fails;
+    /// [`WorktreeError::PushBlock`] when its push block cannot be installed
+    /// (see [`crate::push_block`]; the worktree is removed again).
     pub fn create(
         &self,
         base_dir: &Path,
@@ -252,6 +264,11 @@ impl Worktrees {
                 branch: branch.to_string(),
                 source,
             })?;
+        // The backstop behind the guard: this worktree refuses pushes.
+        if let Err(source) = crate::push_block::install(&path) {
+            self.rollback(&path, branch.as_str());
+            return Err(WorktreeError::PushBlock { path, source });
+        }
         Ok(CreatedWorktree { path, branch })
     }
 

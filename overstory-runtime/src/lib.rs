@@ -51,7 +51,8 @@
 //!   `ov guard <capability>`, which reads Claude's PreToolUse JSON and
 //!   answers with [`guard::evaluate`]. Bash commands are split by a real
 //!   lexer ([`shell`]), so compound commands, subshells, `env X=1 …` and
-//!   `sh -c "…"` are checked part by part.
+//!   `sh -c "…"` are checked part by part, and what it cannot read without
+//!   running it is denied (the guard fails closed; see [`guard`]).
 //! - What an agent is told: [`manifest`] (model and definition per
 //!   capability), [`overlay`] (the rendered `CLAUDE.md`) and [`prompt`] (the
 //!   beacon and mail sections of user turns).

@@ -80,6 +80,73 @@ fn guard_command_prints_a_deny_decision_or_nothing() {
     assert!(out.contains("deny"));
 }
 
+fn reason(out: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(out.trim()).ok()?;
+    v["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+const AGENT_ENV: &[(&str, &str)] = &[
+    ("OVERSTORY_AGENT_NAME", "agent-1"),
+    ("OVERSTORY_TASK_ID", "task-1"),
+];
+
+#[test]
+fn guard_denies_every_call_for_an_unknown_capability() {
+    for input in [
+        bash_input("ls"),
+        serde_json::json!({"tool_name": "Write", "tool_input": {"file_path": "/tmp/x"}})
+            .to_string(),
+    ] {
+        let (code, out) = guard("scuot", &input, AGENT_ENV);
+        assert_eq!(code, 0);
+        let r = reason(&out).unwrap_or_else(|| panic!("allowed: {out}"));
+        assert!(r.contains("\"scuot\"") && r.contains("scout"), "{r}");
+    }
+}
+
+#[test]
+fn guard_fails_closed_on_commands_it_cannot_read() {
+    let nested = (0..10).fold("git push origin main".to_owned(), |s, _| {
+        format!("bash -c {}", overstory_runtime::shell::shell_quote(&s))
+    });
+    let cases: &[(&str, &str, bool)] = &[
+        ("builder", "g=git; $g push", true),
+        ("builder", "echo git push | sh", true),
+        ("builder", "bash <<< 'git push'", true),
+        ("builder", "eval 'git status'", true),
+        ("builder", "git -c alias.x=push x", true),
+        ("builder", "git -C .. send-pack origin main", true),
+        ("builder", "echo push | xargs git", true),
+        ("builder", "git commit --no-verify -m x", true),
+        ("builder", &nested, true),
+        ("scout", "git branch -D main", true),
+        ("scout", "git config user.name x", true),
+        ("scout", "sort -o out.txt in.txt", true),
+        ("reviewer", "ov stop builder-1", true),
+        ("reviewer", "ov clean --all", true),
+        (
+            "builder",
+            "cargo test -p x && git add -A && git commit -m done",
+            false,
+        ),
+        ("scout", "git log --oneline | head -3", false),
+        ("scout", "rg -n TODO src | sort | uniq -c", false),
+        ("reviewer", "git diff main...HEAD --stat", false),
+        (
+            "scout",
+            "ov mail send --to lead --subject s --body b",
+            false,
+        ),
+    ];
+    for (cap, cmd, denied) in cases {
+        let (code, out) = guard(cap, &bash_input(cmd), AGENT_ENV);
+        assert_eq!(code, 0);
+        assert_eq!(reason(&out).is_some(), *denied, "{cap}: {cmd:?} -> {out}");
+    }
+}
+
 #[test]
 fn guard_legacy_flag_prints_decision_block() {
     let mut cmd = std::process::Command::new(ov_bin());
@@ -213,6 +280,44 @@ fn deployed_guard_blocks_git_push_in_a_real_claude_run() {
     // The model was told why.
     let last = mock.agent_requests().pop().unwrap();
     assert!(last.body.to_string().contains("git push is blocked"));
+}
+
+#[test]
+fn deployed_guard_blocks_unreadable_pushes_in_a_real_claude_run() {
+    let Some(claude) = require_claude("deployed_guard_blocks_unreadable_pushes") else {
+        return;
+    };
+    let repo = TempRepo::new();
+    let remote = tempfile::tempdir().unwrap();
+    std::process::Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(remote.path())
+        .status()
+        .unwrap();
+    repo.git(&["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    let mock = MockApi::start();
+    mock.push([
+        Reply::bash("g=git; $g push origin main"),
+        Reply::bash("echo 'git push origin main' | sh"),
+        Reply::bash("git -c alias.p=push p origin main"),
+        Reply::text("gave up"),
+    ]);
+    let turn = guarded_turn(&claude, &mock, repo.path(), Capability::Builder, "push it");
+    let results = turn.tool_results();
+    assert_eq!(
+        results.len(),
+        3,
+        "events: {:?}\nstderr: {}",
+        turn.events,
+        turn.stderr
+    );
+    assert!(results.iter().all(|(e, _)| *e == Some(true)), "{results:?}");
+    let refs = std::process::Command::new("git")
+        .args(["for-each-ref"])
+        .current_dir(remote.path())
+        .output()
+        .unwrap();
+    assert!(refs.stdout.is_empty(), "something was pushed");
 }
 
 #[test]

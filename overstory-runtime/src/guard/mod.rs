@@ -9,10 +9,57 @@
 //!
 //! The rule families and their order follow the original's shell guards
 //! ([`capability_guards`] lists them per capability), but every Bash command
-//! is tokenised by [`crate::shell`] and every simple command in it is
-//! checked, so `git status && git push`, `env X=1 git push`, `sh -c "…"` and
-//! `$(…)` no longer slip through. Paths are normalised and symlinks resolved
-//! before boundary checks.
+//! is parsed by [`crate::shell`] and every simple command in it is checked,
+//! so `git status && git push`, `env X=1 git push`, `sh -c "…"` and `$(…)`
+//! no longer slip through. Paths are normalised and symlinks resolved before
+//! boundary checks.
+//!
+//! # The guard fails closed
+//!
+//! A denylist of spellings cannot win against a shell, so for an agent (a
+//! session with `OVERSTORY_AGENT_NAME`):
+//!
+//! - **An unknown capability denies every guarded call**, naming what the
+//!   hook said ([`GuardContext::capability_arg`]); it never falls back to
+//!   another capability's rules.
+//! - **What the lexer cannot resolve is denied** ([`shell::Script::unresolved`]):
+//!   a variable or substitution as a command name (`g=git; $g push`),
+//!   `eval`, a shell or interpreter reading its program from a pipe,
+//!   here-string or heredoc (`echo git push | sh`, `bash <<< …`,
+//!   `python3 - <<EOF`), a runner whose command comes from its input
+//!   (`parallel < cmds`), a variable holding literal command text, and
+//!   nesting deeper than [`shell::MAX_DEPTH`]. Runners (`xargs`,
+//!   `find -exec`, `env`, `nohup`, `timeout`, `nice`, `time`, `stdbuf`,
+//!   `setsid`, `chroot`, `sudo`, `doas`, `watch`, `parallel`, `command`,
+//!   `exec`, …) are unwrapped and their target judged like any command.
+//! - **Push is blocked in every spelling the guard can read** (the danger
+//!   family, every capability): `git push`, `send-pack` and `http-push`
+//!   after any global options (`-C`, `--git-dir`, `-c`); `-c` settings other
+//!   than harmless display and identity keys (so `-c alias.x=push` and
+//!   `-c core.hooksPath=…` are denied); subcommands git does not ship
+//!   (aliases); `git config` setting such keys; `GIT_CONFIG_*`,
+//!   `GIT_EXEC_PATH` and `GIT_SSH*` assignments; `--no-verify` on
+//!   commit/merge/rebase/am; git subcommands that run commands
+//!   (`rebase --exec`, `submodule foreach`, `bisect run`, …); and inline
+//!   interpreter code that mentions `git … push`. Behind this, agent
+//!   worktrees refuse pushes at the git level
+//!   ([`overstory_core::push_block`]).
+//! - **Read-only capabilities (scout, reviewer) run on an allowlist**:
+//!   [`READ_ONLY_PROGRAMS`] run with any arguments; the programs in
+//!   [`READ_ONLY_CHECKED_PROGRAMS`] only with arguments that cannot write
+//!   (`sort` without `-o`, `sed` without `-i` or `w`/`e` commands, `awk`
+//!   without output redirection, pipes or `system`, `curl` to stdout, `wget
+//!   -O -`, `tar` listing, `find` without `-delete`/`-fprint`, `git`
+//!   read-only subcommands and listing forms of `branch`/`tag`/`stash`/
+//!   `worktree`, `ov mail`/`status`/`prime`/…, the tracker's read commands);
+//!   [`READ_ONLY_RUNNERS`] in front of them; the quality gates; display and
+//!   locale variables. Anything else is denied, and so are arguments only
+//!   known at run time for programs whose arguments are checked.
+//!
+//! Outside agent sessions only the universal push guard applies.
+//! Coordination capabilities and leads keep the original's file denylist
+//! (they run `ov sling`, `ov merge`, `git add`/`commit`), plus the danger
+//! family above.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -20,7 +67,17 @@ use overstory_core::{Capability, GuardClass, Layout};
 use overstory_mail::{ListFilter, MailError, MailStore, MessageType};
 use serde_json::{Value, json};
 
-use crate::shell::{self, SimpleCommand};
+use crate::shell::{self, Script, SimpleCommand};
+
+mod allowlist;
+mod git;
+
+pub use allowlist::{
+    CHECKED as READ_ONLY_CHECKED_PROGRAMS, READERS as READ_ONLY_PROGRAMS,
+    RUNNERS as READ_ONLY_RUNNERS,
+};
+#[cfg(test)]
+mod proptests;
 
 /// Native team tools every agent is denied (use `ov sling`).
 pub const TEAM_TOOLS: [&str; 10] = [
@@ -46,7 +103,8 @@ pub const WRITE_TOOLS: [&str; 3] = ["Write", "Edit", "NotebookEdit"];
 pub const DEFAULT_QUALITY_GATE_COMMANDS: [&str; 3] =
     ["bun test", "bun run lint", "bun run typecheck"];
 
-/// Command prefixes a read-only agent may always run.
+/// Command prefixes the coordination capabilities and leads may always run
+/// (read-only capabilities use the allowlist instead: [`READ_ONLY_PROGRAMS`]).
 pub const SAFE_PREFIXES: [&str; 12] = [
     "ov",
     "overstory",
@@ -264,8 +322,12 @@ impl ToolCall {
 /// What the guard knows about the agent (from its environment).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GuardContext {
-    /// The capability the hook was deployed for.
+    /// The capability the hook was deployed for; `None` when the hook named
+    /// none or an unknown one, and every guarded call of an agent is denied.
     pub capability: Option<Capability>,
+    /// The capability as the hook spelled it (`ov guard <capability>`), for
+    /// the denial when it is unknown.
+    pub capability_arg: Option<String>,
     /// `OVERSTORY_AGENT_NAME`; without it only the universal push guard runs.
     pub agent_name: Option<String>,
     /// `OVERSTORY_WORKTREE_PATH`; without it boundary checks are skipped.
@@ -310,13 +372,14 @@ impl GateProbe for NoProbe {
 /// Decides one tool call.
 pub fn evaluate(ctx: &GuardContext, call: &ToolCall, probe: &dyn GateProbe) -> Decision {
     let cwd = call.cwd.clone().unwrap_or_else(|| ctx.cwd.clone());
-    let cmds = if call.tool_name == "Bash" {
+    let script = if call.tool_name == "Bash" {
         call.str_field("command")
-            .map(shell::commands)
+            .map(shell::parse)
             .unwrap_or_default()
     } else {
-        Vec::new()
+        Script::default()
     };
+    let cmds = &script.commands;
     let Some(agent) = ctx.agent_name.as_deref() else {
         // Not an overstory agent: only the universal push guard applies.
         return cmds
@@ -324,17 +387,16 @@ pub fn evaluate(ctx: &GuardContext, call: &ToolCall, probe: &dyn GateProbe) -> D
             .find_map(|c| git_push(c).then(push_denial))
             .unwrap_or(Decision::Allow);
     };
-    let capability = ctx.capability.unwrap_or(Capability::Builder);
+    let Some(capability) = ctx.capability else {
+        return unknown_capability(ctx);
+    };
     let cap = capability.as_str();
     for rule in all_guards(capability) {
         let d = match rule {
             GuardRule::PathBoundary(tool) if call.tool_name == tool => {
                 path_boundary(ctx, call, &cwd)
             }
-            GuardRule::Danger => cmds
-                .iter()
-                .find_map(|c| danger(c, agent))
-                .unwrap_or(Decision::Allow),
+            GuardRule::Danger => danger(&script, agent, cap),
             GuardRule::TeamTool(tool) if call.tool_name == tool => Decision::Deny(format!(
                 "{tool} is blocked for overstory agents ({cap}): native team tools bypass the fleet. Spawn workers with ov sling and talk through ov mail"
             )),
@@ -344,10 +406,10 @@ pub fn evaluate(ctx: &GuardContext, call: &ToolCall, probe: &dyn GateProbe) -> D
             GuardRule::WriteTool(tool) if call.tool_name == tool => Decision::Deny(format!(
                 "{cap} agents cannot use {tool}: the {cap} capability is read-only"
             )),
-            GuardRule::BashFileGuard => bash_file_guard(ctx, capability, &cmds),
-            GuardRule::BashPathBoundary => bash_path_boundary(ctx, &cmds, &cwd),
-            GuardRule::LeadCloseGate => lead_close_gate(ctx, agent, &cmds, probe),
-            GuardRule::TrackerClose => tracker_close(ctx, &cmds),
+            GuardRule::BashFileGuard => bash_file_guard(ctx, capability, cmds),
+            GuardRule::BashPathBoundary => bash_path_boundary(ctx, cmds, &cwd),
+            GuardRule::LeadCloseGate => lead_close_gate(ctx, agent, cmds, probe),
+            GuardRule::TrackerClose => tracker_close(ctx, cmds),
             _ => Decision::Allow,
         };
         if d.is_deny() {
@@ -357,49 +419,179 @@ pub fn evaluate(ctx: &GuardContext, call: &ToolCall, probe: &dyn GateProbe) -> D
     Decision::Allow
 }
 
+/// The hook names a capability that does not exist: deny everything, since
+/// no rule set can be chosen.
+fn unknown_capability(ctx: &GuardContext) -> Decision {
+    let raw = ctx.capability_arg.as_deref().unwrap_or_default();
+    let valid: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+    Decision::Deny(format!(
+        "Unknown capability \"{raw}\" in the guard hook (ov guard {raw}): every guarded tool call is denied. Valid capabilities: {}. Redeploy the agent's hooks (ov sling) with a valid one",
+        valid.join(", ")
+    ))
+}
+
 fn push_denial() -> Decision {
     Decision::Deny(
         "git push is blocked: agents never push. Commit to your branch; the coordinator merges with ov merge".into(),
     )
 }
 
-/// Returns the git subcommand and its arguments, skipping global options.
-fn git_args(c: &SimpleCommand) -> Option<(&str, &[String])> {
-    if c.program() != Some("git") {
-        return None;
+/// Returns whether `c` pushes (`git push`, `git send-pack`, `git http-push`,
+/// after any global options).
+fn git_push(c: &SimpleCommand) -> bool {
+    git::git_call(c).is_some_and(|g| g.sub.is_some_and(|s| git::PUSHES.contains(&s)))
+}
+
+/// Environment variables that change what git runs or which configuration
+/// it reads (aliases, hooks, ssh, exec path).
+fn git_steering_variable(name: &str) -> bool {
+    (name.starts_with("GIT_CONFIG") && name != "GIT_CONFIG_NOSYSTEM")
+        || matches!(
+            name,
+            "GIT_EXEC_PATH"
+                | "GIT_SSH"
+                | "GIT_SSH_COMMAND"
+                | "GIT_PROXY_COMMAND"
+                | "GIT_EXTERNAL_DIFF"
+                | "GIT_TEMPLATE_DIR"
+                | "GIT_ASKPASS"
+        )
+}
+
+/// Interpreters whose inline program text is searched for `git push`.
+fn runs_inline_code(prog: &str) -> bool {
+    prog.starts_with("python")
+        || matches!(
+            prog,
+            "perl"
+                | "ruby"
+                | "node"
+                | "nodejs"
+                | "php"
+                | "lua"
+                | "luajit"
+                | "Rscript"
+                | "awk"
+                | "gawk"
+                | "mawk"
+                | "nawk"
+                | "sed"
+                | "deno"
+                | "bun"
+                | "tclsh"
+                | "osascript"
+                | "pwsh"
+        )
+}
+
+/// The danger family (every capability): what the lexer could not resolve,
+/// pushes in every spelling, hook bypasses, git settings that define
+/// aliases or move hooks, `git reset --hard` and off-convention branches.
+fn danger(script: &Script, agent: &str, cap: &str) -> Decision {
+    if let Some(u) = script.unresolved.first() {
+        return Decision::Deny(format!(
+            "Blocked: {u}. The guard only allows {cap} agents commands it can read without running them: write the command out plainly (no $var or $(…) as a command name, no eval, no script piped into a shell or interpreter)"
+        ));
     }
-    let w = &c.words;
-    let mut i = 1;
-    while i < w.len() {
-        let a = w[i].as_str();
-        if matches!(
-            a,
-            "-C" | "-c"
-                | "--git-dir"
-                | "--work-tree"
-                | "--namespace"
-                | "--exec-path"
-                | "--super-prefix"
-                | "--config-env"
+    for c in &script.commands {
+        for a in c.assignments.iter().map(String::as_str).chain(
+            // `export GIT_CONFIG_COUNT=1` and friends.
+            matches!(
+                c.program(),
+                Some("export" | "declare" | "typeset" | "local" | "readonly")
+            )
+            .then(|| c.words[1..].iter().map(String::as_str))
+            .into_iter()
+            .flatten(),
         ) {
-            i += 2;
-        } else if a.starts_with('-') {
-            i += 1;
-        } else {
-            return Some((a, &w[i + 1..]));
+            let name = a.split('=').next().unwrap_or(a);
+            if git_steering_variable(name) {
+                return Decision::Deny(format!(
+                    "Setting {name} is blocked: it can define git aliases or change which programs git runs. Run git with its plain configuration"
+                ));
+            }
+        }
+        if let Some(prog) = c.program()
+            && runs_inline_code(prog)
+            && c.words[1..].iter().any(|w| git::mentions_push(w))
+        {
+            return push_denial();
+        }
+        if let Some(d) = git_danger(c, agent) {
+            return d;
         }
     }
-    None
+    Decision::Allow
 }
 
-fn git_push(c: &SimpleCommand) -> bool {
-    matches!(git_args(c), Some(("push", _)))
-}
-
-fn danger(c: &SimpleCommand, agent: &str) -> Option<Decision> {
-    let (sub, args) = git_args(c)?;
+fn git_danger(c: &SimpleCommand, agent: &str) -> Option<Decision> {
+    let g = git::git_call(c)?;
+    let shown = c.display();
+    if g.sub_dynamic {
+        return Some(Decision::Deny(format!(
+            "Blocked: the git subcommand in \"{shown}\" is only known at run time. Write it out plainly"
+        )));
+    }
+    if let Some(k) = g.config_keys.iter().find(|k| !git::harmless_config(k)) {
+        return Some(Decision::Deny(format!(
+            "git -c {k} is blocked: settings given on the command line can define aliases, move or skip hooks, or name programs git runs"
+        )));
+    }
+    if g.exec_path {
+        return Some(Decision::Deny(
+            "git --exec-path=… is blocked: it changes which programs git runs".into(),
+        ));
+    }
+    let Some(sub) = g.sub else {
+        return c.appended_args.then(|| {
+            Decision::Deny(format!(
+                "Blocked: \"{shown}\" gets its git subcommand from its input at run time. Write the git command out plainly"
+            ))
+        });
+    };
+    if git::PUSHES.contains(&sub) {
+        return Some(push_denial());
+    }
+    if !git::is_known(sub) {
+        return Some(Decision::Deny(format!(
+            "git {sub} is blocked: it is not a git command the guard knows (aliases and extensions are not followed). Use the git command it stands for"
+        )));
+    }
+    if let Some(why) = git::runs_commands(&g) {
+        return Some(Decision::Deny(format!(
+            "Blocked: {why} the guard cannot check (in \"{shown}\")"
+        )));
+    }
+    let hooks_matter = matches!(
+        sub,
+        "commit" | "merge" | "pull" | "am" | "rebase" | "cherry-pick" | "revert"
+    );
+    let skips = if sub == "commit" {
+        git::commit_skips_hooks(g.args)
+    } else {
+        hooks_matter && g.has(&["--no-verify"])
+    };
+    if skips {
+        return Some(Decision::Deny(format!(
+            "git {sub} --no-verify is blocked: it skips the repository's hooks. Run it without --no-verify and fix what the hooks report"
+        )));
+    }
+    if hooks_matter && c.appended_args {
+        return Some(Decision::Deny(format!(
+            "Blocked: \"{shown}\" gets arguments from its input at run time, so the guard cannot tell whether hooks are skipped. Run git {sub} directly"
+        )));
+    }
+    if sub == "config"
+        && let git::ConfigUse::Write(key) = git::config_use(g.args)
+        && !key.as_deref().is_some_and(git::harmless_config)
+    {
+        let key = key.unwrap_or_else(|| "a section".into());
+        return Some(Decision::Deny(format!(
+            "git config setting {key} is blocked: agents may not define aliases, move hooks or name programs git runs"
+        )));
+    }
+    let args = g.args;
     match sub {
-        "push" => Some(push_denial()),
         "reset" if args.iter().any(|a| a == "--hard") => Some(Decision::Deny(
             "git reset --hard is blocked: it destroys uncommitted work. Use git stash or a new commit instead".into(),
         )),
@@ -456,8 +648,9 @@ fn is_in_place_edit(c: &SimpleCommand) -> bool {
     }
 }
 
-/// Returns why a simple command modifies files for a read-only agent.
-fn read_only_violation(c: &SimpleCommand) -> Option<String> {
+/// Returns why a simple command modifies files, by the denylist the
+/// coordination capabilities and leads still use.
+fn denylist_violation(c: &SimpleCommand) -> Option<String> {
     if c.redirects
         .iter()
         .any(|r| r.writes_file() && !is_dev_sink(&r.target))
@@ -476,7 +669,7 @@ fn read_only_violation(c: &SimpleCommand) -> Option<String> {
     if prog == "find" && has(&["-delete", "-fprint", "-fprintf", "-fls"]) {
         return Some("find writing or deleting files".to_owned());
     }
-    if let Some((sub, _)) = git_args(c)
+    if let Some(sub) = git::git_call(c).and_then(|g| g.sub)
         && GIT_WRITES.contains(&sub)
     {
         return Some(format!("git {sub}"));
@@ -525,13 +718,24 @@ fn starts_with_words(words: &[String], prefix: &str) -> bool {
 }
 
 fn bash_file_guard(ctx: &GuardContext, capability: Capability, cmds: &[SimpleCommand]) -> Decision {
-    let coordination = capability.props().guard_class == GuardClass::Coordination;
+    let class = capability.props().guard_class;
+    let coordination = class == GuardClass::Coordination;
     let gates: Vec<&str> = if ctx.quality_gates.is_empty() {
         DEFAULT_QUALITY_GATE_COMMANDS.to_vec()
     } else {
         ctx.quality_gates.iter().map(String::as_str).collect()
     };
+    let cap = capability.as_str();
     for c in cmds {
+        if class == GuardClass::ReadOnly {
+            if let Some(what) = allowlist::violation(c, &gates) {
+                return Decision::Deny(format!(
+                    "{cap} agents cannot modify files — blocked {what} in: {}. The {cap} capability runs only read-only commands (see ov guard's allowlist); report findings with ov mail instead",
+                    c.display()
+                ));
+            }
+            continue;
+        }
         let safe = SAFE_PREFIXES
             .iter()
             .chain(gates.iter())
@@ -548,10 +752,9 @@ fn bash_file_guard(ctx: &GuardContext, capability: Capability, cmds: &[SimpleCom
                 .any(|r| r.writes_file() && !is_dev_sink(&r.target))
                 .then(|| "output redirection to a file".to_owned())
         } else {
-            read_only_violation(c)
+            denylist_violation(c)
         };
         if let Some(what) = violation {
-            let cap = capability.as_str();
             return Decision::Deny(format!(
                 "{cap} agents cannot modify files — blocked {what} in: {}. Report findings with ov mail instead",
                 c.display()
@@ -824,11 +1027,13 @@ fn lead_close_gate(
 
 /// Builds the guard context from the agent's environment
 /// (`OVERSTORY_AGENT_NAME`, `OVERSTORY_WORKTREE_PATH`, `OVERSTORY_TASK_ID`,
-/// `HOME`). An unknown capability string gets the default (`builder`) rules.
+/// `HOME`). An unknown capability string leaves [`GuardContext::capability`]
+/// empty, so every guarded call of an agent is denied.
 pub fn context_from_env(capability: &str, quality_gates: Vec<String>, cwd: &Path) -> GuardContext {
     use overstory_core::env;
     GuardContext {
         capability: capability.parse().ok(),
+        capability_arg: Some(capability.to_owned()),
         agent_name: env::var(env::AGENT_NAME),
         worktree: env::var(env::WORKTREE_PATH).map(PathBuf::from),
         task_id: env::var(env::TASK_ID),
@@ -924,6 +1129,7 @@ mod tests {
     fn ctx(cap: Capability, wt: &Path) -> GuardContext {
         GuardContext {
             capability: Some(cap),
+            capability_arg: Some(cap.as_str().to_owned()),
             agent_name: Some("agent-1".into()),
             worktree: Some(wt.to_path_buf()),
             task_id: Some("task-1".into()),
@@ -1161,7 +1367,402 @@ mod tests {
         ("sd update task-2 --status done", true, true, true),
         ("sd close task-1", false, false, false),
         ("sd update task-2 --title x", false, false, false),
+        // Unresolvable: denied for every agent.
+        ("g=git; $g push", true, true, true),
+        ("$(echo git) push", true, true, true),
+        ("`echo git` status", true, true, true),
+        ("${G:-git} push", true, true, true),
+        ("eval 'git status'", true, true, true),
+        ("echo git push | sh", true, true, true),
+        ("echo git push | bash -s", true, true, true),
+        ("bash <<< \"git push\"", true, true, true),
+        ("bash - < script.sh", true, true, true),
+        (
+            "python3 - <<EOF\nimport os\nos.system('git push')\nEOF",
+            true,
+            true,
+            true,
+        ),
+        ("cat prog.py | python3", true, true, true),
+        ("node < prog.js", true, true, true),
+        ("bash -c \"$CMD\"", true, true, true),
+        ("source <(echo git push)", true, true, true),
+        ("parallel < commands.txt", true, true, true),
+        ("alias p='git push'", true, true, true),
+        ("for s in push; do git $s; done", true, true, true),
+        ("echo push | xargs git", true, true, true),
+        ("echo -m x | xargs git commit", true, true, true),
+        // Runners are unwrapped and their target judged.
+        ("find . -exec git push \\;", true, true, true),
+        ("find . -execdir git push \\;", true, true, true),
+        ("parallel git push ::: a", true, true, true),
+        ("env -S 'git push'", true, true, true),
+        ("env -i PATH=/usr/bin git push", true, true, true),
+        ("nohup git push", true, true, true),
+        ("timeout --signal=KILL 5 git push", true, true, true),
+        ("nice -n 5 git push", true, true, true),
+        ("stdbuf -o L git push", true, true, true),
+        ("setsid -w git push", true, true, true),
+        ("chroot / git push", true, true, true),
+        ("sudo -u root git push", true, true, true),
+        ("doas git push", true, true, true),
+        ("watch -n 1 git push", true, true, true),
+        ("watch -n 1 'git status; git push'", true, true, true),
+        ("time -p git push", true, true, true),
+        ("time git push", true, true, true),
+        ("command -p git push", true, true, true),
+        ("exec git push", true, true, true),
+        ("su -c 'git push' me", true, true, true),
+        ("flock /tmp/l -c 'git push'", true, true, true),
+        ("strace -f git push", true, true, true),
+        // Push in every spelling.
+        ("git -c alias.x=push x", true, true, true),
+        ("git -c alias.st=status st", true, true, true),
+        (
+            "git -c core.hooksPath=/dev/null commit -m x",
+            true,
+            true,
+            true,
+        ),
+        ("git send-pack origin main", true, true, true),
+        ("git http-push https://h/r.git main", true, true, true),
+        (
+            "git -C /x --git-dir=/x/.git -c color.ui=never push",
+            true,
+            true,
+            true,
+        ),
+        (
+            "git --git-dir /x/.git --work-tree /x push",
+            true,
+            true,
+            true,
+        ),
+        ("git --no-pager -P push", true, true, true),
+        ("/usr/bin/git push", true, true, true),
+        ("g\\it pu\\sh", true, true, true),
+        ("git $'push'", true, true, true),
+        ("git $'\\x70ush'", true, true, true),
+        ("git {push,status}", true, true, true),
+        ("git p", true, true, true),
+        ("git commit --no-verify -m x", true, true, true),
+        ("git commit -nm x", true, true, true),
+        ("git commit -am x", false, true, false),
+        ("git merge --no-verify feature", true, true, true),
+        ("git config alias.p push", true, true, true),
+        (
+            "git config --worktree core.hooksPath /tmp/h",
+            true,
+            true,
+            true,
+        ),
+        ("git config --unset core.hooksPath", true, true, true),
+        (
+            "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=alias.p GIT_CONFIG_VALUE_0=push git p",
+            true,
+            true,
+            true,
+        ),
+        ("export GIT_CONFIG_COUNT=1", true, true, true),
+        ("env GIT_SSH_COMMAND=x git fetch", true, true, true),
+        (
+            "python3 -c 'import os; os.system(\"git push\")'",
+            true,
+            true,
+            true,
+        ),
+        ("perl -e 'system(\"git\", \"push\")'", true, true, true),
+        ("awk 'BEGIN{system(\"git push\")}'", true, true, true),
+        ("git rebase -x 'git push' main", true, true, true),
+        ("git submodule foreach git push", true, true, true),
+        ("git bisect run ./test.sh", true, true, true),
+        // Read-only capabilities run on an allowlist.
+        ("git branch -D main", false, true, false),
+        ("git branch new-feature", false, true, false),
+        ("git tag v1.0", false, true, false),
+        ("git tag -d v1.0", false, true, false),
+        ("git config user.name x", false, true, false),
+        ("git update-ref refs/heads/main HEAD", false, true, false),
+        ("git worktree add ../x", false, true, false),
+        ("git stash", false, true, true),
+        ("git fetch origin", false, true, false),
+        ("git log --output=out.txt", false, true, false),
+        ("awk '{print > \"f\"}' in.txt", false, true, false),
+        ("awk '{print | \"sh\"}' in.txt", false, true, false),
+        ("sort -o out.txt in.txt", false, true, false),
+        ("sort -ro out.txt in.txt", false, true, false),
+        ("curl -o out.html https://example.com", false, true, false),
+        ("curl -sLo out.html https://example.com", false, true, false),
+        ("curl -d x=1 https://example.com", false, true, false),
+        ("wget https://example.com/f", false, true, false),
+        ("tar xf a.tar", false, true, false),
+        ("tar -czf a.tgz src", false, true, false),
+        ("sed 's/a/b/w out.txt' f", false, true, false),
+        ("sed -n '1e id' f", false, true, false),
+        ("uniq in.txt out.txt", false, true, false),
+        ("tree -o out.txt", false, true, false),
+        ("ov clean --all", false, true, false),
+        ("ov stop builder-1", false, true, false),
+        ("ov sling task-2 --capability builder", false, true, false),
+        ("ov mail purge --all", false, true, false),
+        ("python3 script.py", false, true, false),
+        ("make", false, true, false),
+        ("cargo test", false, true, false),
+        ("sudo cat /etc/shadow", false, true, false),
+        ("PATH=/tmp/x:$PATH ls", false, true, false),
+        ("sort $OPTS f", false, true, false),
+        ("git log $RANGE", false, true, false),
+        // Ordinary read-only work passes for everyone.
+        ("rg -n 'fn main' src", false, false, false),
+        ("git show HEAD~1 --stat", false, false, false),
+        ("git branch -a", false, false, false),
+        ("git branch --list 'overstory/*'", false, false, false),
+        ("git branch --show-current", false, false, false),
+        ("git tag", false, false, false),
+        ("git tag -l 'v*'", false, false, false),
+        ("git config --get user.name", false, false, false),
+        ("git -C sub log --oneline -3", false, false, false),
+        (
+            "git --no-pager diff --stat main...HEAD",
+            false,
+            false,
+            false,
+        ),
+        ("git rev-parse --show-toplevel", false, false, false),
+        ("git ls-files | wc -l", false, false, false),
+        ("git blame -L 1,20 src/lib.rs", false, false, false),
+        ("git worktree list", false, false, false),
+        ("git stash list", false, false, true),
+        (
+            "cat a.txt | grep -v b | sort | uniq -c | sort -rn | head",
+            false,
+            false,
+            false,
+        ),
+        ("awk '{print $1}' f", false, false, false),
+        (
+            "awk -F: '$3 > 100 {print $1}' /etc/passwd",
+            false,
+            false,
+            false,
+        ),
+        ("awk '/a|b/ {n++} END {print n}' f", false, false, false),
+        ("sort -k2 -t, f.csv", false, false, false),
+        ("sed -n '1,20p' f", false, false, false),
+        ("sed -e 's/a/b/g' -e '/^#/d' f", false, false, false),
+        ("curl -sL https://example.com", false, false, false),
+        ("wget -qO- https://example.com", false, false, false),
+        ("tar tzf a.tgz", false, false, false),
+        ("tar -tvf a.tar", false, false, false),
+        (
+            "find src -name '*.rs' -exec grep -l foo {} +",
+            false,
+            false,
+            false,
+        ),
+        (
+            "find . -type f -newer x | xargs grep -l todo",
+            false,
+            false,
+            false,
+        ),
+        ("timeout 10 grep -r foo .", false, false, false),
+        ("wc -l $(git ls-files)", false, false, false),
+        ("diff <(git show HEAD:a) a", false, false, false),
+        ("jq .name package.json", false, false, false),
+        ("LC_ALL=C sort f", false, false, false),
+        ("[ -f Cargo.toml ] && cat Cargo.toml", false, false, false),
+        ("if test -d src; then ls src; fi", false, false, false),
+        (
+            "for f in src/*.rs; do wc -l \"$f\"; done",
+            false,
+            false,
+            false,
+        ),
+        ("cd src && ls -la", false, false, false),
+        ("command -v rg", false, false, false),
+        ("ov status", false, false, false),
+        ("ov mail check --agent agent-1", false, false, false),
+        (
+            "ov mail send --to lead --subject s --body \"$(cat notes.md)\" --type result",
+            false,
+            false,
+            false,
+        ),
+        ("ov --json mail list", false, false, false),
+        ("sd show task-1", false, false, false),
+        ("ml prime", false, false, false),
+        ("echo $(( 1 + 2 ))", false, false, false),
+        ("printf '%s\\n' \"$HOME\"", false, false, false),
+        ("git status 2>&1 | head", false, false, false),
+        (
+            "ov mail send --to lead --subject s --body \"$(cat <<'EOF'\nIt's done (mostly\nEOF\n)\" --type result",
+            false,
+            false,
+            false,
+        ),
+        (
+            "git commit -m \"$(cat <<'EOF'\nguard: don't (yet)\n\nBody.\nEOF\n)\"",
+            false,
+            true,
+            false,
+        ),
+        (
+            "echo \"$(cat <<EOF\nit's $(git push)\nEOF\n)\"",
+            true,
+            true,
+            true,
+        ),
+        (
+            "grep -rn 'foo' --include='*.rs' . | head -20",
+            false,
+            false,
+            false,
+        ),
+        ("sed -n '/start/,/end/p' f", false, false, false),
+        ("awk 'NR>1 {print $2}' f", false, false, false),
+        ("find . -name '*.rs' | xargs wc -l", false, false, false),
+        ("git log -p -- src | less", false, false, false),
+        ("sudo -Es", true, true, true),
+        ("bash -euo pipefail -c 'git push'", true, true, true),
+        ("bash -c -x 'git push'", true, true, true),
+        ("sh -e -c 'git push'", true, true, true),
+        ("bash -o errexit script.sh", false, true, false),
+        ("trap 'git push' EXIT", true, true, true),
+        ("hub push origin main", true, true, true),
+        ("fd -e rs | head", false, false, false),
+        ("fd -e rs -x rm", false, true, false),
+        ("tokei src", false, false, false),
+        ("cloc --report-file=r.txt src", false, true, false),
     ];
+
+    #[test]
+    fn an_unknown_capability_denies_and_names_it() {
+        let d = wt();
+        let c = GuardContext {
+            capability: "scuot".parse().ok(),
+            capability_arg: Some("scuot".into()),
+            ..ctx(Capability::Scout, d.path())
+        };
+        assert!(c.capability.is_none());
+        for call in [
+            ToolCall::bash("ls"),
+            ToolCall::file("Write", &format!("{}/a.rs", d.path().display())),
+        ] {
+            let r = evaluate(&c, &call, &NoProbe);
+            let reason = r.reason().unwrap_or_else(|| panic!("{call:?} allowed"));
+            assert!(
+                reason.contains("\"scuot\"") && reason.contains("scout, builder"),
+                "{reason}"
+            );
+        }
+        // Outside agent sessions the capability does not matter.
+        let human = GuardContext {
+            agent_name: None,
+            ..c
+        };
+        assert!(!evaluate(&human, &ToolCall::bash("ls"), &NoProbe).is_deny());
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_lexer_follows_is_denied() {
+        let d = wt();
+        for levels in [1, 7, 10, 20] {
+            let mut subst = "git push".to_owned();
+            let mut shells = "git push".to_owned();
+            let mut runners = "git push".to_owned();
+            for i in 0..levels {
+                subst = format!("echo $({subst})");
+                // Quoting grows fourfold per level: ten is the issue's case.
+                if i < 10 {
+                    shells = format!("bash -c {}", shell::shell_quote(&shells));
+                }
+                runners = format!("timeout 5 nice {runners}");
+            }
+            for cmd in [&subst, &shells, &runners] {
+                for cap in [Capability::Builder, Capability::Scout] {
+                    assert!(
+                        decide(cap, d.path(), cmd).is_deny(),
+                        "{cap} {levels}: {cmd}"
+                    );
+                }
+            }
+        }
+        let deep = (0..12).fold("ls".to_owned(), |s, _| format!("echo $({s})"));
+        let r = decide(Capability::Builder, d.path(), &deep);
+        assert!(
+            r.reason().unwrap().contains("nesting deeper than 8"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn denials_say_what_was_found() {
+        let d = wt();
+        let r = decide(Capability::Builder, d.path(), "g=git; $g push");
+        assert!(
+            r.reason()
+                .unwrap()
+                .contains("\"$g\" is used as a command name"),
+            "{r:?}"
+        );
+        let r = decide(Capability::Builder, d.path(), "echo git push | sh");
+        assert!(
+            r.reason()
+                .unwrap()
+                .contains("sh reads its script from standard input"),
+            "{r:?}"
+        );
+        let r = decide(Capability::Builder, d.path(), "git -c alias.x=push x");
+        assert!(
+            r.reason().unwrap().starts_with("git -c alias.x is blocked"),
+            "{r:?}"
+        );
+        let r = decide(Capability::Builder, d.path(), "git commit --no-verify -m x");
+        assert!(
+            r.reason().unwrap().contains("skips the repository's hooks"),
+            "{r:?}"
+        );
+        let r = decide(Capability::Scout, d.path(), "git branch -D main");
+        let reason = r.reason().unwrap();
+        assert!(
+            reason.starts_with("scout agents cannot modify files") && reason.contains("branch -D"),
+            "{reason}"
+        );
+        let r = decide(Capability::Reviewer, d.path(), "ov stop builder-1");
+        assert!(r.reason().unwrap().contains("ov stop"), "{r:?}");
+    }
+
+    #[test]
+    fn builders_do_ordinary_work() {
+        let d = wt();
+        for ok in [
+            "cargo test -p overstory-runtime --lib",
+            "cargo build && cargo clippy --all-targets -- -D warnings",
+            "git add -A && git commit -m 'guard: tests'",
+            "git commit -am 'wip'",
+            "git diff --cached | head",
+            "git checkout -b overstory/agent-1/task-2",
+            "git stash && git stash pop",
+            "git rebase main",
+            "git merge --ff-only main",
+            "git fetch origin && git log origin/main --oneline",
+            "git config user.email me@example.com",
+            "mkdir -p src/guard && mv a.rs src/guard/mod.rs",
+            "echo 'hello' > notes.txt",
+            "sed -i 's/a/b/' src/lib.rs",
+            "python3 scripts/gen.py > out.rs",
+            "bash scripts/check.sh",
+            "npm test",
+            "make -j2",
+            "RUST_LOG=debug cargo run -- --help",
+            "find . -name '*.orig' -delete",
+            "xargs -n1 echo < list",
+        ] {
+            let r = decide(Capability::Builder, d.path(), ok);
+            assert!(!r.is_deny(), "{ok}: {r:?}");
+        }
+    }
 
     #[test]
     fn bash_decision_table_per_capability() {
