@@ -187,13 +187,13 @@ fn kill_children(dir: &Path) -> usize {
     if let Ok(rd) = std::fs::read_dir(parent) {
         for e in rd.flatten() {
             let file = e.file_name().to_string_lossy().into_owned();
-            if file.starts_with(&prefix) && file.ends_with(".pid") {
-                if let Some(pgid) = process::read_pid_file(&e.path())
-                    && process::is_group_alive(pgid)
-                {
-                    let _ = process::terminate_group(pgid, Duration::from_secs(2));
-                    n += 1;
-                }
+            if file.starts_with(&prefix)
+                && file.ends_with(".pid")
+                && let Some(pgid) = process::read_pid_file(&e.path())
+                && process::is_group_alive(pgid)
+            {
+                let _ = process::terminate_group(pgid, Duration::from_secs(2));
+                n += 1;
             }
         }
     }
