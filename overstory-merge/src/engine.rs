@@ -217,6 +217,69 @@ impl Engine {
         })
     }
 
+    /// Merges one branch: its unsettled queue entry, or a new one (agent and
+    /// task read from an `overstory/<agent>/<task>` name, else `unknown`;
+    /// files from `git diff target...branch`). A branch already contained
+    /// in the target is reported as merged without a new entry.
+    ///
+    /// # Errors
+    /// [`MergeError::BranchNotFound`], and as [`Engine::merge`].
+    pub fn merge_branch(
+        &self,
+        queue: &mut MergeQueue,
+        branch: &str,
+    ) -> Result<MergeReport, MergeError> {
+        let target = &self.opts.target;
+        let oid = self
+            .repo
+            .branch_oid(branch)
+            .ok_or_else(|| MergeError::BranchNotFound {
+                branch: branch.to_owned(),
+            })?;
+        let target_oid =
+            self.repo
+                .branch_oid(target)
+                .ok_or_else(|| MergeError::TargetNotFound {
+                    target: target.clone(),
+                })?;
+        let latest = queue.latest_for(branch)?;
+        if let Some(e) = &latest
+            && e.status == MergeStatus::Merged
+            && self.repo.is_ancestor(&oid, &target_oid)?
+        {
+            return Ok(MergeReport {
+                tier: e.resolved_tier,
+                entry: e.clone(),
+                success: true,
+                conflict_files: Vec::new(),
+                error_message: None,
+                warnings: Vec::new(),
+                commit: Some(target_oid),
+                already_merged: true,
+                gate_output: None,
+            });
+        }
+        let id = match latest {
+            Some(e) if e.status != MergeStatus::Merged => e.id,
+            _ => {
+                let (agent, task) = agent_and_task(branch);
+                queue
+                    .enqueue(&crate::queue::EnqueueRequest {
+                        branch_name: branch.to_owned(),
+                        task_id: task,
+                        agent_name: agent,
+                        files_modified: self.repo.changed_files(&target_oid, &oid)?,
+                    })?
+                    .entry
+                    .id
+            }
+        };
+        let mut reports = self.merge(queue, &[id])?;
+        reports.pop().ok_or(MergeError::UnknownEntry {
+            branch: branch.to_owned(),
+        })
+    }
+
     /// Merges the entries with `ids`, in order. Entries another process is
     /// merging are reported as failures without being touched.
     ///
@@ -832,6 +895,28 @@ impl Engine {
             gate_output: r.gate_output,
         })
     }
+}
+
+/// Reads agent and task from a branch named `overstory/<agent>/<task>`;
+/// `unknown` for anything else.
+pub fn agent_and_task(branch: &str) -> (String, String) {
+    let mut parts = branch.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("overstory"), Some(agent), Some(task)) if !agent.is_empty() && !task.is_empty() => {
+            (agent.to_owned(), task.to_owned())
+        }
+        _ => ("unknown".to_owned(), "unknown".to_owned()),
+    }
+}
+
+/// Returns the default target: `.overstory/session-branch.txt` (trimmed,
+/// when not empty), else `project.canonicalBranch`.
+pub fn default_target(layout: &Layout, config: &overstory_core::Config) -> String {
+    std::fs::read_to_string(layout.session_branch())
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| config.project.canonical_branch.clone())
 }
 
 /// Past attempts for the branch, as prompt context.

@@ -88,10 +88,13 @@ mod queue;
 mod repo;
 mod scratch;
 
-pub use engine::{AiOptions, Engine, MergeOptions, MergeReport, Prediction, PrintCommand};
+pub use engine::{
+    AiOptions, Engine, MergeOptions, MergeReport, Prediction, PrintCommand, agent_and_task,
+    default_target,
+};
 pub use error::MergeError;
 pub use lock::{LockWait, MergeLock, any_held as any_lock_held, holder as lock_holder, lock_path};
-pub use mail::{Ingested, MERGE_READY_RECIPIENTS, ingest_merge_ready, notify};
+pub use mail::{Ingested, MERGE_READY_RECIPIENTS, ingest_merge_ready, notify, notify_all};
 pub use preserve::DroppedLine;
 pub use queue::{
     EnqueueRequest, Enqueued, MergeAttempt, MergeEntry, MergeQueue, MergeStatus, MergeTier,

@@ -165,3 +165,28 @@ pub fn notify(
     }
     Ok(ids)
 }
+
+/// Sends the outcome of every report ([`notify`]) with the parent that
+/// `parent_of` finds for the branch's agent. A message that cannot be
+/// stored becomes a warning in the returned list; nothing is retried.
+pub fn notify_all(
+    mail: &MailClient,
+    from: &AgentName,
+    reports: &[MergeReport],
+    parent_of: impl Fn(&str) -> Option<String>,
+) -> (Vec<String>, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut warnings = Vec::new();
+    for r in reports {
+        let parent = parent_of(&r.entry.agent_name);
+        match notify(mail, from, r, parent.as_deref()) {
+            Ok(mut v) => ids.append(&mut v),
+            Err(e) => warnings.push(format!(
+                "could not send the outcome of {}: {}",
+                r.entry.branch_name,
+                overstory_core::error::chain_text(&e)
+            )),
+        }
+    }
+    (ids, warnings)
+}
