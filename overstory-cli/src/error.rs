@@ -34,7 +34,7 @@ pub struct CliError {
     pub internal: bool,
     /// Fields added to the `--json` failure envelope (after the standard
     /// ones), for commands whose failure is also a result (`ov merge`).
-    pub data: Option<Value>,
+    pub data: Option<Box<Value>>,
 }
 
 impl CliError {
@@ -78,7 +78,7 @@ impl CliError {
 
     /// Adds the fields of `data` (a JSON object) to the `--json` envelope.
     pub fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
 
@@ -118,7 +118,7 @@ impl CliError {
                     map.insert(key.into(), lines.clone().into());
                 }
             }
-            if let Some(Value::Object(extra)) = &self.data {
+            if let Some(Value::Object(extra)) = self.data.as_deref() {
                 for (k, v) in extra {
                     if !map.contains_key(k) {
                         map.insert(k.clone(), v.clone());

@@ -28,6 +28,7 @@ mod hooks;
 mod init;
 mod log;
 mod mail;
+mod merge;
 mod nudge;
 mod prime;
 mod project;
