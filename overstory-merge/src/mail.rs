@@ -9,7 +9,9 @@
 
 use overstory_core::AgentName;
 use overstory_mail::protocol::{MergeFailed, MergeReady, Merged};
-use overstory_mail::{Address, ListFilter, MailClient, MessageType, Priority, SendRequest};
+use overstory_mail::{
+    Address, ListFilter, MailClient, MailMessage, MessageType, Priority, SendRequest,
+};
 use serde::Serialize;
 
 use crate::engine::MergeReport;
@@ -89,7 +91,7 @@ pub fn ingest_merge_ready(
 /// `tier`) on success, `merge_failed` (urgent; `branch`, `taskId`,
 /// `conflictFiles`, `errorMessage`) otherwise, to the branch's agent and
 /// to `parent` when given. Recipients that are not valid agent names
-/// (`unknown`) are skipped. Returns the ids of the messages stored.
+/// (`unknown`) are skipped. Returns the messages stored.
 ///
 /// # Errors
 /// [`MergeError::Mail`] when a message cannot be stored.
@@ -98,7 +100,7 @@ pub fn notify(
     from: &AgentName,
     report: &MergeReport,
     parent: Option<&str>,
-) -> Result<Vec<String>, MergeError> {
+) -> Result<Vec<MailMessage>, MergeError> {
     let e = &report.entry;
     let mut to: Vec<AgentName> = Vec::new();
     for name in std::iter::once(e.agent_name.as_str()).chain(parent) {
@@ -161,20 +163,21 @@ pub fn notify(
                 },
             )?
         };
-        ids.push(msg.id);
+        ids.push(msg);
     }
     Ok(ids)
 }
 
 /// Sends the outcome of every report ([`notify`]) with the parent that
-/// `parent_of` finds for the branch's agent. A message that cannot be
-/// stored becomes a warning in the returned list; nothing is retried.
+/// `parent_of` finds for the branch's agent. Returns the messages stored
+/// and, as warnings, the outcomes that could not be stored (nothing is
+/// retried).
 pub fn notify_all(
     mail: &MailClient,
     from: &AgentName,
     reports: &[MergeReport],
     parent_of: impl Fn(&str) -> Option<String>,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<MailMessage>, Vec<String>) {
     let mut ids = Vec::new();
     let mut warnings = Vec::new();
     for r in reports {

@@ -11,6 +11,8 @@ use overstory_merge::{
     MergeStatus, Prediction, default_target, ingest_merge_ready, notify_all, tier_str,
 };
 use overstory_runtime::Registry;
+use overstory_turn::dispatch::WakeOutcome;
+use overstory_turn::wake::Waker;
 use serde_json::{Value, json};
 
 use crate::context::Context;
@@ -113,9 +115,19 @@ pub fn run(ctx: &Context, args: MergeArgs) -> Result<Output, CliError> {
         .filter(|r| args.all || !r.already_merged)
         .cloned()
         .collect();
-    let (_sent, mail_warnings) =
-        notify_all(&mail, &from, &fresh, |agent| parent_of(&layout, agent));
+    let (sent, mail_warnings) = notify_all(&mail, &from, &fresh, |agent| parent_of(&layout, agent));
     warnings.extend(mail_warnings);
+    // A headless agent has no process between turns: wake it to read the
+    // outcome (merge_failed asks it to fix its branch).
+    let mut recipients: Vec<String> = sent.iter().map(|m| m.to.clone()).collect();
+    recipients.sort();
+    recipients.dedup();
+    let waker = Waker::new(layout.clone(), ctx.ov_exe()?).with_config(config.clone());
+    for w in waker.wake(&recipients) {
+        if let (WakeOutcome::Failed { .. }, Some(note)) = (&w.outcome, w.note()) {
+            warnings.push(note);
+        }
+    }
     render(
         ctx,
         args.branch.is_some(),
