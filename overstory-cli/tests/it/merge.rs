@@ -338,3 +338,39 @@ fn ai_resolve_goes_through_the_runtime_print_command() {
         "target\nbranch\n"
     );
 }
+
+#[test]
+fn into_moves_a_branch_that_is_not_checked_out_by_compare_and_swap() {
+    let repo = project("[]");
+    repo.git(&["branch", "dev", "main"]);
+    branch_with(&repo, "feature", "a.txt", "a\n");
+    let main_before = repo.git(&["rev-parse", "main"]);
+    let v = ov(
+        repo.path(),
+        &["merge", "--branch", "feature", "--into", "dev", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(v["success"], true);
+    assert_eq!(
+        repo.git(&["rev-parse", "dev"]),
+        repo.git(&["rev-parse", "feature"])
+    );
+    assert_eq!(repo.git(&["rev-parse", "main"]), main_before);
+    assert!(
+        !repo.path().join("a.txt").exists(),
+        "the checkout is untouched"
+    );
+    // session-branch.txt names the default target.
+    branch_with(&repo, "feature-2", "b.txt", "b\n");
+    std::fs::write(repo.path().join(".overstory/session-branch.txt"), "dev\n").unwrap();
+    ov(repo.path(), &["merge", "--branch", "feature-2", "--json"]).ok();
+    repo.git(&["merge-base", "--is-ancestor", "feature-2", "dev"]);
+    assert_eq!(repo.git(&["rev-parse", "main"]), main_before);
+    let r = ov(
+        repo.path(),
+        &["merge", "--branch", "feature", "--into", "nope", "--json"],
+    )
+    .fails();
+    assert_eq!(r.json()["error"], "Target branch \"nope\" not found");
+}
