@@ -5,7 +5,7 @@
 //! up and stall it), is killed with its whole group when it outlives its
 //! timeout, and is always reaped. While it runs, its group id sits in a pid
 //! file, so a later run can kill a child whose `ov merge` was killed
-//! ([`crate::recover`]).
+//! ([`crate::scratch`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -101,4 +101,4 @@ pub use queue::{
     QueueCounts, tier_str,
 };
 pub use repo::{AdvanceError, Repo};
-pub use scratch::{Swept, scratch_root};
+pub use scratch::{Swept, scratch_root, sweep};

@@ -459,7 +459,7 @@ impl MergeQueue {
 
     /// Puts every `merging` entry back to `pending`. Call only when no merge
     /// can be running (the engine does it while holding every merge lock it
-    /// can see, see [`crate::recover`]). Returns how many were requeued.
+    /// can see, see [`crate::sweep`]). Returns how many were requeued.
     ///
     /// # Errors
     /// [`MergeError::Db`].
