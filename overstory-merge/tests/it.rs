@@ -543,3 +543,32 @@ fn merge_ready_mail_feeds_the_queue_and_outcomes_go_back() {
     assert_eq!(m.task_id, "task-1");
     assert_eq!(mail.store().unread("lead-1").unwrap().len(), 1);
 }
+
+#[test]
+fn a_union_attribute_brought_by_the_branch_is_honoured_by_auto_resolve() {
+    let mut p = Project::new();
+    p.commit_on("main", "main", &[("CHANGELOG", Some("v1\n"))], "base");
+    p.commit_on(
+        "feature",
+        "main",
+        &[
+            (".gitattributes", Some("CHANGELOG merge=union\n")),
+            ("CHANGELOG", Some("v1\nbranch entry\n")),
+        ],
+        "b",
+    );
+    p.commit_on(
+        "main",
+        "main",
+        &[("CHANGELOG", Some("v1\ntarget entry\n"))],
+        "t",
+    );
+    let r = p.merge("feature", main_opts());
+    assert!(r.success, "{r:#?}");
+    let log = p.read("CHANGELOG");
+    assert!(
+        log.contains("branch entry") && log.contains("target entry"),
+        "{log}"
+    );
+    assert!(!overstory_merge::conflict::has_markers(&log));
+}
