@@ -32,6 +32,9 @@ pub struct CliError {
     pub hints: Vec<String>,
     /// A broken invariant: asks for a bug report.
     pub internal: bool,
+    /// Fields added to the `--json` failure envelope (after the standard
+    /// ones), for commands whose failure is also a result (`ov merge`).
+    pub data: Option<Box<Value>>,
 }
 
 impl CliError {
@@ -43,6 +46,7 @@ impl CliError {
             causes: Vec::new(),
             hints: Vec::new(),
             internal: false,
+            data: None,
         }
     }
 
@@ -69,6 +73,12 @@ impl CliError {
     pub fn caused_by(mut self, err: impl StdError) -> Self {
         self.causes.push(err.to_string());
         self.causes.extend(chain(err.source()));
+        self
+    }
+
+    /// Adds the fields of `data` (a JSON object) to the `--json` envelope.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(Box::new(data));
         self
     }
 
@@ -106,6 +116,13 @@ impl CliError {
             for (key, lines) in [("causes", &self.causes), ("hints", &self.hints)] {
                 if !lines.is_empty() {
                     map.insert(key.into(), lines.clone().into());
+                }
+            }
+            if let Some(Value::Object(extra)) = self.data.as_deref() {
+                for (k, v) in extra {
+                    if !map.contains_key(k) {
+                        map.insert(k.clone(), v.clone());
+                    }
                 }
             }
         }
@@ -430,6 +447,23 @@ impl From<overstory_fleet::demo::DemoError> for CliError {
                     None => err,
                 }
             }
+        }
+    }
+}
+
+impl From<overstory_merge::MergeError> for CliError {
+    fn from(e: overstory_merge::MergeError) -> Self {
+        use overstory_merge::MergeError as M;
+        let code = e.code();
+        let err = Self::from_lib(code, &e);
+        match e {
+            M::Locked { .. } => err.hint("Run without --no-wait to wait for it"),
+            M::BranchNotFound { .. } => err.hint("List branches with 'git branch --list'"),
+            M::TargetNotFound { .. } => err.hint(
+                "Pass --into <branch>, or set project.canonicalBranch in .overstory/config.yaml",
+            ),
+            M::Db(_) => err.hint("Run 'ov doctor' to check the project's databases"),
+            _ => err,
         }
     }
 }

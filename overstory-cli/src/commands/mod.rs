@@ -26,6 +26,7 @@ mod hooks;
 mod init;
 mod log;
 mod mail;
+mod merge;
 mod metrics;
 mod monitor;
 mod nudge;
@@ -81,6 +82,8 @@ pub enum Command {
     Sling(sling::SlingArgs),
     /// Send a short message to an agent's session or turn queue
     Nudge(nudge::NudgeArgs),
+    /// Merge agent branches into the canonical branch through the merge queue
+    Merge(merge::MergeArgs),
     /// Stop an agent and mark it completed
     Stop(stop::StopArgs),
     /// List and clean agent worktrees
@@ -149,6 +152,7 @@ impl Command {
             Command::Stop(_) => "stop".into(),
             Command::Sling(_) => "sling".into(),
             Command::Nudge(_) => "nudge".into(),
+            Command::Merge(_) => "merge".into(),
             Command::Worktree(a) => a.envelope_name().into(),
             Command::Clean(_) => "clean".into(),
             Command::Group(a) => a.envelope_name().into(),
@@ -193,6 +197,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Stop(args) => stop::run(ctx, args),
         Command::Sling(args) => sling::run(ctx, args),
         Command::Nudge(args) => nudge::run(ctx, args),
+        Command::Merge(args) => merge::run(ctx, args),
         Command::Worktree(args) => worktree::run(ctx, args),
         Command::Clean(args) => clean::run(ctx, args),
         Command::Group(args) => group::run(ctx, args),

@@ -30,6 +30,7 @@ mod hooks;
 mod init;
 mod log;
 mod mail;
+mod merge;
 mod monitor;
 mod nudge;
 mod prime;
