@@ -22,3 +22,23 @@ fn top_level_help_matches_the_snapshot() {
         "ov --help changed; if intended, run UPDATE_SNAPSHOTS=1 cargo test -p overstory-cli --test it help"
     );
 }
+
+/// Issue 11: `ov sling` alone printed "the following required arguments were
+/// not provided:" with nothing after the colon.
+#[test]
+fn missing_arguments_are_named_in_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = crate::support::ov(dir.path(), &["sling"]).fails();
+    assert!(
+        r.stderr.starts_with(
+            "Error [USAGE_ERROR]: the following required arguments were not provided: <TASK_ID>\n"
+        ),
+        "{r:#?}"
+    );
+    let r = crate::support::ov(dir.path(), &["mail", "send", "--to", "x", "--json"]).fails();
+    let v = r.json();
+    assert_eq!(
+        v["error"],
+        "the following required arguments were not provided: --subject <text>, --body <text>"
+    );
+}
