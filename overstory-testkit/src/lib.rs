@@ -2,6 +2,9 @@
 //!
 //! - [`TempRepo`]: a real git repository in a temporary directory, with one
 //!   commit on `main`, ready for `ov init`.
+//! - [`TempDir`]: a temporary directory that is removed on drop (also while
+//!   a test panics) together with every process still working in it, so
+//!   tests leave nothing in `/tmp`.
 //! - [`ov`]: a `Command` for the built `ov` binary with a clean environment.
 //! - [`mock_api::MockApi`]: a local Anthropic Messages API whose replies each
 //!   test scripts, so the real `claude` binary runs offline.
@@ -22,8 +25,10 @@
 
 mod deadline;
 pub mod mock_api;
+mod temp;
 
 pub use deadline::{POLL_INTERVAL, holds_within, wait_until, wait_until_async};
+pub use temp::{TempDir, processes_under, remove_tree_and_its_processes};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,16 +36,13 @@ use std::process::Command;
 /// A real git repository in a temporary directory.
 #[derive(Debug)]
 pub struct TempRepo {
-    dir: tempfile::TempDir,
+    dir: TempDir,
 }
 
 impl TempRepo {
     /// Creates a repository on branch `main` with one commit holding `README.md`.
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("ov-test-")
-            .tempdir()
-            .unwrap();
+        let dir = TempDir::with_prefix("ov-test-");
         let repo = Self { dir };
         repo.git(&["init", "-q", "-b", "main"]);
         repo.git(&["config", "user.email", "test@example.invalid"]);
