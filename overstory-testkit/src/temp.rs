@@ -47,27 +47,43 @@ impl Drop for TempDir {
     }
 }
 
-/// Kills the processes working under `dir`, then removes `dir`, retrying for
-/// up to two seconds while late writes land.
+/// Kills the processes working under `dir`, then removes `dir`, and repeats
+/// until the directory stays gone with nothing working in it (a dispatcher
+/// killed mid-fork can leave a child that starts a moment later and writes
+/// its state back), for up to three seconds.
 pub fn remove_tree_and_its_processes(dir: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut quiet_rounds = 0;
     loop {
-        for pid in processes_under(dir) {
+        let pids = processes_under(dir);
+        for &pid in &pids {
             // Each `ov` child leads its own group; take the group with it.
             let _ = process::signal_group(pid, Sig::Kill);
             let _ = process::signal_process(pid, Sig::Kill);
         }
-        match std::fs::remove_dir_all(dir) {
-            Ok(()) => return,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(_) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => {
-                eprintln!("overstory-testkit: could not remove {}: {e}", dir.display());
-                return;
-            }
+        let removed = match std::fs::remove_dir_all(dir) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        quiet_rounds = if removed && pids.is_empty() {
+            quiet_rounds + 1
+        } else {
+            0
+        };
+        if quiet_rounds >= 2 {
+            return;
         }
+        if Instant::now() >= deadline {
+            if dir.exists() {
+                eprintln!(
+                    "overstory-testkit: could not remove {} (processes still writing: {:?})",
+                    dir.display(),
+                    processes_under(dir)
+                );
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(if removed { 30 } else { 10 }));
     }
 }
 
