@@ -17,7 +17,7 @@ use crate::output::{self, Output, Style};
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The agent whose unread mail is counted
-    #[arg(long, default_value = "orchestrator")]
+    #[arg(long, default_value = "orchestrator", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub agent: String,
     /// Show every session, not only the current run's
     #[arg(long)]

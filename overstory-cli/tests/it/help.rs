@@ -42,3 +42,27 @@ fn missing_arguments_are_named_in_text_and_json() {
         "the following required arguments were not provided: --subject <text>, --body <text>"
     );
 }
+
+/// Issue 11: an empty name is refused wherever a name is taken, filters
+/// included (an empty `--agent` matched nothing and looked like "no events").
+#[test]
+fn empty_names_are_refused_by_every_command_that_takes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["status", "--agent", ""][..],
+        &["feed", "--agent", ""],
+        &["errors", "--agent", ""],
+        &["replay", "--agent", ""],
+        &["mail", "list", "--to", ""],
+        &["mail", "list", "--from", ""],
+        &["trace", ""],
+    ] {
+        let r = crate::support::ov(dir.path(), args).fails();
+        assert!(
+            r.stderr
+                .starts_with("Error [USAGE_ERROR]: a value is required for '")
+                && r.stderr.contains("but none was supplied"),
+            "{args:?}: {r:#?}"
+        );
+    }
+}
