@@ -179,13 +179,7 @@ fn usage_error(e: &clap::Error, json: bool, style: Style) -> ExitCode {
         (true, Some(bad)) if is_top_level_error(e) => unknown_command(&bad),
         _ => {
             let text = e.render().to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_owned();
-            let mut err = CliError::with_code("USAGE_ERROR", first);
+            let mut err = CliError::with_code("USAGE_ERROR", usage_message(e, &text));
             for line in text.lines().skip(1) {
                 let l = line.trim();
                 if let Some(tip) = l.strip_prefix("tip: ") {
@@ -199,6 +193,34 @@ fn usage_error(e: &clap::Error, json: bool, style: Style) -> ExitCode {
     };
     err.print(json, "ov", style);
     ExitCode::FAILURE
+}
+
+/// Returns the first line of a usage error: clap's first paragraph on one
+/// line, so a list clap prints below its headline (the missing arguments,
+/// the valid values) stays in the message, and `--json` carries it too.
+fn usage_message(e: &clap::Error, rendered: &str) -> String {
+    if e.kind() == ErrorKind::MissingRequiredArgument
+        && let Some(ContextValue::Strings(missing)) = e.get(ContextKind::InvalidArg)
+        && !missing.is_empty()
+    {
+        return format!(
+            "the following required arguments were not provided: {}",
+            missing.join(", ")
+        );
+    }
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = paragraph.join(" ");
+    let message = message.trim_start_matches("error: ");
+    if message.is_empty() {
+        "invalid arguments".to_owned()
+    } else {
+        message.to_owned()
+    }
 }
 
 /// Returns whether the invalid subcommand was given at the top level (a
@@ -237,6 +259,49 @@ mod tests {
     fn elapsed_formats() {
         assert_eq!(format_elapsed(12), "Done in 12ms");
         assert_eq!(format_elapsed(1234), "Done in 1.23s");
+    }
+
+    /// Walks every leaf command with required arguments, runs it with none,
+    /// and checks the message names each one (issue 11: clap's list was
+    /// dropped after "were not provided:").
+    #[test]
+    fn every_missing_argument_error_names_what_is_missing() {
+        fn walk(cmd: &clap::Command, path: Vec<String>, checked: &mut usize) {
+            for sub in cmd.get_subcommands() {
+                let mut p = path.clone();
+                p.push(sub.get_name().to_owned());
+                walk(sub, p, checked);
+            }
+            let required: Vec<&clap::Arg> = cmd
+                .get_arguments()
+                .filter(|a| a.is_required_set())
+                .collect();
+            if cmd.has_subcommands() || required.is_empty() {
+                return;
+            }
+            let e = Cli::command()
+                .try_get_matches_from(&path)
+                .expect_err("a command with required arguments must refuse none");
+            if e.kind() != ErrorKind::MissingRequiredArgument {
+                return;
+            }
+            let msg = usage_message(&e, &e.render().to_string());
+            assert!(!msg.ends_with(':'), "{path:?}: {msg}");
+            for a in required {
+                let shown = match a.get_long() {
+                    Some(long) => format!("--{long}"),
+                    None => a
+                        .get_value_names()
+                        .and_then(|v| v.first())
+                        .map_or_else(|| a.get_id().as_str().to_uppercase(), |v| v.to_string()),
+                };
+                assert!(msg.contains(&shown), "{path:?}: {msg:?} lacks {shown}");
+            }
+            *checked += 1;
+        }
+        let mut checked = 0;
+        walk(&Cli::command(), vec!["ov".to_owned()], &mut checked);
+        assert!(checked > 5, "only {checked} commands checked");
     }
 
     #[test]

@@ -177,6 +177,16 @@ impl From<ValidationError> for CliError {
 
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
+        // `--project` naming a path that is not there: say that, not "run init".
+        if let ConfigError::NotAProject { root } = &e
+            && !root.exists()
+        {
+            return Self::with_code(
+                e.code(),
+                format!("Project path \"{}\" does not exist", root.display()),
+            )
+            .hint("Pass --project the directory that holds .overstory/ (or leave it out to use the current one)");
+        }
         let not_project = matches!(e, ConfigError::NotAProject { .. });
         let mut err = Self::from_lib(e.code(), &e);
         if not_project {
@@ -193,6 +203,13 @@ impl From<overstory_core::init::InitError> for CliError {
             InitError::Git(e) => e.into(),
             InitError::Fs(e) => e.into(),
             InitError::Validation(e) => e.into(),
+            InitError::InsideProject { ref root, .. } => {
+                let hint = format!(
+                    "Run ov commands from here as they are (they use \"{}\"), or pass --force to create a separate project in this directory",
+                    root.display()
+                );
+                Self::from_lib(e.code(), &e).hint(hint)
+            }
             other => Self::from_lib(other.code(), &other),
         }
     }

@@ -27,6 +27,8 @@ pub const PATH: &str = "PATH";
 pub const HOME: &str = "HOME";
 /// Set when running inside tmux.
 pub const TMUX: &str = "TMUX";
+/// Where tmux keeps its `tmux-<uid>/` socket directory (default `/tmp`).
+pub const TMUX_TMPDIR: &str = "TMUX_TMPDIR";
 
 /// Returns the variable's value when it is set, valid UTF-8 and not empty.
 #[allow(clippy::disallowed_methods, reason = "this is the one accessor")]

@@ -108,7 +108,8 @@ pub struct InitReport {
     /// The default runtime detected on `PATH`.
     pub runtime: String,
     /// The kind of project detected from its files (`Rust`, `Go`, `Python`,
-    /// `Node`) when its quality gates replaced the bun defaults.
+    /// `Bun`, `Node`), whose quality gates were written; `None` when no kind
+    /// was recognised and no gates were written.
     pub project_kind: Option<&'static str>,
     /// `Some(flag)` when an existing project was reinitialised.
     pub reinitialized: Option<&'static str>,
@@ -139,6 +140,19 @@ pub enum InitError {
     /// The `--name` value is unusable.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// `dir` lies inside an initialised project of the same git repository;
+    /// a second `.overstory/` there would split the fleet in two.
+    #[error(
+        "\"{}\" is inside the overstory project at \"{}\"",
+        dir.display(),
+        root.display()
+    )]
+    InsideProject {
+        /// The directory init was run in.
+        dir: PathBuf,
+        /// The enclosing project's root.
+        root: PathBuf,
+    },
 }
 
 impl InitError {
@@ -148,6 +162,7 @@ impl InitError {
             Self::Git(e) => e.code(),
             Self::Fs(e) => e.code(),
             Self::Validation(e) => e.code(),
+            Self::InsideProject { .. } => "CONFIG_ERROR",
         }
     }
 }
@@ -157,7 +172,9 @@ impl InitError {
 /// # Errors
 /// [`InitError::Git`] with [`GitError::NotARepository`] ("overstory requires a
 /// git repository. Run 'git init' first.") outside a git work tree;
-/// [`InitError::Validation`] for an empty `name`; [`InitError::Fs`] when a
+/// [`InitError::Validation`] for an empty `name`; [`InitError::InsideProject`]
+/// when `dir` is a subfolder of a project of the same repository (unless
+/// `force`); [`InitError::Fs`] when a
 /// directory or file cannot be written. Failures of the scaffold commit are
 /// only warnings in the report.
 pub fn init(dir: &Path, options: &InitOptions) -> Result<InitOutcome, InitError> {
@@ -174,6 +191,14 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitOutcome, InitError>
             root: dir.to_path_buf(),
         });
     }
+    if options.force.is_none()
+        && let Some(root) = enclosing_project(&git, dir)
+    {
+        return Err(InitError::InsideProject {
+            dir: dir.to_path_buf(),
+            root,
+        });
+    }
 
     let project = project_name(&git, dir, options.name.as_deref())?;
     let canonical_branch = git
@@ -188,7 +213,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitOutcome, InitError>
         root: dir.to_path_buf(),
         canonical_branch: canonical_branch.clone(),
         runtime: runtime.clone(),
-        project_kind: detected.as_ref().map(|(kind, _)| *kind),
+        project_kind: detected.0,
         reinitialized: if layout.is_initialized() {
             options.force
         } else {
@@ -218,9 +243,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitOutcome, InitError>
     config.project.canonical_branch = canonical_branch;
     config.runtime.default = runtime;
     config.runtime.claude_headless_by_default = Some(true);
-    if let Some((_, gates)) = detected {
-        config.project.quality_gates = gates;
-    }
+    config.project.quality_gates = detected.1;
     let config_text = config.to_yaml();
     report.config_backup = back_up_config(&layout, &config_text)?;
     write_file(&layout.config(), &config_text)?;
@@ -248,6 +271,20 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitOutcome, InitError>
             .push(format!("Scaffold commit skipped: {e}")),
     }
     Ok(InitOutcome::Initialized(Box::new(report)))
+}
+
+/// Returns the nearest ancestor of `dir` (not `dir` itself) that is an
+/// initialised project of the same git work tree. A directory that is its
+/// own repository (a submodule, a nested clone) has no enclosing project.
+fn enclosing_project(git: &Git, dir: &Path) -> Option<PathBuf> {
+    let top = git.toplevel().ok()?;
+    let top = top.canonicalize().unwrap_or(top);
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    dir.ancestors()
+        .skip(1)
+        .take_while(|d| d.starts_with(&top))
+        .find(|d| Layout::new(d).is_initialized())
+        .map(Path::to_path_buf)
 }
 
 /// `--name`, else the `origin` remote's last path segment without `.git`,
@@ -279,19 +316,29 @@ fn project_name(git: &Git, dir: &Path, name: Option<&str>) -> Result<String, Val
     }))
 }
 
-/// Picks quality gates that fit the project's language, so a Rust or Go
-/// project is not told to run `bun test`. Bun projects and projects of an
-/// unknown kind keep the original's defaults.
-fn detect_quality_gates(dir: &Path) -> Option<(&'static str, Vec<QualityGate>)> {
-    let has = |f: &str| dir.join(f).exists();
+/// Picks quality gates that fit the project's language from the files at
+/// its root, so a Rust or Go project is never told to run `bun test`:
+///
+/// | found | kind | gates |
+/// |---|---|---|
+/// | `Cargo.toml` | Rust | `cargo test`, `cargo clippy --all-targets -- -D warnings`, `cargo fmt --check` |
+/// | `go.mod` | Go | `go test ./...`, `go vet ./...` |
+/// | `pyproject.toml` or `setup.py` | Python | `python -m pytest` |
+/// | `bun.lockb` or `bun.lock` | Bun | `bun test`, plus `bun run lint` / `bun run typecheck` when `package.json` has those scripts |
+/// | `package.json` | Node | `npm test`, plus `npm run lint` / `npm run typecheck` when those scripts exist |
+/// | anything else | — | none |
+///
+/// The first row that matches wins.
+fn detect_quality_gates(dir: &Path) -> (Option<&'static str>, Vec<QualityGate>) {
+    let has = |f: &str| dir.join(f).is_file();
     let gates = |list: &[(&str, &str, &str)]| -> Vec<QualityGate> {
         list.iter()
             .map(|(n, c, d)| QualityGate::new(n, c, d))
             .collect()
     };
     if has("Cargo.toml") {
-        return Some((
-            "Rust",
+        return (
+            Some("Rust"),
             gates(&[
                 ("Tests", "cargo test", "all tests must pass"),
                 (
@@ -301,33 +348,63 @@ fn detect_quality_gates(dir: &Path) -> Option<(&'static str, Vec<QualityGate>)> 
                 ),
                 ("Format", "cargo fmt --check", "no formatting changes"),
             ]),
-        ));
+        );
     }
     if has("go.mod") {
-        return Some((
-            "Go",
+        return (
+            Some("Go"),
             gates(&[
                 ("Tests", "go test ./...", "all tests must pass"),
                 ("Vet", "go vet ./...", "no vet findings"),
             ]),
-        ));
+        );
     }
     if has("pyproject.toml") || has("setup.py") {
-        return Some((
-            "Python",
+        return (
+            Some("Python"),
             gates(&[("Tests", "python -m pytest", "all tests must pass")]),
-        ));
+        );
     }
-    if has("package.json") && !has("bun.lockb") && !has("bun.lock") {
-        return Some((
-            "Node",
-            gates(&[
-                ("Tests", "npm test", "all tests must pass"),
-                ("Lint", "npm run lint", "zero errors"),
-            ]),
-        ));
+    let (kind, runner) = if has("bun.lockb") || has("bun.lock") {
+        ("Bun", "bun")
+    } else if has("package.json") {
+        ("Node", "npm")
+    } else {
+        return (None, Vec::new());
+    };
+    let scripts = package_scripts(&dir.join("package.json"));
+    let mut list = vec![QualityGate::new(
+        "Tests",
+        &format!("{runner} test"),
+        "all tests must pass",
+    )];
+    for (script, name, description) in [
+        ("lint", "Lint", "zero errors"),
+        ("typecheck", "Typecheck", "no type errors"),
+    ] {
+        if scripts.iter().any(|s| s == script) {
+            list.push(QualityGate::new(
+                name,
+                &format!("{runner} run {script}"),
+                description,
+            ));
+        }
     }
-    None
+    (Some(kind), list)
+}
+
+/// Returns the names of the `scripts` in a `package.json` (none when the file
+/// is missing or is not JSON).
+fn package_scripts(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| {
+            v.get("scripts")
+                .and_then(serde_json::Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+        })
+        .unwrap_or_default()
 }
 
 fn detect_runtime() -> String {

@@ -197,6 +197,31 @@ pub fn is_root() -> bool {
     rustix::process::getuid().is_root()
 }
 
+/// Returns whether a tmux server may be listening on socket `server` (the
+/// `-L` name): `false` only when its socket (`$TMUX_TMPDIR` or `/tmp`, then
+/// `tmux-<uid>/<server>`) is missing or refuses connections (a server that
+/// died leaves its socket behind). Lets a caller skip starting `tmux` just
+/// to hear "no server running", about a millisecond per call.
+pub fn tmux_server_may_be_running(server: &str) -> bool {
+    let base = crate::env::var(crate::env::TMUX_TMPDIR).unwrap_or_else(|| "/tmp".to_owned());
+    let uid = rustix::process::getuid().as_raw();
+    let socket = std::path::Path::new(&base)
+        .join(format!("tmux-{uid}"))
+        .join(server);
+    socket_may_accept(&socket)
+}
+
+/// `false` when nothing can be listening on the unix socket at `path`.
+fn socket_may_accept(path: &Path) -> bool {
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+        ),
+    }
+}
+
 /// Finds `program` on `PATH`, returning its full path.
 pub fn which(program: &str) -> Option<std::path::PathBuf> {
     if program.contains('/') {
@@ -218,6 +243,18 @@ fn is_executable(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_or_stale_socket_means_no_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overstory");
+        assert!(!socket_may_accept(&path), "missing");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert!(socket_may_accept(&path), "listening");
+        drop(listener);
+        assert!(path.exists(), "a dead server leaves its socket");
+        assert!(!socket_may_accept(&path), "stale");
+    }
 
     #[test]
     fn children_lead_their_own_group_and_die_with_it() {

@@ -17,6 +17,8 @@ use crate::error::GitError;
 use crate::git::Git;
 use crate::names::{AgentName, BranchName, TaskId};
 
+mod listing;
+
 /// A worktree operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -322,6 +324,20 @@ impl Worktrees {
                 source,
             })?;
         Ok(parse_porcelain(&out))
+    }
+
+    /// Lists every worktree as [`list`](Self::list) does, reading the
+    /// repository's files when their layout is a known one (no child
+    /// process: a main checkout in the files ref format) and asking git
+    /// otherwise. For read-only callers on a hot path (`ov status`).
+    ///
+    /// # Errors
+    /// As [`list`](Self::list), when git has to be asked.
+    pub fn read_list(&self) -> Result<Vec<WorktreeInfo>, WorktreeError> {
+        match listing::read(&self.root) {
+            Some(list) => Ok(list),
+            None => self.list(),
+        }
     }
 
     /// Returns the worktree registered at `path`, if any.

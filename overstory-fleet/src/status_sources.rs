@@ -1,38 +1,70 @@
 //! What `ov status` reads beside `sessions.db`: unread mail and the last
 //! mail of each agent from `mail.db`, and the merge queue's pending count.
 //!
-//! Read-only: nothing here ever creates a database.
+//! Read-only: nothing here ever creates a database. `mail.db` is opened at
+//! most once per [`ProjectSources`], on first use. A database that exists
+//! but cannot be read (a corrupt `mail.db`) is not taken for an empty one:
+//! the first such failure is kept for [`ProjectSources::take_error`], so the
+//! caller can report it instead of printing "0 unread".
 
+use std::cell::{OnceCell, RefCell};
 use std::path::PathBuf;
 
-use overstory_core::Layout;
+use overstory_core::{DbError, Layout};
 use overstory_mail::{ListFilter, MailStore};
 use overstory_sessions::status::StatusSources;
+
+use crate::error::FleetError;
 
 /// The [`StatusSources`] of a project: mail counts through overstory-mail,
 /// the merge queue's pending count read from `merge-queue.db`. Read-only: it
 /// never creates a database.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ProjectSources {
     mail_db: PathBuf,
     merge_db: PathBuf,
+    mail: OnceCell<Option<MailStore>>,
+    error: RefCell<Option<FleetError>>,
 }
 
 impl ProjectSources {
-    /// Reads the project's stores.
+    /// Reads the project's stores (`mail.db` opened lazily, at most once).
     pub fn new(layout: &Layout) -> Self {
         Self {
             mail_db: layout.mail_db(),
             merge_db: layout.merge_queue_db(),
+            mail: OnceCell::new(),
+            error: RefCell::new(None),
         }
     }
 
-    fn mail(&self) -> Option<MailStore> {
-        // Never create mail.db from a read command.
-        self.mail_db
-            .is_file()
-            .then(|| MailStore::open(&self.mail_db).ok())
-            .flatten()
+    /// Returns the first failure met while reading an existing database
+    /// (and forgets it), or `None` when every read succeeded or found no
+    /// database. The counts reported meanwhile for that store are zero and
+    /// must not be shown as real.
+    pub fn take_error(&self) -> Option<FleetError> {
+        self.error.borrow_mut().take()
+    }
+
+    fn keep_error(&self, e: impl Into<FleetError>) {
+        let mut slot = self.error.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(e.into());
+        }
+    }
+
+    fn mail(&self) -> Option<&MailStore> {
+        self.mail
+            .get_or_init(|| {
+                // Never create mail.db from a read command.
+                if !self.mail_db.is_file() {
+                    return None;
+                }
+                MailStore::open(&self.mail_db)
+                    .map_err(|e| self.keep_error(e))
+                    .ok()
+            })
+            .as_ref()
     }
 
     fn newest(&self, filter: ListFilter) -> Option<String> {
@@ -40,7 +72,11 @@ impl ProjectSources {
             limit: Some(1),
             ..filter
         };
-        let msgs = self.mail()?.list(&filter).ok()?;
+        let msgs = self
+            .mail()?
+            .list(&filter)
+            .map_err(|e| self.keep_error(e))
+            .ok()?;
         msgs.into_iter().map(|m| m.created_at).max()
     }
 }
@@ -53,7 +89,7 @@ impl StatusSources for ProjectSources {
             ..ListFilter::default()
         };
         self.mail()
-            .and_then(|m| m.count(&filter).ok())
+            .and_then(|m| m.count(&filter).map_err(|e| self.keep_error(e)).ok())
             .map_or(0, |n| u64::try_from(n).unwrap_or(0))
     }
 
@@ -63,14 +99,25 @@ impl StatusSources for ProjectSources {
         if !self.merge_db.is_file() {
             return 0;
         }
-        let Ok(conn) = overstory_core::db::open_existing(&self.merge_db) else {
-            return 0;
+        let conn = match overstory_core::db::open_existing(&self.merge_db) {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.keep_error(e);
+                return 0;
+            }
         };
         conn.query_row(
             "SELECT COUNT(*) FROM merge_queue WHERE status = 'pending'",
             [],
             |r| r.get::<_, i64>(0),
         )
+        .map_err(|e| {
+            self.keep_error(DbError::query(
+                "count pending merge-queue entries",
+                &self.merge_db,
+                e,
+            ));
+        })
         .map_or(0, |n| u64::try_from(n).unwrap_or(0))
     }
 

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use overstory_core::{Capability, Layout, clock, process};
+use overstory_core::{Capability, Layout, Worktrees, clock, process};
 use serde::Serialize;
 
 use crate::error::SessionError;
@@ -19,7 +19,7 @@ use crate::legacy::open_sessions;
 use crate::metrics::MetricsStore;
 use crate::runs::current_run_id;
 use crate::state::{AgentState, Transition};
-use crate::store::{RunMode, Session};
+use crate::store::{RunMode, Session, UndecodableRow};
 
 /// Counts read from stores this crate does not own (mail, merge queue).
 pub trait StatusSources {
@@ -143,6 +143,13 @@ pub struct StatusReport {
     /// Whether each agent's process is alive (text marker `>`/`x`).
     #[serde(skip)]
     pub alive: HashMap<String, bool>,
+    /// Rows of `sessions.db` that do not decode (left out of `agents`, left
+    /// unchanged in the file), for the caller to warn about.
+    #[serde(skip)]
+    pub undecodable: Vec<UndecodableRow>,
+    /// Every row of `sessions.db`, in any run and state, readable or not.
+    #[serde(skip)]
+    pub recorded_sessions: usize,
 }
 
 impl StatusReport {
@@ -169,15 +176,20 @@ pub fn gather(
     opts: &StatusOptions,
     sources: &dyn StatusSources,
 ) -> Result<StatusReport, SessionError> {
-    // Start both helper processes first so their latency overlaps the reads.
-    let tmux = spawn_capture(tmux_command());
-    let git = spawn_capture(worktree_command(layout));
+    // Start the tmux query first so its latency overlaps the reads; with no
+    // server listening there is nothing to ask (and no process to start).
+    let tmux = process::tmux_server_may_be_running(TMUX_SERVER)
+        .then(|| spawn_capture(tmux_command()))
+        .flatten();
     let (mut store, _) = open_sessions(layout)?;
     let run = current_run_id(layout);
-    let mut agents = match (&run, opts.all) {
-        (Some(id), false) => store.by_run_or_unscoped(id)?,
-        _ => store.all()?,
-    };
+    // A row another program wrote that our types reject is reported, not
+    // fatal: status is where a person looks when something is wrong.
+    let (mut agents, undecodable) = store.all_readable()?;
+    let recorded_sessions = agents.len() + undecodable.len();
+    if let (Some(id), false) = (&run, opts.all) {
+        agents.retain(|s| s.run_id.as_deref().is_none_or(|r| r == id));
+    }
     let tmux_sessions = finish_capture(tmux).map_or_else(Vec::new, |t| parse_tmux(&t));
     let tmux_names: HashSet<&str> = tmux_sessions.iter().map(|t| t.name.as_str()).collect();
     let now = clock::now_millis();
@@ -246,7 +258,7 @@ pub fn gather(
     Ok(StatusReport {
         current_run_id: (!opts.all).then_some(run),
         agents,
-        worktrees: finish_capture(git).map_or_else(Vec::new, |t| parse_worktrees(&t)),
+        worktrees: list_worktrees(layout),
         tmux_sessions,
         unread_mail_count: sources.unread_mail(&opts.mail_scope),
         unread_mail_scope: opts.mail_scope.clone(),
@@ -254,26 +266,23 @@ pub fn gather(
         recent_metrics_count,
         verbose_details,
         alive,
+        undecodable,
+        recorded_sessions,
     })
 }
+
+/// The tmux socket name every overstory agent session lives on.
+const TMUX_SERVER: &str = "overstory";
 
 fn tmux_command() -> std::process::Command {
     let mut c = process::command("tmux");
     c.args([
         "-L",
-        "overstory",
+        TMUX_SERVER,
         "list-sessions",
         "-F",
         "#{session_name}:#{pid}",
     ]);
-    c
-}
-
-fn worktree_command(layout: &Layout) -> std::process::Command {
-    let mut c = process::command("git");
-    c.arg("-C")
-        .arg(layout.root())
-        .args(["worktree", "list", "--porcelain"]);
     c
 }
 
@@ -293,31 +302,22 @@ fn finish_capture(child: Option<std::process::Child>) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Lists the project's git worktrees (empty when git fails).
+/// Lists the project's git worktrees, main checkout first (empty when git
+/// cannot answer). Read from the repository's files when their layout
+/// allows, so the common case starts no `git` process.
 pub fn list_worktrees(layout: &Layout) -> Vec<WorktreeInfo> {
-    finish_capture(spawn_capture(worktree_command(layout)))
-        .map_or_else(Vec::new, |t| parse_worktrees(&t))
-}
-
-fn parse_worktrees(text: &str) -> Vec<WorktreeInfo> {
-    let mut out = Vec::new();
-    let mut cur: Option<WorktreeInfo> = None;
-    for line in text.lines() {
-        if let Some(p) = line.strip_prefix("worktree ") {
-            out.extend(cur.take());
-            cur = Some(WorktreeInfo {
-                path: p.to_owned(),
-                branch: String::new(),
-                head: String::new(),
-            });
-        } else if let (Some(c), Some(h)) = (cur.as_mut(), line.strip_prefix("HEAD ")) {
-            c.head = h.to_owned();
-        } else if let (Some(c), Some(b)) = (cur.as_mut(), line.strip_prefix("branch ")) {
-            c.branch = b.strip_prefix("refs/heads/").unwrap_or(b).to_owned();
-        }
-    }
-    out.extend(cur);
-    out
+    Worktrees::new(layout.root())
+        .read_list()
+        .map(|list| {
+            list.into_iter()
+                .map(|w| WorktreeInfo {
+                    path: w.path.display().to_string(),
+                    branch: w.branch,
+                    head: w.head,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn parse_tmux(text: &str) -> Vec<TmuxSession> {

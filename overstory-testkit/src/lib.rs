@@ -2,6 +2,9 @@
 //!
 //! - [`TempRepo`]: a real git repository in a temporary directory, with one
 //!   commit on `main`, ready for `ov init`.
+//! - [`TempDir`]: a temporary directory that is removed on drop (also while
+//!   a test panics) together with every process still working in it, so
+//!   tests leave nothing in `/tmp`.
 //! - [`ov`]: a `Command` for the built `ov` binary with a clean environment.
 //! - [`mock_api::MockApi`]: a local Anthropic Messages API whose replies each
 //!   test scripts, so the real `claude` binary runs offline.
@@ -22,8 +25,10 @@
 
 mod deadline;
 pub mod mock_api;
+mod temp;
 
 pub use deadline::{POLL_INTERVAL, holds_within, wait_until, wait_until_async};
+pub use temp::{TempDir, processes_under, remove_tree_and_its_processes};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,16 +36,13 @@ use std::process::Command;
 /// A real git repository in a temporary directory.
 #[derive(Debug)]
 pub struct TempRepo {
-    dir: tempfile::TempDir,
+    dir: TempDir,
 }
 
 impl TempRepo {
     /// Creates a repository on branch `main` with one commit holding `README.md`.
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("ov-test-")
-            .tempdir()
-            .unwrap();
+        let dir = TempDir::with_prefix("ov-test-");
         let repo = Self { dir };
         repo.git(&["init", "-q", "-b", "main"]);
         repo.git(&["config", "user.email", "test@example.invalid"]);
@@ -119,9 +121,15 @@ pub fn ov(bin: &Path, cwd: &Path) -> Command {
 }
 
 /// Returns the `claude` binary (`$OVERSTORY_TEST_CLAUDE`, else `claude` on
-/// `PATH`). When it is missing, prints a loud notice and returns `None` so
-/// the caller can skip — unless `CI` is set, where a missing binary fails the
-/// test.
+/// `PATH`), or `None` so the caller can skip, after a loud notice, when it is
+/// missing or cannot run here: as root without `IS_SANDBOX=1`, Claude Code
+/// refuses the bypassed permissions every headless agent runs with. With `CI`
+/// set, a skip is a failure instead.
+///
+/// The notice is written straight to the process's stderr, not through
+/// `eprintln!`: libtest captures the print macros of test threads (shown
+/// only with `--nocapture` or on failure), but not writes to the stderr
+/// handle, so a skip is visible under a plain `cargo test`.
 pub fn require_claude(test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("OVERSTORY_TEST_CLAUDE")
         .map(PathBuf::from)
@@ -133,17 +141,35 @@ pub fn require_claude(test: &str) -> Option<PathBuf> {
                     .find(|p| p.is_file())
             })
         });
-    if found.is_none() {
-        let msg = format!(
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !!! SKIPPING {test}: the real `claude` binary is not installed.\n\
-             !!! Install it with: npm install -g @anthropic-ai/claude-code\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
-        eprintln!("{msg}");
-        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-            panic!("{test}: `claude` is required in CI (CI is set) but was not found on PATH");
+    let why = match &found {
+        None => Some(
+            "the real `claude` binary is not installed; install it with: npm install -g @anthropic-ai/claude-code",
+        ),
+        Some(_)
+            if overstory_core::process::is_root()
+                && !overstory_core::env::is_set(overstory_core::env::IS_SANDBOX) =>
+        {
+            Some(
+                "running as root without IS_SANDBOX=1, where Claude Code refuses bypassed permissions; run the tests with IS_SANDBOX=1 (in a sandbox) or as a normal user",
+            )
         }
+        Some(_) => None,
+    };
+    let Some(why) = why else {
+        return found;
+    };
+    skip_notice(&format!("SKIPPED {test}: {why}"));
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{test}: cannot run the real `claude` in CI (CI is set): {why}");
     }
-    found
+    None
+}
+
+/// Writes `text` as a framed notice to the real stderr, past libtest's
+/// capture of the print macros (see [`require_claude`]).
+pub fn skip_notice(text: &str) {
+    use std::io::Write as _;
+    let bar = "!".repeat(78);
+    let framed = format!("\n{bar}\n!!! {text}\n{bar}\n");
+    let _ = std::io::stderr().lock().write_all(framed.as_bytes());
 }

@@ -12,7 +12,7 @@ use crate::output::Output;
 #[derive(Debug, clap::Args)]
 pub struct ErrorsArgs {
     /// Only this agent's errors (wins over --run)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub agent: Option<String>,
     /// Only this run's errors
     #[arg(long)]

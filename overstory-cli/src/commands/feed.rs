@@ -22,7 +22,7 @@ pub struct FeedArgs {
     #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
     pub interval: i64,
     /// Only these agents (repeatable)
-    #[arg(long = "agent")]
+    #[arg(long = "agent", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub agents: Vec<String>,
     /// Only this run
     #[arg(long)]

@@ -70,11 +70,13 @@ pub fn run(ctx: &Context, args: InitArgs) -> Result<Output, CliError> {
                 .warning(format!("overstory is already initialized in {dir}"), None)
                 .hint("Use --force or --yes to reinitialize.")
         }
-        InitOutcome::Initialized(report) => render(&report),
+        InitOutcome::Initialized(report) => render(&report, ctx.quiet),
     })
 }
 
-fn render(r: &InitReport) -> Output {
+/// Renders the report; with `--quiet` nothing is printed on success (the
+/// progress lines are raw text, which `--quiet` would otherwise keep).
+fn render(r: &InitReport, quiet: bool) -> Output {
     let rel = |p: &Path| -> String {
         let shown = p.strip_prefix(&r.root).unwrap_or(p).display().to_string();
         if p.is_dir() {
@@ -93,6 +95,9 @@ fn render(r: &InitReport) -> Output {
         "gitattributes": r.gitattributes,
         "scaffoldCommitted": r.scaffold_committed,
     }));
+    if quiet {
+        return out;
+    }
     if let Some(flag) = r.reinitialized {
         out = out.raw(format!("Reinitializing .overstory/ ({flag})"));
     }
@@ -115,10 +120,18 @@ fn render(r: &InitReport) -> Output {
     {
         out = out.success(format!("Created {}", rel(f)));
     }
-    if let Some(kind) = r.project_kind {
-        out = out.success(format!(
-            "Detected a {kind} project: quality gates set to match"
-        ));
+    match r.project_kind {
+        Some(kind) => {
+            out = out.success(format!(
+                "Detected a {kind} project: quality gates set to match"
+            ));
+        }
+        None => {
+            out = out.warning(
+                "No Cargo, Go, Python, Bun or npm project found: no quality gates written",
+                Some("add them under project.qualityGates in .overstory/config.yaml".to_owned()),
+            );
+        }
     }
     if let Some(backup) = &r.config_backup {
         out = out.warning(

@@ -15,7 +15,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub run: Option<String>,
     /// Only these agents (repeatable)
-    #[arg(long = "agent")]
+    #[arg(long = "agent", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub agents: Vec<String>,
     /// Only events at or after this time (ISO 8601)
     #[arg(long)]

@@ -103,18 +103,31 @@ pub fn run(ctx: &Context, args: SlingArgs) -> Result<Output, CliError> {
     let ov = ctx.ov_exe()?;
     // Arguments become library types once, here.
     let task = TaskId::new(args.task_id.trim())?;
-    let optional_name = |v: Option<String>| -> Result<Option<AgentName>, CliError> {
-        match v.as_deref().map(str::trim) {
-            Some(n) if !n.is_empty() => Ok(Some(AgentName::new(n)?)),
-            _ => Ok(None),
-        }
+    // A name given is validated like any other, even an empty one: `--name ""`
+    // is a mistake (an unset variable), not a request for an automatic name.
+    let optional_name = |flag: &str, v: Option<String>| -> Result<Option<AgentName>, CliError> {
+        v.as_deref()
+            .map(|n| {
+                AgentName::new(n.trim()).map_err(|e| {
+                    CliError::from(e).hint(format!(
+                        "Pass {flag} letters, digits, '_' and '-' (at most {} bytes){}",
+                        overstory_core::names::MAX_AGENT_NAME_LEN,
+                        if flag == "--name" {
+                            ", or leave it out for an automatic name"
+                        } else {
+                            ""
+                        }
+                    ))
+                })
+            })
+            .transpose()
     };
     let mut req = SlingRequest::new(layout, config, task, ov);
     req.capability = args.capability.trim().parse::<Capability>()?;
-    req.name = optional_name(args.name)?;
+    req.name = optional_name("--name", args.name)?;
     req.spec = args.spec.map(|p| ctx.cwd().join(p));
     req.files = args.files.into_iter().collect();
-    req.parent = optional_name(args.parent)?;
+    req.parent = optional_name("--parent", args.parent)?;
     req.depth = args
         .depth
         .as_deref()

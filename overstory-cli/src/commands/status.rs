@@ -17,7 +17,7 @@ use crate::output::{self, Output, Style};
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The agent whose unread mail is counted
-    #[arg(long, default_value = "orchestrator")]
+    #[arg(long, default_value = "orchestrator", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub agent: String,
     /// Show every session, not only the current run's
     #[arg(long)]
@@ -45,33 +45,76 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<Output, CliError> {
         output::eprint_line("! --watch is deprecated; use 'ov feed --follow' instead");
         let every = Duration::from_millis(u64::try_from(interval).unwrap_or(3000));
         FollowLoop::install()?.run(every, || {
-            let report = status::gather(&layout, &opts, &sources)?;
-            let text = format!("\x1b[2J\x1b[H{}", render(&report, ctx.style));
+            let report = gather(ctx, &layout, &opts, &sources)?;
+            let text = format!("\x1b[2J\x1b[H{}", render(&report, opts.all, ctx.style));
             Ok::<bool, CliError>(output::print_raw(&text))
         })?;
         return Ok(Output::silent("status"));
     }
-    let report = status::gather(&layout, &opts, &sources)?;
+    let report = gather(ctx, &layout, &opts, &sources)?;
     if !ctx.json {
-        return Ok(Output::new("status").raw(render(&report, ctx.style)));
+        return Ok(Output::new("status").raw(render(&report, opts.all, ctx.style)));
     }
     let data = crate::output::to_json(&report)?;
     Ok(Output::new("status").data(data))
 }
 
-fn render(r: &StatusReport, style: Style) -> String {
+/// Gathers the report, fails on a store that exists but cannot be read (a
+/// corrupt `mail.db` must not read as "0 unread"), and warns on stderr about
+/// session rows that do not decode (they are left out, not fatal).
+fn gather(
+    ctx: &Context,
+    layout: &overstory_core::Layout,
+    opts: &StatusOptions,
+    sources: &ProjectSources,
+) -> Result<StatusReport, CliError> {
+    let report = status::gather(layout, opts, sources)?;
+    if let Some(e) = sources.take_error() {
+        return Err(e.into());
+    }
+    if !ctx.quiet && !report.undecodable.is_empty() {
+        let rows: Vec<String> = report
+            .undecodable
+            .iter()
+            .map(|u| format!("\"{}\" ({})", u.agent_name, u.reason))
+            .collect();
+        output::eprint_line(&format!(
+            "! Skipped {} unreadable row(s) of sessions.db: {} — left unchanged; 'ov doctor' checks the databases",
+            rows.len(),
+            rows.join(", ")
+        ));
+    }
+    Ok(report)
+}
+
+fn render(r: &StatusReport, all: bool, style: Style) -> String {
     let mut s = String::new();
     if let Some(Some(run)) = &r.current_run_id {
         s.push_str(&format!("Run: {run}\n"));
     }
     let active: Vec<_> = r.active_agents().collect();
-    s.push_str(&format!(
-        "{}\n",
-        style.bold(&format!("Agents: {} active", active.len()))
-    ));
+    let finished: Vec<_> = r.agents.iter().filter(|a| !a.state.is_active()).collect();
+    let heading = if all {
+        format!(
+            "Agents: {} active, {} finished",
+            active.len(),
+            finished.len()
+        )
+    } else {
+        format!("Agents: {} active", active.len())
+    };
+    s.push_str(&format!("{}\n", style.bold(&heading)));
     let now = overstory_core::clock::now_millis();
-    for a in active {
-        let marker = if r.is_alive(&a.agent_name) {
+    // Without --all only the active agents are listed; with it, the
+    // finished ones (completed, zombie) follow, marked '-'.
+    let listed = active
+        .iter()
+        .map(|a| (*a, true))
+        .chain(finished.iter().filter(|_| all).map(|a| (*a, false)));
+    for (a, is_active) in listed {
+        let marker = if !is_active {
+            style.dim("-")
+        } else if r.is_alive(&a.agent_name) {
             style.green(">")
         } else {
             style.red("x")
@@ -116,6 +159,9 @@ fn render(r: &StatusReport, style: Style) -> String {
         r.unread_mail_count, r.unread_mail_scope
     ));
     s.push_str(&format!("Merge queue: {} pending\n", r.merge_queue_count));
-    s.push_str(&format!("Sessions recorded: {}\n", r.recent_metrics_count));
+    s.push_str(&format!(
+        "Sessions recorded: {} ({} with metrics)\n",
+        r.recorded_sessions, r.recent_metrics_count
+    ));
     s
 }

@@ -12,6 +12,7 @@ use crate::output::Output;
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
     /// Agent name or task id
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub target: String,
     /// Only events at or after this time (ISO 8601); shows absolute times
     #[arg(long)]

@@ -338,3 +338,52 @@ fn a_non_empty_dir_is_refused() {
         "mine"
     );
 }
+
+/// Issue 11: two runs give the same summary. The branch a commit is
+/// labelled with came from whichever poll saw it first (a lead's merge
+/// commit was sometimes labelled `main`); it is now read from the finished
+/// history. What still differs is normalised here and only here: the
+/// scratch path, the wall time, the commit hashes (git hashes commit
+/// times) and the turn counts (mail batching may wake an agent once for two
+/// mails or once for each).
+#[test]
+fn two_demo_runs_give_the_same_summary() {
+    let summary = || {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = run(command(tmp.path())
+            .args(["demo", "--json"])
+            .env("TMPDIR", tmp.path()))
+        .ok();
+        let mut j = r.json();
+        for key in ["dir", "wallTimeMs"] {
+            j.as_object_mut().unwrap().remove(key).expect(key);
+        }
+        for c in j["commits"].as_array_mut().unwrap() {
+            c["sha"] = "<sha>".into();
+        }
+        for a in j["agents"].as_array_mut().unwrap() {
+            assert!(a["turns"].as_u64().unwrap() >= 1, "{a}");
+            a["turns"] = "<turns>".into();
+        }
+        j
+    };
+    let first = summary();
+    let second = summary();
+    assert_eq!(first, second);
+    let labels: Vec<(&str, bool)> = first["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["branch"].as_str().unwrap(), c["merge"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("overstory/builder-1/demo-1-hello", false),
+            ("overstory/builder-2/demo-1-world", false),
+            ("overstory/lead-1/demo-1", true),
+            ("overstory/lead-1/demo-1", true),
+            ("main", true),
+        ]
+    );
+}

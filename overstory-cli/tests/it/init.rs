@@ -174,10 +174,53 @@ fn init_accepts_and_ignores_the_ecosystem_flags() {
     assert!(cfg.contains("  name: demo\n"), "{cfg}");
 }
 
+/// Issue 11: `-q` prints nothing at all on success, progress lines included
+/// (the original kept them; a quiet init in a script should be silent).
 #[test]
-fn quiet_hides_success_lines_but_not_progress() {
+fn quiet_init_prints_nothing() {
     let repo = TempRepo::new();
     let run = ov(repo.path(), &["-q", "init"]).ok();
-    assert!(!run.stdout.contains('✓'), "{}", run.stdout);
-    assert!(run.stdout.starts_with("Initializing overstory for"));
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr, "");
+    assert!(repo.path().join(".overstory/config.yaml").is_file());
+}
+
+/// Issue 11: init in a subfolder of a project says so and writes nothing;
+/// `--force` creates the separate project on purpose.
+#[test]
+fn init_inside_a_project_subfolder_refuses_and_names_the_project() {
+    let repo = TempRepo::new();
+    ov(repo.path(), &["init", "-q"]).ok();
+    let sub = repo.path().join("src");
+    std::fs::create_dir(&sub).unwrap();
+    let run = ov(&sub, &["init"]).fails();
+    let root = repo.path().canonicalize().unwrap();
+    assert!(
+        run.stderr.starts_with(&format!(
+            "Error [CONFIG_ERROR]: \"{}\" is inside the overstory project at \"{}\"\n",
+            sub.canonicalize().unwrap().display(),
+            root.display()
+        )),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("pass --force"), "{}", run.stderr);
+    assert!(!sub.join(".overstory").exists());
+    ov(&sub, &["init", "--force", "-q"]).ok();
+    assert!(sub.join(".overstory/config.yaml").is_file());
+}
+
+/// Issue 11: a project of no known kind gets no quality gates (and is told
+/// so), never the original's `bun test` defaults.
+#[test]
+fn init_in_a_plain_repo_writes_no_bun_gates_and_says_so() {
+    let repo = TempRepo::new();
+    let run = ov(repo.path(), &["init"]).ok();
+    assert!(
+        run.stdout
+            .contains("! No Cargo, Go, Python, Bun or npm project found: no quality gates written"),
+        "{}",
+        run.stdout
+    );
+    let config = std::fs::read_to_string(repo.path().join(".overstory/config.yaml")).unwrap();
+    assert!(!config.contains("bun"), "{config}");
 }

@@ -891,3 +891,60 @@ fn sling_without_the_runtime_binary_creates_nothing_and_says_how_to_install_it()
         "no branch"
     );
 }
+
+/// Issue 11: an empty `--name` (or `--parent`) is refused like any other
+/// invalid name, before anything is created; an unknown capability lists
+/// the valid ones.
+#[test]
+fn empty_names_and_unknown_capabilities_are_refused_with_what_to_pass() {
+    let p = Project::new();
+    for flag in ["--name", "--parent"] {
+        let r = p
+            .ov(&["sling", "task-1", flag, "", "--runtime", "scripted"])
+            .fails();
+        assert!(
+            r.stderr
+                .starts_with("Error [VALIDATION_ERROR]: Invalid name \"\": must not be empty\n"),
+            "{flag}: {r:#?}"
+        );
+        assert!(
+            r.stderr.contains(&format!("hint: Pass {flag} letters")),
+            "{r:#?}"
+        );
+    }
+    let r = p
+        .ov(&[
+            "sling",
+            "task-1",
+            "--capability",
+            "wizard",
+            "--runtime",
+            "scripted",
+        ])
+        .fails();
+    assert!(
+        r.stderr
+            .contains("Invalid capability \"wizard\": expected one of scout, builder"),
+        "{r:#?}"
+    );
+    assert!(p.store().all().unwrap().is_empty(), "nothing was created");
+    assert!(!p.branch_exists("overstory/builder-task-1/task-1"));
+}
+
+/// Issue 11: `--project` naming a missing directory says it does not exist.
+#[test]
+fn project_flag_with_a_missing_path_says_it_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let r = run(command(dir.path())
+        .args(["status", "--project"])
+        .arg(&missing))
+    .fails();
+    assert!(
+        r.stderr.starts_with(&format!(
+            "Error [CONFIG_ERROR]: Project path \"{}\" does not exist\n",
+            missing.display()
+        )),
+        "{r:#?}"
+    );
+}

@@ -106,3 +106,100 @@ fn watch_is_deprecated_on_stderr_and_ends_when_stdout_closes() {
         .unwrap();
     assert!(err.contains("deprecated"), "{err}");
 }
+
+/// Issue 11: a `mail.db` of garbage bytes read as "Mail: 0 unread" with exit
+/// 0. It is an error now, in text and in JSON, and the file is left alone.
+#[test]
+fn a_corrupt_mail_db_fails_status_and_says_which_file() {
+    let p = Project::new();
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(p.layout.mail_db(), &garbage).unwrap();
+    let o = p.ov(&["status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!(
+            "Error [MAIL_ERROR]: Database \"{}\" is corrupt or not a SQLite database\n",
+            p.layout.mail_db().display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: Move the damaged file aside"), "{err}");
+    assert!(!stdout(&o).contains("Mail: 0 unread"), "{}", stdout(&o));
+    let o = p.ov(&["status", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    assert_eq!(v["success"], false);
+    assert_eq!(v["code"], "MAIL_ERROR");
+    assert_eq!(
+        std::fs::read(p.layout.mail_db()).unwrap(),
+        garbage,
+        "untouched"
+    );
+}
+
+/// Issue 11: one session row another program wrote (a capability we do not
+/// know) no longer fails the whole command: the others are shown and the
+/// row is named in a warning.
+#[test]
+fn an_undecodable_session_row_is_skipped_with_a_warning() {
+    let p = Project::new();
+    for name in ["builder-1", "odd-1"] {
+        let mut s = Session::new(name.parse().unwrap(), "builder".parse().unwrap());
+        s.state = AgentState::Working;
+        s.worktree_path = p.path().display().to_string();
+        p.add(&s);
+    }
+    let conn = rusqlite::Connection::open(p.layout.sessions_db()).unwrap();
+    conn.execute(
+        "UPDATE sessions SET capability = 'wizard' WHERE agent_name = 'odd-1'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let o = p.ov(&["status", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let names: Vec<&str> = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agentName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["builder-1"]);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("! Skipped 1 unreadable row(s) of sessions.db: \"odd-1\" ("),
+        "{err}"
+    );
+    assert!(err.contains("wizard"), "{err}");
+}
+
+/// Issue 11: `--all` lists the finished agents too and counts every
+/// recorded session (not the metrics rows).
+#[test]
+fn all_lists_finished_agents_and_counts_every_session() {
+    let p = Project::new();
+    for (name, state) in [
+        ("builder-1", AgentState::Completed),
+        ("builder-2", AgentState::Zombie),
+        ("builder-3", AgentState::Booting),
+    ] {
+        let mut s = Session::new(name.parse().unwrap(), "builder".parse().unwrap());
+        s.state = state;
+        p.add(&s);
+    }
+    let out = stdout(&p.ov(&["status", "--all"]));
+    assert!(out.contains("Agents: 1 active, 2 finished\n"), "{out}");
+    for line in [
+        "  > builder-3 [builder] booting",
+        "  - builder-1 [builder] completed",
+        "  - builder-2 [builder] zombie",
+        "Sessions recorded: 3 (0 with metrics)\n",
+    ] {
+        assert!(out.contains(line), "missing {line:?}: {out}");
+    }
+    let out = stdout(&p.ov(&["status"]));
+    assert!(out.contains("Agents: 1 active\n"), "{out}");
+    assert!(!out.contains("builder-1"), "{out}");
+}

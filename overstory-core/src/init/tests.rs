@@ -243,20 +243,119 @@ fn gitattributes_lines_are_added_once_and_content_kept() {
     assert!(!report(repo.init(Some("--force"))).gitattributes);
 }
 
-#[test]
-fn quality_gates_follow_the_project_kind() {
+/// Initialises a fresh repository holding `files` and returns the kind
+/// detected and the gate commands written to `config.yaml`.
+fn gates_for(files: &[(&str, &str)]) -> (Option<&'static str>, Vec<String>) {
     let repo = Repo::new(true);
-    std::fs::write(repo.path().join("Cargo.toml"), "[package]\n").unwrap();
+    for (name, text) in files {
+        std::fs::write(repo.path().join(name), text).unwrap();
+    }
     let r = report(repo.init(None));
-    assert_eq!(r.project_kind, Some("Rust"));
     let c = Config::load(repo.path()).unwrap().config;
-    assert_eq!(c.project.quality_gates[0].command, "cargo test");
+    let commands = c
+        .project
+        .quality_gates
+        .iter()
+        .map(|g| g.command.clone())
+        .collect();
+    (r.project_kind, commands)
+}
 
-    let plain = Repo::new(true);
-    assert_eq!(report(plain.init(None)).project_kind, None);
-    let c = Config::load(plain.path()).unwrap().config;
+#[test]
+fn a_rust_project_gets_cargo_gates() {
+    let (kind, gates) = gates_for(&[("Cargo.toml", "[package]\n")]);
+    assert_eq!(kind, Some("Rust"));
     assert_eq!(
-        c.project.quality_gates[0].command, "bun test",
-        "original defaults"
+        gates,
+        [
+            "cargo test",
+            "cargo clippy --all-targets -- -D warnings",
+            "cargo fmt --check"
+        ]
     );
+}
+
+#[test]
+fn a_go_project_gets_go_test_and_vet() {
+    let (kind, gates) = gates_for(&[("go.mod", "module x\n")]);
+    assert_eq!(kind, Some("Go"));
+    assert_eq!(gates, ["go test ./...", "go vet ./..."]);
+}
+
+#[test]
+fn a_python_project_gets_pytest() {
+    for file in ["pyproject.toml", "setup.py"] {
+        let (kind, gates) = gates_for(&[(file, "\n")]);
+        assert_eq!(kind, Some("Python"), "{file}");
+        assert_eq!(gates, ["python -m pytest"], "{file}");
+    }
+}
+
+#[test]
+fn an_npm_project_gets_npm_test_and_only_the_scripts_it_has() {
+    let (kind, gates) = gates_for(&[("package.json", r#"{"scripts":{"test":"jest"}}"#)]);
+    assert_eq!(kind, Some("Node"));
+    assert_eq!(gates, ["npm test"]);
+    let (_, gates) = gates_for(&[(
+        "package.json",
+        r#"{"scripts":{"test":"jest","lint":"eslint .","typecheck":"tsc"}}"#,
+    )]);
+    assert_eq!(gates, ["npm test", "npm run lint", "npm run typecheck"]);
+}
+
+#[test]
+fn a_bun_project_gets_bun_gates() {
+    let (kind, gates) = gates_for(&[
+        ("package.json", r#"{"scripts":{"lint":"eslint ."}}"#),
+        ("bun.lock", "{}\n"),
+    ]);
+    assert_eq!(kind, Some("Bun"));
+    assert_eq!(gates, ["bun test", "bun run lint"]);
+    let (kind, _) = gates_for(&[("package.json", "{}"), ("bun.lockb", "")]);
+    assert_eq!(kind, Some("Bun"));
+}
+
+#[test]
+fn an_unrecognised_project_gets_no_gates_not_the_bun_defaults() {
+    let (kind, gates) = gates_for(&[]);
+    assert_eq!(kind, None);
+    assert!(gates.is_empty(), "{gates:?}");
+}
+
+#[test]
+fn init_in_a_subfolder_of_a_project_refuses_unless_forced() {
+    let repo = Repo::new(true);
+    repo.init(None);
+    let sub = repo.path().join("src/deep");
+    std::fs::create_dir_all(&sub).unwrap();
+    let err = init(&sub, &InitOptions::default()).unwrap_err();
+    match &err {
+        InitError::InsideProject { root, .. } => {
+            assert_eq!(root, &repo.path().canonicalize().unwrap());
+        }
+        other => panic!("expected InsideProject, got {other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("is inside the overstory project at")
+    );
+    assert!(!sub.join(".overstory").exists(), "nothing written");
+    // --force makes a separate project there on purpose.
+    report(init(&sub, &InitOptions::new(None, Some("--force"))).unwrap());
+    assert!(sub.join(".overstory/config.yaml").is_file());
+}
+
+#[test]
+fn a_nested_repository_is_not_inside_the_outer_project() {
+    let outer = Repo::new(true);
+    outer.init(None);
+    let inner = outer.path().join("vendor/lib");
+    std::fs::create_dir_all(&inner).unwrap();
+    let out = process::foreground_command("git")
+        .args(["init", "-q", "-b", "main"])
+        .current_dir(&inner)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    report(init(&inner, &InitOptions::default()).unwrap());
 }

@@ -283,7 +283,7 @@ pub struct AgentSummary {
 pub struct CommitSummary {
     /// Abbreviated hash.
     pub sha: String,
-    /// The branch it was first seen on.
+    /// The branch it was made on: the most specific branch holding it.
     pub branch: String,
     /// Subject line.
     pub subject: String,
@@ -310,7 +310,8 @@ pub struct DemoSummary {
     pub mail: BTreeMap<String, usize>,
     /// All mail.
     pub mail_total: usize,
-    /// Commits made during the demo, oldest first.
+    /// Commits made during the demo, parents before children, each on the
+    /// branch it was made on (the same for every run of the same history).
     pub commits: Vec<CommitSummary>,
     /// Agent branches whose work is on the canonical branch.
     pub merged_branches: Vec<String>,
@@ -549,7 +550,6 @@ struct Demo {
     worktrees: HashMap<String, String>,
     refs: HashMap<String, String>,
     seen_commits: HashSet<String>,
-    commits: Vec<CommitSummary>,
     turns: HashMap<String, usize>,
     turn_starts: HashMap<String, usize>,
     merged_by_coordinator: Vec<String>,
@@ -578,7 +578,6 @@ impl Demo {
             worktrees: HashMap::new(),
             refs: HashMap::new(),
             seen_commits: HashSet::new(),
-            commits: Vec::new(),
             turns: HashMap::new(),
             turn_starts: HashMap::new(),
             merged_by_coordinator: Vec::new(),
@@ -784,6 +783,11 @@ impl Demo {
         for m in &all_mail {
             *mail.entry(m.kind.to_string()).or_insert(0) += 1;
         }
+        let branches: Vec<String> = agents
+            .iter()
+            .filter(|a| !a.branch.is_empty() && a.branch != self.canonical)
+            .map(|a| a.branch.clone())
+            .collect();
         let git = Git::new(&self.dir);
         let wts = Worktrees::new(&self.dir);
         let merged_branches: Vec<String> = agents
@@ -809,7 +813,7 @@ impl Demo {
             agents,
             mail_total: all_mail.len(),
             mail,
-            commits: self.commits.clone(),
+            commits: self.settled_commits(&branches),
             merged_branches,
             files_on_canonical,
             worktrees_removed: 0,

@@ -268,9 +268,99 @@ impl Demo {
                     c.subject
                 );
                 self.note("commit", None, text, None);
-                self.commits.push(c);
             }
         }
         self.refs = heads;
+    }
+
+    /// Returns the commits made during the demo as the finished history
+    /// holds them, the same from run to run for the same history shape
+    /// (the live "commit" lines follow discovery order, which depends on
+    /// when each poll ran):
+    ///
+    /// - each commit is labelled with the most specific branch that holds
+    ///   it: of the branches containing it, the one with the fewest commits
+    ///   since the base (a builder's commit is also on the lead's branch and
+    ///   on main after the merges, but was made on the builder's branch), an
+    ///   agent branch before the canonical one, then spawn order;
+    /// - they are ordered by generation (a commit after all its parents),
+    ///   then by that branch's place, then by subject.
+    ///
+    /// `branches` are the agent branches in spawn order.
+    pub(super) fn settled_commits(&self, branches: &[String]) -> Vec<CommitSummary> {
+        let git = Git::new(&self.dir);
+        let not_base = format!("^{}", self.base_commit);
+        let mut tips: Vec<&String> = branches.iter().collect();
+        tips.push(&self.canonical);
+        let log = |tip: &str| -> Vec<(String, Vec<String>, String, String)> {
+            git.run(&["log", "--format=%H%x09%h%x09%P%x09%s", &not_base, tip])
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.splitn(4, '\t').collect();
+                    (f.len() == 4).then(|| {
+                        (
+                            f[0].to_owned(),
+                            f[2].split_whitespace().map(str::to_owned).collect(),
+                            f[1].to_owned(),
+                            f[3].to_owned(),
+                        )
+                    })
+                })
+                .collect()
+        };
+        // (rank of the branch, its size) per tip; every commit's details.
+        let mut holders: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut details: HashMap<String, (Vec<String>, String, String)> = HashMap::new();
+        for (rank, tip) in tips.iter().enumerate() {
+            let commits = log(tip);
+            let size = commits.len();
+            for (full, parents, short, subject) in commits {
+                let key = (size, rank);
+                let better = holders.get(&full).is_none_or(|&(r, s)| key < (s, r));
+                if better {
+                    holders.insert(full.clone(), (rank, size));
+                }
+                details.entry(full).or_insert((parents, short, subject));
+            }
+        }
+        // Generation: 0 for a commit whose parents are all outside the set.
+        let mut generation: HashMap<String, usize> = HashMap::new();
+        fn depth(
+            c: &str,
+            details: &HashMap<String, (Vec<String>, String, String)>,
+            memo: &mut HashMap<String, usize>,
+        ) -> usize {
+            if let Some(d) = memo.get(c) {
+                return *d;
+            }
+            let d = details.get(c).map_or(0, |(parents, _, _)| {
+                parents
+                    .iter()
+                    .filter(|p| details.contains_key(p.as_str()))
+                    .map(|p| depth(p, details, memo) + 1)
+                    .max()
+                    .unwrap_or(0)
+            });
+            memo.insert(c.to_owned(), d);
+            d
+        }
+        let mut out: Vec<(usize, usize, CommitSummary)> = details
+            .iter()
+            .map(|(full, (parents, short, subject))| {
+                let rank = holders.get(full).map_or(tips.len(), |h| h.0);
+                let c = CommitSummary {
+                    sha: short.clone(),
+                    branch: tips.get(rank).map_or_else(String::new, |t| (*t).clone()),
+                    subject: subject.clone(),
+                    merge: parents.len() > 1,
+                };
+                (depth(full, &details, &mut generation), rank, c)
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.0, a.1, &a.2.subject, &a.2.sha).cmp(&(b.0, b.1, &b.2.subject, &b.2.sha))
+        });
+        out.into_iter().map(|(_, _, c)| c).collect()
     }
 }

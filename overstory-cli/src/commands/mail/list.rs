@@ -16,13 +16,13 @@ use crate::output::Output;
 #[command(args_override_self = true)]
 pub struct ListArgs {
     /// Only messages from this sender
-    #[arg(long, value_name = "name")]
+    #[arg(long, value_name = "name", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     from: Option<String>,
     /// Only messages to this recipient
-    #[arg(long, value_name = "name")]
+    #[arg(long, value_name = "name", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     to: Option<String>,
     /// Alias for --to (--to wins)
-    #[arg(long, value_name = "name")]
+    #[arg(long, value_name = "name", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     agent: Option<String>,
     /// Only unread messages
     #[arg(long)]
