@@ -215,6 +215,55 @@ fn is_executable(p: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Returns when the process `raw` started, in clock ticks since boot (field
+/// 22 of `/proc/<pid>/stat`), or `None` when it does not exist or the
+/// system has no `/proc`. A pid and its start time name one process: a
+/// reused pid has a different start time.
+pub fn start_time(raw: i32) -> Option<u64> {
+    proc_stat_fields(raw)?.get(19)?.parse().ok()
+}
+
+/// Returns the process group of the process `raw` (from `/proc`), or `None`
+/// when it does not exist.
+pub fn group_of(raw: i32) -> Option<i32> {
+    proc_stat_fields(raw)?.get(2)?.parse().ok()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name: index 0 is the
+/// state, 2 the process group, 19 the start time.
+fn proc_stat_fields(raw: i32) -> Option<Vec<String>> {
+    pid(raw)?;
+    let text = std::fs::read_to_string(format!("/proc/{raw}/stat")).ok()?;
+    // The command name is in parentheses and may itself hold spaces or ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
+    // A zombie (state Z) has exited: it only waits to be reaped.
+    (fields.first().map(String::as_str) != Some("Z")).then_some(fields)
+}
+
+/// Returns the pids of the live processes in the process group `pgid`
+/// (scanning `/proc`); empty when there are none or no `/proc`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| group_of(*p) == Some(pgid))
+        .collect()
+}
+
+/// Returns whether the environment of process `raw` holds `key=value`
+/// (read from `/proc/<pid>/environ`); `false` when it cannot be read.
+pub fn environ_has(raw: i32, key: &str, value: &str) -> bool {
+    let Ok(bytes) = std::fs::read(format!("/proc/{raw}/environ")) else {
+        return false;
+    };
+    let want = format!("{key}={value}");
+    bytes
+        .split(|b| *b == 0)
+        .any(|entry| entry == want.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +318,31 @@ mod tests {
         remove_pid_file(&p).unwrap();
         remove_pid_file(&p).unwrap();
         assert_eq!(read_pid_file(&p), None);
+    }
+
+    #[test]
+    fn start_time_names_one_process() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).unwrap();
+        assert_eq!(start_time(me), Some(t));
+        assert_eq!(start_time(i32::MAX), None);
+        let own_group = rustix::process::getpgrp().as_raw_nonzero().get();
+        assert_eq!(group_of(me), Some(own_group));
+        assert!(group_members(own_group).contains(&me));
+    }
+
+    #[test]
+    fn environ_is_read_exactly() {
+        let mut child = command("sleep")
+            .arg("30")
+            .env("OV_PROBE_TEST", "yes")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        assert!(environ_has(pid, "OV_PROBE_TEST", "yes"));
+        assert!(!environ_has(pid, "OV_PROBE_TEST", "ye"));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

@@ -123,6 +123,7 @@ pub mod nudge;
 pub mod persistent;
 pub mod prime;
 pub mod profile;
+pub mod reconcile;
 pub mod root_hooks;
 pub mod sling;
 pub mod spec;
@@ -133,6 +134,7 @@ pub mod worktrees;
 
 pub use error::{FleetError, GroupError};
 pub use nudge::{NudgeOptions, NudgeReport, nudge_agent};
+pub use reconcile::{ReconcileOptions, ReconcileReport, reconcile};
 pub use sling::{SlingReport, SlingRequest, SlingStep, sling};
 pub use stop::{StopOptions, StopReport, stop_agent, take_sender_notes};
 pub use tmux::{NewSession, SessionState, Tmux, TmuxError};

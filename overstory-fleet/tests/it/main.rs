@@ -6,6 +6,7 @@
 mod clean;
 mod embed;
 mod groups;
+mod reconcile;
 mod root_hooks;
 mod stop;
 mod tmux;
