@@ -215,6 +215,18 @@ fn is_executable(p: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Makes the calling process the leader of a new session and process
+/// group (`setsid`), detached from any terminal: what a daemon does first.
+///
+/// # Errors
+/// The OS error, e.g. `EPERM` when the caller already leads a process
+/// group (start it with [`foreground_command`], not [`command`]).
+pub fn detach_session() -> io::Result<()> {
+    rustix::process::setsid()
+        .map(|_| ())
+        .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
+}
+
 /// Returns when the process `raw` started, in clock ticks since boot (field
 /// 22 of `/proc/<pid>/stat`), or `None` when it does not exist or the
 /// system has no `/proc`. A pid and its start time name one process: a

@@ -59,6 +59,9 @@
 //! - [`groups`], [`spec`], [`prime`], [`root_hooks`], [`profile`]: task
 //!   groups, spec files, the context an agent primes itself with, the
 //!   project root's hooks, and an agent's profile and checkpoints.
+//! - [`watchdog`] and [`reconcile`]: the Tier 0 watchdog (health rules,
+//!   one tick, escalation, the daemon) and the one reconciler that heals
+//!   whatever a kill -9 left (also used by `ov doctor --fix`).
 //! - [`status_sources`]: what `ov status` reads beside the sessions.
 //! - [`demo`]: `ov demo` as a function — a coordinator, a lead and two
 //!   builders playing scripts in a scratch repository.
@@ -130,6 +133,7 @@ pub mod spec;
 pub mod status_sources;
 pub mod stop;
 pub mod tmux;
+pub mod watchdog;
 pub mod worktrees;
 
 pub use error::{FleetError, GroupError};

@@ -30,7 +30,7 @@ use overstory_core::worktree::{RemoveOptions, Worktrees};
 use overstory_core::{AgentName, Config, FsError, Layout, env, process};
 use overstory_mail::{ListFilter, MailStore, MessageType};
 use overstory_sessions::{RunMode, RunStatus, RunStore, Session, SessionStore};
-use overstory_turn::dispatch::{Launcher, WakeOutcome, is_dispatching, wake};
+use overstory_turn::dispatch::{Launcher, WakeOutcome, wake};
 use overstory_turn::factory::TurnFactory;
 use overstory_turn::queue::queued_turns;
 use serde::Serialize;
@@ -339,7 +339,7 @@ fn reclaim_one(
         return Some(a);
     }
     // The sling got as far as starting the agent: only the marker is left.
-    if is_dispatching(layout, agent) || turn_lock_held(layout, agent) {
+    if is_locked(&layout.agent_dispatch_lock(agent)) || turn_lock_held(layout, agent) {
         let mut a = Action::new(
             ActionKind::StaleFileRemoved,
             Some(name),
@@ -450,14 +450,15 @@ fn remove_sling_worktree(
 // ---------------------------------------------------------------------------
 // Step 2: mail nobody will deliver.
 
-fn turn_lock_held(layout: &Layout, agent: &AgentName) -> bool {
-    overstory_turn::lock::read_turn_lock(layout, agent)
-        .held_by_pid
-        .is_some()
-        || matches!(
-            lockfile::FileLock::try_acquire(&layout.agent_turn_lock(agent)),
-            Ok(None)
-        )
+/// Returns whether the lock file at `path` is held by someone; a missing
+/// file is free (and is not created).
+fn is_locked(path: &Path) -> bool {
+    path.is_file() && matches!(lockfile::FileLock::try_acquire(path), Ok(None))
+}
+
+/// Returns whether a turn runner holds the agent's turn lock.
+pub(crate) fn turn_lock_held(layout: &Layout, agent: &AgentName) -> bool {
+    is_locked(&layout.agent_turn_lock(agent))
 }
 
 /// Step 2 for one row.
@@ -480,7 +481,7 @@ fn deliver_stranded(
     if queued == 0 && unread == 0 {
         return None;
     }
-    if is_dispatching(layout, agent) || turn_lock_held(layout, agent) {
+    if is_locked(&layout.agent_dispatch_lock(agent)) || turn_lock_held(layout, agent) {
         return None;
     }
     let name = agent.as_str();
@@ -624,10 +625,7 @@ fn stale_agent_files(
             format!("turn.pid names pid {pid}, which is gone, and no turn holds the lock"),
         );
     }
-    let host_alive = matches!(
-        lockfile::FileLock::try_acquire(&layout.agent_host_lock(agent)),
-        Ok(None)
-    );
+    let host_alive = is_locked(&layout.agent_host_lock(agent));
     if !host_alive {
         let host_pid = layout.agent_host_pid(agent);
         if let Some(pid) = process::read_pid_file(&host_pid)
@@ -660,10 +658,7 @@ fn stale_watchdog_pid(layout: &Layout, opts: &ReconcileOptions, actions: &mut Ve
     let Some(pid) = process::read_pid_file(&path) else {
         return;
     };
-    let locked = matches!(
-        lockfile::FileLock::try_acquire(&layout.watchdog_lock()),
-        Ok(None)
-    );
+    let locked = is_locked(&layout.watchdog_lock());
     if !locked && !process::is_alive(pid) {
         stale_file(
             actions,
