@@ -10,6 +10,7 @@ mod reconcile;
 mod root_hooks;
 mod stop;
 mod tmux;
+mod watchdog;
 mod worktree;
 
 #[test]
