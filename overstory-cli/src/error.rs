@@ -32,6 +32,9 @@ pub struct CliError {
     pub hints: Vec<String>,
     /// A broken invariant: asks for a bug report.
     pub internal: bool,
+    /// Extra fields of the `--json` failure envelope (`ov watch`'s
+    /// `running` and `pid`).
+    pub data: Option<Box<serde_json::Map<String, Value>>>,
 }
 
 impl CliError {
@@ -43,7 +46,16 @@ impl CliError {
             causes: Vec::new(),
             hints: Vec::new(),
             internal: false,
+            data: None,
         }
+    }
+
+    /// Adds a field to the `--json` failure envelope.
+    pub fn field(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.data
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value.into());
+        self
     }
 
     /// Builds an error with a code.
@@ -103,6 +115,9 @@ impl CliError {
     pub fn envelope(&self, command: &str) -> Value {
         let mut v = envelope_err(command, &self.message, self.code);
         if let Value::Object(map) = &mut v {
+            for (key, value) in self.data.iter().flat_map(|d| d.iter()) {
+                map.entry(key.clone()).or_insert_with(|| value.clone());
+            }
             for (key, lines) in [("causes", &self.causes), ("hints", &self.hints)] {
                 if !lines.is_empty() {
                     map.insert(key.into(), lines.clone().into());
