@@ -264,6 +264,39 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Returns the process groups whose leader is gone while members live on,
+/// each with its live members (scanning `/proc`): what is left when the
+/// process a group was started under is killed and its children are not.
+pub fn orphaned_groups() -> Vec<(i32, Vec<i32>)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut groups: std::collections::BTreeMap<i32, Vec<i32>> = std::collections::BTreeMap::new();
+    for pid in dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        if let Some(pgid) = group_of(pid)
+            && pgid != pid
+            && pgid > 1
+        {
+            groups.entry(pgid).or_default().push(pid);
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(pgid, _)| start_time(*pgid).is_none())
+        .collect()
+}
+
+/// Returns the value of `key` in the environment of process `raw` (from
+/// `/proc/<pid>/environ`); `None` when unset or unreadable.
+pub fn environ_value(raw: i32, key: &str) -> Option<String> {
+    let bytes = std::fs::read(format!("/proc/{raw}/environ")).ok()?;
+    let prefix = format!("{key}=");
+    bytes
+        .split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 /// Returns whether the environment of process `raw` holds `key=value`
 /// (read from `/proc/<pid>/environ`); `false` when it cannot be read.
 pub fn environ_has(raw: i32, key: &str, value: &str) -> bool {

@@ -208,6 +208,7 @@ pub fn reconcile(
             report.actions.push(a);
         }
     }
+    kill_orphaned_groups(layout, &live, opts, &mut report.actions);
     let mail = MailStore::open(layout.mail_db()).ok();
     for s in &live {
         if let Some(a) = deliver_stranded(layout, config, s, mail.as_ref(), opts) {
@@ -580,6 +581,61 @@ fn kill_orphan_turn(layout: &Layout, s: &Session, opts: &ReconcileOptions) -> Op
         let _ = process::remove_pid_file(&pid_file);
     }
     Some(a)
+}
+
+/// Step 3, second half: process groups whose leader (a turn's shim) is
+/// gone, found by scanning the process table, whose processes name one of
+/// this project's spawn-per-turn agents in `OVERSTORY_AGENT_NAME` *and*
+/// this project in `OVERSTORY_PROJECT_ROOT`. Catches turns whose
+/// `turn.pid` was already removed by a runner that outlived its shim.
+fn kill_orphaned_groups(
+    layout: &Layout,
+    sessions: &[&Session],
+    opts: &ReconcileOptions,
+    actions: &mut Vec<Action>,
+) {
+    let agents: Vec<&str> = sessions
+        .iter()
+        .filter(|s| s.mode() == RunMode::SpawnPerTurn)
+        .map(|s| s.agent_name.as_str())
+        .collect();
+    if agents.is_empty() {
+        return;
+    }
+    let root = layout
+        .root()
+        .canonicalize()
+        .unwrap_or_else(|_| layout.root().to_path_buf());
+    let same_root = |p: i32| {
+        process::environ_value(p, env::PROJECT_ROOT).is_some_and(|r| {
+            let r = PathBuf::from(r);
+            r.canonicalize().unwrap_or(r) == root
+        })
+    };
+    for (pgid, members) in process::orphaned_groups() {
+        let owner = members.iter().find_map(|p| {
+            let name = process::environ_value(*p, env::AGENT_NAME)?;
+            (agents.contains(&name.as_str()) && same_root(*p)).then_some(name)
+        });
+        let Some(name) = owner else { continue };
+        if actions.iter().any(|a| {
+            a.kind == ActionKind::OrphanKilled && a.detail.contains(&format!("group {pgid} "))
+        }) {
+            continue;
+        }
+        let mut a = Action::new(
+            ActionKind::OrphanKilled,
+            Some(&name),
+            format!("Process group {pgid} of \"{name}\" outlived the turn shim that led it"),
+        );
+        if !opts.dry_run {
+            match process::terminate_group(pgid, opts.kill_grace) {
+                Ok(_) => a.applied = true,
+                Err(e) => a.error = Some(chain_text(&e)),
+            }
+        }
+        actions.push(a);
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -310,3 +310,42 @@ fn a_sling_killed_mid_set_up_does_not_block_the_next_sling_of_its_name() {
     assert_ne!(retry["sessionId"], left.id.as_str());
     assert!(Path::new(retry["worktree"].as_str().unwrap()).is_dir());
 }
+
+#[test]
+fn a_turn_whose_shim_is_killed_leaves_no_process_after_the_next_tick() {
+    let repo = initialized_repo();
+    let layout = Layout::new(repo.path());
+    let agent = AgentName::new("builder-1").unwrap();
+    let gate = layout.dir().join("gate");
+    blocking_builder(&layout, repo.path(), &gate);
+    run(command(repo.path()).args([
+        "mail",
+        "send",
+        "--to",
+        "builder-1",
+        "--subject",
+        "go",
+        "--body",
+        "do it",
+        "--from",
+        "coordinator",
+    ]))
+    .ok();
+    let seen = gate.with_extension("seen");
+    wait_until(Duration::from_secs(30), "the turn is under way", || {
+        seen.exists() && layout.agent_turn_pid(&agent).exists()
+    });
+    let shim = process::read_pid_file(&layout.agent_turn_pid(&agent)).unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the agent runs under the shim",
+        || process::group_members(shim).len() >= 2,
+    );
+
+    kill9(shim);
+    ov(repo.path(), &["watch", "--once", "--json"]).ok();
+
+    wait_until(Duration::from_secs(20), "the shim's group is gone", || {
+        process::group_members(shim).is_empty()
+    });
+}

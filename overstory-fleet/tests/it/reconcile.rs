@@ -332,3 +332,49 @@ fn a_worktree_without_a_session_is_reported_and_kept() {
     assert!(!a.applied);
     assert!(std::path::Path::new(&report.worktree).is_dir());
 }
+
+#[test]
+fn an_orphaned_group_is_found_without_its_turn_pid_and_only_for_this_project() {
+    let p = project();
+    sling(&request(&p, "builder-r", "/bin/true")).unwrap();
+    let spawn = |root: &std::path::Path| {
+        let mut shim = process::command("sh")
+            .args(["-c", "sleep 300 & echo ready; wait"])
+            .env("OVERSTORY_AGENT_NAME", "builder-r")
+            .env("OVERSTORY_PROJECT_ROOT", root)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(shim.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let pgid = shim.id() as i32;
+        process::signal_process(pgid, process::Sig::Kill).unwrap();
+        shim.wait().unwrap();
+        pgid
+    };
+    let ours = spawn(p.layout.root());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let theirs = spawn(elsewhere.path());
+    assert!(process::is_group_alive(ours) && process::is_group_alive(theirs));
+
+    let mut opts = ReconcileOptions::default();
+    opts.kill_grace = Duration::from_millis(300);
+    let report = reconcile(&p.layout, &p.config, &opts).unwrap();
+
+    assert!(
+        report.of_kind(ActionKind::OrphanKilled).any(|a| a.applied),
+        "{report:?}"
+    );
+    wait_until(Duration::from_secs(5), "our orphan is gone", || {
+        !process::is_group_alive(ours)
+    });
+    assert!(
+        process::is_group_alive(theirs),
+        "another project's is not ours to kill"
+    );
+    process::signal_group(theirs, process::Sig::Kill).unwrap();
+}
