@@ -384,7 +384,13 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
+        // Until the child has exec'd, /proc shows the parent's environment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !environ_has(pid, "OV_PROBE_TEST", "yes") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert!(environ_has(pid, "OV_PROBE_TEST", "yes"));
+        assert_eq!(environ_value(pid, "OV_PROBE_TEST").as_deref(), Some("yes"));
         assert!(!environ_has(pid, "OV_PROBE_TEST", "ye"));
         child.kill().unwrap();
         child.wait().unwrap();
