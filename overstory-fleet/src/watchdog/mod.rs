@@ -16,6 +16,7 @@
 //!   turn → … → terminate), kills dead agents' process groups, sends
 //!   `worker_died` to the parent once, and tells the coordinator when the
 //!   current run's workers are all done.
+//! - [`triage`]: Tier 1, a model's one-word verdict on a stalled agent.
 //! - [`daemon`]: one daemon per project under an OS lock, its pid file,
 //!   and the sequential loop ([`run_daemon`]).
 //!
@@ -29,6 +30,7 @@
 pub mod daemon;
 pub mod health;
 mod tick;
+pub mod triage;
 
 pub use daemon::{DaemonLock, run_daemon, running_pid, stop_on_signals, stop_running};
 pub use health::{HealthAction, HealthCheck, Probe, Thresholds, Topology, evaluate};
@@ -36,3 +38,4 @@ pub use tick::{
     Escalation, SessionFailure, StateChange, TickReport, WatchdogMemory, WatchdogOptions,
     completion_message, stall_nudge_text, tick,
 };
+pub use triage::{TriageResult, Verdict, parse_verdict};

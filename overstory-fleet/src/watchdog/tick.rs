@@ -44,6 +44,13 @@ pub struct WatchdogOptions {
     pub max_escalation_level: u32,
     /// Send `worker_died` to the parent of an agent the watchdog kills.
     pub notify_parent_on_death: bool,
+    /// Run Tier 1 triage at the escalation levels between nudge and
+    /// terminate (`watchdog.tier1Enabled`).
+    pub tier1_enabled: bool,
+    /// How long one triage may take (`watchdog.triageTimeoutMs`).
+    pub triage_timeout: Duration,
+    /// At most this many triages per tick.
+    pub max_triage_per_tick: usize,
     /// The `ov` executable: nudges and woken dispatchers run as it. Without
     /// one, nudges and stranded mail are reported, not delivered.
     pub ov_program: Option<PathBuf>,
@@ -70,6 +77,9 @@ impl WatchdogOptions {
             nudge_interval_ms: ms(w.nudge_interval_ms).max(1),
             max_escalation_level: w.max_escalation_level.clamp(1, 5),
             notify_parent_on_death: w.notify_parent_on_death,
+            tier1_enabled: w.tier1_enabled,
+            triage_timeout: Duration::from_millis(w.triage_timeout_ms.max(1)),
+            max_triage_per_tick: 3,
             ov_program,
             tmux: Tmux::default(),
             kill_grace: Duration::from_secs(2),
@@ -164,6 +174,7 @@ struct Ctx<'a> {
     run_id: Option<String>,
     now_ms: i64,
     stamp: String,
+    triages: usize,
 }
 
 /// Runs one tick over every session of the project.
@@ -211,6 +222,7 @@ pub fn tick(
         run_id: overstory_sessions::current_run_id(layout),
         now_ms,
         stamp: report.timestamp.clone(),
+        triages: 0,
     };
     let recent = recent_activity(&cx);
     for s in sessions.iter().filter(|s| s.state != AgentState::Completed) {
@@ -537,22 +549,96 @@ fn escalate(
         return terminate(cx, s, reason, TerminatedBy::Tier0, report);
     }
     if expected == 1 {
-        let delivered = match &cx.opts.ov_program {
-            Some(ov) => {
-                let mut n = NudgeOptions::new(ov.clone());
-                n.force = true;
-                n.from = "watchdog".into();
-                n.tmux = cx.opts.tmux.clone();
-                nudge_agent(cx.layout, cx.config, agent, &stall_nudge_text(agent), &n)
-                    .is_ok_and(|r| r.delivered)
-            }
-            None => false,
-        };
+        let delivered = nudge(cx, agent, &stall_nudge_text(agent));
         escalation_event(cx, agent, 1, "nudge", Some(delivered), report);
+    } else if cx.opts.tier1_enabled && cx.triages < cx.opts.max_triage_per_tick {
+        cx.triages += 1;
+        return run_triage(cx, s, expected, since, report);
     } else {
         escalation_event(cx, agent, expected, "wait", None, report);
     }
     Ok(())
+}
+
+/// Queues `message` as the agent's next turn (or types it into its tmux
+/// pane); returns whether it was delivered.
+fn nudge(cx: &Ctx<'_>, agent: &str, message: &str) -> bool {
+    let Some(ov) = &cx.opts.ov_program else {
+        return false;
+    };
+    let mut n = NudgeOptions::new(ov.clone());
+    n.force = true;
+    n.from = "watchdog".into();
+    n.tmux = cx.opts.tmux.clone();
+    nudge_agent(cx.layout, cx.config, agent, message, &n).is_ok_and(|r| r.delivered)
+}
+
+/// Tier 1 at `level`: terminate, nudge to retry, or extend (the stall
+/// clock moves one nudge interval forward, so the level drops back).
+fn run_triage(
+    cx: &mut Ctx<'_>,
+    s: &Session,
+    level: u32,
+    since: i64,
+    report: &mut TickReport,
+) -> Result<(), FleetError> {
+    let agent = s.agent_name.as_str();
+    let result = super::triage::triage(
+        cx.layout,
+        cx.config,
+        cx.opts.ov_program.clone(),
+        agent,
+        &s.last_activity,
+        cx.opts.triage_timeout,
+    );
+    let data = serde_json::json!({
+        "escalationLevel": level,
+        "verdict": result.verdict,
+        "triageFailed": result.fallback,
+        "reason": result.reason,
+        "by": "watchdog",
+    });
+    record(
+        cx,
+        NewEvent::custom(agent, "triage", data).level(EventLevel::Warn),
+    );
+    report.escalations.push(Escalation {
+        agent_name: agent.to_owned(),
+        level,
+        action: format!("triage:{}", verdict_name(result.verdict)),
+        delivered: None,
+    });
+    match result.verdict {
+        super::triage::Verdict::Terminate => terminate(
+            cx,
+            s,
+            "AI triage classified as terminal failure",
+            TerminatedBy::Tier1,
+            report,
+        ),
+        super::triage::Verdict::Retry => {
+            nudge(
+                cx,
+                agent,
+                "[WATCHDOG] Triage suggests recovery is possible. Please retry your current operation or check for errors.",
+            );
+            Ok(())
+        }
+        super::triage::Verdict::Extend => {
+            let pushed = clock::format_millis(since + cx.opts.nudge_interval_ms);
+            cx.store
+                .update_escalation(agent, i64::from(level.saturating_sub(1)), Some(&pushed))?;
+            Ok(())
+        }
+    }
+}
+
+fn verdict_name(v: super::triage::Verdict) -> &'static str {
+    match v {
+        super::triage::Verdict::Retry => "retry",
+        super::triage::Verdict::Terminate => "terminate",
+        super::triage::Verdict::Extend => "extend",
+    }
 }
 
 fn escalation_event(
@@ -639,13 +725,7 @@ fn check_run_complete(cx: &mut Ctx<'_>, memory: &mut WatchdogMemory, report: &mu
         zombies.len(),
         &caps,
     );
-    let delivered = cx.opts.ov_program.as_ref().is_some_and(|ov| {
-        let mut n = NudgeOptions::new(ov.clone());
-        n.force = true;
-        n.from = "watchdog".into();
-        n.tmux = cx.opts.tmux.clone();
-        nudge_agent(cx.layout, cx.config, "coordinator", &message, &n).is_ok_and(|r| r.delivered)
-    });
+    let delivered = nudge(cx, "coordinator", &message);
     let phase = if caps.len() == 1 { caps[0] } else { "mixed" };
     record(
         cx,

@@ -289,3 +289,77 @@ fn one_daemon_per_project_and_a_killed_ones_pid_file_does_not_block() {
     assert_eq!(process::read_pid_file(&p.layout.watchdog_pid()), Some(me));
     drop(again);
 }
+
+/// A stalled agent due for escalation level 2, with some history, and an
+/// `ov` whose print mode (the scripted runtime's) runs `body`.
+fn due_for_triage(p: &mut Project, body: &str) -> WatchdogOptions {
+    let mut s = put(p, "builder-1", AgentState::Stalled, 9 * MIN);
+    s.escalation_level = 1;
+    s.stalled_since = Some(clock::format_millis(clock::now_millis() - 150_000));
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .upsert(&s)
+        .unwrap();
+    let old = clock::format_millis(clock::now_millis() - 9 * MIN);
+    EventStore::open(&p.layout.events_db())
+        .unwrap()
+        .insert(
+            &overstory_core::events::NewEvent::new(
+                "builder-1",
+                overstory_core::events::EventType::ToolStart,
+            )
+            .at(old),
+        )
+        .unwrap();
+    let fake = p.layout.dir().join("fake-ov");
+    std::fs::write(&fake, format!("#!/bin/sh\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.config.runtime.print_command = Some("scripted".into());
+    let mut o = opts();
+    o.ov_program = Some(fake);
+    o.tier1_enabled = true;
+    o.triage_timeout = Duration::from_millis(500);
+    o.reconcile = false;
+    o
+}
+
+#[test]
+fn triage_terminate_kills_and_reports_tier1() {
+    let mut p = project();
+    let o = due_for_triage(&mut p, "echo terminate");
+    let r = run(&p, &o, &mut WatchdogMemory::default());
+    assert_eq!(r.escalations[0].action, "triage:terminate", "{r:?}");
+    assert_eq!(get(&p, "builder-1").state, AgentState::Zombie);
+    let mail = worker_died_mail(&p);
+    assert_eq!(mail[0].parse_payload().unwrap()["terminatedBy"], "tier1");
+}
+
+#[test]
+fn a_triage_that_times_out_extends_and_leaves_no_process() {
+    let mut p = project();
+    let marker = p.layout.dir().join("triage.pid");
+    let o = due_for_triage(
+        &mut p,
+        &format!("echo $$ > '{}'; exec sleep 30", marker.display()),
+    );
+    let r = run(&p, &o, &mut WatchdogMemory::default());
+    assert_eq!(r.escalations[0].action, "triage:extend", "{r:?}");
+    let row = get(&p, "builder-1");
+    assert_eq!(row.state, AgentState::Stalled);
+    assert_eq!(
+        row.escalation_level, 1,
+        "extend moves the stall clock back a level"
+    );
+    let pid = process::read_pid_file(&marker).unwrap();
+    assert!(!process::is_alive(pid), "the timed-out triage is killed");
+}
+
+#[test]
+fn an_answer_that_is_not_one_exact_word_is_no_verdict() {
+    let mut p = project();
+    let o = due_for_triage(&mut p, "echo unrecoverable");
+    let r = run(&p, &o, &mut WatchdogMemory::default());
+    assert_eq!(r.escalations[0].action, "triage:extend");
+    assert_eq!(get(&p, "builder-1").state, AgentState::Stalled);
+}
