@@ -209,9 +209,9 @@ pub fn reconcile(
         }
     }
     kill_orphaned_groups(layout, &live, opts, &mut report.actions);
-    let mail = MailStore::open(layout.mail_db()).ok();
+    let unread = unread_by_recipient(layout);
     for s in &live {
-        if let Some(a) = deliver_stranded(layout, config, s, mail.as_ref(), opts) {
+        if let Some(a) = deliver_stranded(layout, config, s, &unread, opts) {
             report.actions.push(a);
         }
     }
@@ -462,12 +462,28 @@ pub(crate) fn turn_lock_held(layout: &Layout, agent: &AgentName) -> bool {
     is_locked(&layout.agent_turn_lock(agent))
 }
 
+/// Unread messages per recipient, in one query.
+fn unread_by_recipient(layout: &Layout) -> std::collections::HashMap<String, usize> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(mail) = MailStore::open(layout.mail_db()) else {
+        return out;
+    };
+    let filter = ListFilter {
+        unread: Some(true),
+        ..ListFilter::default()
+    };
+    for m in mail.list(&filter).unwrap_or_default() {
+        *out.entry(m.to).or_insert(0) += 1;
+    }
+    out
+}
+
 /// Step 2 for one row.
 fn deliver_stranded(
     layout: &Layout,
     config: &Config,
     s: &Session,
-    mail: Option<&MailStore>,
+    unread: &std::collections::HashMap<String, usize>,
     opts: &ReconcileOptions,
 ) -> Option<Action> {
     if s.mode() != RunMode::SpawnPerTurn || !s.state.is_active() {
@@ -478,7 +494,7 @@ fn deliver_stranded(
         return None; // Its sling is still setting it up.
     }
     let queued = queued_turns(layout, agent).len();
-    let unread = mail.map_or(0, |m| m.unread_count(agent.as_str()).unwrap_or(0));
+    let unread = unread.get(agent.as_str()).copied().unwrap_or(0);
     if queued == 0 && unread == 0 {
         return None;
     }

@@ -224,7 +224,7 @@ pub fn tick(
         stamp: report.timestamp.clone(),
         triages: 0,
     };
-    let recent = recent_activity(&cx);
+    let recent = recent_activity(&cx, &sessions);
     for s in sessions.iter().filter(|s| s.state != AgentState::Completed) {
         if let Err(e) = judge(&mut cx, s, &recent, &mut report) {
             report.errors.push(SessionFailure {
@@ -237,28 +237,36 @@ pub fn tick(
     Ok(report)
 }
 
-/// The newest event time of each agent with events in the stale window
-/// (one query for the whole fleet).
-fn recent_activity(cx: &Ctx<'_>) -> HashMap<String, i64> {
+/// The newest event time of each agent whose row alone would make it
+/// stale: an event can only make an agent fresher, so fresh rows need no
+/// look (one indexed query per quiet agent, none for a healthy fleet).
+fn recent_activity(cx: &Ctx<'_>, sessions: &[Session]) -> HashMap<String, i64> {
     let mut out = HashMap::new();
     let Some(events) = &cx.events else {
         return out;
     };
     let since = clock::format_millis(cx.now_ms - cx.opts.thresholds.stale_ms);
-    let filter = EventFilter {
-        since: Some(since),
-        limit: Some(20_000),
-        newest: true,
-        ..EventFilter::default()
-    };
-    for e in events.timeline(&filter).unwrap_or_default() {
-        // The watchdog's own events are not the agent's activity.
-        if is_watchdog_event(e.data.as_deref()) {
-            continue;
-        }
-        if let Some(ms) = clock::parse_rfc3339(&e.created_at) {
-            let slot = out.entry(e.agent_name).or_insert(ms);
-            *slot = (*slot).max(ms);
+    let quiet = sessions.iter().filter(|s| {
+        s.state.is_active()
+            && clock::parse_rfc3339(&s.last_activity)
+                .is_none_or(|a| cx.now_ms - a > cx.opts.thresholds.stale_ms)
+    });
+    for s in quiet {
+        let filter = EventFilter {
+            since: Some(since.clone()),
+            limit: Some(20),
+            newest: true,
+            ..EventFilter::default()
+        };
+        let newest = events
+            .by_agent(s.agent_name.as_str(), &filter)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| !is_watchdog_event(e.data.as_deref()))
+            .filter_map(|e| clock::parse_rfc3339(&e.created_at))
+            .max();
+        if let Some(ms) = newest {
+            out.insert(s.agent_name.to_string(), ms);
         }
     }
     out
@@ -281,10 +289,12 @@ fn probe(cx: &Ctx<'_>, s: &Session, recent: &HashMap<String, i64>) -> Probe {
         .pid
         .and_then(|p| i32::try_from(p).ok())
         .map(process::is_alive);
+    // Only a zombie's verdict depends on a live turn (a kill looks again).
+    let turn_alive = s.state == AgentState::Zombie && live_turn_group(cx.layout, s).is_some();
     Probe {
         tmux_alive,
         pid_alive,
-        turn_alive: live_turn_group(cx.layout, s).is_some(),
+        turn_alive,
         last_activity_ms,
     }
 }
