@@ -234,9 +234,25 @@ fn start_background(
     Ok(out)
 }
 
-/// One line per health check: `[HH:MM:SS] <icon> <agent>: <state> (tmux=…, pid=…) [<note>]`.
+/// One line per health check that calls for something (`[HH:MM:SS] <icon>
+/// <agent>: <state> (tmux=…, pid=…) [<note>]`; healthy agents are counted,
+/// not listed, so a background log stays small), then what the reconciler
+/// did, errors and warnings.
 fn report_lines(report: &TickReport) -> String {
-    let mut lines: Vec<String> = report.checks.iter().map(check_line).collect();
+    let mut lines: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| c.action != HealthAction::None || c.reconciliation_note.is_some())
+        .map(check_line)
+        .collect();
+    if !report.checks.is_empty() {
+        let time = report.timestamp.get(11..19).unwrap_or(&report.timestamp);
+        lines.push(format!(
+            "[{time}] {} session(s) checked, {} state change(s)",
+            report.checks.len(),
+            report.changes.len()
+        ));
+    }
     if let Some(r) = &report.reconcile {
         lines.extend(r.actions.iter().map(|a| {
             let status = if a.applied { "fixed" } else { "found" };

@@ -272,8 +272,19 @@ fn recent_activity(cx: &Ctx<'_>, sessions: &[Session]) -> HashMap<String, i64> {
     out
 }
 
+/// Returns whether an event is about the agent rather than by it: what
+/// the watchdog records (state changes, escalations, triage) and nudges
+/// sent to it. Such events must never count as the agent's activity, or a
+/// nudge would make a stalled agent look recovered.
 fn is_watchdog_event(data: Option<&str>) -> bool {
-    data.is_some_and(|d| d.contains("\"by\":\"watchdog\"") || d.contains("\"type\":\"escalation\""))
+    let Some(v) = data.and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()) else {
+        return false;
+    };
+    let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+    matches!(
+        kind,
+        "nudge" | "escalation" | "triage" | "state_change" | "run_complete"
+    ) || v.get("by").and_then(|b| b.as_str()) == Some("watchdog")
 }
 
 /// Probes `s`'s processes.

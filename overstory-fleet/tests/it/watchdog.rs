@@ -139,6 +139,20 @@ fn a_stale_agent_is_stalled_then_nudged_once_with_a_queued_turn() {
         overstory_turn::queue::queued_turns(&p.layout, &agent).len(),
         1
     );
+
+    // The nudge's own event is not the agent's activity: still stalled at
+    // level 2, and at the terminal level (3) it is terminated.
+    let at = |ms: i64| {
+        let mut o = o.clone();
+        o.now_ms = Some(clock::now_millis() + ms);
+        o
+    };
+    let fourth = run(&p, &at(121_000), &mut m);
+    assert!(fourth.changes.is_empty(), "{:?}", fourth.changes);
+    assert_eq!(get(&p, "builder-1").escalation_level, 2);
+    let fifth = run(&p, &at(181_000), &mut m);
+    assert_eq!(get(&p, "builder-1").state, AgentState::Zombie);
+    assert_eq!(fifth.worker_died, vec!["builder-1".to_owned()]);
 }
 
 #[test]
