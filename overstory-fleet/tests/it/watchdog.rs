@@ -377,3 +377,75 @@ fn an_answer_that_is_not_one_exact_word_is_no_verdict() {
     assert_eq!(r.escalations[0].action, "triage:extend");
     assert_eq!(get(&p, "builder-1").state, AgentState::Stalled);
 }
+
+fn mail_now(p: &Project, from: &str, to: &str, kind: MessageType) {
+    MailStore::open(p.layout.mail_db())
+        .unwrap()
+        .insert(&overstory_mail::NewMessage {
+            from: from.into(),
+            to: to.into(),
+            subject: "s".into(),
+            body: "b".into(),
+            kind,
+            ..overstory_mail::NewMessage::default()
+        })
+        .unwrap();
+}
+
+#[test]
+fn an_unanswered_decision_gate_exempts_a_quiet_agent_until_it_is_answered() {
+    let p = project();
+    put(&p, "builder-1", AgentState::Working, 6 * MIN);
+    mail_now(&p, "builder-1", "lead-1", MessageType::DecisionGate);
+    let mut m = WatchdogMemory::default();
+
+    run(&p, &opts(), &mut m);
+    assert_eq!(
+        get(&p, "builder-1").state,
+        AgentState::Working,
+        "waiting on a decision"
+    );
+
+    // Answered: the exemption ends.
+    mail_now(&p, "lead-1", "builder-1", MessageType::Status);
+    run(&p, &opts(), &mut m);
+    assert_eq!(get(&p, "builder-1").state, AgentState::Stalled);
+}
+
+#[test]
+fn a_finished_run_is_marked_notified_only_once_the_coordinator_was_told() {
+    let p = project();
+    let mut s = put(&p, "builder-1", AgentState::Completed, 0);
+    let run_id = "run-2026-01-01T00-00-00-000Z";
+    s.run_id = Some(run_id.into());
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .upsert(&s)
+        .unwrap();
+    overstory_sessions::RunStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .create(&overstory_sessions::NewRun {
+            id: run_id.into(),
+            started_at: clock::now_rfc3339(),
+            coordinator_session_id: None,
+            coordinator_name: None,
+            status: overstory_sessions::RunStatus::Active,
+        })
+        .unwrap();
+    overstory_sessions::write_current_run(&p.layout, run_id).unwrap();
+
+    // No coordinator to tell: the event is recorded, the marker is not.
+    let r = run(&p, &opts(), &mut WatchdogMemory::default());
+
+    assert!(r.run_complete.is_none());
+    assert!(!p.layout.run_complete_notified().exists());
+    let events = EventStore::open(&p.layout.events_db())
+        .unwrap()
+        .by_agent("watchdog", &EventFilter::default())
+        .unwrap();
+    let data = events[0].data.clone().unwrap();
+    assert!(
+        data.contains("\"run_complete\"") && data.contains("\"phase\":\"builder\""),
+        "{data}"
+    );
+}
