@@ -349,3 +349,106 @@ fn a_turn_whose_shim_is_killed_leaves_no_process_after_the_next_tick() {
         process::group_members(shim).is_empty()
     });
 }
+
+/// A soak (ignored by default: `cargo test -p overstory-cli --test it soak
+/// -- --ignored --nocapture`): 20 scripted builders slung while the
+/// watchdog ticks every 300 ms; the dispatchers of every fifth builder are
+/// killed -9 mid-turn. Every builder's `worker_done` arrives exactly once
+/// and no dispatcher or turn is left running.
+#[test]
+#[ignore = "soak: slow on two cores"]
+fn soak_builders_with_killed_dispatchers_all_deliver_exactly_once() {
+    const N: usize = 20;
+    let started = std::time::Instant::now();
+    let repo = initialized_repo();
+    let layout = Layout::new(repo.path());
+    let config = std::fs::read_to_string(layout.config()).unwrap();
+    let config = config
+        .replace("staggerDelayMs: 2000", "staggerDelayMs: 0")
+        .replace("maxConcurrent: 25", "maxConcurrent: 100");
+    std::fs::write(layout.config(), config).unwrap();
+    let marks = layout.dir().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let script = layout.dir().join("soak.json");
+    let m = marks.display();
+    std::fs::write(
+        &script,
+        serde_json::json!({"turns": [{"steps": [
+            {"run": format!("touch '{m}'/$OVERSTORY_AGENT_NAME.started; sleep 3")},
+            {"mail": {"to": "coordinator", "subject": "done", "body": "ok", "type": "worker_done"}}
+        ]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut daemon = command(repo.path())
+        .args(["watch", "--interval", "300"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let script_arg = script.display().to_string();
+    for i in 0..N {
+        let name = format!("soak-{i}");
+        let task = format!("task-s{i}");
+        run(command(repo.path()).args([
+            "sling",
+            &task,
+            "--name",
+            &name,
+            "--runtime",
+            "scripted",
+            "--script",
+            &script_arg,
+            "--force-hierarchy",
+            "--json",
+        ]))
+        .ok();
+    }
+    let mut victims: Vec<usize> = (0..N).step_by(5).collect();
+    let mut killed = 0;
+    wait_until(
+        Duration::from_secs(120),
+        "every victim is hit mid-turn",
+        || {
+            victims.retain(|i| {
+                let agent = AgentName::new(&format!("soak-{i}")).unwrap();
+                if !marks.join(format!("soak-{i}.started")).exists() {
+                    return true;
+                }
+                if let Some(pid) = overstory_turn::dispatch::dispatcher_pid(&layout, &agent) {
+                    kill9(pid);
+                    killed += 1;
+                }
+                false
+            });
+            victims.is_empty()
+        },
+    );
+    assert!(killed > 0, "at least one dispatcher was killed mid-turn");
+    let done = || mail(&layout, "coordinator", Some(MessageType::WorkerDone));
+    wait_until(Duration::from_secs(300), "every builder reports", || {
+        done().len() >= N
+    });
+    let mut senders: Vec<String> = done().into_iter().map(|m| m.from).collect();
+    senders.sort();
+    senders.dedup();
+    assert_eq!(senders.len(), N, "one sender each");
+    assert_eq!(done().len(), N, "each worker_done exactly once");
+    wait_until(Duration::from_secs(60), "nothing is left running", || {
+        (0..N).all(|i| {
+            let agent = AgentName::new(&format!("soak-{i}")).unwrap();
+            !overstory_turn::dispatch::is_dispatching(&layout, &agent)
+                && overstory_turn::lock::read_turn_lock(&layout, &agent)
+                    .held_by_pid
+                    .is_none()
+        })
+    });
+    process::signal_process(daemon.id() as i32, process::Sig::Term).unwrap();
+    daemon.wait().unwrap();
+    assert!(!layout.watchdog_pid().exists());
+    eprintln!(
+        "soak: {N} builders, {killed} dispatchers killed, {} worker_done, {} worker_died, wall {:?}",
+        done().len(),
+        mail(&layout, "coordinator", Some(MessageType::WorkerDied)).len(),
+        started.elapsed()
+    );
+}
