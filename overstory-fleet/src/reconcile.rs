@@ -339,8 +339,13 @@ fn reclaim_one(
         }
         return Some(a);
     }
-    // The sling got as far as starting the agent: only the marker is left.
-    if is_locked(&layout.agent_dispatch_lock(agent)) || turn_lock_held(layout, agent) {
+    // The sling got as far as starting the agent (its turn runs, or it has
+    // taken one: only a sling that died mid-way leaves a booting row):
+    // only the marker is left.
+    if s.state != overstory_sessions::AgentState::Booting
+        || is_locked(&layout.agent_dispatch_lock(agent))
+        || turn_lock_held(layout, agent)
+    {
         let mut a = Action::new(
             ActionKind::StaleFileRemoved,
             Some(name),

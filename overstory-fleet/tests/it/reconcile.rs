@@ -378,3 +378,23 @@ fn an_orphaned_group_is_found_without_its_turn_pid_and_only_for_this_project() {
     );
     process::signal_group(theirs, process::Sig::Kill).unwrap();
 }
+
+#[test]
+fn a_dead_slings_marker_on_an_agent_that_already_took_a_turn_is_only_cleared() {
+    let p = project();
+    let s = killed_sling(&p, "builder-r");
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .transition(
+            "builder-r",
+            &overstory_sessions::Transition::to(AgentState::Working),
+        )
+        .unwrap();
+
+    let report = reconcile(&p.layout, &p.config, &ReconcileOptions::default()).unwrap();
+
+    assert_eq!(report.of_kind(ActionKind::SlingRolledBack).count(), 0);
+    assert!(SlingMarker::read(&p.layout, &s.agent_name).is_none());
+    assert!(row(&p, "builder-r").is_some());
+    assert!(std::path::Path::new(&s.worktree_path).is_dir());
+}
