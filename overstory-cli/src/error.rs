@@ -32,9 +32,9 @@ pub struct CliError {
     pub hints: Vec<String>,
     /// A broken invariant: asks for a bug report.
     pub internal: bool,
-    /// Fields added to the `--json` failure envelope (after the standard
-    /// ones), for commands whose failure is also a result (`ov merge`).
-    pub data: Option<Box<Value>>,
+    /// Extra fields of the `--json` failure envelope, after the standard
+    /// ones: `ov watch`'s `running` and `pid`, `ov merge`'s results.
+    pub data: Option<Box<serde_json::Map<String, Value>>>,
 }
 
 impl CliError {
@@ -48,6 +48,14 @@ impl CliError {
             internal: false,
             data: None,
         }
+    }
+
+    /// Adds a field to the `--json` failure envelope.
+    pub fn field(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.data
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value.into());
+        self
     }
 
     /// Builds an error with a code.
@@ -76,9 +84,14 @@ impl CliError {
         self
     }
 
-    /// Adds the fields of `data` (a JSON object) to the `--json` envelope.
+    /// Adds the fields of `data` (a JSON object; anything else is ignored)
+    /// to the `--json` envelope.
     pub fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(Box::new(data));
+        if let Value::Object(fields) = data {
+            self.data
+                .get_or_insert_with(Default::default)
+                .extend(fields);
+        }
         self
     }
 
@@ -113,16 +126,12 @@ impl CliError {
     pub fn envelope(&self, command: &str) -> Value {
         let mut v = envelope_err(command, &self.message, self.code);
         if let Value::Object(map) = &mut v {
+            for (key, value) in self.data.iter().flat_map(|d| d.iter()) {
+                map.entry(key.clone()).or_insert_with(|| value.clone());
+            }
             for (key, lines) in [("causes", &self.causes), ("hints", &self.hints)] {
                 if !lines.is_empty() {
                     map.insert(key.into(), lines.clone().into());
-                }
-            }
-            if let Some(Value::Object(extra)) = self.data.as_deref() {
-                for (k, v) in extra {
-                    if !map.contains_key(k) {
-                        map.insert(k.clone(), v.clone());
-                    }
                 }
             }
         }

@@ -106,6 +106,9 @@ impl Layout {
         mail_check_state => "mail-check-state.json");
     file!(/// Returns `.overstory/watchdog.pid`.
         watchdog_pid => "watchdog.pid");
+    file!(/// Returns `.overstory/watchdog.lock`: OS-locked by the one `ov watch`
+        /// daemon of the project while it runs.
+        watchdog_lock => "watchdog.lock");
     file!(/// Returns `.overstory/serve.json`.
         serve_state => "serve.json");
     file!(/// Returns `.overstory/orchestrator-tmux.json`.
@@ -135,6 +138,13 @@ impl Layout {
         self.agent_dir(agent).join("turn.pid")
     }
 
+    /// Returns `.overstory/agents/<agent>/sling.pid`: `<pid> <start time>
+    /// <session id>` of the sling setting the agent up, removed when it
+    /// finishes; left behind only by a sling that died.
+    pub fn agent_sling_marker(&self, agent: &AgentName) -> PathBuf {
+        self.agent_dir(agent).join("sling.pid")
+    }
+
     /// Returns `.overstory/agents/<agent>/turn.lock`: the OS-locked file that
     /// serialises turns of one agent.
     pub fn agent_turn_lock(&self, agent: &AgentName) -> PathBuf {
@@ -157,6 +167,11 @@ impl Layout {
     /// agent was slung with, so later turns use the same one.
     pub fn agent_runtime_choice(&self, agent: &AgentName) -> PathBuf {
         self.agent_dir(agent).join("runtime.json")
+    }
+
+    /// Returns `.overstory/logs/watchdog.log`: a background watchdog's output.
+    pub fn watchdog_log(&self) -> PathBuf {
+        self.logs_dir().join("watchdog.log")
     }
 
     /// Returns `.overstory/logs/<agent>/dispatch.log`: the dispatcher's stderr.

@@ -240,6 +240,100 @@ fn is_executable(p: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Makes the calling process the leader of a new session and process
+/// group (`setsid`), detached from any terminal: what a daemon does first.
+///
+/// # Errors
+/// The OS error, e.g. `EPERM` when the caller already leads a process
+/// group (start it with [`foreground_command`], not [`command`]).
+pub fn detach_session() -> io::Result<()> {
+    rustix::process::setsid()
+        .map(|_| ())
+        .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
+}
+
+/// Returns when the process `raw` started, in clock ticks since boot (field
+/// 22 of `/proc/<pid>/stat`), or `None` when it does not exist or the
+/// system has no `/proc`. A pid and its start time name one process: a
+/// reused pid has a different start time.
+pub fn start_time(raw: i32) -> Option<u64> {
+    proc_stat_fields(raw)?.get(19)?.parse().ok()
+}
+
+/// Returns the process group of the process `raw` (from `/proc`), or `None`
+/// when it does not exist.
+pub fn group_of(raw: i32) -> Option<i32> {
+    proc_stat_fields(raw)?.get(2)?.parse().ok()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name: index 0 is the
+/// state, 2 the process group, 19 the start time.
+fn proc_stat_fields(raw: i32) -> Option<Vec<String>> {
+    pid(raw)?;
+    let text = std::fs::read_to_string(format!("/proc/{raw}/stat")).ok()?;
+    // The command name is in parentheses and may itself hold spaces or ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
+    // A zombie (state Z) has exited: it only waits to be reaped.
+    (fields.first().map(String::as_str) != Some("Z")).then_some(fields)
+}
+
+/// Returns the pids of the live processes in the process group `pgid`
+/// (scanning `/proc`); empty when there are none or no `/proc`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| group_of(*p) == Some(pgid))
+        .collect()
+}
+
+/// Returns the process groups whose leader is gone while members live on,
+/// each with its live members (scanning `/proc`): what is left when the
+/// process a group was started under is killed and its children are not.
+pub fn orphaned_groups() -> Vec<(i32, Vec<i32>)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut groups: std::collections::BTreeMap<i32, Vec<i32>> = std::collections::BTreeMap::new();
+    for pid in dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        if let Some(pgid) = group_of(pid)
+            && pgid != pid
+            && pgid > 1
+        {
+            groups.entry(pgid).or_default().push(pid);
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(pgid, _)| start_time(*pgid).is_none())
+        .collect()
+}
+
+/// Returns the value of `key` in the environment of process `raw` (from
+/// `/proc/<pid>/environ`); `None` when unset or unreadable.
+pub fn environ_value(raw: i32, key: &str) -> Option<String> {
+    let bytes = std::fs::read(format!("/proc/{raw}/environ")).ok()?;
+    let prefix = format!("{key}=");
+    bytes
+        .split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Returns whether the environment of process `raw` holds `key=value`
+/// (read from `/proc/<pid>/environ`); `false` when it cannot be read.
+pub fn environ_has(raw: i32, key: &str, value: &str) -> bool {
+    let Ok(bytes) = std::fs::read(format!("/proc/{raw}/environ")) else {
+        return false;
+    };
+    let want = format!("{key}={value}");
+    bytes
+        .split(|b| *b == 0)
+        .any(|entry| entry == want.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +400,37 @@ mod tests {
         remove_pid_file(&p).unwrap();
         remove_pid_file(&p).unwrap();
         assert_eq!(read_pid_file(&p), None);
+    }
+
+    #[test]
+    fn start_time_names_one_process() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).unwrap();
+        assert_eq!(start_time(me), Some(t));
+        assert_eq!(start_time(i32::MAX), None);
+        let own_group = rustix::process::getpgrp().as_raw_nonzero().get();
+        assert_eq!(group_of(me), Some(own_group));
+        assert!(group_members(own_group).contains(&me));
+    }
+
+    #[test]
+    fn environ_is_read_exactly() {
+        let mut child = command("sleep")
+            .arg("30")
+            .env("OV_PROBE_TEST", "yes")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // Until the child has exec'd, /proc shows the parent's environment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !environ_has(pid, "OV_PROBE_TEST", "yes") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(environ_has(pid, "OV_PROBE_TEST", "yes"));
+        assert_eq!(environ_value(pid, "OV_PROBE_TEST").as_deref(), Some("yes"));
+        assert!(!environ_has(pid, "OV_PROBE_TEST", "ye"));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

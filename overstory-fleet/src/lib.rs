@@ -59,6 +59,9 @@
 //! - [`groups`], [`spec`], [`prime`], [`root_hooks`], [`profile`]: task
 //!   groups, spec files, the context an agent primes itself with, the
 //!   project root's hooks, and an agent's profile and checkpoints.
+//! - [`watchdog`] and [`reconcile`]: the Tier 0 watchdog (health rules,
+//!   one tick, escalation, the daemon) and the one reconciler that heals
+//!   whatever a kill -9 left (also used by `ov doctor --fix`).
 //! - [`status_sources`]: what `ov status` reads beside the sessions.
 //! - [`demo`]: `ov demo` as a function — a coordinator, a lead and two
 //!   builders playing scripts in a scratch repository.
@@ -124,16 +127,19 @@ pub mod nudge;
 pub mod persistent;
 pub mod prime;
 pub mod profile;
+pub mod reconcile;
 pub mod root_hooks;
 pub mod sling;
 pub mod spec;
 pub mod status_sources;
 pub mod stop;
 pub mod tmux;
+pub mod watchdog;
 pub mod worktrees;
 
 pub use error::{FleetError, GroupError};
 pub use nudge::{NudgeOptions, NudgeReport, nudge_agent};
+pub use reconcile::{ReconcileOptions, ReconcileReport, reconcile};
 pub use sling::{SlingReport, SlingRequest, SlingStep, sling};
 pub use stop::{StopOptions, StopReport, stop_agent, take_sender_notes};
 pub use tmux::{NewSession, SessionState, Tmux, TmuxError};

@@ -43,6 +43,7 @@ use serde::Serialize;
 use crate::beacon::{BeaconTiming, deliver_beacon};
 use crate::error::FleetError;
 use crate::profile::ensure_identity;
+use crate::reconcile::{ReconcileOptions, SlingMarker, reclaim_dead_slings};
 use crate::tmux::{self, NewSession, Tmux};
 use overstory_runtime::manifest::Manifest;
 use overstory_runtime::model::{process_env, resolve_model};
@@ -362,7 +363,7 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
         files: &files,
     };
     let result = set_up_and_start(&plan, &mut undo);
-    match result {
+    let result = match result {
         Ok(mut report) => {
             report.warnings.splice(0..0, warnings);
             Ok(report)
@@ -371,7 +372,10 @@ pub fn sling(req: &SlingRequest) -> Result<SlingReport, FleetError> {
             undo.run(req);
             Err(e)
         }
-    }
+    };
+    // Finished either way: only a sling that dies leaves its marker.
+    SlingMarker::remove(layout, &agent);
+    result
 }
 
 struct Admitted {
@@ -401,6 +405,18 @@ fn admit(
         parent,
     };
     let layout = &req.layout;
+    // A session whose sling died must not block this one: roll it back.
+    let reclaim = ReconcileOptions {
+        ov_program: Some(req.ov_program.clone()),
+        tmux: req.tmux.clone(),
+        ..ReconcileOptions::default()
+    };
+    for action in reclaim_dead_slings(layout, &req.config, &reclaim)? {
+        tracing::info!(agent = ?action.agent, detail = %action.detail, "reclaimed a dead sling");
+        for kept in action.kept {
+            warnings.push(kept);
+        }
+    }
     let (store, _) = overstory_sessions::open_sessions(layout)?;
     let parent_row = match parent {
         Some(p) => store.get(p.as_str())?,
@@ -670,11 +686,17 @@ fn reserve(
         overstory_sessions::write_current_run(layout, &run_id)?;
     }
     let created_run = new_run.then(|| run_id.clone());
-    if let Err(e) = store.upsert(&session) {
+    // Recorded before the row, so a row whose sling dies always has one.
+    let marker = SlingMarker::this_process(&session.id).write(layout, &agent);
+    if let Err(e) = marker
+        .map_err(FleetError::from)
+        .and_then(|()| Ok(store.upsert(&session)?))
+    {
+        SlingMarker::remove(layout, &agent);
         if let Some(id) = &created_run {
             overstory_sessions::close_run(layout, id, RunStatus::Failed);
         }
-        return Err(e.into());
+        return Err(e);
     }
     Ok(Admitted {
         agent,

@@ -30,8 +30,8 @@ pub fn enqueue_turn(layout: &Layout, agent: &AgentName, text: &str) -> Result<Pa
     Ok(path)
 }
 
-/// Queued turns, oldest first.
-pub(crate) fn queued_turns(layout: &Layout, agent: &AgentName) -> Vec<(PathBuf, String)> {
+/// Returns the agent's queued turns (path and text), oldest first.
+pub fn queued_turns(layout: &Layout, agent: &AgentName) -> Vec<(PathBuf, String)> {
     let Ok(entries) = std::fs::read_dir(layout.agent_nudge_dir(agent)) else {
         return Vec::new();
     };

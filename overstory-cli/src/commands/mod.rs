@@ -41,6 +41,7 @@ mod stop;
 mod timeline;
 mod trace;
 pub mod turn_shim;
+mod watch;
 mod worktree;
 
 /// Every `ov` command.
@@ -86,6 +87,8 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Stop an agent and mark it completed
     Stop(stop::StopArgs),
+    /// Watch agent health and heal the fleet (the Tier 0 watchdog)
+    Watch(watch::WatchArgs),
     /// List and clean agent worktrees
     Worktree(worktree::WorktreeArgs),
     /// Remove runtime state: worktrees, branches, databases, logs
@@ -150,6 +153,7 @@ impl Command {
             // The original's mail errors name the program, not the command.
             Command::Mail(_) => "ov".into(),
             Command::Stop(_) => "stop".into(),
+            Command::Watch(_) => "watch".into(),
             Command::Sling(_) => "sling".into(),
             Command::Nudge(_) => "nudge".into(),
             Command::Merge(_) => "merge".into(),
@@ -195,6 +199,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Trace(args) => trace::run(ctx, args),
         Command::Mail(args) => mail::run(ctx, args),
         Command::Stop(args) => stop::run(ctx, args),
+        Command::Watch(args) => watch::run(ctx, args),
         Command::Sling(args) => sling::run(ctx, args),
         Command::Nudge(args) => nudge::run(ctx, args),
         Command::Merge(args) => merge::run(ctx, args),

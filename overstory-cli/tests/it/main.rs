@@ -45,6 +45,7 @@ mod status;
 mod stop;
 mod support;
 mod trace;
+mod watch;
 mod worktree;
 
 /// The `ov` binary under test.

@@ -6,9 +6,11 @@
 mod clean;
 mod embed;
 mod groups;
+mod reconcile;
 mod root_hooks;
 mod stop;
 mod tmux;
+mod watchdog;
 mod worktree;
 
 #[test]

@@ -1,0 +1,454 @@
+//! `ov watch` and the reconciler against real processes killed at the
+//! worst moment: a dispatcher mid-turn, a sling mid-set-up, the watchdog
+//! itself. Each test checks the work is delivered (or the retry works)
+//! and nothing is left running.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::time::Duration;
+
+use overstory_core::{AgentName, Layout, process};
+use overstory_mail::{ListFilter, MailStore, MessageType};
+use overstory_sessions::{AgentState, Session, SessionStore};
+use overstory_testkit::wait_until;
+use overstory_turn::factory::RuntimeChoice;
+
+use crate::support::{command, initialized_repo, ov, run};
+
+fn kill9(pid: i32) {
+    process::signal_process(pid, process::Sig::Kill).unwrap();
+}
+
+#[test]
+fn watch_once_on_an_empty_project_reports_an_empty_tick() {
+    let repo = initialized_repo();
+    let out = ov(repo.path(), &["watch", "--once", "--json"]).ok().json();
+    assert_eq!(out["success"], true);
+    assert_eq!(out["command"], "watch");
+    assert_eq!(out["checks"], serde_json::json!([]));
+}
+
+#[test]
+fn watch_rejects_a_zero_interval() {
+    let repo = initialized_repo();
+    let out = ov(
+        repo.path(),
+        &["watch", "--once", "--interval", "0", "--json"],
+    )
+    .fails()
+    .json();
+    assert_eq!(out["code"], "VALIDATION_ERROR");
+}
+
+#[test]
+fn a_second_watchdog_is_refused_and_a_killed_ones_leftovers_never_block() {
+    let repo = initialized_repo();
+    let layout = Layout::new(repo.path());
+    let mut first = command(repo.path())
+        .args(["watch", "--interval", "60000", "--json"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = first.id() as i32;
+    wait_until(Duration::from_secs(20), "the daemon writes its pid", || {
+        process::read_pid_file(&layout.watchdog_pid()) == Some(pid)
+    });
+
+    let refused = ov(repo.path(), &["watch", "--once", "--json"])
+        .fails()
+        .json();
+    assert_eq!(refused["running"], true);
+    assert_eq!(refused["pid"], pid);
+    assert_eq!(refused["error"], "Watchdog already running");
+    let bg = ov(repo.path(), &["watch", "--background", "--json"])
+        .fails()
+        .json();
+    assert_eq!(bg["pid"], pid);
+
+    // kill -9: the pid file stays behind, the OS lock does not.
+    kill9(pid);
+    first.wait().unwrap();
+    assert!(layout.watchdog_pid().exists());
+    let started = ov(
+        repo.path(),
+        &["watch", "--background", "--interval", "60000", "--json"],
+    )
+    .ok()
+    .json();
+    let bg_pid = started["pid"].as_i64().unwrap() as i32;
+    assert_eq!(process::read_pid_file(&layout.watchdog_pid()), Some(bg_pid));
+    // Detached: a session of its own.
+    let stat = std::fs::read_to_string(format!("/proc/{bg_pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    assert_eq!(fields[3], bg_pid.to_string(), "session id is its own pid");
+
+    // SIGTERM stops it and removes the pid file.
+    process::signal_process(bg_pid, process::Sig::Term).unwrap();
+    wait_until(Duration::from_secs(20), "the daemon stops", || {
+        !process::is_alive(bg_pid)
+            || std::fs::read_to_string(format!("/proc/{bg_pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+    wait_until(Duration::from_secs(5), "the pid file goes", || {
+        !layout.watchdog_pid().exists()
+    });
+    let log = std::fs::read_to_string(layout.watchdog_log()).unwrap();
+    assert!(log.contains("Watchdog stopped"), "{log}");
+}
+
+#[test]
+fn kill_others_stops_this_projects_watchdog_only() {
+    let mine = initialized_repo();
+    let other = initialized_repo();
+    let start = |dir: &Path| {
+        ov(
+            dir,
+            &["watch", "--background", "--interval", "60000", "--json"],
+        )
+        .ok()
+        .json()["pid"]
+            .as_i64()
+            .unwrap() as i32
+    };
+    let my_pid = start(mine.path());
+    let other_pid = start(other.path());
+
+    let out = ov(
+        mine.path(),
+        &[
+            "watch",
+            "--background",
+            "--kill-others",
+            "--interval",
+            "60000",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+
+    assert_eq!(out["killed"], serde_json::json!([my_pid]));
+    assert!(
+        process::is_alive(other_pid),
+        "another project's daemon is untouched"
+    );
+    let new_pid = out["pid"].as_i64().unwrap() as i32;
+    for pid in [new_pid, other_pid] {
+        process::signal_process(pid, process::Sig::Term).unwrap();
+    }
+    wait_until(Duration::from_secs(20), "both stop", || {
+        !Layout::new(mine.path()).watchdog_pid().exists()
+            && !Layout::new(other.path()).watchdog_pid().exists()
+    });
+}
+
+/// A headless scripted builder whose turn blocks until `gate` is removed
+/// the first time (then finishes and reports to the coordinator).
+fn blocking_builder(layout: &Layout, root: &Path, gate: &Path) {
+    let mut s = Session::new("builder-1".parse().unwrap(), "builder".parse().unwrap());
+    s.worktree_path = root.display().to_string();
+    s.branch_name = "main".into();
+    s.task_id = Some("task-1".parse().unwrap());
+    s.parent_agent = Some("coordinator".parse().unwrap());
+    s.state = AgentState::Working;
+    SessionStore::open(&layout.sessions_db())
+        .unwrap()
+        .upsert(&s)
+        .unwrap();
+    RuntimeChoice {
+        runtime: "scripted".into(),
+        script: None,
+    }
+    .save(layout, &AgentName::new("builder-1").unwrap())
+    .unwrap();
+    let g = gate.display();
+    let script = serde_json::json!({"turns": [{"steps": [
+        {"run": format!("if [ ! -e '{g}.seen' ]; then touch '{g}.seen'; sleep 300; fi")},
+        {"mail": {"to": "coordinator", "subject": "done", "body": "work done", "type": "worker_done"}}
+    ]}]});
+    let dir = layout.dir().join("scripts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("builder-1.json"), script.to_string()).unwrap();
+}
+
+fn mail(layout: &Layout, to: &str, kind: Option<MessageType>) -> Vec<overstory_mail::MailMessage> {
+    MailStore::open(layout.mail_db())
+        .unwrap()
+        .list(&ListFilter {
+            to: Some(to.into()),
+            kind,
+            ..ListFilter::default()
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_dispatcher_killed_mid_turn_is_replaced_by_the_next_tick_and_the_mail_delivered() {
+    let repo = initialized_repo();
+    let layout = Layout::new(repo.path());
+    let agent = AgentName::new("builder-1").unwrap();
+    let gate = layout.dir().join("gate");
+    blocking_builder(&layout, repo.path(), &gate);
+    run(command(repo.path()).args([
+        "mail",
+        "send",
+        "--to",
+        "builder-1",
+        "--subject",
+        "go",
+        "--body",
+        "do it",
+        "--from",
+        "coordinator",
+    ]))
+    .ok();
+    let seen = gate.with_extension("seen");
+    wait_until(Duration::from_secs(30), "the turn is under way", || {
+        seen.exists() && layout.agent_turn_pid(&agent).exists()
+    });
+    let dispatcher = overstory_turn::dispatch::dispatcher_pid(&layout, &agent).unwrap();
+    let turn_group = process::read_pid_file(&layout.agent_turn_pid(&agent)).unwrap();
+
+    kill9(dispatcher);
+    wait_until(Duration::from_secs(10), "the dispatcher is gone", || {
+        !overstory_turn::dispatch::is_dispatching(&layout, &agent)
+    });
+    let unread = MailStore::open(layout.mail_db())
+        .unwrap()
+        .unread_count("builder-1")
+        .unwrap();
+    assert_eq!(unread, 1, "the mail waits, unread");
+
+    let tick = ov(repo.path(), &["watch", "--once", "--json"]).ok().json();
+
+    let actions = tick["reconcile"]["actions"].as_array().unwrap();
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["kind"] == "dispatcher_started" && a["applied"] == true),
+        "{tick:#}"
+    );
+    wait_until(Duration::from_secs(60), "the mail is delivered", || {
+        !mail(&layout, "coordinator", Some(MessageType::WorkerDone)).is_empty()
+            && MailStore::open(layout.mail_db())
+                .unwrap()
+                .unread_count("builder-1")
+                .unwrap()
+                == 0
+    });
+    wait_until(Duration::from_secs(20), "nothing is left running", || {
+        !process::is_group_alive(turn_group)
+            && !overstory_turn::dispatch::is_dispatching(&layout, &agent)
+    });
+    assert_eq!(
+        mail(&layout, "coordinator", Some(MessageType::WorkerDone)).len(),
+        1,
+        "delivered exactly once"
+    );
+}
+
+#[test]
+fn a_sling_killed_mid_set_up_does_not_block_the_next_sling_of_its_name() {
+    let repo = initialized_repo();
+    let layout = Layout::new(repo.path());
+    // A post-checkout hook that holds `git worktree add` (run by sling after
+    // it reserved the row) until the gate file is removed.
+    let gate = layout.dir().join("sling-gate");
+    std::fs::write(&gate, "").unwrap();
+    let g = gate.display();
+    let hook = repo.path().join(".git/hooks/post-checkout");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nif [ -e '{g}' ]; then touch '{g}.reached'; while [ -e '{g}' ]; do sleep 0.05; done; touch '{g}.done'; fi\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sling_args = [
+        "sling",
+        "task-k",
+        "--name",
+        "builder-k",
+        "--runtime",
+        "scripted",
+        "--force-hierarchy",
+        "--json",
+    ];
+    let mut sling = command(repo.path())
+        .args(sling_args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let reached = gate.with_extension("reached");
+    wait_until(Duration::from_secs(30), "sling is inside set-up", || {
+        reached.exists()
+    });
+
+    kill9(sling.id() as i32);
+    sling.wait().unwrap();
+    std::fs::remove_file(&gate).unwrap();
+    let done = gate.with_extension("done");
+    wait_until(Duration::from_secs(20), "the orphaned git finishes", || {
+        done.exists()
+    });
+    let left = SessionStore::open(&layout.sessions_db())
+        .unwrap()
+        .get("builder-k")
+        .unwrap()
+        .expect("the killed sling left its row");
+    assert_eq!(left.state, AgentState::Booting);
+    // Let the orphaned `git worktree add` release the repository.
+    wait_until(Duration::from_secs(20), "git lets go", || {
+        !repo.path().join(".git/index.lock").exists()
+    });
+
+    let retry = run(command(repo.path()).args(sling_args)).ok().json();
+
+    assert_eq!(retry["agentName"], "builder-k");
+    assert_ne!(retry["sessionId"], left.id.as_str());
+    assert!(Path::new(retry["worktree"].as_str().unwrap()).is_dir());
+}
+
+#[test]
+fn a_turn_whose_shim_is_killed_leaves_no_process_after_the_next_tick() {
+    let repo = initialized_repo();
+    let layout = Layout::new(repo.path());
+    let agent = AgentName::new("builder-1").unwrap();
+    let gate = layout.dir().join("gate");
+    blocking_builder(&layout, repo.path(), &gate);
+    run(command(repo.path()).args([
+        "mail",
+        "send",
+        "--to",
+        "builder-1",
+        "--subject",
+        "go",
+        "--body",
+        "do it",
+        "--from",
+        "coordinator",
+    ]))
+    .ok();
+    let seen = gate.with_extension("seen");
+    wait_until(Duration::from_secs(30), "the turn is under way", || {
+        seen.exists() && layout.agent_turn_pid(&agent).exists()
+    });
+    let shim = process::read_pid_file(&layout.agent_turn_pid(&agent)).unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the agent runs under the shim",
+        || process::group_members(shim).len() >= 2,
+    );
+
+    kill9(shim);
+    ov(repo.path(), &["watch", "--once", "--json"]).ok();
+
+    wait_until(Duration::from_secs(20), "the shim's group is gone", || {
+        process::group_members(shim).is_empty()
+    });
+}
+
+/// A soak (ignored by default: `cargo test -p overstory-cli --test it soak
+/// -- --ignored --nocapture`): 20 scripted builders slung while the
+/// watchdog ticks every 300 ms; the dispatchers of every fifth builder are
+/// killed -9 mid-turn. Every builder's `worker_done` arrives exactly once
+/// and no dispatcher or turn is left running.
+#[test]
+#[ignore = "soak: slow on two cores"]
+fn soak_builders_with_killed_dispatchers_all_deliver_exactly_once() {
+    const N: usize = 20;
+    let started = std::time::Instant::now();
+    let repo = initialized_repo();
+    let layout = Layout::new(repo.path());
+    let config = std::fs::read_to_string(layout.config()).unwrap();
+    let config = config
+        .replace("staggerDelayMs: 2000", "staggerDelayMs: 0")
+        .replace("maxConcurrent: 25", "maxConcurrent: 100");
+    std::fs::write(layout.config(), config).unwrap();
+    let marks = layout.dir().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let script = layout.dir().join("soak.json");
+    let m = marks.display();
+    std::fs::write(
+        &script,
+        serde_json::json!({"turns": [{"steps": [
+            {"run": format!("touch '{m}'/$OVERSTORY_AGENT_NAME.started; sleep 3")},
+            {"mail": {"to": "coordinator", "subject": "done", "body": "ok", "type": "worker_done"}}
+        ]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut daemon = command(repo.path())
+        .args(["watch", "--interval", "300"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let script_arg = script.display().to_string();
+    for i in 0..N {
+        let name = format!("soak-{i}");
+        let task = format!("task-s{i}");
+        run(command(repo.path()).args([
+            "sling",
+            &task,
+            "--name",
+            &name,
+            "--runtime",
+            "scripted",
+            "--script",
+            &script_arg,
+            "--force-hierarchy",
+            "--json",
+        ]))
+        .ok();
+    }
+    let mut victims: Vec<usize> = (0..N).step_by(5).collect();
+    let mut killed = 0;
+    wait_until(
+        Duration::from_secs(120),
+        "every victim is hit mid-turn",
+        || {
+            victims.retain(|i| {
+                let agent = AgentName::new(&format!("soak-{i}")).unwrap();
+                if !marks.join(format!("soak-{i}.started")).exists() {
+                    return true;
+                }
+                if let Some(pid) = overstory_turn::dispatch::dispatcher_pid(&layout, &agent) {
+                    kill9(pid);
+                    killed += 1;
+                }
+                false
+            });
+            victims.is_empty()
+        },
+    );
+    assert!(killed > 0, "at least one dispatcher was killed mid-turn");
+    let done = || mail(&layout, "coordinator", Some(MessageType::WorkerDone));
+    wait_until(Duration::from_secs(300), "every builder reports", || {
+        done().len() >= N
+    });
+    let mut senders: Vec<String> = done().into_iter().map(|m| m.from).collect();
+    senders.sort();
+    senders.dedup();
+    assert_eq!(senders.len(), N, "one sender each");
+    assert_eq!(done().len(), N, "each worker_done exactly once");
+    wait_until(Duration::from_secs(60), "nothing is left running", || {
+        (0..N).all(|i| {
+            let agent = AgentName::new(&format!("soak-{i}")).unwrap();
+            !overstory_turn::dispatch::is_dispatching(&layout, &agent)
+                && overstory_turn::lock::read_turn_lock(&layout, &agent)
+                    .held_by_pid
+                    .is_none()
+        })
+    });
+    process::signal_process(daemon.id() as i32, process::Sig::Term).unwrap();
+    daemon.wait().unwrap();
+    assert!(!layout.watchdog_pid().exists());
+    eprintln!(
+        "soak: {N} builders, {killed} dispatchers killed, {} worker_done, {} worker_died, wall {:?}",
+        done().len(),
+        mail(&layout, "coordinator", Some(MessageType::WorkerDied)).len(),
+        started.elapsed()
+    );
+}

@@ -1,0 +1,827 @@
+//! One watchdog tick: reconcile, probe every session, apply the health
+//! rules, escalate, and check whether the current run is complete.
+//!
+//! Each session is judged and acted on by itself: an error on one row is
+//! recorded in [`TickReport::errors`] and the tick goes on. Every state
+//! the watchdog writes goes through the sessions compare-and-swap and
+//! records a `custom` event `{type:"state_change", from, to, reason}`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use overstory_core::error::chain_text;
+use overstory_core::events::{EventFilter, EventLevel, EventStore, EventType, NewEvent};
+use overstory_core::{Config, Layout, clock, process};
+use overstory_mail::protocol::{TerminatedBy, WorkerDied};
+use overstory_mail::{ListFilter, MailStore, MessageType, NewMessage, Priority};
+use overstory_sessions::{AgentState, RunStore, Session, SessionStore, Transition};
+use serde::Serialize;
+
+use super::health::{HealthAction, HealthCheck, Probe, Thresholds, Topology, evaluate};
+use crate::error::FleetError;
+use crate::nudge::{NudgeOptions, nudge_agent};
+use crate::reconcile::{ReconcileOptions, ReconcileReport, group_belongs_to, reconcile};
+use crate::tmux::Tmux;
+
+/// The nudge a stalled agent gets at escalation level 1.
+pub fn stall_nudge_text(agent: &str) -> String {
+    format!(
+        "[WATCHDOG] Agent \"{agent}\" appears stalled. Please check your current task and report status."
+    )
+}
+
+/// Choices for the watchdog; [`WatchdogOptions::from_config`] reads them
+/// from `watchdog.*`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WatchdogOptions {
+    /// Stale and zombie thresholds.
+    pub thresholds: Thresholds,
+    /// Time between escalation levels, ms.
+    pub nudge_interval_ms: i64,
+    /// The terminal escalation level (terminate), 1–5.
+    pub max_escalation_level: u32,
+    /// Send `worker_died` to the parent of an agent the watchdog kills.
+    pub notify_parent_on_death: bool,
+    /// Run Tier 1 triage at the escalation levels between nudge and
+    /// terminate (`watchdog.tier1Enabled`).
+    pub tier1_enabled: bool,
+    /// How long one triage may take (`watchdog.triageTimeoutMs`).
+    pub triage_timeout: Duration,
+    /// At most this many triages per tick.
+    pub max_triage_per_tick: usize,
+    /// The `ov` executable: nudges and woken dispatchers run as it. Without
+    /// one, nudges and stranded mail are reported, not delivered.
+    pub ov_program: Option<PathBuf>,
+    /// The tmux server of tmux agents.
+    pub tmux: Tmux,
+    /// Grace between SIGTERM and SIGKILL when killing an agent.
+    pub kill_grace: Duration,
+    /// Run the reconciler at the start of each tick.
+    pub reconcile: bool,
+    /// The time to judge at (epoch ms); `None` ⇒ now. For tests.
+    pub now_ms: Option<i64>,
+}
+
+impl WatchdogOptions {
+    /// Options from the project's `watchdog.*` configuration.
+    pub fn from_config(config: &Config, ov_program: Option<PathBuf>) -> Self {
+        let w = &config.watchdog;
+        let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        Self {
+            thresholds: Thresholds {
+                stale_ms: ms(w.stale_threshold_ms),
+                zombie_ms: ms(w.zombie_threshold_ms),
+            },
+            nudge_interval_ms: ms(w.nudge_interval_ms).max(1),
+            max_escalation_level: w.max_escalation_level.clamp(1, 5),
+            notify_parent_on_death: w.notify_parent_on_death,
+            tier1_enabled: w.tier1_enabled,
+            triage_timeout: Duration::from_millis(w.triage_timeout_ms.max(1)),
+            max_triage_per_tick: 3,
+            ov_program,
+            tmux: Tmux::default(),
+            kill_grace: Duration::from_secs(2),
+            reconcile: true,
+            now_ms: None,
+        }
+    }
+}
+
+/// What the watchdog remembers between ticks (warnings said once).
+#[derive(Debug, Default)]
+pub struct WatchdogMemory {
+    warned_missing_run: bool,
+    warned_runs: HashSet<String>,
+}
+
+/// A state the watchdog wrote.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChange {
+    /// The agent.
+    pub agent_name: String,
+    /// Its state before.
+    pub from: AgentState,
+    /// Its state now.
+    pub to: AgentState,
+    /// Why.
+    pub reason: String,
+}
+
+/// One step up the escalation ladder.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Escalation {
+    /// The agent.
+    pub agent_name: String,
+    /// The level reached (0 warn, 1 nudge, …, max terminate).
+    pub level: u32,
+    /// What was done: `warn`, `nudge`, `triage`, `terminate`.
+    pub action: String,
+    /// For a nudge: whether it was queued for the agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<bool>,
+}
+
+/// A session the tick could not handle, and why.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionFailure {
+    /// The agent.
+    pub agent_name: String,
+    /// The error, with its causes.
+    pub error: String,
+}
+
+/// What one [`tick`] saw and did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TickReport {
+    /// When the tick ran (RFC 3339).
+    pub timestamp: String,
+    /// One verdict per session that is not completed.
+    pub checks: Vec<HealthCheck>,
+    /// Every state written.
+    pub changes: Vec<StateChange>,
+    /// Escalation steps taken.
+    pub escalations: Vec<Escalation>,
+    /// Agents whose parent got `worker_died`.
+    pub worker_died: Vec<String>,
+    /// Agents killed (their process group or tmux session).
+    pub killed: Vec<String>,
+    /// Sessions that could not be handled.
+    pub errors: Vec<SessionFailure>,
+    /// Things worth saying once (a missing current run).
+    pub warnings: Vec<String>,
+    /// The run found complete this tick (its coordinator was told).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_complete: Option<String>,
+    /// What the reconciler did first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<ReconcileReport>,
+}
+
+/// Everything a tick works with, opened once.
+struct Ctx<'a> {
+    layout: &'a Layout,
+    config: &'a Config,
+    opts: &'a WatchdogOptions,
+    store: SessionStore,
+    mail: Option<MailStore>,
+    events: Option<EventStore>,
+    run_id: Option<String>,
+    now_ms: i64,
+    stamp: String,
+    triages: usize,
+}
+
+/// Runs one tick over every session of the project.
+///
+/// # Errors
+/// [`FleetError::Db`] when `sessions.db` cannot be opened or read. Errors
+/// about one session are in [`TickReport::errors`].
+pub fn tick(
+    layout: &Layout,
+    config: &Config,
+    opts: &WatchdogOptions,
+    memory: &mut WatchdogMemory,
+) -> Result<TickReport, FleetError> {
+    let now_ms = opts.now_ms.unwrap_or_else(clock::now_millis);
+    let mut report = TickReport {
+        timestamp: clock::format_millis(now_ms),
+        ..TickReport::default()
+    };
+    if !layout.sessions_db().is_file() {
+        return Ok(report);
+    }
+    if opts.reconcile {
+        let mut r = ReconcileOptions::default();
+        r.ov_program.clone_from(&opts.ov_program);
+        r.kill_grace = opts.kill_grace;
+        r.tmux = opts.tmux.clone();
+        match reconcile(layout, config, &r) {
+            Ok(done) => report.reconcile = Some(done),
+            Err(e) => report
+                .warnings
+                .push(format!("Reconciler failed: {}", chain_text(&e))),
+        }
+    }
+    let store = SessionStore::open(&layout.sessions_db())?;
+    let (sessions, _undecodable) = store.all_readable()?;
+    let mut cx = Ctx {
+        layout,
+        config,
+        opts,
+        store,
+        mail: MailStore::open(layout.mail_db()).ok(),
+        events: EventStore::open_if_exists(&layout.events_db())
+            .ok()
+            .flatten(),
+        run_id: overstory_sessions::current_run_id(layout),
+        now_ms,
+        stamp: report.timestamp.clone(),
+        triages: 0,
+    };
+    let recent = recent_activity(&cx, &sessions);
+    for s in sessions.iter().filter(|s| s.state != AgentState::Completed) {
+        if let Err(e) = judge(&mut cx, s, &recent, &mut report) {
+            report.errors.push(SessionFailure {
+                agent_name: s.agent_name.to_string(),
+                error: chain_text(&e),
+            });
+        }
+    }
+    check_run_complete(&mut cx, memory, &mut report);
+    Ok(report)
+}
+
+/// The newest event time of each agent whose row alone would make it
+/// stale: an event can only make an agent fresher, so fresh rows need no
+/// look (one indexed query per quiet agent, none for a healthy fleet).
+fn recent_activity(cx: &Ctx<'_>, sessions: &[Session]) -> HashMap<String, i64> {
+    let mut out = HashMap::new();
+    let Some(events) = &cx.events else {
+        return out;
+    };
+    let since = clock::format_millis(cx.now_ms - cx.opts.thresholds.stale_ms);
+    let quiet = sessions.iter().filter(|s| {
+        s.state.is_active()
+            && clock::parse_rfc3339(&s.last_activity)
+                .is_none_or(|a| cx.now_ms - a > cx.opts.thresholds.stale_ms)
+    });
+    for s in quiet {
+        let filter = EventFilter {
+            since: Some(since.clone()),
+            limit: Some(20),
+            newest: true,
+            ..EventFilter::default()
+        };
+        let newest = events
+            .by_agent(s.agent_name.as_str(), &filter)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| !is_watchdog_event(e.data.as_deref()))
+            .filter_map(|e| clock::parse_rfc3339(&e.created_at))
+            .max();
+        if let Some(ms) = newest {
+            out.insert(s.agent_name.to_string(), ms);
+        }
+    }
+    out
+}
+
+/// Returns whether an event is about the agent rather than by it: what
+/// the watchdog records (state changes, escalations, triage) and nudges
+/// sent to it. Such events must never count as the agent's activity, or a
+/// nudge would make a stalled agent look recovered.
+fn is_watchdog_event(data: Option<&str>) -> bool {
+    let Some(v) = data.and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()) else {
+        return false;
+    };
+    let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+    matches!(
+        kind,
+        "nudge" | "escalation" | "triage" | "state_change" | "run_complete"
+    ) || v.get("by").and_then(|b| b.as_str()) == Some("watchdog")
+}
+
+/// Probes `s`'s processes.
+fn probe(cx: &Ctx<'_>, s: &Session, recent: &HashMap<String, i64>) -> Probe {
+    let row = clock::parse_rfc3339(&s.last_activity);
+    let event = recent.get(s.agent_name.as_str()).copied();
+    let last_activity_ms = match (row, event) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let tmux_alive = (!s.tmux_session.is_empty()).then(|| cx.opts.tmux.is_alive(&s.tmux_session));
+    let pid_alive = s
+        .pid
+        .and_then(|p| i32::try_from(p).ok())
+        .map(process::is_alive);
+    // Only a zombie's verdict depends on a live turn (a kill looks again).
+    let turn_alive = s.state == AgentState::Zombie && live_turn_group(cx.layout, s).is_some();
+    Probe {
+        tmux_alive,
+        pid_alive,
+        turn_alive,
+        last_activity_ms,
+    }
+}
+
+/// The process group of the agent's turn in flight, validated to be the
+/// agent's (`turn.pid` names a live group one of whose processes carries
+/// its name).
+fn live_turn_group(layout: &Layout, s: &Session) -> Option<i32> {
+    let pgid = process::read_pid_file(&layout.agent_turn_pid(&s.agent_name))?;
+    (process::is_group_alive(pgid) && group_belongs_to(pgid, s.agent_name.as_str())).then_some(pgid)
+}
+
+/// Judges one session and acts on the verdict.
+fn judge(
+    cx: &mut Ctx<'_>,
+    s: &Session,
+    recent: &HashMap<String, i64>,
+    report: &mut TickReport,
+) -> Result<(), FleetError> {
+    let p = probe(cx, s, recent);
+    let check = evaluate(s, &p, &cx.opts.thresholds, cx.now_ms, &cx.stamp);
+    let note = check.reconciliation_note.clone().unwrap_or_default();
+    match check.action {
+        HealthAction::None => {
+            if check.state != s.state {
+                let t = Transition::to(check.state)
+                    .only_from(&[s.state])
+                    .reset_escalation();
+                change(cx, s, &t, &note, report)?;
+            } else if s.stalled_since.is_some() || s.escalation_level != 0 {
+                cx.store.update_escalation(s.agent_name.as_str(), 0, None)?;
+            }
+        }
+        HealthAction::Investigate => {}
+        HealthAction::Complete => {
+            let t = Transition::to(AgentState::Completed)
+                .only_from_active()
+                .reset_escalation();
+            change(cx, s, &t, &note, report)?;
+        }
+        HealthAction::Terminate => terminate(cx, s, &note, TerminatedBy::Tier0, report)?,
+        HealthAction::Escalate => escalate(cx, s, &note, report)?,
+    }
+    report.checks.push(check);
+    Ok(())
+}
+
+/// Writes a state through the compare-and-swap and records the event;
+/// returns whether it applied and the state before.
+fn change(
+    cx: &mut Ctx<'_>,
+    s: &Session,
+    t: &Transition,
+    reason: &str,
+    report: &mut TickReport,
+) -> Result<Option<AgentState>, FleetError> {
+    let outcome = cx.store.transition(s.agent_name.as_str(), t)?;
+    let overstory_sessions::TransitionOutcome::Applied { prev, next } = outcome else {
+        return Ok(None);
+    };
+    if prev != next {
+        let level = if next == AgentState::Zombie {
+            EventLevel::Warn
+        } else {
+            EventLevel::Info
+        };
+        record(
+            cx,
+            NewEvent::custom(
+                s.agent_name.as_str(),
+                "state_change",
+                serde_json::json!({"from": prev, "to": next, "reason": reason, "by": "watchdog"}),
+            )
+            .level(level),
+        );
+        report.changes.push(StateChange {
+            agent_name: s.agent_name.to_string(),
+            from: prev,
+            to: next,
+            reason: reason.to_owned(),
+        });
+    }
+    Ok(Some(prev))
+}
+
+fn record(cx: &Ctx<'_>, e: NewEvent) {
+    if let Some(events) = &cx.events {
+        let _ = events.insert(&e.run(cx.run_id.clone()));
+    } else if let Ok(events) = EventStore::open(&cx.layout.events_db()) {
+        let _ = events.insert(&e.run(cx.run_id.clone()));
+    }
+}
+
+/// Kills the agent's processes by its topology; returns whether something
+/// was killed. Never uses an empty tmux target.
+fn kill(cx: &Ctx<'_>, s: &Session) -> bool {
+    let grace = cx.opts.kill_grace;
+    match Topology::of(s) {
+        Topology::Tmux => cx
+            .opts
+            .tmux
+            .kill_session(&s.tmux_session, grace)
+            .unwrap_or(false),
+        Topology::Headless => crate::stop::kill_headless(cx.layout, &s.agent_name, s, grace),
+        Topology::SpawnPerTurn => match live_turn_group(cx.layout, s) {
+            Some(pgid) => {
+                let _ = process::terminate_group(pgid, grace);
+                true
+            }
+            None => false,
+        },
+    }
+}
+
+/// Kills the agent, marks it zombie and tells its parent (once: only when
+/// this tick moved it to zombie).
+fn terminate(
+    cx: &mut Ctx<'_>,
+    s: &Session,
+    reason: &str,
+    by: TerminatedBy,
+    report: &mut TickReport,
+) -> Result<(), FleetError> {
+    if kill(cx, s) {
+        report.killed.push(s.agent_name.to_string());
+    }
+    let t = Transition::died().reset_escalation();
+    let prev = change(cx, s, &t, reason, report)?;
+    if prev.is_some_and(|p| p != AgentState::Zombie)
+        && cx.opts.notify_parent_on_death
+        && let Some(parent) = &s.parent_agent
+    {
+        send_worker_died(cx, s, parent.as_str(), reason, by, report);
+    }
+    Ok(())
+}
+
+fn send_worker_died(
+    cx: &Ctx<'_>,
+    s: &Session,
+    parent: &str,
+    reason: &str,
+    by: TerminatedBy,
+    report: &mut TickReport,
+) {
+    let agent = s.agent_name.as_str();
+    let Some(mail) = &cx.mail else {
+        return;
+    };
+    let payload = WorkerDied {
+        agent_name: agent.to_owned(),
+        capability: s.capability.as_str().to_owned(),
+        task_id: s.task_str().to_owned(),
+        reason: reason.to_owned(),
+        last_activity: s.last_activity.clone(),
+        terminated_by: by,
+    };
+    let body = format!(
+        "Worker \"{agent}\" ({}) on task {} was terminated by the watchdog. Reason: {reason}. Last activity: {}. Retry the work, escalate, or report the failure upstream.",
+        s.capability,
+        s.task_str(),
+        s.last_activity
+    );
+    let msg = NewMessage {
+        from: agent.to_owned(),
+        to: parent.to_owned(),
+        subject: format!("[WATCHDOG] worker_died: {agent}"),
+        body,
+        kind: MessageType::WorkerDied,
+        priority: Priority::High,
+        payload: serde_json::to_string(&payload).ok(),
+        ..NewMessage::default()
+    };
+    if mail.insert(&msg).is_err() {
+        return;
+    }
+    report.worker_died.push(agent.to_owned());
+    let tier = match by {
+        TerminatedBy::Tier1 => "tier1",
+        _ => "tier0",
+    };
+    record(
+        cx,
+        NewEvent::new(agent, EventType::MailSent)
+            .level(EventLevel::Warn)
+            .data(&serde_json::json!({"type": "worker_died", "parent": parent, "reason": reason, "tier": tier})),
+    );
+    // A headless parent has no process to read it: wake it.
+    if let Some(ov) = &cx.opts.ov_program {
+        let waker = overstory_turn::wake::Waker::new(cx.layout.clone(), ov.clone())
+            .with_config(cx.config.clone());
+        let _ = waker.wake(&[parent.to_owned()]);
+    }
+}
+
+/// Returns whether the agent waits on a decision gate nobody answered: its
+/// newest `decision_gate` mail is newer than the newest mail to it.
+fn awaits_decision(cx: &Ctx<'_>, agent: &str) -> bool {
+    let Some(mail) = &cx.mail else { return false };
+    let newest = |f: ListFilter| {
+        mail.list(&ListFilter {
+            limit: Some(1),
+            ..f
+        })
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .map(|m| m.created_at)
+    };
+    let Some(gate) = newest(ListFilter {
+        from: Some(agent.to_owned()),
+        kind: Some(MessageType::DecisionGate),
+        ..ListFilter::default()
+    }) else {
+        return false;
+    };
+    newest(ListFilter {
+        to: Some(agent.to_owned()),
+        ..ListFilter::default()
+    })
+    .is_none_or(|answer| answer < gate)
+}
+
+/// The escalation ladder for a stalled agent: level 0 warns, level 1
+/// queues a nudge (a turn, never run inline), levels between wait (or
+/// triage), the last level terminates. Each level acts once, when reached.
+fn escalate(
+    cx: &mut Ctx<'_>,
+    s: &Session,
+    note: &str,
+    report: &mut TickReport,
+) -> Result<(), FleetError> {
+    let agent = s.agent_name.as_str();
+    if awaits_decision(cx, agent) {
+        if s.stalled_since.is_some() {
+            cx.store.update_escalation(agent, 0, None)?;
+        }
+        return Ok(());
+    }
+    if s.state != AgentState::Stalled {
+        let t = Transition::to(AgentState::Stalled).only_from(&[s.state]);
+        change(cx, s, &t, note, report)?;
+    }
+    let since = s.stalled_since.as_deref().and_then(clock::parse_rfc3339);
+    let Some(since) = since else {
+        cx.store.update_escalation(agent, 0, Some(&cx.stamp))?;
+        escalation_event(cx, agent, 0, "warn", None, report);
+        return Ok(());
+    };
+    let max = cx.opts.max_escalation_level;
+    let steps = (cx.now_ms - since).max(0) / cx.opts.nudge_interval_ms;
+    let expected = u32::try_from(steps).unwrap_or(u32::MAX).min(max);
+    let current = u32::try_from(s.escalation_level.max(0)).unwrap_or(0);
+    if expected <= current {
+        return Ok(());
+    }
+    let since_text = clock::format_millis(since);
+    cx.store
+        .update_escalation(agent, i64::from(expected), Some(&since_text))?;
+    if expected >= max {
+        escalation_event(cx, agent, expected, "terminate", None, report);
+        let reason = "Progressive escalation reached terminal level";
+        return terminate(cx, s, reason, TerminatedBy::Tier0, report);
+    }
+    if expected == 1 {
+        let delivered = nudge(cx, agent, &stall_nudge_text(agent));
+        escalation_event(cx, agent, 1, "nudge", Some(delivered), report);
+    } else if cx.opts.tier1_enabled && cx.triages < cx.opts.max_triage_per_tick {
+        cx.triages += 1;
+        return run_triage(cx, s, expected, since, report);
+    } else {
+        escalation_event(cx, agent, expected, "wait", None, report);
+    }
+    Ok(())
+}
+
+/// Queues `message` as the agent's next turn (or types it into its tmux
+/// pane); returns whether it was delivered.
+fn nudge(cx: &Ctx<'_>, agent: &str, message: &str) -> bool {
+    let Some(ov) = &cx.opts.ov_program else {
+        return false;
+    };
+    let mut n = NudgeOptions::new(ov.clone());
+    n.force = true;
+    n.from = "watchdog".into();
+    n.tmux = cx.opts.tmux.clone();
+    nudge_agent(cx.layout, cx.config, agent, message, &n).is_ok_and(|r| r.delivered)
+}
+
+/// Tier 1 at `level`: terminate, nudge to retry, or extend (the stall
+/// clock moves one nudge interval forward, so the level drops back).
+fn run_triage(
+    cx: &mut Ctx<'_>,
+    s: &Session,
+    level: u32,
+    since: i64,
+    report: &mut TickReport,
+) -> Result<(), FleetError> {
+    let agent = s.agent_name.as_str();
+    let result = super::triage::triage(
+        cx.layout,
+        cx.config,
+        cx.opts.ov_program.clone(),
+        agent,
+        &s.last_activity,
+        cx.opts.triage_timeout,
+    );
+    let data = serde_json::json!({
+        "escalationLevel": level,
+        "verdict": result.verdict,
+        "triageFailed": result.fallback,
+        "reason": result.reason,
+        "by": "watchdog",
+    });
+    record(
+        cx,
+        NewEvent::custom(agent, "triage", data).level(EventLevel::Warn),
+    );
+    report.escalations.push(Escalation {
+        agent_name: agent.to_owned(),
+        level,
+        action: format!("triage:{}", verdict_name(result.verdict)),
+        delivered: None,
+    });
+    match result.verdict {
+        super::triage::Verdict::Terminate => terminate(
+            cx,
+            s,
+            "AI triage classified as terminal failure",
+            TerminatedBy::Tier1,
+            report,
+        ),
+        super::triage::Verdict::Retry => {
+            nudge(
+                cx,
+                agent,
+                "[WATCHDOG] Triage suggests recovery is possible. Please retry your current operation or check for errors.",
+            );
+            Ok(())
+        }
+        super::triage::Verdict::Extend => {
+            let pushed = clock::format_millis(since + cx.opts.nudge_interval_ms);
+            cx.store
+                .update_escalation(agent, i64::from(level.saturating_sub(1)), Some(&pushed))?;
+            Ok(())
+        }
+    }
+}
+
+fn verdict_name(v: super::triage::Verdict) -> &'static str {
+    match v {
+        super::triage::Verdict::Retry => "retry",
+        super::triage::Verdict::Terminate => "terminate",
+        super::triage::Verdict::Extend => "extend",
+    }
+}
+
+fn escalation_event(
+    cx: &Ctx<'_>,
+    agent: &str,
+    level: u32,
+    action: &str,
+    delivered: Option<bool>,
+    report: &mut TickReport,
+) {
+    let (kind, lvl) = match action {
+        "nudge" => ("nudge", EventLevel::Warn),
+        "terminate" => ("escalation", EventLevel::Error),
+        _ => ("escalation", EventLevel::Warn),
+    };
+    let mut data =
+        serde_json::json!({"escalationLevel": level, "action": action, "by": "watchdog"});
+    if let (Some(d), Some(map)) = (delivered, data.as_object_mut()) {
+        map.insert("delivered".into(), serde_json::Value::Bool(d));
+    }
+    record(cx, NewEvent::custom(agent, kind, data).level(lvl));
+    report.escalations.push(Escalation {
+        agent_name: agent.to_owned(),
+        level,
+        action: action.to_owned(),
+        delivered,
+    });
+}
+
+/// §5: when every worker of the current run is terminal, tell the
+/// coordinator once (the marker is written only after the nudge went out).
+fn check_run_complete(cx: &mut Ctx<'_>, memory: &mut WatchdogMemory, report: &mut TickReport) {
+    let Some(run_id) = cx.run_id.clone() else {
+        if !memory.warned_missing_run {
+            memory.warned_missing_run = true;
+            report
+                .warnings
+                .push("[WATCHDOG] current-run.txt missing — run-completion checks skipped".into());
+        }
+        return;
+    };
+    match RunStore::open(&cx.layout.sessions_db()).and_then(|r| r.get(&run_id)) {
+        Ok(Some(_)) => {}
+        _ => {
+            if memory.warned_runs.insert(run_id.clone()) {
+                report.warnings.push(format!(
+                    "[WATCHDOG] current-run.txt points to unknown run \"{run_id}\" — run-completion checks skipped"
+                ));
+            }
+            return;
+        }
+    }
+    let Ok(rows) = cx.store.by_run(&run_id) else {
+        return;
+    };
+    let workers: Vec<&Session> = rows
+        .iter()
+        .filter(|s| !s.capability.is_persistent())
+        .collect();
+    if workers.is_empty() || workers.iter().any(|s| !s.state.is_terminal()) {
+        return;
+    }
+    let marker = cx.layout.run_complete_notified();
+    if std::fs::read_to_string(&marker).is_ok_and(|t| t.trim() == run_id) {
+        return;
+    }
+    let zombies: Vec<&str> = workers
+        .iter()
+        .filter(|s| s.state == AgentState::Zombie)
+        .map(|s| s.agent_name.as_str())
+        .collect();
+    let completed: Vec<&str> = workers
+        .iter()
+        .filter(|s| s.state == AgentState::Completed)
+        .map(|s| s.agent_name.as_str())
+        .collect();
+    let mut caps: Vec<&str> = workers.iter().map(|s| s.capability.as_str()).collect();
+    caps.sort_unstable();
+    caps.dedup();
+    let message = completion_message(
+        &run_id,
+        workers.len(),
+        completed.len(),
+        zombies.len(),
+        &caps,
+    );
+    let delivered = nudge(cx, "coordinator", &message);
+    let phase = if caps.len() == 1 { caps[0] } else { "mixed" };
+    record(
+        cx,
+        NewEvent::custom(
+            "watchdog",
+            "run_complete",
+            serde_json::json!({
+                "workerCount": workers.len(),
+                "completedAgents": completed,
+                "zombieAgents": zombies,
+                "capabilities": caps,
+                "phase": phase,
+                "delivered": delivered,
+            }),
+        )
+        .level(if zombies.is_empty() {
+            EventLevel::Info
+        } else {
+            EventLevel::Warn
+        })
+        .run(Some(run_id.clone())),
+    );
+    if delivered {
+        let _ = overstory_core::fsio::write_atomic(&marker, format!("{run_id}\n"));
+        report.run_complete = Some(run_id);
+    }
+}
+
+/// The coordinator's run-completion message.
+pub fn completion_message(
+    run_id: &str,
+    n: usize,
+    completed: usize,
+    zombies: usize,
+    caps: &[&str],
+) -> String {
+    let (verb, qual) = if zombies > 0 {
+        (
+            "have terminated",
+            format!(" ({completed} completed, {zombies} zombie)"),
+        )
+    } else {
+        ("have completed", String::new())
+    };
+    if let [cap] = caps {
+        let tail = match *cap {
+            "scout" => "Ready for next phase.",
+            "builder" => "Awaiting lead verification.",
+            "reviewer" => "Reviews done.",
+            "lead" => "Ready for merge/cleanup.",
+            "merger" => "Merges done.",
+            _ => "Ready for next steps.",
+        };
+        format!("[WATCHDOG] All {n} {cap}(s) in run {run_id} {verb}{qual}. {tail}")
+    } else {
+        format!(
+            "[WATCHDOG] All {n} worker(s) in run {run_id} {verb}{qual} ({}). Ready for next steps.",
+            caps.join(", ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_messages_name_the_phase() {
+        assert_eq!(
+            completion_message("run-1", 2, 2, 0, &["builder"]),
+            "[WATCHDOG] All 2 builder(s) in run run-1 have completed. Awaiting lead verification."
+        );
+        assert_eq!(
+            completion_message("run-1", 3, 2, 1, &["builder", "scout"]),
+            "[WATCHDOG] All 3 worker(s) in run run-1 have terminated (2 completed, 1 zombie) (builder, scout). Ready for next steps."
+        );
+    }
+}
