@@ -1,0 +1,211 @@
+//! Safe by default: token, Host, Origin, JSON bodies, one server per project.
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use overstory_serve::{BindOptions, ServeError, ServeInfo, Server};
+use serde_json::json;
+
+use crate::support::{Fixture, client};
+
+#[tokio::test]
+async fn api_without_token_is_401_and_healthz_needs_none() {
+    let f = Fixture::start().await;
+    let r = client().get(f.url("/api/runs")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert_eq!(body["command"], "serve");
+    let r = client()
+        .get(f.url("/api/runs"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client().get(f.url("/ws?mail=true")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = client().get(f.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let h: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(h["success"], true);
+    assert_eq!(h["data"]["status"], "ok");
+    assert!(h["data"]["uptimeMs"].as_u64().is_some());
+    assert!(!h["data"]["version"].as_str().unwrap().is_empty());
+
+    let (status, body) = f.get("/api/runs").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"], json!([]));
+}
+
+#[tokio::test]
+async fn foreign_host_and_origin_are_403() {
+    let f = Fixture::start().await;
+    let r = client()
+        .get(f.url("/api/runs"))
+        .bearer_auth(&f.info.token)
+        .header("host", "evil.example:7321")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .get(f.url("/"))
+        .header("host", "rebind.evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "the UI is behind the Host check too");
+    let r = client()
+        .get(f.url("/api/runs"))
+        .bearer_auth(&f.info.token)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A simple cross-site POST is refused before anything is stored.
+    let r = client()
+        .post(f.url("/api/mail"))
+        .bearer_auth(&f.info.token)
+        .header("origin", "https://evil.example")
+        .json(&json!({"to": "coordinator", "subject": "s", "body": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .get(f.url("/api/runs"))
+        .bearer_auth(&f.info.token)
+        .header("origin", f.base.clone())
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "same-origin and localhost are fine");
+    let (_, mail) = f.get("/api/mail").await;
+    assert_eq!(mail["data"], json!([]));
+}
+
+#[tokio::test]
+async fn post_bodies_must_be_json() {
+    let f = Fixture::start().await;
+    let r = client()
+        .post(f.url("/api/mail"))
+        .bearer_auth(&f.info.token)
+        .header("content-type", "text/plain")
+        .body(r#"{"to":"coordinator","subject":"s","body":"b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let (_, mail) = f.get("/api/mail").await;
+    assert_eq!(
+        mail["data"],
+        json!([]),
+        "nothing a refused request carried is stored"
+    );
+}
+
+#[tokio::test]
+async fn the_page_trades_the_token_for_a_strict_httponly_cookie() {
+    let f = Fixture::start().await;
+    let r = client()
+        .post(f.url("/api/session"))
+        .bearer_auth(&f.info.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let r = client()
+        .get(f.url("/api/agents"))
+        .header("cookie", pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // `?token=` on a page sets the cookie and drops the token from the URL.
+    let r = client()
+        .get(f.url(&format!("/mail?token={}", f.info.token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/mail");
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("HttpOnly")
+    );
+}
+
+#[tokio::test]
+async fn serve_json_is_private_names_the_token_and_goes_on_shutdown() {
+    let mut f = Fixture::start().await;
+    let path = f.layout.serve_state();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let info = ServeInfo::read(&f.layout).unwrap();
+    assert_eq!(info.pid, std::process::id());
+    assert_eq!(info.url, format!("{}/#token={}", f.base, info.token));
+    assert_eq!(info.token.len(), 64);
+    f.stop().await;
+    assert!(!path.exists());
+    assert!(
+        client().get(f.url("/healthz")).send().await.is_err(),
+        "the port is closed"
+    );
+}
+
+#[tokio::test]
+async fn a_second_server_for_the_project_is_refused_naming_the_pid() {
+    let f = Fixture::start().await;
+    let mut opts = BindOptions::new(f.layout.clone());
+    opts.port = 0;
+    let err = Server::bind(opts).await.unwrap_err();
+    match err {
+        ServeError::AlreadyRunning { pid, url } => {
+            assert_eq!(pid, Some(std::process::id() as i32));
+            assert_eq!(url.as_deref(), Some(f.base.as_str()));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // The running server's serve.json was not touched.
+    assert_eq!(ServeInfo::read(&f.layout).unwrap(), f.info);
+}
+
+#[tokio::test]
+async fn non_loopback_hosts_need_allow_remote() {
+    let repo = overstory_testkit::TempRepo::new();
+    let layout = overstory_core::Layout::new(repo.path());
+    std::fs::create_dir_all(layout.dir()).unwrap();
+    let mut opts = BindOptions::new(layout.clone());
+    opts.host = "0.0.0.0".into();
+    opts.port = 0;
+    assert!(matches!(
+        Server::bind(opts.clone()).await.unwrap_err(),
+        ServeError::RemoteRefused { .. }
+    ));
+    assert!(!layout.serve_state().exists());
+    opts.host = "not a host".into();
+    assert!(matches!(
+        Server::bind(opts.clone()).await.unwrap_err(),
+        ServeError::InvalidHost { .. }
+    ));
+    opts.host = "0.0.0.0".into();
+    opts.allow_remote = true;
+    let s = Server::bind(opts).await.unwrap();
+    assert!(s.info().url.starts_with("http://127.0.0.1:"));
+}
