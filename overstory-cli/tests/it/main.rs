@@ -34,6 +34,7 @@ mod project;
 mod replay;
 mod run;
 mod scripted_agent;
+mod serve;
 mod sessions_support;
 mod sling;
 mod spec;
