@@ -164,6 +164,8 @@ struct Watch {
     version: Option<i64>,
     ino: u64,
     ticks: u32,
+    /// Bumped whenever the file is (re)opened: cached stores are stale then.
+    generation: u64,
 }
 
 impl Watch {
@@ -174,6 +176,7 @@ impl Watch {
             version: None,
             ino: 0,
             ticks: 0,
+            generation: 0,
         }
     }
 
@@ -201,6 +204,7 @@ impl Watch {
                     let _ = c.busy_timeout(Duration::from_millis(50));
                     self.conn = Some(c);
                     self.ino = meta.ino();
+                    self.generation += 1;
                 }
                 Err(_) => return false,
             }
@@ -219,6 +223,26 @@ impl Watch {
     }
 }
 
+/// Stores kept open between changes (opening one costs more than a
+/// query), with the watch generation they were opened at.
+#[derive(Default)]
+struct Stores {
+    events: Option<(u64, EventStore)>,
+    mail: Option<(u64, MailStore)>,
+}
+
+/// Returns the cached store if it belongs to generation `g`, else opens one.
+fn cached<'a, T>(
+    slot: &'a mut Option<(u64, T)>,
+    g: u64,
+    open: impl FnOnce() -> Option<T>,
+) -> Option<&'a T> {
+    if slot.as_ref().is_none_or(|(at, _)| *at != g) {
+        *slot = open().map(|t| (g, t));
+    }
+    slot.as_ref().map(|(_, t)| t)
+}
+
 /// The feed thread's state: watches, cursors and snapshots.
 struct Watcher {
     layout: Layout,
@@ -228,6 +252,7 @@ struct Watcher {
     sessions: Watch,
     event_cursor: i64,
     mail_cursor: i64,
+    stores: Stores,
     agents: HashMap<String, (String, String, Option<i64>)>,
     runs: HashMap<String, (String, Option<String>)>,
     seeded_sessions: bool,
@@ -251,6 +276,7 @@ impl Watcher {
             mail_cursor,
             agents: HashMap::new(),
             runs: HashMap::new(),
+            stores: Stores::default(),
             seeded_sessions: false,
         };
         // What exists at start is the baseline; a database that appears
@@ -282,7 +308,11 @@ impl Watcher {
     }
 
     fn poll_events(&mut self) {
-        let Ok(Some(store)) = EventStore::open_if_exists(&self.layout.events_db()) else {
+        let path = self.layout.events_db();
+        let g = self.events.generation;
+        let Some(store) = cached(&mut self.stores.events, g, || {
+            EventStore::open_if_exists(&path).ok().flatten()
+        }) else {
             return;
         };
         if self.tx.receiver_count() == 0 {
@@ -303,7 +333,7 @@ impl Watcher {
             let n = rows.len();
             for e in rows {
                 self.event_cursor = self.event_cursor.max(e.id);
-                self.send(event_frame(&e));
+                let _ = self.tx.send(Arc::new(event_frame(&e)));
             }
             if n < PAGE {
                 return;
@@ -322,7 +352,8 @@ impl Watcher {
             }
             return;
         }
-        let Ok(store) = MailStore::open(&path) else {
+        let g = self.mail.generation;
+        let Some(store) = cached(&mut self.stores.mail, g, || MailStore::open(&path).ok()) else {
             self.mail.version = None;
             return;
         };
@@ -338,7 +369,7 @@ impl Watcher {
             let n = rows.len();
             for (seq, m) in rows {
                 self.mail_cursor = self.mail_cursor.max(seq);
-                self.send(mail_frame(seq, &m));
+                let _ = self.tx.send(Arc::new(mail_frame(seq, &m)));
             }
             if n < PAGE {
                 return;
