@@ -232,11 +232,7 @@ struct Stores {
 }
 
 /// Returns the cached store if it belongs to generation `g`, else opens one.
-fn cached<'a, T>(
-    slot: &'a mut Option<(u64, T)>,
-    g: u64,
-    open: impl FnOnce() -> Option<T>,
-) -> Option<&'a T> {
+fn cached<T>(slot: &mut Option<(u64, T)>, g: u64, open: impl FnOnce() -> Option<T>) -> Option<&T> {
     if slot.as_ref().is_none_or(|(at, _)| *at != g) {
         *slot = open().map(|t| (g, t));
     }
