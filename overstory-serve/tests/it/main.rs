@@ -4,6 +4,7 @@
 
 mod support;
 
+mod browser;
 mod guard_file;
 mod mail;
 mod rest;
