@@ -171,3 +171,80 @@ mod tests {
         }
     }
 }
+
+/// A server on its own thread and runtime, for commands that serve while
+/// they do something else (`ov demo --serve`). Dropping it stops the
+/// server and waits for it (serve.json is removed).
+#[derive(Debug)]
+pub(crate) struct Background {
+    /// What the server published.
+    pub info: overstory_serve::ServeInfo,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts serving `layout` on a free loopback port.
+    pub(crate) fn start(
+        layout: overstory_core::Layout,
+        ov: Option<PathBuf>,
+    ) -> Result<Self, CliError> {
+        let mut opts = BindOptions::new(layout);
+        opts.port = 0;
+        opts.ov = ov;
+        let (info_tx, info_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ov-serve".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = info_tx
+                            .send(Err(
+                                CliError::new("Failed to start the async runtime").caused_by(e)
+                            ));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match Server::bind(opts).await {
+                        Ok(server) => {
+                            let _ = info_tx.send(Ok(server.info().clone()));
+                            let _ = server
+                                .run(async move {
+                                    let _ = stop_rx.await;
+                                })
+                                .await;
+                        }
+                        Err(e) => {
+                            let _ = info_tx.send(Err(e.into()));
+                        }
+                    }
+                });
+            })
+            .map_err(|e| CliError::new("Failed to start the server thread").caused_by(e))?;
+        let info = info_rx
+            .recv()
+            .map_err(|_| CliError::new("The server thread ended before it started").internal())??;
+        Ok(Self {
+            info,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -195,3 +195,24 @@ async fn mail_sent_by_another_ov_process_reaches_a_subscribed_socket() {
     assert_eq!(frame["payload"]["message"]["id"], id.as_str());
     assert_eq!(frame["payload"]["message"]["body"], "from the shell");
 }
+
+#[test]
+fn demo_serve_serves_the_demo_project_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("demo");
+    let r = ov(
+        dir.path(),
+        &["demo", "--serve", "--dir", project.to_str().unwrap()],
+    )
+    .ok();
+    assert!(
+        r.stderr
+            .contains("ov serve: watch the swarm at http://127.0.0.1:"),
+        "{r:#?}"
+    );
+    assert!(r.stderr.contains("/#token="), "{r:#?}");
+    assert!(
+        !project.join(".overstory/serve.json").exists(),
+        "the server stopped with the demo"
+    );
+}
