@@ -29,23 +29,31 @@
 //!
 //! # Example
 //!
+//! Mounting the surface in an embedding program's own server, next to its
+//! own routes (the UI uses absolute paths: merge it at the root):
+//!
 //! ```
 //! use overstory_core::Layout;
-//! use overstory_serve::{ServeOptions, ServeState, router};
+//! use overstory_serve::{ServeOptions, ServeState, router, serve};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let layout = Layout::new(dir.path());
 //! std::fs::create_dir_all(layout.dir())?;
-//! let state = ServeState::new(ServeOptions::new(layout, "secret"));
-//! let app = axum::Router::new().nest_service("/overstory", router(state.clone()));
+//! let state = ServeState::new(ServeOptions::new(layout, "a-long-random-token"));
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/mine", axum::routing::get(|| async { "my route" }))
+//!     .merge(router(state.clone()));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! # let _ = app;
-//! # let _ = listener;
+//! // Serves until the shutdown future completes (here: at once).
+//! serve(listener, app, state, async {}).await?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! `ov serve` itself is [`Server::bind`] then [`Server::run`] with a
+//! future that completes on SIGINT or SIGTERM.
 //!
 //! # Caveats
 //!
