@@ -66,6 +66,7 @@
 
 mod api;
 mod coordinator_api;
+pub mod doctor;
 mod error;
 mod feed;
 mod guard;

@@ -209,3 +209,21 @@ async fn non_loopback_hosts_need_allow_remote() {
     let s = Server::bind(opts).await.unwrap();
     assert!(s.info().url.starts_with("http://127.0.0.1:"));
 }
+
+#[tokio::test]
+async fn doctor_finds_the_running_server_by_its_health_envelope() {
+    let f = Fixture::start().await;
+    let layout = f.layout.clone();
+    let checks = tokio::task::spawn_blocking(move || overstory_serve::doctor::checks(&layout))
+        .await
+        .unwrap();
+    let port = &checks[1];
+    assert_eq!(port.name, "serve port");
+    assert_eq!(
+        port.status,
+        overstory_core::doctor::CheckStatus::Pass,
+        "{}",
+        port.message
+    );
+    assert!(port.message.contains(&f.base), "{}", port.message);
+}
