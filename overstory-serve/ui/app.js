@@ -211,8 +211,18 @@ function eventText(e) {
     const what = args.summary || args.command || args.file_path || args.pattern || args.path || "";
     return { cls: "tool", kind: "tool", text: (e.toolName || "tool") + (what ? "  " + what : "") };
   }
-  if (e.eventType === "tool_end")
-    return { cls: "tool", kind: "result", text: (e.toolName || "tool") + " OK" + (e.toolDurationMs != null ? " " + e.toolDurationMs + "ms" : ""), raw: e.data };
+  if (e.eventType === "tool_end") {
+    const out = d && typeof d.content === "string" ? d.content : "";
+    const first = out.split("\n").find((l) => l.trim()) || "";
+    return { cls: d && d.isError ? "err" : "tool", kind: "result",
+      text: (e.toolName ? e.toolName + " " : "") + (d && d.isError ? "failed" : "OK")
+        + (e.toolDurationMs != null ? " " + e.toolDurationMs + "ms" : "") + (first ? "  " + first.slice(0, 200) : ""),
+      raw: out.length > 200 || out.includes("\n") ? out : null };
+  }
+  if (e.eventType === "mail_sent" && d)
+    return { cls: "", kind: "mail", text: "→ " + d.to + ": " + d.subject + " (" + d.type + ")" };
+  if (e.eventType === "session_start" && d)
+    return { cls: "", kind: "session", text: "session started" + (d.model ? " · " + d.model : "") };
   if (d && typeof d === "object") {
     const t = d.delta || d.text || (d.message && messageText(d.message)) || (d.event && messageText(d.event)) || d.result;
     if (typeof t === "string" && t) {

@@ -7,6 +7,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use fantoccini::{ClientBuilder, Locator};
+use overstory_core::events::{EventStore, EventType, NewEvent};
 use overstory_core::{Capability, clock};
 use overstory_mail::{ListFilter, MailStore};
 use overstory_sessions::AgentState;
@@ -145,6 +146,49 @@ async fn the_page_shows_agents_live_and_sends_mail_into_mail_db() {
         .await
         .unwrap();
     assert!(row.text().await.unwrap().contains("working"));
+
+    // Its timeline reads as text: assistant words, the command it ran.
+    let events = EventStore::open(&f.layout.events_db()).unwrap();
+    events
+        .insert(
+            &NewEvent::new("builder-7", EventType::Progress).data(&json!({
+                "type": "assistant_message", "text": "I will add hello.txt.",
+                "usage": {"input_tokens": 3, "output_tokens": 11},
+            })),
+        )
+        .unwrap();
+    events
+        .insert(
+            &NewEvent::new("builder-7", EventType::ToolStart)
+                .tool("Bash", Some(&json!({"command": "git status --short"}))),
+        )
+        .unwrap();
+    row.click().await.unwrap();
+    browser
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Css("#timeline .ev"))
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::XPath(
+            "//div[@id='timeline']//*[contains(., 'git status --short')]",
+        ))
+        .await
+        .unwrap();
+    let text = browser
+        .find(Locator::Css("#timeline"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("I will add hello.txt."), "{text}");
+    assert!(text.contains("11 out"), "tokens are shown: {text}");
+    assert!(text.contains("Bash"), "{text}");
+    assert!(!text.contains("assistant_message"), "not raw JSON: {text}");
 
     // Compose a mail on the Mail page; it is stored in mail.db.
     browser
