@@ -46,6 +46,15 @@ fn fleet_err(e: FleetError) -> ApiError {
     }
 }
 
+/// 409 `Coordinator is not running` unless an active row exists.
+async fn require_active(state: &ServeState) -> Result<(), ApiError> {
+    let layout = state.layout().clone();
+    match blocking(move || active_row(&layout)).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::conflict("Coordinator is not running")),
+    }
+}
+
 fn ov(state: &ServeState) -> Result<std::path::PathBuf, ApiError> {
     state.ov().map(ToOwned::to_owned).ok_or_else(|| {
         ApiError::conflict(
@@ -103,6 +112,7 @@ pub(crate) async fn send(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (subject, text, _) = subject_and_body(&body)?;
+    require_active(&state).await?;
     let ov = ov(&state)?;
     let layout = state.layout().clone();
     let id = blocking(move || {
@@ -130,6 +140,7 @@ pub(crate) async fn ask(
                 ApiError::bad_request("Invalid 'timeoutSec' (must be a number 1..600)")
             })?,
     };
+    require_active(&state).await?;
     let ov = ov(&state)?;
     let Ok(_permit) = state.asks().try_acquire() else {
         return Err(ApiError::new(

@@ -48,6 +48,33 @@ pub(crate) struct Frame {
     pub event_id: Option<i64>,
     /// The mail row's sequence number, for new-mail frames.
     pub mail_seq: Option<i64>,
+    /// A database was replaced and its ids start again: every socket gets
+    /// this frame and forgets the ids it sent from that database.
+    pub reset: Option<Db>,
+}
+
+/// Which database a [`Frame::reset`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Db {
+    /// `events.db`.
+    Events,
+    /// `mail.db`.
+    Mail,
+}
+
+/// The frame that says `db` was replaced.
+fn reset_frame(db: Db) -> Frame {
+    let name = match db {
+        Db::Events => "events",
+        Db::Mail => "mail",
+    };
+    Frame {
+        rooms: Vec::new(),
+        text: frame_text("reset", &json!({"database": name})),
+        event_id: None,
+        mail_seq: None,
+        reset: Some(db),
+    }
 }
 
 /// Returns the text of a frame of `kind` carrying `payload`.
@@ -67,6 +94,7 @@ pub(crate) fn event_frame(e: &StoredEvent) -> Frame {
         text: frame_text("event", e),
         event_id: Some(e.id),
         mail_seq: None,
+        reset: None,
     }
 }
 
@@ -81,6 +109,7 @@ pub(crate) fn mail_frame(seq: i64, m: &MailMessage) -> Frame {
         text: frame_text("mail", &json!({"message": m, "seq": seq})),
         event_id: None,
         mail_seq: Some(seq),
+        reset: None,
     }
 }
 
@@ -103,6 +132,7 @@ impl Publisher {
             text: frame_text("mail_update", &payload),
             event_id: None,
             mail_seq: None,
+            reset: None,
         }));
     }
 }
@@ -121,10 +151,13 @@ impl Feed {
         let (tx, _) = broadcast::channel(capacity.max(16));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (tx, stop) = (tx.clone(), stop.clone());
+            let stop = stop.clone();
+            // Seed the cursors and snapshots now, not on the thread: what
+            // is stored once this returns is new and will be sent.
+            let watcher = Watcher::new(layout, tx.clone());
             std::thread::Builder::new()
                 .name("ov-serve-feed".into())
-                .spawn(move || Watcher::new(layout, tx).run(interval, &stop))
+                .spawn(move || watcher.run(interval, &stop))
                 .map_err(|e| tracing::error!(error = %e, "could not start the change feed"))
                 .ok()
         };
@@ -306,6 +339,11 @@ impl Watcher {
     fn poll_events(&mut self) {
         let path = self.layout.events_db();
         let g = self.events.generation;
+        if self.stores.events.as_ref().is_some_and(|(at, _)| *at != g) {
+            // The file was replaced (`ov clean`): its ids start again.
+            self.event_cursor = 0;
+            let _ = self.tx.send(Arc::new(reset_frame(Db::Events)));
+        }
         let Some(store) = cached(&mut self.stores.events, g, || {
             EventStore::open_if_exists(&path).ok().flatten()
         }) else {
@@ -349,6 +387,10 @@ impl Watcher {
             return;
         }
         let g = self.mail.generation;
+        if self.stores.mail.as_ref().is_some_and(|(at, _)| *at != g) {
+            self.mail_cursor = 0;
+            let _ = self.tx.send(Arc::new(reset_frame(Db::Mail)));
+        }
         let Some(store) = cached(&mut self.stores.mail, g, || MailStore::open(&path).ok()) else {
             self.mail.version = None;
             return;
@@ -410,6 +452,7 @@ impl Watcher {
                     text: frame_text("agent_state", &payload),
                     event_id: None,
                     mail_seq: None,
+                    reset: None,
                 });
             }
         }
@@ -427,6 +470,7 @@ impl Watcher {
                 text: frame_text("run", &r),
                 event_id: None,
                 mail_seq: None,
+                reset: None,
             });
         }
     }

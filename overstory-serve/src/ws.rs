@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::ApiError;
-use crate::feed::{Frame, event_frame, frame_text, mail_frame};
+use crate::feed::{Db, Frame, event_frame, frame_text, mail_frame};
 use crate::state::ServeState;
 
 /// How long one frame may take to send before the socket counts as stuck.
@@ -160,7 +160,15 @@ impl Socket {
         }
     }
 
-    fn wants(&self, f: &Frame) -> bool {
+    fn wants(&mut self, f: &Frame) -> bool {
+        match f.reset {
+            Some(Db::Events) => self.sent_event = i64::MIN,
+            Some(Db::Mail) => self.sent_mail = i64::MIN,
+            None => {}
+        }
+        if f.reset.is_some() {
+            return true;
+        }
         if f.event_id.is_some_and(|id| id <= self.sent_event)
             || f.mail_seq.is_some_and(|s| s <= self.sent_mail)
         {

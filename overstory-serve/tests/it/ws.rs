@@ -254,3 +254,23 @@ async fn stopping_the_server_closes_open_sockets() {
     .await;
     assert!(end.is_ok(), "the socket was closed");
 }
+
+#[tokio::test]
+async fn a_replaced_mail_db_is_followed_from_its_first_row() {
+    let f = Fixture::start().await;
+    let mut ws = connect(&f, "mail=true").await;
+    ready(&mut ws).await;
+    for i in 0..3 {
+        send_mail(&f.layout, "lead-1", "builder-1", &format!("old{i}"));
+    }
+    for _ in 0..3 {
+        next_of(&mut ws, "mail").await;
+    }
+    // `ov clean --mail` removes the database; a new one starts at rowid 1.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", f.layout.mail_db().display()));
+    }
+    let id = send_mail(&f.layout, "lead-1", "builder-1", "new");
+    let m = next_of(&mut ws, "mail").await;
+    assert_eq!(m["payload"]["message"]["id"], id.as_str());
+}
