@@ -233,6 +233,12 @@ pub(crate) async fn check_complete(State(state): State<ServeState>) -> Result<Re
 /// agent host).
 pub(crate) async fn start(State(state): State<ServeState>) -> Result<Response, ApiError> {
     let layout = state.layout().clone();
+    let probe = layout.clone();
+    if let Some(row) = blocking(move || active_row(&probe)).await? {
+        return Ok(api::ok(json!({
+            "started": false, "alreadyRunning": true, "pid": row.pid, "runId": row.run_id,
+        })));
+    }
     let ov = ov(&state)?;
     // `persistent::start` must not run inside an async runtime's context.
     let (tx, rx) = tokio::sync::oneshot::channel();

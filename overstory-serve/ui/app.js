@@ -94,6 +94,10 @@ class Live {
     ws.onmessage = (m) => {
       const f = json(m.data);
       if (!f) return;
+      if (f.type === "reset") {
+        // A database was replaced: its ids start again.
+        if (f.payload.database === "events") this.afterEventId = null; else this.afterMailSeq = null;
+      }
       if (f.type === "event" && f.payload && typeof f.payload.id === "number")
         this.afterEventId = Math.max(this.afterEventId ?? 0, f.payload.id);
       if (f.type === "mail" && typeof f.payload.seq === "number")

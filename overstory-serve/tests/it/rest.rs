@@ -283,6 +283,11 @@ async fn coordinator_state_without_a_session_is_not_running() {
     assert_eq!(b["data"]["runId"], "run-1");
     assert_eq!(b["data"]["tmuxSession"], Value::Null);
     assert_eq!(b["data"]["headless"], true);
+    let (_, b) = f.post("/api/coordinator/start", &json!({})).await;
+    assert_eq!(
+        b["data"],
+        json!({"started": false, "alreadyRunning": true, "pid": null, "runId": "run-1"})
+    );
     // No ov executable in this fixture: send cannot reach the coordinator.
     let (s, _) = f
         .post("/api/coordinator/send", &json!({"subject": "s"}))
