@@ -227,3 +227,74 @@ async fn doctor_finds_the_running_server_by_its_health_envelope() {
     );
     assert!(port.message.contains(&f.base), "{}", port.message);
 }
+
+#[tokio::test]
+async fn an_embedder_serves_another_ui_dir_without_escaping_it() {
+    use std::io::{Read as _, Write as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let layout = overstory_core::Layout::new(dir.path().join("project"));
+    std::fs::create_dir_all(layout.dir()).unwrap();
+    let ui = dir.path().join("ui");
+    std::fs::create_dir_all(ui.join("assets")).unwrap();
+    std::fs::write(ui.join("index.html"), "<p>custom build</p>").unwrap();
+    std::fs::write(ui.join("assets/main.js"), "console.log(1)").unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "do not serve").unwrap();
+    let mut opts = overstory_serve::ServeOptions::new(layout, "tok");
+    opts.ui_dir = Some(ui);
+    let state = overstory_serve::ServeState::new(opts);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(overstory_serve::serve(
+        listener,
+        overstory_serve::router(state.clone()),
+        state,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let base = format!("http://127.0.0.1:{port}");
+    let r = client()
+        .get(format!("{base}/deep/link"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.text().await.unwrap(),
+        "<p>custom build</p>",
+        "SPA fallback"
+    );
+    let r = client()
+        .get(format!("{base}/assets/main.js"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    // A raw path that climbs out of the directory is refused.
+    let raw = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "GET /../secret.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert!(!raw.contains("do not serve"), "{raw}");
+    assert!(
+        raw.starts_with("HTTP/1.1 403") || raw.starts_with("HTTP/1.1 400"),
+        "{raw}"
+    );
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
