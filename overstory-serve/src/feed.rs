@@ -51,6 +51,18 @@ pub(crate) struct Frame {
     /// A database was replaced and its ids start again: every socket gets
     /// this frame and forgets the ids it sent from that database.
     pub reset: Option<Db>,
+    /// For a text event (streamed assistant text): its batching key
+    /// (`<agent>:<session>`) and the event's JSON, so sockets can send a
+    /// burst as one batched frame.
+    pub text_event: Option<(String, String)>,
+}
+
+/// Returns whether `e` is streamed text: type `text`, or data that is a
+/// JSON object with a `delta` key.
+pub(crate) fn is_text(e: &StoredEvent) -> bool {
+    e.event_type == "text"
+        || e.data_json()
+            .is_some_and(|d| d.as_object().is_some_and(|o| o.contains_key("delta")))
 }
 
 /// Which database a [`Frame::reset`] is about.
@@ -74,6 +86,7 @@ fn reset_frame(db: Db) -> Frame {
         event_id: None,
         mail_seq: None,
         reset: Some(db),
+        text_event: None,
     }
 }
 
@@ -89,12 +102,19 @@ pub(crate) fn event_frame(e: &StoredEvent) -> Frame {
     if let Some(run) = &e.run_id {
         rooms.push(format!("run:{run}"));
     }
+    let text_event = is_text(e).then(|| {
+        (
+            format!("{}:{}", e.agent_name, e.session_id.as_deref().unwrap_or("")),
+            serde_json::to_string(e).unwrap_or_default(),
+        )
+    });
     Frame {
         rooms,
         text: frame_text("event", e),
         event_id: Some(e.id),
         mail_seq: None,
         reset: None,
+        text_event,
     }
 }
 
@@ -110,6 +130,7 @@ pub(crate) fn mail_frame(seq: i64, m: &MailMessage) -> Frame {
         event_id: None,
         mail_seq: Some(seq),
         reset: None,
+        text_event: None,
     }
 }
 
@@ -133,6 +154,7 @@ impl Publisher {
             event_id: None,
             mail_seq: None,
             reset: None,
+            text_event: None,
         }));
     }
 }
@@ -453,6 +475,7 @@ impl Watcher {
                     event_id: None,
                     mail_seq: None,
                     reset: None,
+                    text_event: None,
                 });
             }
         }
@@ -471,6 +494,7 @@ impl Watcher {
                 event_id: None,
                 mail_seq: None,
                 reset: None,
+                text_event: None,
             });
         }
     }

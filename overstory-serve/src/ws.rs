@@ -32,6 +32,10 @@ use crate::state::ServeState;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle socket is pinged.
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// How long streamed text is gathered into one batched frame.
+const BATCH_WINDOW: Duration = Duration::from_millis(250);
+/// The most text events one batched frame carries.
+const BATCH_MAX: usize = 200;
 /// The most history rows one socket replays.
 const REPLAY_MAX: usize = 10_000;
 
@@ -81,6 +85,7 @@ pub(crate) async fn upgrade(
             rooms: HashSet::from([room]),
             sent_event: i64::MIN,
             sent_mail: i64::MIN,
+            batch: Batch::default(),
         }
         .run(after_event, after_mail)
         .await;
@@ -93,6 +98,15 @@ struct Socket {
     rooms: HashSet<String>,
     sent_event: i64,
     sent_mail: i64,
+    batch: Batch,
+}
+
+/// Text events waiting to go out as one `{"batched":true}` frame.
+#[derive(Default)]
+struct Batch {
+    key: Option<String>,
+    events: Vec<String>,
+    deadline: Option<tokio::time::Instant>,
 }
 
 enum Replay {
@@ -124,7 +138,7 @@ impl Socket {
             tokio::select! {
                 frame = rx.recv() => match frame {
                     Ok(f) => {
-                        if self.wants(&f) && !self.send_frame(&f).await {
+                        if self.wants(&f) && !self.deliver(&f).await {
                             return;
                         }
                     }
@@ -148,8 +162,14 @@ impl Socket {
                     Some(Ok(_)) => {}
                 },
                 _ = shutdown.changed() => {
+                    self.flush().await;
                     self.close(1001, "Server stopping").await;
                     return;
+                }
+                () = until(self.batch.deadline) => {
+                    if !self.flush().await {
+                        return;
+                    }
                 }
                 _ = ping.tick() => {
                     if !self.send(Message::Ping(Default::default())).await {
@@ -182,6 +202,47 @@ impl Socket {
             tokio::time::timeout(SEND_TIMEOUT, self.socket.send(m)).await,
             Ok(Ok(()))
         )
+    }
+
+    /// Sends a live frame: streamed text joins the batch (sent after
+    /// 250 ms, or when another agent's text or any other frame comes, so
+    /// the room's order is kept); everything else flushes it and goes out.
+    async fn deliver(&mut self, f: &Frame) -> bool {
+        if let Some((key, json)) = &f.text_event {
+            if self.batch.key.as_ref().is_some_and(|k| k != key) && !self.flush().await {
+                return false;
+            }
+            if let Some(id) = f.event_id {
+                self.sent_event = self.sent_event.max(id);
+            }
+            self.batch.key = Some(key.clone());
+            self.batch.events.push(json.clone());
+            self.batch
+                .deadline
+                .get_or_insert_with(|| tokio::time::Instant::now() + BATCH_WINDOW);
+            if self.batch.events.len() >= BATCH_MAX {
+                return self.flush().await;
+            }
+            return true;
+        }
+        if !self.flush().await {
+            return false;
+        }
+        self.send_frame(f).await
+    }
+
+    /// Sends the waiting text events as one batched frame.
+    async fn flush(&mut self) -> bool {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.events.is_empty() {
+            return true;
+        }
+        let text = format!(
+            r#"{{"type":"event","ts":{},"payload":{{"batched":true,"events":[{}]}}}}"#,
+            Value::String(overstory_core::clock::now_rfc3339()),
+            batch.events.join(",")
+        );
+        self.send(Message::Text(Utf8Bytes::from(text))).await
     }
 
     async fn send_frame(&mut self, f: &Frame) -> bool {
@@ -317,4 +378,12 @@ fn history(layout: &overstory_core::Layout, rooms: &[String], from: Replay) -> V
         }
     }
     out
+}
+
+/// Completes at `deadline`, or never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }

@@ -98,8 +98,10 @@ class Live {
         // A database was replaced: its ids start again.
         if (f.payload.database === "events") this.afterEventId = null; else this.afterMailSeq = null;
       }
-      if (f.type === "event" && f.payload && typeof f.payload.id === "number")
-        this.afterEventId = Math.max(this.afterEventId ?? 0, f.payload.id);
+      if (f.type === "event") {
+        const ids = f.payload.batched ? f.payload.events.map((e) => e.id) : [f.payload.id];
+        for (const id of ids) if (typeof id === "number") this.afterEventId = Math.max(this.afterEventId ?? 0, id);
+      }
       if (f.type === "mail" && typeof f.payload.seq === "number")
         this.afterMailSeq = Math.max(this.afterMailSeq ?? 0, f.payload.seq);
       try { this.onFrame(f); } catch (e) { console.error("frame handler", e); }
@@ -284,7 +286,10 @@ async function agentPage(app, name) {
   render();
   const maxId = Math.max(0, ...events.keys());
   const live = new Live("agent=" + encodeURIComponent(name), (f) => {
-    if (f.type === "event") { events.set(f.payload.id, f.payload); render(); }
+    if (f.type === "event") {
+      for (const e of f.payload.batched ? f.payload.events : [f.payload]) events.set(e.id, e);
+      render();
+    }
     else if (f.type === "agent_state") showMeta(f.payload.agent);
   });
   live.afterEventId = maxId;
@@ -489,7 +494,9 @@ async function coordinatorPage(app) {
     if (f.type === "mail") {
       const m = f.payload.message;
       if ((m.from === "operator" && m.to === "coordinator") || (m.from === "coordinator" && m.to === "operator")) { turns.set(m.id, m); renderChat(); }
-    } else if (f.type === "event") { out.append(eventRow(f.payload)); }
+    } else if (f.type === "event") {
+      for (const e of f.payload.batched ? f.payload.events : [f.payload]) out.append(eventRow(e));
+    }
     else if (f.type === "agent_state") refreshState();
   });
   const tick = setInterval(refreshState, 5000);

@@ -274,3 +274,43 @@ async fn a_replaced_mail_db_is_followed_from_its_first_row() {
     let m = next_of(&mut ws, "mail").await;
     assert_eq!(m["payload"]["message"]["id"], id.as_str());
 }
+
+#[tokio::test]
+async fn streamed_text_is_batched_and_never_overtaken() {
+    let f = Fixture::start().await;
+    let mut ws = connect(&f, "agent=builder-1").await;
+    ready(&mut ws).await;
+    let mut store = EventStore::open(&f.layout.events_db()).unwrap();
+    let text = |d: &str| {
+        NewEvent::new("builder-1", EventType::Progress)
+            .session(Some("s1".into()))
+            .data(&serde_json::json!({"delta": d}))
+    };
+    store
+        .insert_many(&[
+            text("a"),
+            text("b"),
+            text("c"),
+            NewEvent::new("builder-1", EventType::ToolStart),
+        ])
+        .unwrap();
+    let batched = next_of(&mut ws, "event").await;
+    assert_eq!(batched["payload"]["batched"], true, "{batched}");
+    let deltas: Vec<String> = batched["payload"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(e["data"].as_str().unwrap()).unwrap()["delta"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(deltas, ["a", "b", "c"]);
+    let tool = next_of(&mut ws, "event").await;
+    assert_eq!(
+        tool["payload"]["eventType"], "tool_start",
+        "the tool event comes after the text it followed"
+    );
+}
