@@ -12,6 +12,8 @@ use crate::feed::Feed;
 
 /// How many `coordinator/ask` long-polls may wait at once.
 const MAX_ASKS: usize = 4;
+/// How many WebSockets may be open at once.
+const MAX_SOCKETS: usize = 256;
 
 /// The choices of a server. Build with [`ServeOptions::new`].
 #[derive(Debug, Clone)]
@@ -66,6 +68,7 @@ struct Inner {
     shutdown_tx: watch::Sender<bool>,
     shutdown_rx: watch::Receiver<bool>,
     asks: Semaphore,
+    sockets: Arc<Semaphore>,
 }
 
 impl ServeState {
@@ -82,6 +85,7 @@ impl ServeState {
                 shutdown_tx,
                 shutdown_rx,
                 asks: Semaphore::new(MAX_ASKS),
+                sockets: Arc::new(Semaphore::new(MAX_SOCKETS)),
             }),
         }
     }
@@ -126,6 +130,10 @@ impl ServeState {
 
     pub(crate) fn asks(&self) -> &Semaphore {
         &self.inner.asks
+    }
+
+    pub(crate) fn socket_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.sockets.clone().try_acquire_owned().ok()
     }
 
     /// Tells open WebSockets to close, so a graceful shutdown can finish.

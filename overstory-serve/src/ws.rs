@@ -78,7 +78,15 @@ pub(crate) async fn upgrade(
         )
         .into_response();
     };
+    let Some(permit) = state.socket_permit() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many open WebSockets; close some pages and retry",
+        )
+        .into_response();
+    };
     ws.on_upgrade(move |socket| async move {
+        let _permit = permit;
         Socket {
             socket,
             state,
