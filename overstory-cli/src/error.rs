@@ -494,6 +494,33 @@ impl From<overstory_merge::MergeError> for CliError {
     }
 }
 
+impl From<overstory_serve::ServeError> for CliError {
+    fn from(e: overstory_serve::ServeError) -> Self {
+        use overstory_serve::ServeError as E;
+        let hint = match &e {
+            E::RemoteRefused { .. } => Some(
+                "Add --allow-remote to listen beyond this machine (requests still need the token)"
+                    .to_owned(),
+            ),
+            E::AlreadyRunning { url, .. } => Some(match url {
+                Some(u) => format!(
+                    "It serves {u}; open the URL in .overstory/serve.json, or stop it first"
+                ),
+                None => "Stop it first, or open the URL in .overstory/serve.json".to_owned(),
+            }),
+            E::Bind { .. } => {
+                Some("Pick another port with --port, or --port 0 for a free one".to_owned())
+            }
+            _ => None,
+        };
+        let err = Self::from_lib(e.code(), &e);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
 impl From<overstory_turn::host::HostError> for CliError {
     fn from(e: overstory_turn::host::HostError) -> Self {
         use overstory_turn::host::HostError as E;

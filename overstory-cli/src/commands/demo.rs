@@ -29,6 +29,9 @@ pub struct DemoArgs {
     /// Give up (and clean up) after this many seconds
     #[arg(long, value_name = "secs", default_value_t = 60)]
     pub timeout: u64,
+    /// Serve the demo's project to a browser while it runs (see 'ov serve')
+    #[arg(long)]
+    pub serve: bool,
     /// Test hook: builders stall forever (exercises the timeout and cleanup)
     #[arg(long, hide = true)]
     pub stall_builders: bool,
@@ -53,12 +56,36 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<Output, CliError> {
     let style = ctx.style;
     // Progress is not the result: --json and -q keep stdout to the summary.
     let live = !ctx.json && !ctx.quiet;
+    // --serve needs the project's path before the demo starts: pick it.
+    let scratch = (args.serve && opts.dir.is_none())
+        .then(|| std::env::temp_dir().join(format!("ov-demo-serve-{}", std::process::id())));
+    if scratch.is_some() {
+        opts.dir.clone_from(&scratch);
+    }
+    let mut served: Option<super::serve::Background> = None;
     let mut printer = |p: &Progress| {
         if live {
             output::print_raw(&progress_line(p, style));
         }
+        if let (true, None, "init", Some(dir)) = (args.serve, &served, p.kind, &opts.dir) {
+            match super::serve::Background::start(
+                overstory_core::Layout::new(dir),
+                Some(opts.ov_program.clone()),
+            ) {
+                Ok(b) => {
+                    output::eprint_line(&format!("ov serve: watch the swarm at {}", b.info.url));
+                    served = Some(b);
+                }
+                Err(e) => output::eprint_line(&format!("! ov serve did not start: {}", e.message)),
+            }
+        }
     };
-    let summary = run_demo(&opts, &mut printer)?;
+    let summary = run_demo(&opts, &mut printer);
+    drop(served);
+    if let Some(dir) = scratch.filter(|_| !args.keep) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let summary = summary?;
     let data = crate::output::to_json(&summary)?;
     Ok(Output::new("demo")
         .raw(summary_text(&summary, style))

@@ -34,6 +34,7 @@ mod prime;
 mod replay;
 mod run;
 mod scripted_agent;
+mod serve;
 mod sling;
 mod spec;
 mod status;
@@ -73,6 +74,8 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Show the current run, or list, show and complete runs
     Run(run::RunArgs),
+    /// Serve the fleet, mail and agent timelines to a browser, live
+    Serve(serve::ServeArgs),
     /// Show agents, worktrees, mail and the merge queue
     Status(status::StatusArgs),
     /// Show an agent's timeline
@@ -148,6 +151,7 @@ impl Command {
             Command::Log(_) => "log".into(),
             Command::Replay(_) => "replay".into(),
             Command::Run(a) => a.envelope_name().into(),
+            Command::Serve(_) => "serve".into(),
             Command::Status(_) => "status".into(),
             Command::Trace(_) => "trace".into(),
             // The original's mail errors name the program, not the command.
@@ -195,6 +199,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Log(args) => log::run(ctx, args),
         Command::Replay(args) => replay::run(ctx, args),
         Command::Run(args) => run::run(ctx, args),
+        Command::Serve(args) => serve::run(ctx, args),
         Command::Status(args) => status::run(ctx, args),
         Command::Trace(args) => trace::run(ctx, args),
         Command::Mail(args) => mail::run(ctx, args),

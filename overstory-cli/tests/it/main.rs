@@ -38,6 +38,7 @@ mod project;
 mod replay;
 mod run;
 mod scripted_agent;
+mod serve;
 mod sessions_support;
 mod sling;
 mod spec;
