@@ -43,6 +43,7 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> Result<Output, CliError> {
     let mut opts = DoctorOptions::default();
     opts.category = args.category;
     opts.fix = args.fix;
+    opts.ov_program = ctx.ov_exe().ok();
     let report = doctor::run(&layout, &opts);
     let text = render(&report, ctx.verbose, ctx.style);
     let out = Output::new("doctor").data_of(&report)?.raw(text);

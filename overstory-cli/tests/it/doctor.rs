@@ -243,10 +243,10 @@ fn fix_creates_a_missing_dir_and_removes_a_stale_pid_file() {
         fixed.iter().any(|f| f.contains("watchdog.pid")),
         "{fixed:?}"
     );
-    // The fleet-level repair is said, not skipped.
+    // The fleet-level repair ran and found nothing left to do.
     assert_eq!(
         find(&after, "consistency", "fleet repair")["status"],
-        "warn"
+        "pass"
     );
 
     let again = doctor(&repo, &["--fix"]).ok().json();
@@ -289,4 +289,65 @@ fn fix_migrates_a_database_missing_a_column_and_keeps_its_rows() {
         .unwrap();
     assert_eq!(n, 1, "the row is kept");
     assert!(Path::new(&path).exists());
+}
+
+/// Issue 12: doctor reports what a kill -9 left (here a sling that died
+/// after reserving its row and worktree), and `--fix` repairs it through the
+/// reconciler, so the next sling of that name works.
+#[test]
+fn fix_rolls_back_a_dead_sling_through_the_reconciler() {
+    use overstory_fleet::reconcile::SlingMarker;
+    use overstory_fleet::{SlingRequest, sling};
+
+    let repo = initialized_repo();
+    let root = repo.path().canonicalize().unwrap();
+    let layout = Layout::new(&root);
+    let config = overstory_core::Config::load(&root).unwrap().config;
+    let mut req = SlingRequest::new(
+        layout.clone(),
+        config,
+        "task-d".parse().unwrap(),
+        "/bin/true".into(),
+    );
+    req.name = Some("builder-d".parse().unwrap());
+    req.runtime = Some("scripted".into());
+    req.force_hierarchy = true;
+    let report = sling(&req).unwrap();
+    // The sling "died": its marker names a process that has exited.
+    let mut marker = SlingMarker::this_process(&report.session_id);
+    marker.pid = i32::try_from(dead_pid()).unwrap();
+    let agent = overstory_core::AgentName::new("builder-d").unwrap();
+    marker.write(&layout, &agent).unwrap();
+    assert!(layout.agent_worktree(&agent).exists());
+
+    let before = doctor(&repo, &[]).json();
+    let dead = find(&before, "consistency", "fleet repair: dead sling");
+    assert_eq!(dead["status"], "warn", "{before:#}");
+    assert!(
+        dead["message"]
+            .as_str()
+            .unwrap()
+            .contains("ov doctor --fix"),
+        "{dead}"
+    );
+    assert!(
+        layout.agent_worktree(&agent).exists(),
+        "doctor without --fix changed nothing"
+    );
+
+    let after = doctor(&repo, &["--fix"]).json();
+    let dead = find(&after, "consistency", "fleet repair: dead sling");
+    assert_eq!(dead["status"], "pass", "{after:#}");
+    assert_eq!(dead["fixed"], true);
+    assert!(
+        !layout.agent_worktree(&agent).exists(),
+        "the worktree was rolled back"
+    );
+    let row = overstory_sessions::SessionStore::open(&layout.sessions_db())
+        .unwrap()
+        .get("builder-d")
+        .unwrap();
+    assert!(row.is_none(), "the booting row was rolled back: {row:?}");
+    // And the name is free again.
+    sling(&req).unwrap();
 }

@@ -165,6 +165,10 @@ pub struct DoctorOptions {
     pub category: Option<Category>,
     /// Apply the safe repairs, then check again.
     pub fix: bool,
+    /// The running `ov`: with `fix`, the reconciler starts dispatchers for
+    /// agents whose mail is stranded with it (`None`: that repair is only
+    /// reported).
+    pub ov_program: Option<std::path::PathBuf>,
 }
 
 /// How many checks ended each way.
@@ -270,7 +274,11 @@ pub fn run(layout: &Layout, opts: &DoctorOptions) -> DoctorReport {
         .map_or_else(|| Category::ALL.to_vec(), |c| vec![c]);
     let first = collect(layout, &categories);
     if !opts.fix {
-        return DoctorReport::new(first.into_iter().map(|f| f.check).collect(), Vec::new());
+        let mut checks: Vec<Check> = first.into_iter().map(|f| f.check).collect();
+        if categories.contains(&Category::Consistency) {
+            checks.extend(fleet_repair(layout, opts));
+        }
+        return DoctorReport::new(checks, Vec::new());
     }
     let mut fixed = Vec::new();
     let mut repaired: Vec<Check> = Vec::new();
@@ -319,26 +327,104 @@ pub fn run(layout: &Layout, opts: &DoctorOptions) -> DoctorReport {
     }
     checks.extend(failed_fixes);
     if categories.contains(&Category::Consistency) {
-        checks.push(fleet_repair(layout));
+        let repairs = fleet_repair(layout, opts);
+        fixed.extend(
+            repairs
+                .iter()
+                .filter(|c| c.fixed)
+                .map(|c| c.message.clone()),
+        );
+        checks.extend(repairs);
     }
     DoctorReport::new(checks, fixed)
 }
 
-/// The fleet-level half of `--fix`: rows, processes and worktrees a kill -9
-/// left inconsistent. That is the reconciler's job, not a file fix.
-fn fleet_repair(_layout: &Layout) -> Check {
-    // TODO(lead): wire the reconciler here once it lands, roughly
-    //     let report = crate::reconcile::reconcile(&project, ReconcileOptions { dry_run: false });
-    // and turn its report into checks (category "consistency", `fixed: true`
-    // for what it repaired) and entries of `fixed`. Until then --fix says
-    // plainly that it did not do this part.
-    Check::warn(
-        "consistency",
-        "fleet repair",
-        "ov doctor --fix repaired files only: the fleet-level repair (rolling back dead slings, \
-         restarting dispatchers for unread mail, killing orphaned process groups) is not wired into \
-         this build yet; stop or clean affected agents with ov stop <agent> / ov clean",
-    )
+/// The fleet-level half: rows, processes and worktrees a kill -9 left
+/// inconsistent, through the reconciler (the same one every watchdog tick
+/// runs). Without `fix` it only says what it would do.
+fn fleet_repair(layout: &Layout, opts: &DoctorOptions) -> Vec<Check> {
+    use crate::reconcile::{self, ActionKind, ReconcileOptions};
+    const CATEGORY: &str = "consistency";
+    let config = Config::load(layout.root())
+        .map(|l| l.config)
+        .unwrap_or_else(|_| Config::defaults_for(layout.root()));
+    let mut ropts = opts
+        .ov_program
+        .as_ref()
+        .map_or_else(ReconcileOptions::default, ReconcileOptions::new);
+    ropts.dry_run = !opts.fix;
+    let report = match reconcile::reconcile(layout, &config, &ropts) {
+        Ok(r) => r,
+        Err(e) => {
+            // The unreadable database is already a failed `databases` check.
+            return vec![Check::warn(
+                CATEGORY,
+                "fleet repair",
+                format!(
+                    "Skipped: the reconciler could not read the fleet ({}); repair the databases first",
+                    overstory_core::error::chain_text(&e)
+                ),
+            )];
+        }
+    };
+    if report.is_clean() {
+        return vec![Check::pass(
+            CATEGORY,
+            "fleet repair",
+            "No dead sling, stranded mail, orphaned process or stale file found",
+        )];
+    }
+    report
+        .actions
+        .iter()
+        .map(|a| {
+            let who = a
+                .agent
+                .as_deref()
+                .map(|n| format!("{n}: "))
+                .unwrap_or_default();
+            let name = format!("fleet repair: {}", kind_name(a.kind));
+            let report_only = a.kind == ActionKind::OrphanWorktree;
+            if let Some(e) = &a.error {
+                Check::fail(
+                    CATEGORY,
+                    &name,
+                    format!("{who}{} failed: {e}; repair it by hand", a.detail),
+                )
+            } else if a.applied {
+                let mut c = Check::pass(CATEGORY, &name, format!("{who}{}", a.detail));
+                c.fixed = true;
+                c
+            } else if report_only {
+                Check::warn(
+                    CATEGORY,
+                    &name,
+                    format!(
+                        "{who}{} (kept; remove it with ov worktree clean once merged)",
+                        a.detail
+                    ),
+                )
+            } else {
+                Check::warn(
+                    CATEGORY,
+                    &name,
+                    format!("{who}{}; run ov doctor --fix to repair", a.detail),
+                )
+            }
+        })
+        .collect()
+}
+
+fn kind_name(kind: crate::reconcile::ActionKind) -> &'static str {
+    use crate::reconcile::ActionKind as K;
+    match kind {
+        K::SlingRolledBack => "dead sling",
+        K::DispatcherStarted => "stranded mail",
+        K::OrphanKilled => "orphaned process",
+        K::StaleFileRemoved => "stale file",
+        K::CurrentRunCleared => "finished current run",
+        K::OrphanWorktree => "worktree without a session",
+    }
 }
 
 #[cfg(test)]
