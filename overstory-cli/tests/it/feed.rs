@@ -25,7 +25,7 @@ fn feed_shows_recent_events_with_compact_labels() {
         "default since is 5 minutes ago"
     );
     let out = stdout(&p.ov(&["feed"]));
-    assert!(out.contains("TOOL+ builder-1       tool=Bash"), "{out}");
+    assert!(out.contains("TOOL+ builder-1       Bash"), "{out}");
     let o = p.ov(&["feed", "--interval", "100"]);
     assert_eq!(o.status.code(), Some(1));
 }
