@@ -119,6 +119,7 @@ pub mod clean;
 pub mod demo;
 mod error;
 pub mod groups;
+pub mod inspect;
 pub mod nudge;
 pub mod persistent;
 pub mod prime;
