@@ -7,8 +7,8 @@
 //!
 //! [`LogFollower`] reads each file from a byte offset it keeps, so a poll
 //! reads only what was appended; a line without its newline yet is left
-//! for the next poll (never lost, never split), a file that shrank (rotated
-//! or truncated) is read again from the start, and every filter of the
+//! for the next poll (never lost, never split), a file that shrank or was
+//! replaced (truncated, rotated) is read again from the start, and every filter of the
 //! query (agent, level, time window) applies to followed lines too.
 
 use std::collections::HashMap;
@@ -218,6 +218,8 @@ pub fn query(layout: &Layout, q: &LogQuery) -> Result<LogReport, SessionError> {
 struct Cursor {
     /// Bytes consumed (always at a line boundary).
     offset: u64,
+    /// The inode read from: a replaced file is read from its start.
+    inode: u64,
 }
 
 /// Follows the logs: [`LogFollower::start`] returns the initial report,
@@ -260,7 +262,11 @@ impl LogFollower {
 
     fn read_new(&mut self) -> Result<Vec<LogEntry>, SessionError> {
         let mut out = Vec::new();
-        for (path, agent) in discover(&self.layout, self.query.agent.as_deref()) {
+        let files = discover(&self.layout, self.query.agent.as_deref());
+        // Forget files that are gone (`ov clean`), so the map cannot grow.
+        self.cursors
+            .retain(|p, _| files.iter().any(|(path, _)| path == p));
+        for (path, agent) in files {
             let cursor = self.cursors.entry(path.clone()).or_default();
             read_appended(&path, &agent, cursor, &self.query, &mut out)?;
         }
@@ -283,13 +289,15 @@ fn read_appended(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(SessionError::io("open the log file", path)(e)),
     };
-    let len = f
+    let meta = f
         .metadata()
-        .map_err(SessionError::io("read the log file", path))?
-        .len();
-    if len < cursor.offset {
-        // Truncated or replaced: start over.
+        .map_err(SessionError::io("read the log file", path))?;
+    let len = meta.len();
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    if len < cursor.offset || inode != cursor.inode {
+        // Truncated or replaced (rotated): start over.
         cursor.offset = 0;
+        cursor.inode = inode;
     }
     if len == cursor.offset {
         return Ok(());
@@ -318,6 +326,7 @@ fn read_appended(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     #[test]
     fn ages_and_times_both_parse() {
@@ -346,5 +355,64 @@ mod tests {
         .unwrap();
         assert_eq!((e.event(), e.level()), ("tool.start", "warn"));
         assert_eq!(e.summary(), "toolName=Bash");
+    }
+
+    fn line(ts: &str, event: &str) -> String {
+        format!("{{\"timestamp\":\"{ts}\",\"level\":\"info\",\"event\":\"{event}\"}}\n")
+    }
+
+    #[test]
+    fn follower_survives_truncation_and_waits_for_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let logs = layout.logs_dir().join("builder-1").join("s1");
+        std::fs::create_dir_all(&logs).unwrap();
+        let file = logs.join(EVENTS_FILE);
+        std::fs::write(
+            &file,
+            line("2026-01-01T00:00:00Z", "a") + &line("2026-01-01T00:00:01Z", "b"),
+        )
+        .unwrap();
+        let (report, mut f) = LogFollower::start(&layout, LogQuery::default()).unwrap();
+        assert_eq!(report.entries.len(), 2);
+        assert!(f.poll().unwrap().is_empty(), "nothing new");
+
+        let c = line("2026-01-01T00:00:02Z", "c");
+        let (head, tail) = c.split_at(10);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap()
+            .write_all(head.as_bytes())
+            .unwrap();
+        assert!(f.poll().unwrap().is_empty(), "a torn line waits");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap()
+            .write_all(tail.as_bytes())
+            .unwrap();
+        let got = f.poll().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].event(), "c");
+
+        // Truncated: shorter than what was read; read again from the start.
+        std::fs::write(&file, line("2026-01-01T00:00:03Z", "d")).unwrap();
+        let got = f.poll().unwrap();
+        assert_eq!(got.iter().map(LogEntry::event).collect::<Vec<_>>(), ["d"]);
+
+        // Replaced by a longer file (rotation): the new file from its start.
+        let fresh = logs.join("fresh");
+        std::fs::write(
+            &fresh,
+            line("2026-01-01T00:00:04Z", "e") + &line("2026-01-01T00:00:05Z", "f"),
+        )
+        .unwrap();
+        std::fs::rename(&fresh, &file).unwrap();
+        let got = f.poll().unwrap();
+        assert_eq!(
+            got.iter().map(LogEntry::event).collect::<Vec<_>>(),
+            ["e", "f"]
+        );
     }
 }
