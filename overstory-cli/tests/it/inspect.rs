@@ -334,6 +334,7 @@ fn a_headless_turn_reads_as_text_in_inspect_and_the_timelines() {
     assert!(text.contains("← lead-1: Write the notes"), "{text}");
 
     let trace = h.ov(&["trace", "builder-7"]).ok().stdout;
+    eprintln!("{text}\n{trace}");
     for want in [
         "Bash  git status --short  (",
         "Bash done",

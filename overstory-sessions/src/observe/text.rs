@@ -171,7 +171,7 @@ pub fn assistant_text(e: &StoredEvent) -> Option<String> {
 /// [`describe_all`] to also pair the turn runner's `tool_use` and
 /// `tool_result` rows by call id.
 pub fn describe(e: &StoredEvent, width: usize) -> String {
-    fit(&describe_with(e, None), width)
+    fit(&describe_with(e, None, width), width)
 }
 
 /// Describes every event of `events` (oldest first) like [`describe`],
@@ -182,7 +182,7 @@ pub fn describe_all(events: &[StoredEvent], width: usize) -> Vec<String> {
     events
         .iter()
         .enumerate()
-        .map(|(i, e)| fit(&describe_with(e, pairs.get(&i)), width))
+        .map(|(i, e)| fit(&describe_with(e, pairs.get(&i), width), width))
         .collect()
 }
 
@@ -259,11 +259,11 @@ fn pair_tool_calls(events: &[StoredEvent]) -> HashMap<usize, Paired> {
     out
 }
 
-fn describe_with(e: &StoredEvent, paired: Option<&Paired>) -> String {
+fn describe_with(e: &StoredEvent, paired: Option<&Paired>, width: usize) -> String {
     let d = e.data_json();
     let obj = d.as_ref().and_then(Value::as_object);
     match e.kind() {
-        Some(EventType::ToolStart) => tool_start(e, obj, paired.map(|p| p.ms)),
+        Some(EventType::ToolStart) => tool_start(e, obj, paired.map(|p| p.ms), width),
         Some(EventType::ToolEnd) => tool_end(e, obj, paired),
         Some(EventType::Progress) => {
             match obj.and_then(|m| m.get("text")).and_then(Value::as_str) {
@@ -323,7 +323,14 @@ fn tool_subject(tool: &str, args: &Map<String, Value>) -> Option<String> {
     })
 }
 
-fn tool_start(e: &StoredEvent, obj: Option<&Map<String, Value>>, paired: Option<i64>) -> String {
+/// `Name  subject  (duration)`; a long subject is cut so the duration
+/// still fits in `width`.
+fn tool_start(
+    e: &StoredEvent,
+    obj: Option<&Map<String, Value>>,
+    paired: Option<i64>,
+    width: usize,
+) -> String {
     let name = e
         .tool_name
         .as_deref()
@@ -344,14 +351,18 @@ fn tool_start(e: &StoredEvent, obj: Option<&Map<String, Value>>, paired: Option<
                 .filter(|s| *s != name)
                 .map(|s| s.split_once(": ").map_or(s, |(_, rest)| rest).to_owned())
         });
+    let suffix = e
+        .tool_duration_ms
+        .or(paired)
+        .map(|ms| format!("  ({})", duration(ms)))
+        .unwrap_or_default();
     let mut out = name.to_owned();
     if let Some(s) = subject {
+        let room = width.saturating_sub(name.chars().count() + 2 + suffix.chars().count());
         out.push_str("  ");
-        out.push_str(&s);
+        out.push_str(&fit(&s, room.max(8)));
     }
-    if let Some(ms) = e.tool_duration_ms.or(paired) {
-        out.push_str(&format!("  ({})", duration(ms)));
-    }
+    out.push_str(&suffix);
     out
 }
 
@@ -587,6 +598,18 @@ mod tests {
         let lines = describe_all(&[start, end], 100);
         assert_eq!(lines[0], "Bash  git commit -qm fix  (12 ms)");
         assert_eq!(lines[1], "Bash done  ok  (12 ms)");
+    }
+
+    #[test]
+    fn a_long_command_is_cut_before_its_duration() {
+        let mut e = ev(
+            "tool_start",
+            json!({"type":"tool_use","name":"Bash","input":{"command": "x".repeat(300)}}),
+        );
+        e.tool_duration_ms = Some(5);
+        let d = describe(&e, 40);
+        assert_eq!(d.chars().count(), 40, "{d}");
+        assert!(d.ends_with("…  (5 ms)"), "{d}");
     }
 
     #[test]
