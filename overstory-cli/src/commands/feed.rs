@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use overstory_core::events::{EventFilter, FollowFilter, StoredEvent};
-use overstory_sessions::observe::{self, EventScope, Follower};
+use overstory_sessions::observe::{self, EventScope, Follower, text};
 use serde_json::json;
 
 use super::timeline::{self, AgentColors};
@@ -84,10 +84,11 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
     )?;
     let cursor = follower.cursor();
     let mut colors = AgentColors::default();
-    // Prints a batch; each event is described with the rest of its batch
-    // (a tool call and its result in one batch are paired).
-    let printer = |events: &[StoredEvent], colors: &mut AgentColors| -> bool {
-        let described = timeline::describe_all(events, FEED_WIDTH);
+    // Prints a batch; the describer pairs a tool result with its call even
+    // when the call was printed in an earlier batch.
+    let mut describer = text::Describer::default();
+    let mut printer = |events: &[StoredEvent], colors: &mut AgentColors| -> bool {
+        let described = describer.describe(events, FEED_WIDTH);
         events.iter().zip(described).all(|(e, what)| {
             let text = if ctx.json {
                 output::envelope_line("feed", &json!({"event": e}))

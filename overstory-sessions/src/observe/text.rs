@@ -229,7 +229,27 @@ struct Paired {
 /// Tool calls paired with their results (by `callId`/`toolUseId`): the
 /// index of each row of a pair → what the pair adds to it.
 fn pair_tool_calls(events: &[StoredEvent]) -> HashMap<usize, Paired> {
-    let mut open: HashMap<String, (usize, i64)> = HashMap::new();
+    pair_with(events, &mut HashMap::new())
+}
+
+/// A tool call whose result has not been seen yet.
+#[derive(Debug, Clone)]
+struct OpenCall {
+    /// Its row's index in the batch being described; `None` once that
+    /// batch is done.
+    index: Option<usize>,
+    /// The tool's name.
+    name: Option<String>,
+    /// When it started (ms since the epoch).
+    at_ms: i64,
+}
+
+/// Pairs the tool calls of `events` with their results, also closing
+/// calls still `open` from earlier batches; calls left open stay in it.
+fn pair_with(
+    events: &[StoredEvent],
+    open: &mut HashMap<String, OpenCall>,
+) -> HashMap<usize, Paired> {
     let mut out = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         if !matches!(e.event_type.as_str(), "tool_start" | "tool_end") {
@@ -241,22 +261,65 @@ fn pair_tool_calls(events: &[StoredEvent]) -> HashMap<usize, Paired> {
         };
         if e.event_type == "tool_start" {
             if let Some(id) = str_field(&d, "callId").or_else(|| str_field(&d, "toolUseId")) {
-                open.insert(id.to_owned(), (i, t));
+                let name = e
+                    .tool_name
+                    .clone()
+                    .or_else(|| str_field(&d, "name").map(str::to_owned));
+                open.insert(
+                    id.to_owned(),
+                    OpenCall {
+                        index: Some(i),
+                        name,
+                        at_ms: t,
+                    },
+                );
             }
         } else if let Some(id) = str_field(&d, "toolUseId")
-            && let Some((start, t0)) = open.remove(id)
+            && let Some(call) = open.remove(id)
         {
-            let ms = (t - t0).max(0);
-            let name = events[start].tool_name.clone().or_else(|| {
-                events[start]
-                    .data_json()
-                    .and_then(|d| str_field(&d, "name").map(str::to_owned))
-            });
-            out.insert(start, Paired { ms, name: None });
-            out.insert(i, Paired { ms, name });
+            let ms = (t - call.at_ms).max(0);
+            if let Some(start) = call.index {
+                out.insert(start, Paired { ms, name: None });
+            }
+            out.insert(
+                i,
+                Paired {
+                    ms,
+                    name: call.name,
+                },
+            );
         }
     }
+    for call in open.values_mut() {
+        call.index = None;
+    }
     out
+}
+
+/// Describes events batch after batch, as a live view receives them
+/// (`ov feed --follow`): a tool result names its tool and duration even
+/// when its call came in an earlier batch.
+#[derive(Debug, Default)]
+pub struct Describer {
+    open: HashMap<String, OpenCall>,
+}
+
+impl Describer {
+    /// Calls remembered at most; older unanswered calls are forgotten.
+    const MAX_OPEN: usize = 10_000;
+
+    /// Describes the next batch (oldest first) like [`describe_all`].
+    pub fn describe(&mut self, events: &[StoredEvent], width: usize) -> Vec<String> {
+        if self.open.len() > Self::MAX_OPEN {
+            self.open.clear();
+        }
+        let pairs = pair_with(events, &mut self.open);
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| fit(&describe_with(e, pairs.get(&i), width), width))
+            .collect()
+    }
 }
 
 fn describe_with(e: &StoredEvent, paired: Option<&Paired>, width: usize) -> String {
@@ -610,6 +673,23 @@ mod tests {
         let d = describe(&e, 40);
         assert_eq!(d.chars().count(), 40, "{d}");
         assert!(d.ends_with("…  (5 ms)"), "{d}");
+    }
+
+    #[test]
+    fn a_describer_pairs_across_batches() {
+        let mut start = ev(
+            "tool_start",
+            json!({"type":"tool_use","callId":"toolu_9","name":"Edit","input":{"file_path":"a.rs"}}),
+        );
+        start.tool_name = Some("Edit".into());
+        let mut end = ev(
+            "tool_end",
+            json!({"type":"tool_result","toolUseId":"toolu_9"}),
+        );
+        end.created_at = "2026-03-05T14:52:27.089Z".into();
+        let mut d = Describer::default();
+        assert_eq!(d.describe(&[start], 100), ["Edit  a.rs"]);
+        assert_eq!(d.describe(&[end], 100), ["Edit done  (1.0 s)"]);
     }
 
     #[test]
