@@ -123,6 +123,7 @@ pub mod demo;
 pub mod doctor;
 mod error;
 pub mod groups;
+pub mod inspect;
 pub mod nudge;
 pub mod persistent;
 pub mod prime;

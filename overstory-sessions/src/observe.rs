@@ -5,6 +5,9 @@
 //! commands print `No events data yet.` or an empty list). Queries that
 //! users read as "recent" take the newest N and return them oldest first.
 
+pub mod logs;
+pub mod text;
+
 use overstory_core::events::{EventFilter, EventStore, FollowFilter, StoredEvent};
 use overstory_core::{Layout, ValidationError, clock};
 

@@ -46,16 +46,20 @@ pub fn run(ctx: &Context, args: ErrorsArgs) -> Result<Output, CliError> {
             agents.push(&e.agent_name);
         }
     }
+    let described = timeline::describe_all(&events, timeline::DESCRIPTION_WIDTH);
     for a in agents {
-        let mine: Vec<_> = events.iter().filter(|e| e.agent_name == a).collect();
+        let mine: Vec<_> = events
+            .iter()
+            .zip(&described)
+            .filter(|(e, _)| e.agent_name == a)
+            .collect();
         text.push_str(&format!("\n{a} ({} errors)\n", mine.len()));
-        for e in mine {
+        for (e, what) in mine {
             text.push_str(&format!(
-                "  {} {} {} {}\n",
+                "  {} {} {} {what}\n",
                 timeline::date(&e.created_at),
                 timeline::clock_time(&e.created_at),
                 ctx.style.red("ERROR"),
-                timeline::detail(e, 80)
             ));
         }
     }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use overstory_core::events::{EventFilter, FollowFilter, StoredEvent};
-use overstory_sessions::observe::{self, EventScope, Follower};
+use overstory_sessions::observe::{self, EventScope, Follower, text};
 use serde_json::json;
 
 use super::timeline::{self, AgentColors};
@@ -64,7 +64,8 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
         let mut colors = AgentColors::default();
         let text: String = events
             .iter()
-            .map(|e| line(e, &mut colors, ctx.style))
+            .zip(timeline::describe_all(&events, FEED_WIDTH))
+            .map(|(e, what)| line(e, &what, &mut colors, ctx.style))
             .collect();
         return Ok(Output::new("feed")
             .data(json!({"events": events}))
@@ -83,33 +84,41 @@ pub fn run(ctx: &Context, args: FeedArgs) -> Result<Output, CliError> {
     )?;
     let cursor = follower.cursor();
     let mut colors = AgentColors::default();
-    let printer = |e: &StoredEvent, colors: &mut AgentColors| -> bool {
-        let text = if ctx.json {
-            output::envelope_line("feed", &json!({"event": e}))
-        } else {
-            line(e, colors, ctx.style)
-        };
-        output::print_raw(&text)
+    // Prints a batch; the describer pairs a tool result with its call even
+    // when the call was printed in an earlier batch.
+    let mut describer = text::Describer::default();
+    let mut printer = |events: &[StoredEvent], colors: &mut AgentColors| -> bool {
+        let described = describer.describe(events, FEED_WIDTH);
+        events.iter().zip(described).all(|(e, what)| {
+            let text = if ctx.json {
+                output::envelope_line("feed", &json!({"event": e}))
+            } else {
+                line(e, &what, colors, ctx.style)
+            };
+            output::print_raw(&text)
+        })
     };
-    if let Some(initial) = observe::feed(&layout, &scope, &filter)? {
-        for e in initial.iter().filter(|e| e.id <= cursor) {
-            if !printer(e, &mut colors) {
-                return Ok(Output::silent("feed"));
-            }
+    if let Some(mut initial) = observe::feed(&layout, &scope, &filter)? {
+        initial.retain(|e| e.id <= cursor);
+        if !printer(&initial, &mut colors) {
+            return Ok(Output::silent("feed"));
         }
     }
     let poll_every = Duration::from_millis(u64::try_from(interval).unwrap_or(1000));
     follow
         .run(poll_every, || {
             let events = follower.poll()?;
-            Ok(events.iter().all(|e| printer(e, &mut colors)))
+            Ok(printer(&events, &mut colors))
         })
         .map_err(|e: overstory_sessions::SessionError| CliError::from(e))?;
     Ok(Output::silent("feed"))
 }
 
-/// `HH:MM:SS LABEL agent(15) detail(60)`.
-fn line(e: &StoredEvent, colors: &mut AgentColors, style: Style) -> String {
+/// Width of a feed line's description (the line is at most 110 wide).
+const FEED_WIDTH: usize = 80;
+
+/// `HH:MM:SS LABEL agent(15) description`.
+fn line(e: &StoredEvent, what: &str, colors: &mut AgentColors, style: Style) -> String {
     let label = if e.level == "error" {
         style.red(e.compact_label())
     } else {
@@ -119,6 +128,6 @@ fn line(e: &StoredEvent, colors: &mut AgentColors, style: Style) -> String {
         "{} {label} {} {}\n",
         timeline::clock_time(&e.created_at),
         colors.paint(style, &e.agent_name, 15),
-        timeline::cut(&timeline::detail(e, 60), 60)
+        what
     )
 }

@@ -24,7 +24,9 @@ mod group;
 mod guard;
 mod hooks;
 mod init;
+mod inspect;
 mod log;
+mod logs;
 mod mail;
 mod merge;
 mod metrics;
@@ -70,6 +72,10 @@ pub enum Command {
     Log(log::LogArgs),
     /// Show recent session metrics: tokens, cost, durations, merge tiers
     Metrics(metrics::MetricsArgs),
+    /// Query and follow the agents' logs
+    Logs(logs::LogsArgs),
+    /// Show one agent in depth: state, task, tool calls, mail, tokens, output
+    Inspect(inspect::InspectArgs),
     /// Replay the events of a run or of agents
     Replay(replay::ReplayArgs),
     /// Show the current run, or list, show and complete runs
@@ -149,6 +155,8 @@ impl Command {
             Command::Feed(_) => "feed".into(),
             Command::Log(a) if a.event == "prune" => "log prune".into(),
             Command::Log(_) => "log".into(),
+            Command::Logs(_) => "logs".into(),
+            Command::Inspect(_) => "inspect".into(),
             Command::Replay(_) => "replay".into(),
             Command::Run(a) => a.envelope_name().into(),
             Command::Serve(_) => "serve".into(),
@@ -197,6 +205,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Errors(args) => errors::run(ctx, args),
         Command::Feed(args) => feed::run(ctx, args),
         Command::Log(args) => log::run(ctx, args),
+        Command::Logs(args) => logs::run(ctx, args),
+        Command::Inspect(args) => inspect::run(ctx, args),
         Command::Replay(args) => replay::run(ctx, args),
         Command::Run(args) => run::run(ctx, args),
         Command::Serve(args) => serve::run(ctx, args),

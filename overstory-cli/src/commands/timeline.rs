@@ -2,43 +2,17 @@
 
 use overstory_core::clock;
 use overstory_core::events::StoredEvent;
-use serde_json::Value;
+use overstory_sessions::observe::text;
 
 use crate::output::Style;
 
-/// Cuts `s` to `max` characters plus `…`.
-pub fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max).collect();
-        out.push('…');
-        out
-    }
-}
+/// Width of an event's description in the timelines.
+pub const DESCRIPTION_WIDTH: usize = text::DEFAULT_WIDTH;
 
-/// The detail of an event: `tool=… args=… dur=Nms data=…`, each value cut at `max`.
-pub fn detail(e: &StoredEvent, max: usize) -> String {
-    let mut parts = Vec::new();
-    if let Some(t) = &e.tool_name {
-        parts.push(format!("tool={t}"));
-    }
-    if let Some(a) = e.tool_args.as_deref().filter(|a| *a != "{}") {
-        parts.push(format!("args={}", cut(a, max)));
-    }
-    if let Some(d) = e.tool_duration_ms {
-        parts.push(format!("dur={d}ms"));
-    }
-    if let Some(d) = &e.data {
-        let shown = match serde_json::from_str::<Value>(d) {
-            Ok(Value::Object(m)) if m.len() == 1 && m.contains_key("summary") => {
-                m["summary"].as_str().unwrap_or_default().to_owned()
-            }
-            _ => d.clone(),
-        };
-        parts.push(format!("data={}", cut(&shown, max)));
-    }
-    parts.join(" ")
+/// The readable descriptions of `events` (see
+/// [`overstory_sessions::observe::text`]), one per event.
+pub fn describe_all(events: &[StoredEvent], width: usize) -> Vec<String> {
+    text::describe_all(events, width)
 }
 
 /// `HH:MM:SS` (UTC) of an event.
@@ -106,7 +80,8 @@ pub fn render_timeline(
     let mut colors = AgentColors::default();
     let mut out = String::new();
     let mut day = String::new();
-    for e in events {
+    let described = describe_all(events, DESCRIPTION_WIDTH);
+    for (e, what) in events.iter().zip(described) {
         let d = date(&e.created_at);
         if d != day {
             out.push_str(&style.dim(&format!("--- {d} ---")));
@@ -128,7 +103,7 @@ pub fn render_timeline(
         } else {
             e.full_label().to_owned()
         };
-        out.push_str(&format!("{when:>9} {agent}{label} {}\n", detail(e, 80)));
+        out.push_str(&format!("{when:>9} {agent}{label} {what}\n"));
     }
     out
 }
@@ -139,30 +114,6 @@ pub const NO_EVENTS: &str = "No events data yet.";
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn event(data: &str) -> StoredEvent {
-        StoredEvent {
-            id: 1,
-            run_id: None,
-            agent_name: "a".into(),
-            session_id: None,
-            event_type: "tool_start".into(),
-            tool_name: Some("Bash".into()),
-            tool_args: Some("{}".into()),
-            tool_duration_ms: Some(12),
-            level: "info".into(),
-            data: Some(data.into()),
-            created_at: "2026-03-05T14:52:26.089Z".into(),
-        }
-    }
-
-    #[test]
-    fn long_data_is_cut_with_an_ellipsis() {
-        let long = format!("{{\"summary\":\"{}\"}}", "x".repeat(200));
-        let d = detail(&event(&long), 80);
-        assert_eq!(d, format!("tool=Bash dur=12ms data={}…", "x".repeat(80)));
-        assert_eq!(cut("abc", 3), "abc");
-    }
 
     #[test]
     fn relative_times() {

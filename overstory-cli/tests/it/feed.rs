@@ -25,7 +25,7 @@ fn feed_shows_recent_events_with_compact_labels() {
         "default since is 5 minutes ago"
     );
     let out = stdout(&p.ov(&["feed"]));
-    assert!(out.contains("TOOL+ builder-1       tool=Bash"), "{out}");
+    assert!(out.contains("TOOL+ builder-1       Bash"), "{out}");
     let o = p.ov(&["feed", "--interval", "100"]);
     assert_eq!(o.status.code(), Some(1));
 }
@@ -113,4 +113,52 @@ fn follow_stops_when_stdout_closes() {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     producer.join().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn follow_text_names_a_tool_result_whose_call_came_in_an_earlier_poll() {
+    let p = Project::new();
+    let s = EventStore::open(&p.layout.events_db()).unwrap();
+    let mut child = p
+        .cmd()
+        .args(["feed", "--follow", "--interval", "200"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The turn runner's rows: the call, then (in a later poll) its result.
+    s.insert(
+        &NewEvent::new("builder-1", EventType::ToolStart)
+            .tool("Edit", Some(&serde_json::json!({"file_path": "src/a.rs"})))
+            .data(&serde_json::json!({"type": "tool_use", "callId": "toolu_1",
+                "name": "Edit", "input": {"file_path": "src/a.rs"}})),
+    )
+    .unwrap();
+    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(
+        first.contains("TOOL+ builder-1       Edit  src/a.rs"),
+        "{first}"
+    );
+    s.insert(&NewEvent::new("builder-1", EventType::ToolEnd).data(
+        &serde_json::json!({"type": "tool_result", "toolUseId": "toolu_1",
+                "content": "The file was updated"}),
+    ))
+    .unwrap();
+    let second = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(
+        second.contains("TOOL- builder-1       Edit done  The file was updated  ("),
+        "{second}"
+    );
+    signal_process(i32::try_from(child.id()).unwrap(), Sig::Int).unwrap();
+    assert!(wait_exit(child).success());
 }

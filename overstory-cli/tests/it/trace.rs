@@ -44,7 +44,7 @@ fn trace_resolves_task_ids_and_honours_limit_and_since() {
     assert!(out.contains("Timeline for builder-1"), "{out}");
     assert!(out.contains("2 event(s)"), "{out}");
     assert!(out.contains("--- 2026-01-01 ---"), "{out}");
-    assert!(out.contains("00:00:04 TOOL START tool=Bash"), "{out}");
+    assert!(out.contains("00:00:04 TOOL START Bash"), "{out}");
 }
 
 #[test]
