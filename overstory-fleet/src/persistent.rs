@@ -936,21 +936,14 @@ fn end_agent(layout: &Layout, agent: &AgentName, row: &Session, opts: &Persisten
     }
 }
 
+/// Stops the project's watchdog daemon (SIGTERM, waiting for it to go and
+/// take its pid file with it); returns whether one was running.
 fn stop_watchdog(layout: &Layout) -> bool {
-    let path = layout.watchdog_pid();
-    let Some(pid) = process::read_pid_file(&path) else {
-        return false;
-    };
-    let alive = process::is_alive(pid);
-    if alive {
-        let _ = process::signal_process(pid, process::Sig::Term);
-    }
-    let _ = process::remove_pid_file(&path);
-    alive
+    crate::watchdog::stop_running(layout, Duration::from_secs(5)).is_some()
 }
 
 fn watchdog_running(layout: &Layout) -> bool {
-    process::read_pid_file(&layout.watchdog_pid()).is_some_and(process::is_alive)
+    crate::watchdog::running_pid(layout).is_some()
 }
 
 fn monitor_running(layout: &Layout, tmux_server: &Tmux) -> bool {

@@ -625,3 +625,40 @@ fn stopping_a_coordinator_that_died_closes_its_run() {
     let again = p.ov(&["coordinator", "stop"]).fails();
     assert!(again.stderr.contains("No active coordinator session found"));
 }
+
+/// Issue 12: `coordinator start --watchdog` starts the real watchdog daemon
+/// (`ov watch --background`), and `coordinator stop` stops what it started.
+#[test]
+fn start_with_watchdog_runs_the_daemon_and_stop_takes_it_down() {
+    let p = Project::new(serde_json::json!([{"steps": [{"say": "hi"}]}]));
+    let _guard = StopOnDrop(&p);
+    let started = p
+        .ov(&[
+            "coordinator",
+            "start",
+            "--runtime",
+            "scripted",
+            "--watchdog",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(started["watchdog"], true, "{started}");
+    assert!(
+        started["warnings"]
+            .as_array()
+            .is_none_or(|w| w.iter().all(|w| !w.as_str().unwrap().contains("Watchdog"))),
+        "{started}"
+    );
+    let pid = overstory_fleet::watchdog::running_pid(&p.layout).expect("a running watchdog");
+    assert!(process::is_alive(pid));
+    let status = p.ov(&["coordinator", "status", "--json"]).ok().json();
+    assert_eq!(status["watchdogRunning"], true, "{status}");
+
+    let stopped = p.ov(&["coordinator", "stop", "--json"]).ok().json();
+    assert_eq!(stopped["watchdogStopped"], true, "{stopped}");
+    wait_until(Duration::from_secs(10), "the watchdog to exit", || {
+        !process::is_alive(pid)
+    });
+    assert!(!p.layout.watchdog_pid().exists(), "watchdog.pid removed");
+}
