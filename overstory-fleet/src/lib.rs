@@ -59,7 +59,8 @@
 //! - [`groups`], [`spec`], [`prime`], [`root_hooks`], [`profile`]: task
 //!   groups, spec files, the context an agent primes itself with, the
 //!   project root's hooks, and an agent's profile and checkpoints.
-//! - [`status_sources`]: what `ov status` reads beside the sessions.
+//! - [`status_sources`]: what `ov status` reads beside the sessions;
+//!   [`dashboard`]: what `ov dashboard` shows, as one snapshot per refresh.
 //! - [`demo`]: `ov demo` as a function — a coordinator, a lead and two
 //!   builders playing scripts in a scratch repository.
 //!
@@ -116,6 +117,7 @@
 
 pub mod beacon;
 pub mod clean;
+pub mod dashboard;
 pub mod demo;
 pub mod doctor;
 mod error;

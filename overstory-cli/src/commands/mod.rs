@@ -14,6 +14,7 @@ mod completions;
 mod config;
 mod coordinator;
 mod costs;
+mod dashboard;
 mod demo;
 mod dispatch;
 mod doctor;
@@ -74,6 +75,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show agents, worktrees, mail and the merge queue
     Status(status::StatusArgs),
+    /// Show a live view of agents, mail, the merge queue and recent events
+    Dashboard(dashboard::DashboardArgs),
     /// Show an agent's timeline
     Trace(trace::TraceArgs),
     /// Send and receive mail between agents
@@ -146,6 +149,7 @@ impl Command {
             Command::Replay(_) => "replay".into(),
             Command::Run(a) => a.envelope_name().into(),
             Command::Status(_) => "status".into(),
+            Command::Dashboard(_) => "dashboard".into(),
             Command::Trace(_) => "trace".into(),
             // The original's mail errors name the program, not the command.
             Command::Mail(_) => "ov".into(),
@@ -192,6 +196,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Replay(args) => replay::run(ctx, args),
         Command::Run(args) => run::run(ctx, args),
         Command::Status(args) => status::run(ctx, args),
+        Command::Dashboard(args) => dashboard::run(ctx, args),
         Command::Trace(args) => trace::run(ctx, args),
         Command::Mail(args) => mail::run(ctx, args),
         Command::Stop(args) => stop::run(ctx, args),
