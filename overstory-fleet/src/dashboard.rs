@@ -24,9 +24,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use overstory_core::Layout;
 use overstory_core::clock;
 use overstory_core::events::{EventFilter, EventStore, StoredEvent};
+use overstory_core::{DbError, Layout};
 use overstory_mail::{ListFilter, MailMessage, MailStore};
 use overstory_merge::{MergeEntry, MergeQueue, MergeStatus, QueueCounts};
 use overstory_sessions::{Session, SessionStore};
@@ -169,14 +169,12 @@ impl Dashboard {
     /// while `events.db` does not exist).
     ///
     /// # Errors
-    /// A message naming the file when `events.db` cannot be opened or read.
-    pub fn agent_events(&mut self, agent: &str, limit: usize) -> Result<Vec<StoredEvent>, String> {
+    /// [`DbError`] naming the file when `events.db` cannot be opened or
+    /// read (the store is reopened on the next call).
+    pub fn agent_events(&mut self, agent: &str, limit: usize) -> Result<Vec<StoredEvent>, DbError> {
         let path = self.layout.events_db();
-        let mut problems = Vec::new();
-        if !ensure(&mut self.events, &path, &mut problems, || {
-            EventStore::open(&path)
-        }) {
-            return problems.pop().map_or(Ok(Vec::new()), Err);
+        if self.events.is_none() && path.is_file() {
+            self.events = Some(EventStore::open(&path)?);
         }
         let Some(store) = &self.events else {
             return Ok(Vec::new());
@@ -186,10 +184,9 @@ impl Dashboard {
             newest: true,
             ..EventFilter::default()
         };
-        store.by_agent(agent, &filter).map_err(|e| {
-            self.events = None;
-            e.to_string()
-        })
+        store
+            .by_agent(agent, &filter)
+            .inspect_err(|_| self.events = None)
     }
 
     fn read_sessions(&mut self, snap: &mut DashboardSnapshot) {

@@ -269,7 +269,7 @@ impl App {
                 detail.events = events;
                 detail.error = None;
             }
-            Err(e) => detail.error = Some(e),
+            Err(e) => detail.error = Some(e.to_string()),
         }
     }
 
