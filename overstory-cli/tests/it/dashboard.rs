@@ -17,6 +17,8 @@ const WAIT: Duration = Duration::from_secs(30);
 /// or dashboard outlives the test.
 struct Tmux {
     socket: String,
+    /// The socket file, which `kill-server` leaves behind.
+    socket_path: Option<std::path::PathBuf>,
 }
 
 impl Tmux {
@@ -27,8 +29,9 @@ impl Tmux {
             overstory_testkit::skip_notice(&format!("SKIPPED {test}: tmux is not installed"));
             return None;
         }
-        let t = Self {
+        let mut t = Self {
             socket: format!("ov-dash-{}-{test}", std::process::id()),
+            socket_path: None,
         };
         let dir = dir.to_str().unwrap();
         let script = script.to_str().unwrap();
@@ -45,6 +48,7 @@ impl Tmux {
             script,
         ]);
         assert!(o.status.success(), "tmux new-session: {}", stderr(&o));
+        t.socket_path = Some(t.pane("#{socket_path}").into());
         Some(t)
     }
 
@@ -90,6 +94,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
