@@ -62,7 +62,8 @@
 //! - [`watchdog`] and [`reconcile`]: the Tier 0 watchdog (health rules,
 //!   one tick, escalation, the daemon) and the one reconciler that heals
 //!   whatever a kill -9 left (also used by `ov doctor --fix`).
-//! - [`status_sources`]: what `ov status` reads beside the sessions.
+//! - [`status_sources`]: what `ov status` reads beside the sessions;
+//!   [`dashboard`]: what `ov dashboard` shows, as one snapshot per refresh.
 //! - [`demo`]: `ov demo` as a function — a coordinator, a lead and two
 //!   builders playing scripts in a scratch repository.
 //!
@@ -119,6 +120,7 @@
 
 pub mod beacon;
 pub mod clean;
+pub mod dashboard;
 pub mod demo;
 pub mod doctor;
 mod error;

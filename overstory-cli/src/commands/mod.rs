@@ -14,6 +14,7 @@ mod completions;
 mod config;
 mod coordinator;
 mod costs;
+mod dashboard;
 mod demo;
 mod dispatch;
 mod doctor;
@@ -84,6 +85,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Show agents, worktrees, mail and the merge queue
     Status(status::StatusArgs),
+    /// Show a live view of agents, mail, the merge queue and recent events
+    Dashboard(dashboard::DashboardArgs),
     /// Show an agent's timeline
     Trace(trace::TraceArgs),
     /// Send and receive mail between agents
@@ -161,6 +164,7 @@ impl Command {
             Command::Run(a) => a.envelope_name().into(),
             Command::Serve(_) => "serve".into(),
             Command::Status(_) => "status".into(),
+            Command::Dashboard(_) => "dashboard".into(),
             Command::Trace(_) => "trace".into(),
             // The original's mail errors name the program, not the command.
             Command::Mail(_) => "ov".into(),
@@ -211,6 +215,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Output, CliError> {
         Command::Run(args) => run::run(ctx, args),
         Command::Serve(args) => serve::run(ctx, args),
         Command::Status(args) => status::run(ctx, args),
+        Command::Dashboard(args) => dashboard::run(ctx, args),
         Command::Trace(args) => trace::run(ctx, args),
         Command::Mail(args) => mail::run(ctx, args),
         Command::Stop(args) => stop::run(ctx, args),

@@ -25,8 +25,8 @@ fn unknown_command_suggests_the_nearest_and_exits_1() {
     // of the original's that this ov does not have.
     let hidden = ov(dir.path(), &["dispatc"]).fails();
     assert!(!hidden.stderr.contains("Did you mean"), "{}", hidden.stderr);
-    let absent = ov(dir.path(), &["dashbord"]).fails();
-    assert!(!absent.stderr.contains("'dashboard'"), "{}", absent.stderr);
+    let absent = ov(dir.path(), &["ecosystm"]).fails();
+    assert!(!absent.stderr.contains("'ecosystem'"), "{}", absent.stderr);
     let config = ov(dir.path(), &["confg"]).fails();
     assert!(
         config.stderr.contains("Did you mean 'config'?"),

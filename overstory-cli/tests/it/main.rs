@@ -17,6 +17,7 @@ mod completions;
 mod conventions;
 mod coordinator;
 mod costs;
+mod dashboard;
 mod demo;
 mod dispatch;
 mod doctor;
