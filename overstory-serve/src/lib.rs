@@ -66,7 +66,6 @@
 
 mod api;
 mod coordinator_api;
-pub mod doctor;
 mod error;
 mod feed;
 mod guard;

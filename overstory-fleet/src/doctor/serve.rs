@@ -2,9 +2,10 @@
 //! found through `.overstory/serve.json` (pid, port, token; mode 0600) is
 //! alive and answers `/healthz`.
 //!
-//! `ov serve` is being written beside this; these checks read only the
-//! file it leaves and the port it names. Its UI is embedded in the binary,
-//! so there is no `ui/dist` to look for.
+//! The checks read only the file `ov serve` leaves and the port it names
+//! (`overstory-serve` depends on this crate, so its own types are not used
+//! here). Its UI is embedded in the binary, so there is no `ui/dist` to
+//! look for.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -65,7 +66,7 @@ pub(super) fn findings(p: &Probe<'_>) -> Vec<Finding> {
     out
 }
 
-/// `GET /healthz` on the loopback port: a 2xx answer naming `serve` passes.
+/// `GET /healthz` on the loopback port: a 2xx `command: "serve"` envelope passes.
 fn health(pid: i32, port: u16) -> Check {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let answer = TcpStream::connect_timeout(&addr, TIMEOUT).and_then(|mut s| {
@@ -90,7 +91,8 @@ fn health(pid: i32, port: u16) -> Check {
                 .split_whitespace()
                 .nth(1)
                 .is_some_and(|code| code.starts_with('2'));
-            if ok && reply.contains("serve") {
+            // ov serve's health reply is its `command: "serve"` envelope.
+            if ok && reply.contains("\"command\":\"serve\"") {
                 Check::pass(
                     CATEGORY,
                     "serve",
