@@ -587,7 +587,10 @@ mod tests {
             c.quality_gates = none;
             let out = render_overlay(&c).unwrap();
             assert!(!out.contains("bun"), "{out}");
-            assert!(out.contains("This project has no quality gates configured"), "{out}");
+            assert!(
+                out.contains("This project has no quality gates configured"),
+                "{out}"
+            );
             assert!(out.contains("1. **Commit** your work"), "{out}");
         }
     }

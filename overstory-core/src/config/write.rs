@@ -133,8 +133,8 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
     use crate::config::QualityGate;
+    use std::path::Path;
 
     #[test]
     fn defaults_round_trip_and_look_like_the_original() {
@@ -143,7 +143,8 @@ mod tests {
         c.runtime.claude_headless_by_default = Some(true);
         let none = Config::from_yaml(&c.to_yaml(), root).unwrap();
         assert!(none.config.project.quality_gates.is_empty());
-        c.project.quality_gates = vec![QualityGate::new("Tests", "bun test", "all tests must pass")];
+        c.project.quality_gates =
+            vec![QualityGate::new("Tests", "bun test", "all tests must pass")];
         let text = c.to_yaml();
         assert!(text.starts_with("# "), "{text}");
         assert!(text.contains("\nproject:\n  name: demo\n  root: /work/demo\n"));

@@ -1912,11 +1912,17 @@ mod tests {
             let mut c = ctx(cap, d.path());
             assert!(c.quality_gates.is_empty());
             for cmd in ["bun test", "bun run lint"] {
-                assert!(evaluate(&c, &ToolCall::bash(cmd), &NoProbe).is_deny(), "{cap}: {cmd}");
+                assert!(
+                    evaluate(&c, &ToolCall::bash(cmd), &NoProbe).is_deny(),
+                    "{cap}: {cmd}"
+                );
             }
             c.quality_gates = vec!["bun test".into(), "bun run lint".into()];
             for cmd in ["bun test", "bun run lint"] {
-                assert!(!evaluate(&c, &ToolCall::bash(cmd), &NoProbe).is_deny(), "{cap}: {cmd}");
+                assert!(
+                    !evaluate(&c, &ToolCall::bash(cmd), &NoProbe).is_deny(),
+                    "{cap}: {cmd}"
+                );
             }
         }
         let c = ctx(Capability::Builder, d.path());
