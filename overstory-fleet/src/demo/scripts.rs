@@ -169,7 +169,7 @@ mod tests {
         let coord = std::fs::read_to_string(demo.layout.scripts_dir().join("coordinator-merge.sh"))
             .unwrap_or_default();
         assert!(
-            coord.contains("merge --branch overstory/lead-1/demo-1")
+            coord.contains("exec \"$ov\" merge --branch 'overstory/lead-1/demo-1'")
                 && !coord.contains("git merge"),
             "{coord}"
         );
