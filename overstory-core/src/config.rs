@@ -354,11 +354,10 @@ impl Config {
                 name,
                 root,
                 canonical_branch: "main".into(),
-                quality_gates: vec![
-                    QualityGate::new("Tests", "bun test", "all tests must pass"),
-                    QualityGate::new("Lint", "bun run lint", "zero errors"),
-                    QualityGate::new("Typecheck", "bun run typecheck", "no TypeScript errors"),
-                ],
+                // The original defaults to three bun commands; a project
+                // that names no gates here has none (`ov init` writes the
+                // ones that fit the project it detects).
+                quality_gates: Vec::new(),
                 default_profile: None,
             },
             agents: AgentsConfig {

@@ -51,6 +51,9 @@ pub enum FleetError {
         /// The agent that is already completed.
         agent: String,
     },
+    /// The merge queue could not be read.
+    #[error(transparent)]
+    Merge(#[from] overstory_merge::MergeError),
     /// The runtime could not be chosen, built or deployed.
     #[error(transparent)]
     Runtime(#[from] overstory_runtime::error::RuntimeError),
@@ -276,6 +279,7 @@ impl FleetError {
             Self::Process(e) => e.code(),
             Self::Fs(e) => e.code(),
             Self::Config(e) => e.code(),
+            Self::Merge(e) => e.code(),
             Self::Runtime(e) => e.code(),
             Self::Dispatch(e) => e.code(),
             Self::AgentNotFound { .. }

@@ -1,5 +1,6 @@
 //! What `ov status` reads beside `sessions.db`: unread mail and the last
-//! mail of each agent from `mail.db`, and the merge queue's pending count.
+//! mail of each agent from `mail.db`, and the merge queue's pending count
+//! from `merge-queue.db` through overstory-merge.
 //!
 //! Read-only: nothing here ever creates a database. `mail.db` is opened at
 //! most once per [`ProjectSources`], on first use. A database that exists
@@ -10,15 +11,16 @@
 use std::cell::{OnceCell, RefCell};
 use std::path::PathBuf;
 
-use overstory_core::{DbError, Layout};
+use overstory_core::Layout;
 use overstory_mail::{ListFilter, MailStore};
+use overstory_merge::MergeQueue;
 use overstory_sessions::status::StatusSources;
 
 use crate::error::FleetError;
 
 /// The [`StatusSources`] of a project: mail counts through overstory-mail,
-/// the merge queue's pending count read from `merge-queue.db`. Read-only: it
-/// never creates a database.
+/// the merge queue's pending count through overstory-merge. It never
+/// creates a database.
 #[derive(Debug)]
 pub struct ProjectSources {
     mail_db: PathBuf,
@@ -93,32 +95,15 @@ impl StatusSources for ProjectSources {
             .map_or(0, |n| u64::try_from(n).unwrap_or(0))
     }
 
-    // The merge queue has no store of its own yet; this is the
-    // one place that reads its table.
     fn merge_queue_pending(&self) -> u64 {
+        // MergeQueue::open creates the file: never from a read command.
         if !self.merge_db.is_file() {
             return 0;
         }
-        let conn = match overstory_core::db::open_existing(&self.merge_db) {
-            Ok(conn) => conn,
-            Err(e) => {
-                self.keep_error(e);
-                return 0;
-            }
-        };
-        conn.query_row(
-            "SELECT COUNT(*) FROM merge_queue WHERE status = 'pending'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_err(|e| {
-            self.keep_error(DbError::query(
-                "count pending merge-queue entries",
-                &self.merge_db,
-                e,
-            ));
-        })
-        .map_or(0, |n| u64::try_from(n).unwrap_or(0))
+        MergeQueue::open(&self.merge_db)
+            .and_then(|q| q.counts())
+            .map_err(|e| self.keep_error(e))
+            .map_or(0, |c| u64::try_from(c.pending).unwrap_or(0))
     }
 
     fn last_mail(&self, agent: &str) -> (Option<String>, Option<String>) {

@@ -97,8 +97,8 @@ pub use lock::{LockWait, MergeLock, any_held as any_lock_held, holder as lock_ho
 pub use mail::{Ingested, MERGE_READY_RECIPIENTS, ingest_merge_ready, notify, notify_all};
 pub use preserve::DroppedLine;
 pub use queue::{
-    EnqueueRequest, Enqueued, MergeAttempt, MergeEntry, MergeQueue, MergeStatus, MergeTier,
-    QueueCounts, tier_str,
+    EnqueueRequest, Enqueued, MIGRATIONS, MergeAttempt, MergeEntry, MergeQueue, MergeStatus,
+    MergeTier, QueueCounts, tier_str,
 };
 pub use repo::{AdvanceError, Repo};
-pub use scratch::{Swept, scratch_root, sweep};
+pub use scratch::{Swept, leftovers, scratch_root, sweep};

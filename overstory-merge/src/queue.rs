@@ -208,7 +208,22 @@ fn v1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     {
         tx.execute_batch("ALTER TABLE merge_queue RENAME COLUMN bead_id TO task_id")?;
     }
-    tx.execute_batch(SCHEMA)
+    tx.execute_batch(SCHEMA)?;
+    // Re-applied by `ov doctor --fix`: restore columns a damaged or older
+    // file lacks (ADD COLUMN allows only constant defaults).
+    for (column, decl) in [
+        ("files_modified", "TEXT NOT NULL DEFAULT '[]'"),
+        ("enqueued_at", "TEXT NOT NULL DEFAULT ''"),
+        ("status", "TEXT NOT NULL DEFAULT 'pending'"),
+        ("resolved_tier", "TEXT"),
+    ] {
+        if !db::has_column(tx, "merge_queue", column)? {
+            tx.execute_batch(&format!(
+                "ALTER TABLE merge_queue ADD COLUMN {column} {decl}"
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 fn v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
@@ -234,7 +249,9 @@ fn v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     ))
 }
 
-const MIGRATIONS: &[Migration] = &[
+/// The migrations of `merge-queue.db` (each step idempotent), for tools
+/// that inspect or repair the file (`ov doctor`).
+pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         apply: v1,

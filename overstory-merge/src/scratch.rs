@@ -116,6 +116,22 @@ fn remove_dir_and_sidecars(repo: &Repo, dir: &Path) {
     }
 }
 
+/// Returns the temporary worktrees under [`scratch_root`] whose merge
+/// process is gone (what the next [`sweep`] removes), sorted. Read-only.
+pub fn leftovers(layout: &Layout) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(scratch_root(layout)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter(|p| !process::read_pid_file(&sidecar(p, ".owner")).is_some_and(process::is_alive))
+        .collect();
+    out.sort();
+    out
+}
+
 /// What [`sweep`] cleaned up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Swept {

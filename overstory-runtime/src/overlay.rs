@@ -53,7 +53,8 @@ pub struct OverlayConfig {
     pub base_definition: String,
     /// Profile instructions (canopy layer).
     pub profile_instructions: Option<String>,
-    /// Quality gates; `None` or empty uses the defaults.
+    /// Quality gates (`project.qualityGates`); `None` or empty means the
+    /// project has none, and the overlay says so.
     pub quality_gates: Option<Vec<QualityGate>>,
     /// Lead was dispatched with `--skip-scout`.
     pub skip_scout: bool,
@@ -106,24 +107,18 @@ impl OverlayConfig {
     }
 
     fn gates(&self) -> Vec<QualityGate> {
-        match &self.quality_gates {
-            Some(g) if !g.is_empty() => g.clone(),
-            _ => default_quality_gates(),
-        }
+        self.quality_gates.clone().unwrap_or_default()
     }
 }
 
-/// The default quality gates.
-pub fn default_quality_gates() -> Vec<QualityGate> {
-    vec![
-        QualityGate::new("Tests", "bun test", "all tests must pass"),
-        QualityGate::new("Lint", "bun run lint", "zero errors"),
-        QualityGate::new("Typecheck", "bun run typecheck", "no TypeScript errors"),
-    ]
-}
+/// What the overlay says where a project has no quality gates.
+pub const NO_GATES: &str = "no quality gates configured";
 
-/// `` `cmd`, `cmd` ``.
+/// `` `cmd`, `cmd` `` (or [`NO_GATES`]).
 pub fn gates_inline(gates: &[QualityGate]) -> String {
+    if gates.is_empty() {
+        return NO_GATES.into();
+    }
     gates
         .iter()
         .map(|g| format!("`{}`", g.command))
@@ -131,8 +126,11 @@ pub fn gates_inline(gates: &[QualityGate]) -> String {
         .join(", ")
 }
 
-/// `N. Run `cmd` -- desc.` lines.
+/// `N. Run `cmd` -- desc.` lines (or one line saying there are none).
 pub fn gates_steps(gates: &[QualityGate]) -> String {
+    if gates.is_empty() {
+        return format!("1. Nothing to run: {NO_GATES}.");
+    }
     gates
         .iter()
         .enumerate()
@@ -151,6 +149,9 @@ pub fn gates_bash(gates: &[QualityGate]) -> String {
         .unwrap_or(0)
         + 2;
     let mut s = String::from("```bash\n");
+    if gates.is_empty() {
+        let _ = writeln!(s, "# {NO_GATES}");
+    }
     for g in gates {
         let mut desc = g.description.chars();
         let cap: String = desc
@@ -163,8 +164,11 @@ pub fn gates_bash(gates: &[QualityGate]) -> String {
     s
 }
 
-/// `  - `cmd` (desc)` lines.
+/// `  - `cmd` (desc)` lines (or one line saying there are none).
 pub fn gates_capabilities(gates: &[QualityGate]) -> String {
+    if gates.is_empty() {
+        return format!("  - ({NO_GATES})");
+    }
     gates
         .iter()
         .map(|g| format!("  - `{}` ({})", g.command, g.description))
@@ -284,8 +288,14 @@ fn quality_section(
     terminal: &str,
     parent: &str,
 ) -> String {
-    let mut s =
-        String::from("## Quality Gates\n\nBefore reporting done, all of these must pass:\n\n");
+    let mut s = if gates.is_empty() {
+        format!(
+            "## Quality Gates\n\nThis project has {NO_GATES} (`project.qualityGates` in \
+             `.overstory/config.yaml`). Before reporting done:\n\n"
+        )
+    } else {
+        String::from("## Quality Gates\n\nBefore reporting done, all of these must pass:\n\n")
+    };
     for (i, g) in gates.iter().enumerate() {
         let _ = writeln!(
             s,
@@ -510,7 +520,7 @@ mod tests {
         }
         assert!(!out.contains("{{"), "{out}");
         // Every key works inside the base definition.
-        assert!(out.contains("Use sd (seeds); read .claude/CLAUDE.md; gates: `bun test`, `bun run lint`, `bun run typecheck`; I am agent-1"));
+        assert!(out.contains("Use sd (seeds); read .claude/CLAUDE.md; gates: no quality gates configured; I am agent-1"));
     }
 
     #[test]
@@ -563,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn custom_gates_replace_defaults_and_are_numbered_and_empty_means_defaults() {
+    fn custom_gates_are_numbered_and_no_gates_means_none_not_bun() {
         let mut c = cfg(Capability::Builder);
         c.quality_gates = Some(vec![
             QualityGate::new("Tests", "cargo test", "all pass"),
@@ -573,8 +583,16 @@ mod tests {
         assert!(out.contains("1. **Tests:** `cargo test` — all pass"));
         assert!(out.contains("2. **Fmt:** `cargo fmt --check` — clean"));
         assert!(!out.contains("bun test"));
-        c.quality_gates = Some(Vec::new());
-        assert!(render_overlay(&c).unwrap().contains("bun test"));
+        for none in [Some(Vec::new()), None] {
+            c.quality_gates = none;
+            let out = render_overlay(&c).unwrap();
+            assert!(!out.contains("bun"), "{out}");
+            assert!(
+                out.contains("This project has no quality gates configured"),
+                "{out}"
+            );
+            assert!(out.contains("1. **Commit** your work"), "{out}");
+        }
     }
 
     #[test]

@@ -210,8 +210,8 @@ pub struct HooksDef {
     pub capability: Option<Capability>,
     /// Absolute worktree path (the path-boundary root).
     pub worktree_path: PathBuf,
-    /// Quality-gate commands the read-only guard lets through; `None` uses
-    /// the defaults.
+    /// Quality-gate commands the read-only guard lets through; `None` or
+    /// empty lets none through (there are no built-in gates).
     pub quality_gates: Option<Vec<QualityGate>>,
     /// Deploy only the PreToolUse guards (headless agents).
     pub is_headless: bool,
@@ -221,7 +221,7 @@ pub struct HooksDef {
 }
 
 impl HooksDef {
-    /// Creates a definition for a tmux agent with default gates and `ov` on `PATH`.
+    /// Creates a definition for a tmux agent with no gates and `ov` on `PATH`.
     pub fn new(
         agent_name: impl Into<String>,
         capability: Option<Capability>,

@@ -144,6 +144,15 @@ fn summary_text(s: &DemoSummary, style: Style) -> String {
         s.canonical_branch,
         s.merged_branches.join(", ")
     ));
+    out.push(format!("  Merge queue ({}):", s.merges.len()));
+    for m in &s.merges {
+        out.push(format!(
+            "    {}  {} (tier {})",
+            m.branch,
+            m.status,
+            m.tier.as_deref().unwrap_or("none")
+        ));
+    }
     out.push(format!(
         "  Files on {}: {}",
         s.canonical_branch,

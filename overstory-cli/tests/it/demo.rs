@@ -139,6 +139,25 @@ fn the_demo_swarm_merges_both_builders_onto_main_and_leaves_nothing_running() {
     assert_eq!(mail(&dir, "lead-1", MessageType::WorkerDone), 2);
     assert_eq!(mail(&dir, "coordinator", MessageType::MergeReady), 1);
     assert_eq!(mail(&dir, "coordinator", MessageType::WorkerDied), 0);
+    // The lead's branch landed through the merge queue (`ov merge`), which
+    // told the lead.
+    assert_eq!(j["mail"]["merged"], 1, "{}", j["mail"]);
+    assert_eq!(mail(&dir, "lead-1", MessageType::Merged), 1);
+    assert_eq!(
+        j["merges"],
+        serde_json::json!([{"branch": "overstory/lead-1/demo-1", "status": "merged", "tier": "clean-merge"}])
+    );
+    let queue = overstory_merge::MergeQueue::open_in(&Layout::new(&dir)).unwrap();
+    let entry = queue
+        .latest_for("overstory/lead-1/demo-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.status, overstory_merge::MergeStatus::Merged);
+    assert_eq!(entry.agent_name, "lead-1");
+    // Its gate needs no toolchain: no bun, no network.
+    let local = std::fs::read_to_string(Layout::new(&dir).config_local()).unwrap();
+    assert!(local.contains("command: git diff --check main"), "{local}");
+    assert!(!local.contains("bun"), "{local}");
 
     // Both builders' files are on main, with their final content, and every
     // agent branch is merged (and deleted with its worktree).
@@ -153,13 +172,15 @@ fn the_demo_swarm_merges_both_builders_onto_main_and_leaves_nothing_running() {
     assert!(merged.contains(&"overstory/lead-1/demo-1".into()));
     let commits = j["commits"].as_array().unwrap();
     assert_eq!(commits.iter().filter(|c| c["merge"] == false).count(), 2);
-    assert_eq!(commits.iter().filter(|c| c["merge"] == true).count(), 3);
+    // The lead's two merges; main had not moved, so ov merge fast-forwards
+    // it to the lead's branch.
+    assert_eq!(commits.iter().filter(|c| c["merge"] == true).count(), 2);
     let log = git(&dir, &["log", "--format=%s", "main"]);
     assert!(
         log.lines()
             .next()
             .unwrap()
-            .contains("coordinator: merge overstory/lead-1/demo-1"),
+            .contains("lead-1: merge overstory/builder-2/demo-1-world"),
         "{log}"
     );
     assert_eq!(git(&dir, &["branch", "--list", "overstory/*"]), "");
@@ -182,8 +203,10 @@ fn the_demo_prints_progress_and_deletes_its_temp_repository() {
         "spawn   builder-2 (builder, parent lead-1",
         "builder-1 → lead-1  worker_done",
         "lead-1 → coordinator  merge_ready",
-        "coordinator merged overstory/lead-1/demo-1 into main",
-        "coordinator merge step: merged overstory/lead-1/demo-1 into main",
+        "coordinator merged overstory/lead-1/demo-1 into main with ov merge (tier clean-merge",
+        "coordinator merge step: Result: Merged (tier: clean-merge)",
+        "coordinator → lead-1  merged",
+        "Merge queue (1):\n    overstory/lead-1/demo-1  merged (tier clean-merge)",
         "Summary",
         "Files on main: hello.txt, world.txt",
         "✓ Demo finished in",
@@ -383,7 +406,6 @@ fn two_demo_runs_give_the_same_summary() {
             ("overstory/builder-2/demo-1-world", false),
             ("overstory/lead-1/demo-1", true),
             ("overstory/lead-1/demo-1", true),
-            ("main", true),
         ]
     );
 }

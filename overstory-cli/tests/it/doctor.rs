@@ -351,3 +351,46 @@ fn fix_rolls_back_a_dead_sling_through_the_reconciler() {
     // And the name is free again.
     sling(&req).unwrap();
 }
+
+#[test]
+fn merge_category_reports_a_held_lock_and_a_killed_merges_worktree() {
+    let repo = initialized_repo();
+    let layout = Layout::new(repo.path());
+    let out = doctor(&repo, &["--category", "merge"]).ok().json();
+    assert_eq!(
+        find(&out, "merge", "merge locks")["message"],
+        "No merge is running"
+    );
+    assert_eq!(find(&out, "merge", "merge worktrees")["status"], "pass");
+    assert!(
+        !layout.merge_queue_db().exists(),
+        "doctor never creates the queue"
+    );
+
+    // This test process holds the lock; ov doctor is another process.
+    let lock =
+        overstory_merge::MergeLock::acquire(&layout, "main", overstory_merge::LockWait::NoWait)
+            .unwrap();
+    let root = overstory_merge::scratch_root(&layout);
+    std::fs::create_dir_all(root.join("merge-killed")).unwrap();
+    std::fs::write(root.join("merge-killed.owner"), format!("{}\n", dead_pid())).unwrap();
+    let out = doctor(&repo, &["--category", "merge"]).json();
+    let locks = find(&out, "merge", "merge locks")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        locks.starts_with(&format!(
+            "A merge is running into main (pid {}",
+            std::process::id()
+        )),
+        "{locks}"
+    );
+    let wt = find(&out, "merge", "merge worktrees");
+    assert_eq!(wt["status"], "warn", "{wt}");
+    assert!(
+        wt["message"].as_str().unwrap().contains("merge-killed"),
+        "{wt}"
+    );
+    lock.release();
+}

@@ -374,3 +374,31 @@ fn into_moves_a_branch_that_is_not_checked_out_by_compare_and_swap() {
     .fails();
     assert_eq!(r.json()["error"], "Target branch \"nope\" not found");
 }
+
+/// Issue 13: a project whose config names no gates (no `qualityGates` key
+/// at all) lands without running any — never a guessed `bun test`.
+#[test]
+fn a_project_without_gates_merges_without_running_any() {
+    let repo = initialized_repo();
+    let path = repo.path().join(".overstory/config.yaml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    assert!(config.contains("  qualityGates: []\n"), "{config}");
+    // A hand-written config may leave the key out: still no gates.
+    std::fs::write(&path, config.replace("  qualityGates: []\n", "")).unwrap();
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "--allow-empty", "-m", "ov init"]);
+    std::fs::write(
+        repo.path().join(".overstory/config.local.yaml"),
+        "merge:\n  aiResolveEnabled: false\n",
+    )
+    .unwrap();
+    branch_with(&repo, "overstory/builder-1/task-3", "c.txt", "c\n");
+    let v = ov(
+        repo.path(),
+        &["merge", "--branch", "overstory/builder-1/task-3", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(v["success"], true, "{v}");
+    assert_eq!(repo.git(&["show", "main:c.txt"]).trim(), "c");
+}

@@ -948,3 +948,35 @@ fn project_flag_with_a_missing_path_says_it_does_not_exist() {
         "{r:#?}"
     );
 }
+
+/// Issue 13: a project that configures no quality gates gets none — not
+/// the original's bun commands — in the overlay and in the guard hooks.
+#[test]
+fn a_project_without_gates_gets_no_bun_gates_in_the_overlay_or_the_guards() {
+    let p = Project::new();
+    let config = std::fs::read_to_string(p.layout.config()).unwrap();
+    assert!(!config.contains("bun"), "ov init wrote bun gates: {config}");
+    p.script("builder-1", &serde_json::json!({"steps": [{"say": "ok"}]}));
+    p.ov(&[
+        "sling",
+        "task-9",
+        "--runtime",
+        "scripted",
+        "--name",
+        "builder-1",
+        "--json",
+    ])
+    .ok();
+    let wt = p.worktree("builder-1");
+    let overlay = std::fs::read_to_string(wt.join(".claude/CLAUDE.md")).unwrap();
+    assert!(!overlay.contains("bun"), "{overlay}");
+    assert!(
+        overlay.contains("This project has no quality gates configured"),
+        "{overlay}"
+    );
+    let settings = std::fs::read_to_string(wt.join(".claude/settings.local.json")).unwrap();
+    assert!(!settings.contains("bun"), "{settings}");
+    p.ov(&["stop", "builder-1", "--clean-worktree", "--force"])
+        .ok();
+    p.ov(&["worktree", "clean"]).ok();
+}

@@ -203,3 +203,34 @@ fn all_lists_finished_agents_and_counts_every_session() {
     assert!(out.contains("Agents: 1 active\n"), "{out}");
     assert!(!out.contains("builder-1"), "{out}");
 }
+
+#[test]
+fn merge_queue_count_is_read_through_the_queue_and_never_creates_it() {
+    let p = Project::new();
+    let v = json(&p.ov(&["status", "--json"]));
+    assert_eq!(v["mergeQueueCount"], 0);
+    assert!(
+        !p.layout.merge_queue_db().exists(),
+        "status created merge-queue.db"
+    );
+
+    let mut q = overstory_merge::MergeQueue::open_in(&p.layout).unwrap();
+    let mut ids = Vec::new();
+    for b in ["overstory/a/t1", "overstory/b/t2", "overstory/c/t3"] {
+        let e = q
+            .enqueue(&overstory_merge::EnqueueRequest {
+                branch_name: b.into(),
+                task_id: "t".into(),
+                agent_name: "a".into(),
+                files_modified: vec![],
+            })
+            .unwrap();
+        ids.push(e.entry.id);
+    }
+    q.mark(ids[0], overstory_merge::MergeStatus::Merged, None)
+        .unwrap();
+    let v = json(&p.ov(&["status", "--json"]));
+    assert_eq!(v["mergeQueueCount"], 2, "{v}");
+    let out = stdout(&p.ov(&["status"]));
+    assert!(out.contains("Merge queue: 2 pending"), "{out}");
+}

@@ -133,6 +133,7 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::QualityGate;
     use std::path::Path;
 
     #[test]
@@ -140,6 +141,10 @@ mod tests {
         let root = Path::new("/work/demo");
         let mut c = Config::defaults_for(root);
         c.runtime.claude_headless_by_default = Some(true);
+        let none = Config::from_yaml(&c.to_yaml(), root).unwrap();
+        assert!(none.config.project.quality_gates.is_empty());
+        c.project.quality_gates =
+            vec![QualityGate::new("Tests", "bun test", "all tests must pass")];
         let text = c.to_yaml();
         assert!(text.starts_with("# "), "{text}");
         assert!(text.contains("\nproject:\n  name: demo\n  root: /work/demo\n"));
@@ -158,6 +163,7 @@ mod tests {
     fn awkward_strings_are_quoted_and_read_back() {
         let root = Path::new("/w/x");
         let mut c = Config::defaults_for(root);
+        c.project.quality_gates = vec![QualityGate::new("T", "true", "d")];
         let names = [
             "",
             "true",

@@ -19,8 +19,12 @@
 //!    exist, merges both builder branches into its own branch, and mails
 //!    `merge_ready` (and its own `worker_done`) to the coordinator;
 //! 5. that mail reaches the coordinator (its host pokes it), whose merge
-//!    step merges the lead's branch into the canonical branch. The demo then
-//!    stops the coordinator (`ov coordinator stop`), which closes the run.
+//!    step lands the lead's branch on the canonical branch through the
+//!    merge queue (`ov merge --branch`, gated by the scratch project's
+//!    offline quality gate `git diff --check`), which mails `merged` back to
+//!    the lead. The demo then stops the coordinator
+//!    (`ov coordinator stop`), which closes the run. The summary lists the
+//!    queue's entries with the tier each landed by ([`MergeSummary`]).
 //!
 //! Progress is reported as it happens through a callback ([`Progress`]):
 //! agents spawned and their state changes (from `sessions.db`), turns,
@@ -148,6 +152,9 @@ pub enum DemoError {
     /// The sessions store failed.
     #[error(transparent)]
     Session(#[from] overstory_sessions::SessionError),
+    /// The merge queue could not be read.
+    #[error(transparent)]
+    Merge(#[from] overstory_merge::MergeError),
     /// An agent died or reported a failure.
     #[error("The demo failed: {reason}. The scratch repository is kept at {}", dir.display())]
     AgentFailed {
@@ -186,6 +193,7 @@ impl DemoError {
             Self::Fleet(e) => e.code(),
             Self::Db(e) => e.code(),
             Self::Mail(e) => e.code(),
+            Self::Merge(e) => e.code(),
             Self::Session(e) => e.code(),
             Self::AgentFailed { .. } | Self::Stalled { .. } | Self::Interrupted => "AGENT_ERROR",
         }
@@ -291,6 +299,18 @@ pub struct CommitSummary {
     pub merge: bool,
 }
 
+/// A merge-queue entry at the end of the demo.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeSummary {
+    /// The branch.
+    pub branch: String,
+    /// Its queue status (`merged`).
+    pub status: String,
+    /// The tier it landed by (`clean-merge`), when it landed.
+    pub tier: Option<String>,
+}
+
 /// What the demo did; the `demo` JSON envelope data.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -315,6 +335,8 @@ pub struct DemoSummary {
     pub commits: Vec<CommitSummary>,
     /// Agent branches whose work is on the canonical branch.
     pub merged_branches: Vec<String>,
+    /// The merge queue's entries, oldest first, with the tier each used.
+    pub merges: Vec<MergeSummary>,
     /// The builders' files, as found on the canonical branch.
     pub files_on_canonical: Vec<String>,
     /// Worktrees removed at the end.
@@ -482,27 +504,37 @@ impl CoordinatorDriver {
         if !ready {
             return Ok(());
         }
-        let git = Git::new(demo.layout.root());
-        let on_canonical = git
-            .succeeds(&[
-                "merge-base",
-                "--is-ancestor",
-                &self.lead_branch,
-                &demo.canonical,
-            ])
-            .unwrap_or(false);
-        if !on_canonical {
+        // Landed when the queue says so and its `merged` mail is out (to
+        // the lead; its parent, the coordinator, is the sender).
+        if !demo.layout.merge_queue_db().exists() {
+            return Ok(());
+        }
+        let entry = overstory_merge::MergeQueue::open(&demo.layout.merge_queue_db())?
+            .latest_for(&self.lead_branch)?;
+        let Some(entry) = entry.filter(|e| e.status == overstory_merge::MergeStatus::Merged) else {
+            return Ok(());
+        };
+        let told = MailStore::open(demo.layout.mail_db())?.count(&ListFilter {
+            to: Some(LEAD.to_owned()),
+            kind: Some(MessageType::Merged),
+            ..ListFilter::default()
+        })?;
+        if told < 1 {
             return Ok(());
         }
         self.merged = true;
         demo.poll(progress)?;
+        let git = Git::new(demo.layout.root());
         let head = git
             .run(&["rev-parse", "--short", &demo.canonical])
             .unwrap_or_default();
         let text = format!(
-            "coordinator merged {} into {} ({})",
+            "coordinator merged {} into {} with ov merge (tier {}, {})",
             self.lead_branch,
             demo.canonical,
+            entry
+                .resolved_tier
+                .map_or("none", overstory_merge::tier_str),
             head.trim()
         );
         demo.emit(progress, "merge", Some(COORDINATOR), text);
@@ -651,7 +683,10 @@ impl Demo {
         // stagger between slings.
         write(
             &self.layout.config_local(),
-            "# Written by ov demo: agents play JSON scripts instead of calling a model.\nruntime:\n  default: scripted\nagents:\n  staggerDelayMs: 0\n",
+            &format!(
+                "# Written by ov demo: agents play JSON scripts instead of calling a model,\n# and ov merge gates on a check that needs no toolchain or network.\nproject:\n  qualityGates:\n    - name: Whitespace\n      command: git diff --check {canonical}\n      description: no whitespace errors in the merged changes\nruntime:\n  default: scripted\nagents:\n  staggerDelayMs: 0\n",
+                canonical = report.canonical_branch
+            ),
         )?;
         self.config = Config::load(&self.dir)?.config;
         self.emit(
@@ -815,11 +850,32 @@ impl Demo {
             mail,
             commits: self.settled_commits(&branches),
             merged_branches,
+            merges: self.merges()?,
             files_on_canonical,
             worktrees_removed: 0,
             processes_left: 0,
             wall_time_ms: millis(self.started.elapsed()),
         })
+    }
+}
+
+impl Demo {
+    fn merges(&self) -> Result<Vec<MergeSummary>, DemoError> {
+        let path = self.layout.merge_queue_db();
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        Ok(overstory_merge::MergeQueue::open(&path)?
+            .list(None)?
+            .into_iter()
+            .map(|e| MergeSummary {
+                branch: e.branch_name,
+                status: e.status.as_str().to_owned(),
+                tier: e
+                    .resolved_tier
+                    .map(|t| overstory_merge::tier_str(t).to_owned()),
+            })
+            .collect())
     }
 }
 

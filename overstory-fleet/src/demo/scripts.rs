@@ -105,12 +105,14 @@ impl Demo {
         ]});
         write(&self.script_path(LEAD), &pretty(&lead))?;
 
-        // The coordinator's merge step: merge the lead's branch into the
-        // canonical branch once its merge_ready is in, and only once.
+        // The coordinator's merge step: once the lead's merge_ready is in,
+        // land its branch through the merge queue (`ov merge`: a temporary
+        // worktree, the tiers, the project's gates, then `main` moves and
+        // `merged` mail goes back to the lead). Idempotent: a branch already
+        // merged is reported as such.
         let coord_merge = format!(
-            "#!/bin/sh\n# The coordinator's merge step (written by ov demo, run by its scripted turns).\nov={ov}\nready=$(\"$ov\" mail list --to {COORDINATOR} --from {LEAD} --type merge_ready --count) || exit 1\nif ! [ \"$ready\" -ge 1 ] 2>/dev/null; then\n  echo \"waiting for merge_ready from {LEAD}\"\n  exit 0\nfi\nif git merge-base --is-ancestor {b} HEAD; then\n  echo \"{lead_branch} is already merged\"\n  exit 0\nfi\nset -e\ngit merge -q --no-ff --no-edit -m {m} {b}\necho \"merged {lead_branch} into $(git symbolic-ref --short HEAD)\"\n",
+            "#!/bin/sh\n# The coordinator's merge step (written by ov demo, run by its scripted turns).\nov={ov}\nready=$(\"$ov\" mail list --to {COORDINATOR} --from {LEAD} --type merge_ready --count) || exit 1\nif ! [ \"$ready\" -ge 1 ] 2>/dev/null; then\n  echo \"waiting for merge_ready from {LEAD}\"\n  exit 0\nfi\nexec \"$ov\" merge --branch {b}\n",
             b = shell_quote(&lead_branch),
-            m = shell_quote(&format!("{COORDINATOR}: merge {lead_branch} ({LEAD})")),
         );
         let coord_merge_path = self
             .layout
@@ -164,5 +166,12 @@ mod tests {
             .unwrap_or_default();
         assert!(merge.contains("--type worker_done --count"), "{merge}");
         assert!(merge.contains("git merge -q --no-ff"), "{merge}");
+        let coord = std::fs::read_to_string(demo.layout.scripts_dir().join("coordinator-merge.sh"))
+            .unwrap_or_default();
+        assert!(
+            coord.contains("exec \"$ov\" merge --branch 'overstory/lead-1/demo-1'")
+                && !coord.contains("git merge"),
+            "{coord}"
+        );
     }
 }

@@ -1,11 +1,8 @@
-//! Category `merge`: `merge-queue.db` is readable and holds the queue, and
-//! no active entry is stale (over 24 h) or duplicated.
-//!
-//! The merge queue's store is being written (`overstory-merge`); until it
-//! lands the expected schema below is the spec's (chapter 07 §10), checked
-//! from the file.
+//! Category `merge`: `merge-queue.db` is readable and holds the queue
+//! (checked against overstory-merge's own migrations), no active entry is
+//! stale (over 24 h), which merge locks are held right now, and whether a
+//! killed merge left temporary worktrees behind.
 
-use overstory_core::db::{Migration, has_column};
 use overstory_core::doctor::{
     Check, CheckStatus, Finding, Fix, database_findings, open_for_inspection,
 };
@@ -15,51 +12,12 @@ use super::Probe;
 const CATEGORY: &str = "merge";
 const FILE: &str = "merge-queue.db";
 
-// TODO(lead): use overstory-merge's own migrations once the crate lands, so
-// the schema has one home.
-fn create_queue(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS merge_queue (
-           id INTEGER PRIMARY KEY AUTOINCREMENT,
-           branch_name TEXT NOT NULL, task_id TEXT NOT NULL, agent_name TEXT NOT NULL,
-           files_modified TEXT NOT NULL DEFAULT '[]',
-           enqueued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f','now')),
-           status TEXT NOT NULL DEFAULT 'pending'
-             CHECK(status IN ('pending','merging','merged','conflict','failed')),
-           resolved_tier TEXT CHECK(resolved_tier IS NULL OR resolved_tier IN
-             ('clean-merge','auto-resolve','ai-resolve','reimagine')));
-         CREATE INDEX IF NOT EXISTS idx_merge_queue_status ON merge_queue(status);
-         CREATE INDEX IF NOT EXISTS idx_merge_queue_branch ON merge_queue(branch_name);",
-    )?;
-    if has_column(tx, "merge_queue", "bead_id")? && !has_column(tx, "merge_queue", "task_id")? {
-        tx.execute_batch("ALTER TABLE merge_queue RENAME COLUMN bead_id TO task_id")?;
-    }
-    // ADD COLUMN allows only constant defaults.
-    for (column, decl) in [
-        ("files_modified", "TEXT NOT NULL DEFAULT '[]'"),
-        ("enqueued_at", "TEXT NOT NULL DEFAULT ''"),
-        ("status", "TEXT NOT NULL DEFAULT 'pending'"),
-        ("resolved_tier", "TEXT"),
-    ] {
-        if !has_column(tx, "merge_queue", column)? {
-            tx.execute_batch(&format!(
-                "ALTER TABLE merge_queue ADD COLUMN {column} {decl}"
-            ))?;
-        }
-    }
-    Ok(())
-}
-
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    apply: create_queue,
-}];
-
 const ACTIVE: &str = "status IN ('pending','merging')";
 
 pub(super) fn findings(p: &Probe<'_>) -> Vec<Finding> {
     let path = p.layout.merge_queue_db();
-    let mut out = database_findings(CATEGORY, FILE, &path, MIGRATIONS);
+    let mut out = database_findings(CATEGORY, FILE, &path, overstory_merge::MIGRATIONS);
+    out.extend(run_findings(p));
     if !path.exists() || out.iter().any(|f| f.check.status == CheckStatus::Fail) {
         return out;
     }
@@ -90,44 +48,69 @@ pub(super) fn findings(p: &Probe<'_>) -> Vec<Finding> {
                 ),
             ),
             vec![Fix::ExecuteSql {
-                path: path.clone(),
+                path,
                 sql: format!("DELETE FROM merge_queue WHERE {stale_where}"),
                 what: format!("delete {stale} stale merge-queue entries"),
             }],
         )
     });
-    let dupes = count(&format!(
-        "SELECT COALESCE(SUM(n - 1), 0) FROM \
-         (SELECT COUNT(*) AS n FROM merge_queue WHERE {ACTIVE} GROUP BY branch_name HAVING n > 1)"
-    ));
-    out.push(if dupes == 0 {
+    out
+}
+
+/// The merge locks held right now (a merge is running) and the temporary
+/// worktrees a killed merge left.
+fn run_findings(p: &Probe<'_>) -> Vec<Finding> {
+    let mut held = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p.layout.dir()) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(target) = name
+                .strip_prefix("merge-")
+                .and_then(|n| n.strip_suffix(".lock"))
+                && let Some(who) = overstory_merge::lock_holder(&e.path())
+            {
+                held.push(format!("{target} ({who})"));
+            }
+        }
+    }
+    held.sort();
+    let locks = Check::pass(
+        CATEGORY,
+        "merge locks",
+        if held.is_empty() {
+            "No merge is running".to_owned()
+        } else {
+            format!("A merge is running into {}", held.join(", "))
+        },
+    );
+    let left = overstory_merge::leftovers(p.layout);
+    let scratch = if left.is_empty() {
         Check::pass(
             CATEGORY,
-            "merge-queue.db duplicates",
-            "No branch is queued twice",
+            "merge worktrees",
+            "No temporary merge worktree was left behind",
         )
-        .into()
     } else {
-        Finding::fixable(
-            Check::warn(
-                CATEGORY,
-                "merge-queue.db duplicates",
-                format!(
-                    "{dupes} merge-queue entries repeat a branch that is already queued: \
-                     run ov doctor --fix to keep only the newest entry per branch"
-                ),
+        let names: Vec<String> = left
+            .iter()
+            .map(|d| {
+                d.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            })
+            .collect();
+        Check::warn(
+            CATEGORY,
+            "merge worktrees",
+            format!(
+                "{} temporary merge worktree(s) left by a killed merge under {} ({}): \
+                 the next ov merge removes them and retries their entries",
+                left.len(),
+                overstory_merge::scratch_root(p.layout).display(),
+                names.join(", ")
             ),
-            vec![Fix::ExecuteSql {
-                path,
-                sql: format!(
-                    "DELETE FROM merge_queue WHERE {ACTIVE} AND id NOT IN \
-                     (SELECT MAX(id) FROM merge_queue WHERE {ACTIVE} GROUP BY branch_name)"
-                ),
-                what: format!("delete {dupes} duplicate merge-queue entries"),
-            }],
         )
-    });
-    out
+    };
+    vec![locks.into(), scratch.into()]
 }
 
 #[cfg(test)]
@@ -135,54 +118,102 @@ mod tests {
     use super::*;
     use overstory_core::Layout;
 
+    fn check<'a>(f: &'a [Finding], name: &str) -> &'a Finding {
+        f.iter()
+            .find(|f| f.check.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {f:?}"))
+    }
+
     #[test]
-    fn stale_and_duplicate_active_entries_warn_and_the_fixes_drop_them() {
+    fn stale_active_entries_warn_and_the_fix_drops_them() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
         std::fs::create_dir_all(layout.dir()).unwrap();
         let path = layout.merge_queue_db();
-        let conn = overstory_core::db::open(&path, MIGRATIONS).unwrap();
+        drop(overstory_merge::MergeQueue::open(&path).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "INSERT INTO merge_queue (branch_name, task_id, agent_name, enqueued_at, status) VALUES
                ('old', 't1', 'a', '2020-01-01T00:00:00.000Z', 'pending'),
                ('done', 't2', 'a', '2020-01-01T00:00:00.000Z', 'merged'),
-               ('dup', 't3', 'a', strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'pending'),
-               ('dup', 't3', 'a', strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'pending');",
+               ('new', 't3', 'a', strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'pending');",
         )
         .unwrap();
         drop(conn);
         let f = findings(&Probe::with_defaults(&layout));
-        let stale = f
-            .iter()
-            .find(|f| f.check.name == "merge-queue.db staleness")
-            .unwrap();
+        assert_eq!(
+            check(&f, "merge-queue.db schema").check.status,
+            CheckStatus::Pass
+        );
+        let stale = check(&f, "merge-queue.db staleness");
         assert_eq!(stale.check.status, CheckStatus::Warn);
         assert!(
             stale.check.message.starts_with("1 merge-queue entries"),
             "{}",
             stale.check.message
         );
-        let dupes = f
-            .iter()
-            .find(|f| f.check.name == "merge-queue.db duplicates")
-            .unwrap();
-        assert_eq!(dupes.check.status, CheckStatus::Warn);
-        for fix in stale.fixes.iter().chain(&dupes.fixes) {
+        for fix in &stale.fixes {
             fix.apply().unwrap();
         }
-        let conn = open_for_inspection(&path).unwrap();
-        let left: Vec<(i64, String)> = conn
-            .prepare("SELECT id, branch_name FROM merge_queue ORDER BY id")
+        let q = overstory_merge::MergeQueue::open(&path).unwrap();
+        let left: Vec<String> = q
+            .list(None)
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(left, [(2, "done".to_owned()), (4, "dup".to_owned())]);
+            .into_iter()
+            .map(|e| e.branch_name)
+            .collect();
+        assert_eq!(left, ["done", "new"]);
         let f = findings(&Probe::with_defaults(&layout));
         assert!(
             f.iter().all(|f| f.check.status == CheckStatus::Pass),
             "{f:?}"
+        );
+    }
+
+    #[test]
+    fn held_locks_and_leftover_worktrees_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.dir()).unwrap();
+        let f = findings(&Probe::with_defaults(&layout));
+        assert_eq!(
+            check(&f, "merge locks").check.message,
+            "No merge is running"
+        );
+        assert_eq!(check(&f, "merge worktrees").check.status, CheckStatus::Pass);
+
+        let lock =
+            overstory_merge::MergeLock::acquire(&layout, "main", overstory_merge::LockWait::NoWait)
+                .unwrap();
+        // A worktree whose owner is alive (this process) is not left over;
+        // one whose owner is gone is.
+        let root = overstory_merge::scratch_root(&layout);
+        for (name, pid) in [
+            ("merge-live", std::process::id()),
+            ("merge-dead", 0x7fff_fff0),
+        ] {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+            std::fs::write(root.join(format!("{name}.owner")), format!("{pid}\n")).unwrap();
+        }
+        let f = findings(&Probe::with_defaults(&layout));
+        let locks = &check(&f, "merge locks").check.message;
+        assert!(
+            locks.starts_with("A merge is running into main (pid ")
+                && locks.contains(&std::process::id().to_string()),
+            "{locks}"
+        );
+        let wt = &check(&f, "merge worktrees").check;
+        assert_eq!(wt.status, CheckStatus::Warn);
+        assert!(
+            wt.message.contains("merge-dead") && !wt.message.contains("merge-live"),
+            "{}",
+            wt.message
+        );
+        lock.release();
+        let f = findings(&Probe::with_defaults(&layout));
+        assert_eq!(
+            check(&f, "merge locks").check.message,
+            "No merge is running"
         );
     }
 }

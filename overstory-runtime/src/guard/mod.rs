@@ -99,10 +99,6 @@ pub const INTERACTIVE_TOOLS: [&str; 3] = ["AskUserQuestion", "EnterPlanMode", "E
 /// Tools that write files.
 pub const WRITE_TOOLS: [&str; 3] = ["Write", "Edit", "NotebookEdit"];
 
-/// Default quality-gate commands (whitelisted for read-only agents).
-pub const DEFAULT_QUALITY_GATE_COMMANDS: [&str; 3] =
-    ["bun test", "bun run lint", "bun run typecheck"];
-
 /// Command prefixes the coordination capabilities and leads may always run
 /// (read-only capabilities use the allowlist instead: [`READ_ONLY_PROGRAMS`]).
 pub const SAFE_PREFIXES: [&str; 12] = [
@@ -720,11 +716,9 @@ fn starts_with_words(words: &[String], prefix: &str) -> bool {
 fn bash_file_guard(ctx: &GuardContext, capability: Capability, cmds: &[SimpleCommand]) -> Decision {
     let class = capability.props().guard_class;
     let coordination = class == GuardClass::Coordination;
-    let gates: Vec<&str> = if ctx.quality_gates.is_empty() {
-        DEFAULT_QUALITY_GATE_COMMANDS.to_vec()
-    } else {
-        ctx.quality_gates.iter().map(String::as_str).collect()
-    };
+    // Only the project's own gates: a project without any gets no extra
+    // commands allowed (never a guessed `bun test`).
+    let gates: Vec<&str> = ctx.quality_gates.iter().map(String::as_str).collect();
     let cap = capability.as_str();
     for c in cmds {
         if class == GuardClass::ReadOnly {
@@ -1346,8 +1340,6 @@ mod tests {
         ("ruby -e 'puts 1'", false, true, true),
         ("deno eval 'x'", false, true, true),
         ("bun -e 'x'", false, true, true),
-        ("bun test", false, false, false),
-        ("bun run lint", false, false, false),
         ("vim f", false, true, true),
         ("find . -name '*.tmp' -exec rm {} \\;", false, true, true),
         ("xargs rm < list", false, true, true),
@@ -1911,6 +1903,30 @@ mod tests {
         assert!(!evaluate(&c, &ToolCall::bash("cargo test -p x"), &NoProbe).is_deny());
         assert!(!evaluate(&c, &ToolCall::bash("make check"), &NoProbe).is_deny());
         assert!(evaluate(&c, &ToolCall::bash("cargo test && rm x"), &NoProbe).is_deny());
+    }
+
+    #[test]
+    fn without_configured_gates_no_guessed_gate_command_is_allowed() {
+        let d = wt();
+        for cap in [Capability::Scout, Capability::Reviewer] {
+            let mut c = ctx(cap, d.path());
+            assert!(c.quality_gates.is_empty());
+            for cmd in ["bun test", "bun run lint"] {
+                assert!(
+                    evaluate(&c, &ToolCall::bash(cmd), &NoProbe).is_deny(),
+                    "{cap}: {cmd}"
+                );
+            }
+            c.quality_gates = vec!["bun test".into(), "bun run lint".into()];
+            for cmd in ["bun test", "bun run lint"] {
+                assert!(
+                    !evaluate(&c, &ToolCall::bash(cmd), &NoProbe).is_deny(),
+                    "{cap}: {cmd}"
+                );
+            }
+        }
+        let c = ctx(Capability::Builder, d.path());
+        assert!(!evaluate(&c, &ToolCall::bash("bun test"), &NoProbe).is_deny());
     }
 
     #[test]
