@@ -203,6 +203,10 @@ impl AgentRuntime for ClaudeRuntime {
             argv.push("--disallowedTools".into());
             argv.push(opts.disallowed_tools.join(",").into());
         }
+        if let Some(usd) = opts.max_budget_usd.filter(|u| u.is_finite() && *u >= 0.0) {
+            argv.push("--max-budget-usd".into());
+            argv.push(format!("{usd:.4}").into());
+        }
         Some(SpawnSpec {
             argv,
             cwd: opts.cwd.clone(),
@@ -398,6 +402,24 @@ mod tests {
         };
         let argv = claude().direct_spawn(&o).unwrap().argv_strings();
         assert_eq!(&argv[10..], ["--disallowedTools", "Task,TeamCreate"]);
+    }
+
+    #[test]
+    fn a_spend_cap_becomes_claudes_own_max_budget_flag() {
+        let o = DirectSpawnOptions {
+            max_budget_usd: Some(1.25),
+            ..DirectSpawnOptions::new("/w")
+        };
+        let argv = claude().direct_spawn(&o).unwrap().argv_strings();
+        assert_eq!(&argv[10..], ["--max-budget-usd", "1.2500"]);
+        for none in [None, Some(-1.0), Some(f64::NAN)] {
+            let o = DirectSpawnOptions {
+                max_budget_usd: none,
+                ..DirectSpawnOptions::new("/w")
+            };
+            let argv = claude().direct_spawn(&o).unwrap().argv_strings();
+            assert!(!argv.contains(&"--max-budget-usd".to_owned()), "{none:?}");
+        }
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl SpawnOptions {
 }
 
 /// Options for a headless (non-tmux) direct spawn.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectSpawnOptions {
     /// The child's working directory (the worktree).
     pub cwd: PathBuf,
@@ -101,6 +101,10 @@ pub struct DirectSpawnOptions {
     /// Tools the runtime itself should refuse (a second layer beside the
     /// guard hooks); empty adds no flag.
     pub disallowed_tools: Vec<String>,
+    /// The most this one process may spend, in US dollars, for a runtime
+    /// that can enforce it itself (Claude Code's `--max-budget-usd`); the
+    /// turn runner passes what is left of `budget.maxCostUsdPerRun`.
+    pub max_budget_usd: Option<f64>,
 }
 
 impl DirectSpawnOptions {

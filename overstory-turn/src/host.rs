@@ -431,6 +431,12 @@ pub async fn run_host(
         instruction_path: runtime.instruction_path().to_owned(),
         resume_session_id: session.claude_session_id.clone().filter(|s| !s.is_empty()),
         disallowed_tools: Vec::new(),
+        // One process serves every turn: it may spend what is left of the run's.
+        max_budget_usd: crate::spend::remaining_usd(
+            layout,
+            &factory.config.budget,
+            session.run_id.as_deref(),
+        ),
     };
     let unsupported = || HostError::Unsupported {
         agent: name.to_owned(),

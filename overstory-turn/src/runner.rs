@@ -610,6 +610,7 @@ fn spawn_spec(opts: &RunTurnOptions, row: &RowFacts) -> Result<SpawnSpec, TurnEr
         instruction_path: opts.runtime.instruction_path().to_owned(),
         resume_session_id: row.prior_session_id.clone(),
         disallowed_tools: Vec::new(),
+        max_budget_usd: spend::remaining_usd(&opts.layout, &opts.budget, opts.run_id.as_deref()),
     };
     opts.runtime
         .direct_spawn(&spawn_opts)

@@ -91,6 +91,24 @@ pub(crate) fn over_budget(
     }
 }
 
+/// What is left of the run's dollar budget, for a runtime that can cap its
+/// own spend; `None` when there is no dollar limit (or no run).
+pub(crate) fn remaining_usd(
+    layout: &Layout,
+    limits: &BudgetConfig,
+    run_id: Option<&str>,
+) -> Option<f64> {
+    let limit = limits.max_cost_usd_per_run;
+    let run = run_id?;
+    if limit <= 0.0 {
+        return None;
+    }
+    let spent = MetricsStore::open(&layout.metrics_db())
+        .and_then(|s| s.run_spend(run))
+        .map_or(0.0, |s| s.cost_usd);
+    Some((limit - spent).max(0.0))
+}
+
 /// Records why a turn was refused (an `error` event) and tells the
 /// agent's parent with an `escalation` mail.
 pub(crate) fn report_refusal(

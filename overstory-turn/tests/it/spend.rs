@@ -181,3 +181,22 @@ async fn a_run_over_its_cost_budget_stops_every_agent_in_it() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn claude_is_capped_at_what_is_left_of_the_runs_dollar_budget() {
+    let ctx = Ctx::new("b4");
+    let fake = turn_reporting(10, 10, 2.0).await;
+    run_turn(ctx.opts("b4", &fake)).await.unwrap();
+    let fake = turn_reporting(1, 1, 0.0).await;
+    let spawner = FakeSpawner::one(&fake);
+    let mut o = ctx.opts("b4", &fake);
+    o.spawner = spawner.clone();
+    o.budget.max_cost_usd_per_run = 5.0;
+    run_turn(o).await.unwrap();
+    let argv = spawner.specs.lock().unwrap()[0].argv_strings();
+    let at = argv
+        .iter()
+        .position(|a| a == "--max-budget-usd")
+        .expect("the cap flag");
+    assert_eq!(argv[at + 1], "3.0000");
+}
