@@ -29,6 +29,7 @@ use overstory_core::DbError;
 use overstory_core::config::BudgetConfig;
 
 use crate::metrics::{MetricsStore, Spend};
+use crate::observe::text::thousands;
 
 /// Which limit was reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,19 +91,6 @@ impl std::fmt::Display for BudgetExceeded {
             self.kind.key()
         )
     }
-}
-
-/// Formats `n` with `,` between thousands (`1,234,567`).
-pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// Returns the first run limit `run_id` has reached, if any.

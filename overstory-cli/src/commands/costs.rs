@@ -1,15 +1,16 @@
 //! `ov costs`: tokens and cost per session, agent, capability and run, the
 //! live view of running agents, and use against the `budget.*` limits.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use overstory_core::Layout;
 use overstory_core::config::BudgetConfig;
-use overstory_sessions::budget::thousands;
 use overstory_sessions::metrics::report::{self, BudgetUse, Totals};
 use overstory_sessions::metrics::{
     MetricsStore, SessionMetrics, estimate_cost, project_key, read_transcript,
 };
+use overstory_sessions::observe::text::thousands;
 use overstory_sessions::{SessionStore, observe};
 use serde_json::{Value, json};
 
@@ -97,7 +98,7 @@ fn open_if_exists(path: &Path) -> Result<Option<MetricsStore>, CliError> {
 }
 
 /// Use against the limits for the runs and agents in `shown`, counted over
-/// all their rows (not only the page shown).
+/// all their rows (not only the page shown), one aggregate query each.
 fn budget_rows(
     limits: &BudgetConfig,
     store: &MetricsStore,
@@ -106,26 +107,21 @@ fn budget_rows(
     if limits.is_unlimited() {
         return Ok(Vec::new());
     }
-    let mut all: Vec<SessionMetrics> = Vec::new();
-    let mut push = |rows: Vec<SessionMetrics>| {
-        for r in rows {
-            if !all
-                .iter()
-                .any(|a| a.agent_name == r.agent_name && a.task_id == r.task_id)
-            {
-                all.push(r);
-            }
+    let runs: BTreeSet<&str> = shown.iter().filter_map(|r| r.run_id.as_deref()).collect();
+    let agents: BTreeSet<&str> = shown.iter().map(|r| r.agent_name.as_str()).collect();
+    let mut run_spend = Vec::new();
+    if limits.max_tokens_per_run > 0 || limits.max_cost_usd_per_run > 0.0 {
+        for run in runs {
+            run_spend.push((run.to_owned(), store.run_spend(run)?));
         }
-    };
-    let mut runs: Vec<&str> = shown.iter().filter_map(|r| r.run_id.as_deref()).collect();
-    runs.dedup();
-    for run in runs {
-        push(store.by_run(run)?);
     }
-    for agent in shown.iter().map(|r| r.agent_name.as_str()) {
-        push(store.by_agent(agent)?);
+    let mut agent_spend = Vec::new();
+    if limits.max_tokens_per_agent > 0 {
+        for agent in agents {
+            agent_spend.push((agent.to_owned(), store.agent_spend(agent)?));
+        }
     }
-    Ok(report::budget_use(limits, &all))
+    Ok(report::budget_use(limits, &run_spend, &agent_spend))
 }
 
 fn budget_text(uses: &[BudgetUse]) -> String {

@@ -1,11 +1,11 @@
 //! `ov metrics`: the newest session metrics with totals, durations and
 //! merge tiers.
 
-use overstory_sessions::budget::thousands;
 use overstory_sessions::format_duration_compact;
 use overstory_sessions::metrics::MetricsStore;
 use overstory_sessions::metrics::report::Totals;
 use overstory_sessions::observe;
+use overstory_sessions::observe::text::thousands;
 use serde_json::json;
 
 use crate::context::Context;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{SessionMetrics, TokenSnapshot};
+use super::{SessionMetrics, Spend, TokenSnapshot};
 use crate::Session;
 use overstory_core::clock;
 use overstory_core::config::BudgetConfig;
@@ -191,10 +191,13 @@ pub struct BudgetUse {
     pub percent: f64,
 }
 
-/// Use against every set limit: per run for the run limits (`runs`), per
-/// agent for the agent limit (`agents`), from `rows`.
-pub fn budget_use(limits: &BudgetConfig, rows: &[SessionMetrics]) -> Vec<BudgetUse> {
-    let mut out = Vec::new();
+/// Use against every set limit: the run limits for each of `runs`, the
+/// agent limit for each of `agents`, from what each spent.
+pub fn budget_use(
+    limits: &BudgetConfig,
+    runs: &[(String, Spend)],
+    agents: &[(String, Spend)],
+) -> Vec<BudgetUse> {
     let entry = |key, scope: &str, used: f64, limit: f64| BudgetUse {
         key,
         scope: scope.to_owned(),
@@ -206,36 +209,29 @@ pub fn budget_use(limits: &BudgetConfig, rows: &[SessionMetrics]) -> Vec<BudgetU
             0.0
         },
     };
-    let mut runs: Vec<&str> = rows.iter().filter_map(|r| r.run_id.as_deref()).collect();
-    runs.sort_unstable();
-    runs.dedup();
-    for run in runs {
-        let t = Totals::of(rows.iter().filter(|r| r.run_id.as_deref() == Some(run)));
+    let mut out = Vec::new();
+    for (run, spend) in runs {
         if limits.max_tokens_per_run > 0 {
             let limit = limits.max_tokens_per_run as f64;
             out.push(entry(
                 "budget.maxTokensPerRun",
                 run,
-                t.tokens() as f64,
+                spend.tokens as f64,
                 limit,
             ));
         }
         if limits.max_cost_usd_per_run > 0.0 {
             let limit = limits.max_cost_usd_per_run;
-            out.push(entry("budget.maxCostUsdPerRun", run, t.cost_usd, limit));
+            out.push(entry("budget.maxCostUsdPerRun", run, spend.cost_usd, limit));
         }
     }
     if limits.max_tokens_per_agent > 0 {
-        let mut agents: Vec<&str> = rows.iter().map(|r| r.agent_name.as_str()).collect();
-        agents.sort_unstable();
-        agents.dedup();
-        for agent in agents {
-            let t = Totals::of(rows.iter().filter(|r| r.agent_name == agent));
-            let limit = limits.max_tokens_per_agent as f64;
+        let limit = limits.max_tokens_per_agent as f64;
+        for (agent, spend) in agents {
             out.push(entry(
                 "budget.maxTokensPerAgent",
                 agent,
-                t.tokens() as f64,
+                spend.tokens as f64,
                 limit,
             ));
         }

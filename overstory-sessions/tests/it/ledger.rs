@@ -156,8 +156,11 @@ fn budgets_trip_at_their_limit_and_name_the_key() {
 
 #[test]
 fn thousands_groups_digits() {
-    assert_eq!(budget::thousands(0), "0");
-    assert_eq!(budget::thousands(999), "999");
-    assert_eq!(budget::thousands(1000), "1,000");
-    assert_eq!(budget::thousands(-1_234_567), "-1,234,567");
+    assert_eq!(overstory_sessions::observe::text::thousands(0), "0");
+    assert_eq!(overstory_sessions::observe::text::thousands(999), "999");
+    assert_eq!(overstory_sessions::observe::text::thousands(1000), "1,000");
+    assert_eq!(
+        overstory_sessions::observe::text::thousands(-1_234_567),
+        "-1,234,567"
+    );
 }
