@@ -558,9 +558,17 @@ fn pid_files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 #[ignore = "soak: a hundred agents, minutes on two cores"]
 fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
-    const LEADS: usize = 10;
-    const PER_LEAD: usize = 9;
-    const KILLED: usize = 4;
+    let scale = |var: &str, default: usize| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (leads, per_lead, n_killed) = (
+        scale("SOAK_LEADS", 10),
+        scale("SOAK_BUILDERS_PER_LEAD", 9),
+        scale("SOAK_KILLED", 4),
+    );
     const SEED: u64 = 0x5EED_0012;
     let started = std::time::Instant::now();
     let repo = initialized_repo();
@@ -611,8 +619,8 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         .unwrap();
         path.display().to_string()
     };
-    let victims = SeededRng(SEED).pick(KILLED, LEADS * PER_LEAD);
-    let builder = |i: usize| format!("soak-b{}-{}", i / PER_LEAD, i % PER_LEAD);
+    let victims = SeededRng(SEED).pick(n_killed, leads * per_lead);
+    let builder = |i: usize| format!("soak-b{}-{}", i / per_lead, i % per_lead);
     let lead = |l: usize| format!("soak-lead-{l}");
 
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -684,7 +692,7 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
             false
         });
     };
-    for l in 0..LEADS {
+    for l in 0..leads {
         let lead_name = lead(l);
         sling(
             &format!("task-l{l}"),
@@ -694,8 +702,8 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
             &lead_arg,
         );
         let script = builder_script(&lead_name);
-        for j in 0..PER_LEAD {
-            let i = l * PER_LEAD + j;
+        for j in 0..per_lead {
+            let i = l * per_lead + j;
             let s = if victims.contains(&i) {
                 &victim_arg
             } else {
@@ -714,7 +722,7 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
             pending.is_empty()
         },
     );
-    assert_eq!(killed.len(), KILLED);
+    assert_eq!(killed.len(), n_killed);
 
     let count = |to: &str, from: &str, kind: MessageType| {
         MailStore::open(layout.mail_db())
@@ -728,8 +736,8 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
             .unwrap()
             .len()
     };
-    let parent_of = |i: usize| lead(i / PER_LEAD);
-    let survivors: Vec<usize> = (0..LEADS * PER_LEAD)
+    let parent_of = |i: usize| lead(i / per_lead);
+    let survivors: Vec<usize> = (0..leads * per_lead)
         .filter(|i| !killed.contains(i))
         .collect();
     wait_until(Duration::from_secs(300), "every survivor reports", || {
@@ -792,9 +800,9 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         "the watchdog removed its pid file"
     );
     ov(&root, &["coordinator", "stop", "--json"]).ok();
-    wait_until(Duration::from_secs(60), "no process is left", || {
+    let quiet = overstory_testkit::holds_within(Duration::from_secs(60), || {
         processes_in(&root).is_empty()
-            && (0..LEADS * PER_LEAD).all(|i| {
+            && (0..leads * per_lead).all(|i| {
                 let agent = AgentName::new(&builder(i)).unwrap();
                 !overstory_turn::dispatch::is_dispatching(&layout, &agent)
                     && overstory_turn::lock::read_turn_lock(&layout, &agent)
@@ -802,6 +810,57 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
                         .is_none()
             })
     });
+    if !quiet {
+        for pid in processes_in(&root) {
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            eprintln!(
+                "left: pid {pid} group {:?} cwd {} cmd {cmd}",
+                process::group_of(pid),
+                cwd.display()
+            );
+        }
+        for i in 0..leads * per_lead {
+            let agent = AgentName::new(&builder(i)).unwrap();
+            let lock = overstory_turn::lock::read_turn_lock(&layout, &agent).held_by_pid;
+            if overstory_turn::dispatch::is_dispatching(&layout, &agent) || lock.is_some() {
+                eprintln!(
+                    "left: {} dispatching or turn lock held by {lock:?}",
+                    builder(i)
+                );
+            }
+        }
+        let events = overstory_core::events::EventStore::open(&layout.events_db()).unwrap();
+        for &i in &killed {
+            let agent = AgentName::new(&builder(i)).unwrap();
+            for e in events
+                .by_agent(
+                    agent.as_str(),
+                    &overstory_core::events::EventFilter::default(),
+                )
+                .unwrap()
+            {
+                eprintln!(
+                    "event {}: {} {} {}",
+                    builder(i),
+                    e.created_at,
+                    e.event_type,
+                    e.data.unwrap_or_default()
+                );
+            }
+            for f in std::fs::read_dir(layout.agent_logs_dir(&agent))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+                eprintln!("== {}\n{text}", f.path().display());
+            }
+        }
+        panic!("processes were left running");
+    }
     let leftovers = pid_files(layout.dir());
     assert!(leftovers.is_empty(), "pid files left: {leftovers:?}");
     stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -823,18 +882,18 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         })
         .unwrap()
         .len();
-    for l in 0..LEADS {
+    for l in 0..leads {
         let s = sessions.get(&lead(l)).unwrap().unwrap();
-        let hit = killed.iter().filter(|&&i| i / PER_LEAD == l).count();
+        let hit = killed.iter().filter(|&&i| i / per_lead == l).count();
         eprintln!("soak: {} ({hit} killed builders): {}", lead(l), s.state);
     }
     eprintln!(
-        "soak: 1 coordinator, {LEADS} leads, {} builders; seed {SEED:#x}; killed {:?}\n\
+        "soak: 1 coordinator, {leads} leads, {} builders; seed {SEED:#x}; killed {:?}\n\
          soak: {} worker_done delivered (each once), {} worker_died to leads (each once), {to_coordinator} worker_died to the coordinator\n\
          soak: builders completed {}, zombie {}; leads completed {}, working {}, zombie {}\n\
          soak: wall {:.1?} (slung {:.1?}, all done {:.1?}, all dead reported {:.1?})\n\
          soak: peak fleet RSS {} MiB over at most {} processes (sampled every 500 ms); test process VmHWM {} MiB",
-        LEADS * PER_LEAD,
+        leads * per_lead,
         killed.iter().map(|&i| builder(i)).collect::<Vec<_>>(),
         survivors.len(),
         killed.len(),
