@@ -452,3 +452,462 @@ fn soak_builders_with_killed_dispatchers_all_deliver_exactly_once() {
         started.elapsed()
     );
 }
+
+/// A tiny seeded generator (xorshift64*): the soak's victims are random
+/// but the same on every run of one seed.
+struct SeededRng(u64);
+
+impl SeededRng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// `k` distinct indices below `n`.
+    fn pick(&mut self, k: usize, n: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        while out.len() < k {
+            let i = usize::try_from(self.next() % n as u64).unwrap();
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+/// A `kB` field of a `/proc/<pid>/status` file.
+fn status_kb(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The summed resident memory (kB) of every process working in `root`
+/// (its cwd is the project or one of its worktrees): the fleet.
+fn fleet_rss_kb(root: &Path) -> (u64, usize) {
+    let mut kb = 0;
+    let mut n = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.parse::<i32>().is_err() {
+            continue;
+        }
+        let in_project =
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(root));
+        if in_project {
+            kb += status_kb(&pid, "VmRSS:");
+            n += 1;
+        }
+    }
+    (kb, n)
+}
+
+/// Every live process whose cwd is inside `root`.
+fn processes_in(root: &Path) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(root))
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+        })
+        .collect()
+}
+
+/// Pid files under `dir`, recursively.
+fn pid_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "worktrees") {
+                continue;
+            }
+            out.extend(pid_files(&p));
+        } else if p.extension().is_some_and(|x| x == "pid") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The full-shape soak of issue 12 (ignored by default; CI runs it with
+/// `cargo test -p overstory-cli --test it soak -- --ignored --nocapture`,
+/// or every ignored soak with `-- --ignored soak`): a scripted coordinator,
+/// 10 scripted leads each parenting 9 scripted builders (90), `ov watch`
+/// ticking every 500 ms with stale/zombie thresholds of a few seconds.
+/// A seeded random few builders play a turn that sleeps; each is killed
+/// -9 mid-turn (its dispatcher and its turn's whole process group). Every
+/// surviving builder commits and sends `worker_done` to its lead exactly
+/// once; every killed one is reported to its lead by exactly one
+/// `worker_died`; at the end no process runs in the project, no pid file
+/// is left, no turn lock is held, and the watchdog stopped. Prints the
+/// wall time, the peak memory and the counts.
+#[test]
+#[ignore = "soak: a hundred agents, minutes on two cores"]
+fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
+    let scale = |var: &str, default: usize| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (leads, per_lead, n_killed) = (
+        scale("SOAK_LEADS", 10),
+        scale("SOAK_BUILDERS_PER_LEAD", 9),
+        scale("SOAK_KILLED", 4),
+    );
+    const SEED: u64 = 0x5EED_0012;
+    let started = std::time::Instant::now();
+    let repo = initialized_repo();
+    let root = repo.path().to_path_buf();
+    let layout = Layout::new(&root);
+    std::fs::write(
+        layout.dir().join("config.local.yaml"),
+        "agents:\n  staggerDelayMs: 0\n  maxConcurrent: 200\n  maxAgentsPerLead: 20\n  maxSessionsPerRun: 0\n\
+         watchdog:\n  staleThresholdMs: 15000\n  zombieThresholdMs: 30000\n  nudgeIntervalMs: 600000\n",
+    )
+    .unwrap();
+    let scripts = layout.scripts_dir();
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::write(
+        scripts.join("coordinator.json"),
+        serde_json::json!({"turns": [{"steps": [{"say": "coordinating"}]}]}).to_string(),
+    )
+    .unwrap();
+    let lead_script = scripts.join("soak-lead.json");
+    std::fs::write(
+        &lead_script,
+        serde_json::json!({"turns": [{"steps": [{"say": "waiting on my builders"}]}]}).to_string(),
+    )
+    .unwrap();
+    let marks = layout.dir().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let m = marks.display();
+    let victim_script = scripts.join("soak-victim.json");
+    std::fs::write(
+        &victim_script,
+        serde_json::json!({"turns": [{"steps": [
+            {"run": format!("touch '{m}'/$OVERSTORY_AGENT_NAME.started; sleep 600")}
+        ]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let builder_script = |lead: &str| {
+        let path = scripts.join(format!("soak-builder-of-{lead}.json"));
+        std::fs::write(
+            &path,
+            serde_json::json!({"turns": [{"steps": [
+                {"run": "echo done > \"soak-$OVERSTORY_AGENT_NAME.txt\""},
+                {"commit": "soak: builder work"},
+                {"mail": {"to": lead, "subject": "done", "body": "ok", "type": "worker_done"}}
+            ]}]})
+            .to_string(),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let victims = SeededRng(SEED).pick(n_killed, leads * per_lead);
+    let builder = |i: usize| format!("soak-b{}-{}", i / per_lead, i % per_lead);
+    let lead = |l: usize| format!("soak-lead-{l}");
+
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let peak_procs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop_sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (peak, peak_procs, stop) = (peak.clone(), peak_procs.clone(), stop_sampling.clone());
+        let root = root.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (kb, n) = fleet_rss_kb(&root);
+                peak.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+                peak_procs.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+
+    let coordinator = ov(
+        &root,
+        &["coordinator", "start", "--runtime", "scripted", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(coordinator["runtime"], "scripted", "{coordinator:#}");
+    let mut daemon = command(&root)
+        .args(["watch", "--interval", "500"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sling = |task: &str, name: &str, cap: &str, parent: &str, script: &str| {
+        run(command(&root).args([
+            "sling",
+            task,
+            "--name",
+            name,
+            "--capability",
+            cap,
+            "--parent",
+            parent,
+            "--runtime",
+            "scripted",
+            "--script",
+            script,
+            "--force-hierarchy",
+            "--json",
+        ]))
+        .ok();
+    };
+    let lead_arg = lead_script.display().to_string();
+    let victim_arg = victim_script.display().to_string();
+    let mut pending: Vec<usize> = victims.clone();
+    let mut killed: Vec<usize> = Vec::new();
+    // Kills every victim that is mid-turn (its script touched its mark).
+    let strike = |pending: &mut Vec<usize>, killed: &mut Vec<usize>| {
+        pending.retain(|&i| {
+            let agent = AgentName::new(&builder(i)).unwrap();
+            if !marks.join(format!("{}.started", builder(i))).exists() {
+                return true;
+            }
+            let Some(group) = process::read_pid_file(&layout.agent_turn_pid(&agent)) else {
+                return true;
+            };
+            if let Some(pid) = overstory_turn::dispatch::dispatcher_pid(&layout, &agent) {
+                let _ = process::signal_process(pid, process::Sig::Kill);
+            }
+            let _ = process::signal_group(group, process::Sig::Kill);
+            killed.push(i);
+            false
+        });
+    };
+    for l in 0..leads {
+        let lead_name = lead(l);
+        sling(
+            &format!("task-l{l}"),
+            &lead_name,
+            "lead",
+            "coordinator",
+            &lead_arg,
+        );
+        let script = builder_script(&lead_name);
+        for j in 0..per_lead {
+            let i = l * per_lead + j;
+            let s = if victims.contains(&i) {
+                &victim_arg
+            } else {
+                &script
+            };
+            sling(&format!("task-b{i}"), &builder(i), "builder", &lead_name, s);
+            strike(&mut pending, &mut killed);
+        }
+    }
+    let slung = started.elapsed();
+    wait_until(
+        Duration::from_secs(120),
+        "every victim is hit mid-turn",
+        || {
+            strike(&mut pending, &mut killed);
+            pending.is_empty()
+        },
+    );
+    assert_eq!(killed.len(), n_killed);
+
+    let count = |to: &str, from: &str, kind: MessageType| {
+        MailStore::open(layout.mail_db())
+            .unwrap()
+            .list(&ListFilter {
+                to: Some(to.into()),
+                from: Some(from.into()),
+                kind: Some(kind),
+                ..ListFilter::default()
+            })
+            .unwrap()
+            .len()
+    };
+    let parent_of = |i: usize| lead(i / per_lead);
+    let survivors: Vec<usize> = (0..leads * per_lead)
+        .filter(|i| !killed.contains(i))
+        .collect();
+    wait_until(Duration::from_secs(300), "every survivor reports", || {
+        survivors
+            .iter()
+            .all(|&i| count(&parent_of(i), &builder(i), MessageType::WorkerDone) >= 1)
+    });
+    let delivered = started.elapsed();
+    wait_until(
+        Duration::from_secs(120),
+        "the watchdog reports every killed builder",
+        || {
+            killed
+                .iter()
+                .all(|&i| count(&parent_of(i), &builder(i), MessageType::WorkerDied) >= 1)
+        },
+    );
+    let reported = started.elapsed();
+    // Let a few more ticks pass: nothing is reported twice.
+    std::thread::sleep(Duration::from_secs(3));
+    for &i in &survivors {
+        assert_eq!(
+            count(&parent_of(i), &builder(i), MessageType::WorkerDone),
+            1,
+            "{}: worker_done exactly once",
+            builder(i)
+        );
+        assert_eq!(
+            count(&parent_of(i), &builder(i), MessageType::WorkerDied),
+            0,
+            "{}: a survivor is never reported dead",
+            builder(i)
+        );
+    }
+    for &i in &killed {
+        assert_eq!(
+            count(&parent_of(i), &builder(i), MessageType::WorkerDone),
+            0,
+            "{}: a killed builder never reports done",
+            builder(i)
+        );
+        assert_eq!(
+            count(&parent_of(i), &builder(i), MessageType::WorkerDied),
+            1,
+            "{}: worker_died exactly once",
+            builder(i)
+        );
+    }
+    let sessions = SessionStore::open(&layout.sessions_db()).unwrap();
+    for &i in &killed {
+        let s = sessions.get(&builder(i)).unwrap().unwrap();
+        assert_eq!(s.state, AgentState::Zombie, "{}", builder(i));
+    }
+
+    // Shut down: the watchdog, then the coordinator; nothing is left.
+    process::signal_process(daemon.id() as i32, process::Sig::Term).unwrap();
+    daemon.wait().unwrap();
+    assert!(
+        !layout.watchdog_pid().exists(),
+        "the watchdog removed its pid file"
+    );
+    ov(&root, &["coordinator", "stop", "--json"]).ok();
+    let quiet = overstory_testkit::holds_within(Duration::from_secs(60), || {
+        processes_in(&root).is_empty()
+            && (0..leads * per_lead).all(|i| {
+                let agent = AgentName::new(&builder(i)).unwrap();
+                !overstory_turn::dispatch::is_dispatching(&layout, &agent)
+                    && overstory_turn::lock::read_turn_lock(&layout, &agent)
+                        .held_by_pid
+                        .is_none()
+            })
+    });
+    if !quiet {
+        for pid in processes_in(&root) {
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            eprintln!(
+                "left: pid {pid} group {:?} cwd {} cmd {cmd}",
+                process::group_of(pid),
+                cwd.display()
+            );
+        }
+        for i in 0..leads * per_lead {
+            let agent = AgentName::new(&builder(i)).unwrap();
+            let lock = overstory_turn::lock::read_turn_lock(&layout, &agent).held_by_pid;
+            if overstory_turn::dispatch::is_dispatching(&layout, &agent) || lock.is_some() {
+                eprintln!(
+                    "left: {} dispatching or turn lock held by {lock:?}",
+                    builder(i)
+                );
+            }
+        }
+        let events = overstory_core::events::EventStore::open(&layout.events_db()).unwrap();
+        for &i in &killed {
+            let agent = AgentName::new(&builder(i)).unwrap();
+            for e in events
+                .by_agent(
+                    agent.as_str(),
+                    &overstory_core::events::EventFilter::default(),
+                )
+                .unwrap()
+            {
+                eprintln!(
+                    "event {}: {} {} {}",
+                    builder(i),
+                    e.created_at,
+                    e.event_type,
+                    e.data.unwrap_or_default()
+                );
+            }
+            for f in std::fs::read_dir(layout.agent_logs_dir(&agent))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+                eprintln!("== {}\n{text}", f.path().display());
+            }
+        }
+        panic!("processes were left running");
+    }
+    let leftovers = pid_files(layout.dir());
+    assert!(leftovers.is_empty(), "pid files left: {leftovers:?}");
+    stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+
+    let states = sessions.all_readable().unwrap().0;
+    let by_state = |cap: &str, st: AgentState| {
+        states
+            .iter()
+            .filter(|s| s.capability.as_str() == cap && s.state == st)
+            .count()
+    };
+    let to_coordinator = MailStore::open(layout.mail_db())
+        .unwrap()
+        .list(&ListFilter {
+            to: Some("coordinator".into()),
+            kind: Some(MessageType::WorkerDied),
+            ..ListFilter::default()
+        })
+        .unwrap()
+        .len();
+    for l in 0..leads {
+        let s = sessions.get(&lead(l)).unwrap().unwrap();
+        let hit = killed.iter().filter(|&&i| i / per_lead == l).count();
+        eprintln!("soak: {} ({hit} killed builders): {}", lead(l), s.state);
+    }
+    eprintln!(
+        "soak: 1 coordinator, {leads} leads, {} builders; seed {SEED:#x}; killed {:?}\n\
+         soak: {} worker_done delivered (each once), {} worker_died to leads (each once), {to_coordinator} worker_died to the coordinator\n\
+         soak: builders completed {}, zombie {}; leads completed {}, working {}, zombie {}\n\
+         soak: wall {:.1?} (slung {:.1?}, all done {:.1?}, all dead reported {:.1?})\n\
+         soak: peak fleet RSS {} MiB over at most {} processes (sampled every 500 ms); test process VmHWM {} MiB",
+        leads * per_lead,
+        killed.iter().map(|&i| builder(i)).collect::<Vec<_>>(),
+        survivors.len(),
+        killed.len(),
+        by_state("builder", AgentState::Completed),
+        by_state("builder", AgentState::Zombie),
+        by_state("lead", AgentState::Completed),
+        by_state("lead", AgentState::Working),
+        by_state("lead", AgentState::Zombie),
+        started.elapsed(),
+        slung,
+        delivered,
+        reported,
+        peak.load(std::sync::atomic::Ordering::Relaxed) / 1024,
+        peak_procs.load(std::sync::atomic::Ordering::Relaxed),
+        status_kb("self", "VmHWM:") / 1024,
+    );
+}

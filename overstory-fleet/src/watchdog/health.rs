@@ -8,7 +8,7 @@
 //! | # | Session | Condition | → state | action |
 //! |---|---|---|---|---|
 //! | 1 | completed | — | completed | none |
-//! | 2 | zombie | tmux, pid or turn alive | zombie | investigate |
+//! | 2 | zombie | tmux, pid or turn alive | zombie | investigate (a spawn-per-turn zombie's orphaned turn is ended by the tick, nobody is told again) |
 //! | 3 | zombie | nothing alive | zombie | none (never re-terminated) |
 //! | 4 | tmux | tmux dead, E > S | completed | complete (missed session-end) |
 //! | 5 | tmux | tmux dead | zombie | terminate |

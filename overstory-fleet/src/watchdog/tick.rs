@@ -339,7 +339,7 @@ fn judge(
                 cx.store.update_escalation(s.agent_name.as_str(), 0, None)?;
             }
         }
-        HealthAction::Investigate => {}
+        HealthAction::Investigate => end_orphaned_turn(cx, s, report),
         HealthAction::Complete => {
             let t = Transition::to(AgentState::Completed)
                 .only_from_active()
@@ -351,6 +351,20 @@ fn judge(
     }
     report.checks.push(check);
     Ok(())
+}
+
+/// A spawn-per-turn zombie has no business running a turn: one alive is
+/// an orphan (a dispatcher that read the row before it went zombie started
+/// it after). Its validated process group is ended; the state stays and
+/// the parent is not told again.
+fn end_orphaned_turn(cx: &Ctx<'_>, s: &Session, report: &mut TickReport) {
+    if s.state != AgentState::Zombie || Topology::of(s) != Topology::SpawnPerTurn {
+        return;
+    }
+    if let Some(pgid) = live_turn_group(cx.layout, s) {
+        let _ = process::terminate_group(pgid, cx.opts.kill_grace);
+        report.killed.push(s.agent_name.to_string());
+    }
 }
 
 /// Writes a state through the compare-and-swap and records the event;

@@ -250,6 +250,40 @@ fn a_zombie_turn_is_killed_by_its_process_group() {
     assert_eq!(get(&p, "builder-1").state, AgentState::Zombie);
 }
 
+/// Found by the soak: a dispatcher that read the row before the watchdog
+/// made it zombie starts a turn after; the next tick ends that turn
+/// (and says nothing more to the parent).
+#[test]
+fn a_turn_running_for_a_zombie_is_ended_without_a_second_worker_died() {
+    let p = project();
+    put(&p, "builder-1", AgentState::Zombie, 11 * MIN);
+    let agent = AgentName::new("builder-1").unwrap();
+    let mut group = process::command("sh")
+        .args(["-c", "sleep 300 & wait"])
+        .env("OVERSTORY_AGENT_NAME", "builder-1")
+        .spawn()
+        .unwrap();
+    let pgid = group.id() as i32;
+    process::write_pid_file(&p.layout.agent_turn_pid(&agent), group.id()).unwrap();
+    wait_until(Duration::from_secs(5), "the group runs", || {
+        process::group_members(pgid).len() >= 2
+    });
+    let _runner = overstory_turn::lock::try_acquire(&p.layout, &agent)
+        .unwrap()
+        .unwrap();
+
+    let r = run(&p, &opts(), &mut WatchdogMemory::default());
+
+    assert_eq!(r.killed, vec!["builder-1".to_owned()]);
+    group.wait().unwrap();
+    wait_until(Duration::from_secs(5), "the group is gone", || {
+        !process::is_group_alive(pgid)
+    });
+    assert_eq!(get(&p, "builder-1").state, AgentState::Zombie);
+    assert!(r.worker_died.is_empty());
+    assert!(worker_died_mail(&p).is_empty());
+}
+
 #[test]
 fn a_headless_agent_whose_pid_died_is_zombie_or_completed_by_age() {
     let p = project();
