@@ -6,7 +6,7 @@
 //! descendants, and nothing the child starts can outlive a group kill.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
@@ -203,12 +203,22 @@ pub fn is_root() -> bool {
 /// died leaves its socket behind). Lets a caller skip starting `tmux` just
 /// to hear "no server running", about a millisecond per call.
 pub fn tmux_server_may_be_running(server: &str) -> bool {
+    socket_may_accept(&tmux_socket_path(server))
+}
+
+/// Returns where tmux keeps the socket of server `server` (the `-L` name):
+/// `$TMUX_TMPDIR` or `/tmp`, then `tmux-<uid>/<server>`.
+pub fn tmux_socket_path(server: &str) -> PathBuf {
     let base = crate::env::var(crate::env::TMUX_TMPDIR).unwrap_or_else(|| "/tmp".to_owned());
     let uid = rustix::process::getuid().as_raw();
-    let socket = std::path::Path::new(&base)
-        .join(format!("tmux-{uid}"))
-        .join(server);
-    socket_may_accept(&socket)
+    Path::new(&base).join(format!("tmux-{uid}")).join(server)
+}
+
+/// Removes the socket file of tmux server `server`, which tmux leaves behind
+/// when the server exits. Call it only once that server was told to exit
+/// (`kill-server`): it may still be closing the socket.
+pub fn remove_tmux_socket(server: &str) {
+    let _ = std::fs::remove_file(tmux_socket_path(server));
 }
 
 /// `false` when nothing can be listening on the unix socket at `path`.

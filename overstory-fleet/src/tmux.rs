@@ -569,8 +569,11 @@ impl Tmux {
 
     /// Kills the whole tmux server (all its sessions). For tests and
     /// `ov clean` of a private server; a server that is not running is fine.
+    ///
+    /// The socket file, which tmux leaves behind, is removed too.
     pub fn kill_server(&self) {
         let _ = self.run(&["kill-server"]);
+        process::remove_tmux_socket(&self.server);
     }
 }
 
