@@ -37,7 +37,7 @@ use overstory_core::{AgentName, FsError, Layout, process};
 use overstory_mail::MailClient;
 use overstory_runtime::error::RuntimeError;
 use overstory_runtime::runtime::AgentRuntime;
-use overstory_sessions::{RunMode, Session, SessionStore, Transition};
+use overstory_sessions::{AgentState, RunMode, Session, SessionStore, Transition};
 use serde::Serialize;
 use std::fs::OpenOptions;
 
@@ -328,6 +328,9 @@ pub struct DispatcherOptions {
     pub max_attempts: u32,
     /// Delay before the first retry; doubles each time.
     pub backoff: Duration,
+    /// Starts a parent's dispatcher when this agent's turn ends it (see
+    /// [`wake_waiting_parent`]); `None`: the parent is not woken.
+    pub launcher: Option<Launcher>,
 }
 
 impl Default for DispatcherOptions {
@@ -335,6 +338,7 @@ impl Default for DispatcherOptions {
         Self {
             max_attempts: 5,
             backoff: Duration::from_millis(500),
+            launcher: None,
         }
     }
 }
@@ -425,6 +429,12 @@ pub async fn run_dispatcher(
         let turn = factory.turn_options(&session, runtime.encode_user_turn(&text))?;
         let result = run_turn(turn).await;
         report.turns += 1;
+        if let (Ok(r), Some(launcher)) = (&result, &opts.launcher)
+            && r.final_state.is_terminal()
+            && !r.initial_state.is_terminal()
+        {
+            wake_waiting_parent(factory, launcher, &session, r.final_state);
+        }
         match result {
             Ok(r) if delivered(&r) => {
                 attempts = 0;
@@ -520,6 +530,51 @@ fn settle_unstartable(layout: &Layout, session: &Session, reason: &str) {
         overstory_mail::MailStore::open(layout.mail_db()).and_then(|m| m.insert(&died.message()));
     if let Err(e) = sent {
         tracing::warn!(agent, error = %e, "failed to send worker_died mail to parent");
+    }
+}
+
+/// Gives a waiting parent its next turn once `child`'s turn ended it.
+///
+/// A lead that read its builder's `worker_done` while the builder's turn was
+/// still running saw a live child and settled `working`, waiting; the
+/// builder then completes and no mail follows, so nothing would wake the
+/// lead again. When the parent is a headless agent in `working` with no
+/// unread mail (mail wakes it anyway), a turn saying which child ended is
+/// queued for it and its dispatcher started.
+pub fn wake_waiting_parent(
+    factory: &TurnFactory,
+    launcher: &Launcher,
+    child: &Session,
+    final_state: AgentState,
+) {
+    let Some(parent) = child.parent_agent.as_ref() else {
+        return;
+    };
+    let Ok(store) = SessionStore::open(&factory.layout.sessions_db()) else {
+        return;
+    };
+    let Ok(Some(row)) = store.get(parent.as_str()) else {
+        return;
+    };
+    if row.state != AgentState::Working || crate::host::is_hosted_session(&row) {
+        return;
+    }
+    let has_mail = MailClient::open(&factory.layout)
+        .and_then(|c| c.peek_unread(parent))
+        .is_ok_and(|m| !m.is_empty());
+    if has_mail {
+        return;
+    }
+    let text = format!(
+        "[CHILD] {} ended ({final_state}). Check your children and mail, then finish your task or keep waiting.",
+        child.agent_name
+    );
+    if let Err(e) = crate::queue::enqueue_turn(&factory.layout, parent, &text) {
+        tracing::warn!(parent = %parent, error = %e, "could not queue the parent's turn");
+        return;
+    }
+    if let Err(e) = wake(factory, launcher, parent) {
+        tracing::warn!(parent = %parent, error = %e, "could not wake the parent");
     }
 }
 

@@ -46,11 +46,11 @@ pub fn run(ctx: &Context, args: DispatchArgs) -> Result<Output, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::new("Failed to start the async runtime").caused_by(e))?;
-    let report = runtime.block_on(dispatch::run_dispatcher(
-        &factory,
-        &agent,
-        &DispatcherOptions::default(),
-    ))?;
+    let opts = DispatcherOptions {
+        launcher: ctx.ov_exe().ok().map(|ov| dispatch::Launcher { ov }),
+        ..DispatcherOptions::default()
+    };
+    let report = runtime.block_on(dispatch::run_dispatcher(&factory, &agent, &opts))?;
     Ok(Output::new("dispatch").data_of(&report)?.raw(format!(
         "{agent}: {} turn(s), {} message(s) delivered, {} failure(s)",
         report.turns,

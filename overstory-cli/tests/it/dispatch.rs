@@ -568,3 +568,49 @@ fn killing_the_turn_shim_kills_the_agent_group_frees_the_lock_and_the_turn_is_re
         state.display()
     );
 }
+
+/// A lead that reads its builder's `worker_done` while the builder's turn is
+/// still running sees a live child and waits; when the builder's turn then
+/// completes it, the lead gets a turn of its own (no mail follows, so
+/// without this nothing would ever wake it and the watchdog would call it
+/// dead). Found by the 100-agent soak.
+#[test]
+fn a_lead_waiting_on_a_builder_is_woken_when_the_builder_completes() {
+    let p = Project::new();
+    p.agent("lead-w", "lead", None, AgentState::Working, "scripted");
+    p.agent(
+        "builder-w",
+        "builder",
+        Some("lead-w"),
+        AgentState::Working,
+        "scripted",
+    );
+    // The builder reports, then keeps its turn open a while: the lead's turn
+    // runs in that window and must see a live child.
+    p.script(
+        "builder-w",
+        &serde_json::json!({"steps": [
+            {"mail": {"to": "lead-w", "subject": "built", "body": "done", "type": "worker_done"}},
+            {"sleep_ms": 1500}
+        ]}),
+    );
+    p.script(
+        "lead-w",
+        &serde_json::json!({"turns": [
+            {"steps": [{"say": "builder reported; waiting for it to finish"}]},
+            {"steps": [{"mail": {"to": "coordinator", "subject": "all done", "body": "merged", "type": "worker_done"}}]}
+        ]}),
+    );
+    p.send("builder-w", "build it", &[]);
+    wait_until(Duration::from_secs(60), "the builder to complete", || {
+        p.session("builder-w").state == AgentState::Completed
+    });
+    wait_until(
+        Duration::from_secs(60),
+        "the waiting lead to be woken and finish",
+        || p.session("lead-w").state == AgentState::Completed && !p.dispatching("lead-w"),
+    );
+    let done = p.mail("coordinator", MessageType::WorkerDone);
+    assert_eq!(done.len(), 1, "the lead's second turn ran once");
+    assert_eq!(done[0].from, "lead-w");
+}

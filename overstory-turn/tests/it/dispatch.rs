@@ -114,6 +114,7 @@ fn quick() -> DispatcherOptions {
     DispatcherOptions {
         max_attempts: 2,
         backoff: Duration::from_millis(1),
+        ..DispatcherOptions::default()
     }
 }
 
