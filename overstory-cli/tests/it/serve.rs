@@ -216,3 +216,81 @@ fn demo_serve_serves_the_demo_project_while_it_runs() {
         "the server stopped with the demo"
     );
 }
+
+/// The console's coordinator actions reach a real hosted coordinator: the
+/// page's `send` is delivered as a turn, and its answer to the operator is
+/// stored; `state` reports it running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_talks_to_a_real_hosted_coordinator() {
+    let repo = initialized_repo();
+    let scripts = repo.path().join(".overstory/scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::write(
+        scripts.join("coordinator.json"),
+        serde_json::json!({"turns": [
+            {"steps": [{"say": "coordinator ready"}]},
+            {"steps": [{"mail": {"to": "operator", "subject": "answer", "body": "on it"}}]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let root = repo.path().to_owned();
+    let started = tokio::task::spawn_blocking(move || {
+        ov(
+            &root,
+            &["coordinator", "start", "--runtime", "scripted", "--json"],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(started.code, 0, "{started:?}");
+    let s = Served::start(repo.path(), &[]);
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.path().join(".overstory/serve.json")).unwrap(),
+    )
+    .unwrap();
+    let token = info["token"].as_str().unwrap().to_owned();
+    let base = format!("http://127.0.0.1:{}", s.port());
+    let http = reqwest::Client::new();
+
+    let state: Value = http
+        .get(format!("{base}/api/coordinator/state"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["data"]["running"], true, "{state}");
+
+    let sent = http
+        .post(format!("{base}/api/coordinator/send"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"subject":"Plan","body":"split the work"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{sent:?}");
+
+    let mail = repo.path().join(".overstory/mail.db");
+    let answered = tokio::task::spawn_blocking(move || {
+        overstory_testkit::holds_within(Duration::from_secs(60), || {
+            overstory_mail::MailStore::open(&mail)
+                .and_then(|m| {
+                    m.list(&overstory_mail::ListFilter {
+                        to: Some("operator".into()),
+                        from: Some("coordinator".into()),
+                        ..overstory_mail::ListFilter::default()
+                    })
+                })
+                .is_ok_and(|l| l.iter().any(|m| m.body == "on it"))
+        })
+    })
+    .await
+    .unwrap();
+    let root = repo.path().to_owned();
+    let _ = tokio::task::spawn_blocking(move || ov(&root, &["coordinator", "stop"])).await;
+    assert!(answered, "the coordinator answered the console's message");
+}
