@@ -538,9 +538,11 @@ fn settle_unstartable(layout: &Layout, session: &Session, reason: &str) {
 /// A lead that read its builder's `worker_done` while the builder's turn was
 /// still running saw a live child and settled `working`, waiting; the
 /// builder then completes and no mail follows, so nothing would wake the
-/// lead again. When the parent is a headless agent in `working` with no
-/// unread mail (mail wakes it anyway), a turn saying which child ended is
-/// queued for it and its dispatcher started.
+/// lead again. When the parent is a headless agent in `working`, a turn
+/// saying which child ended is queued for it and its dispatcher started —
+/// also when it has unread mail: that mail may be the child's own report,
+/// read in a turn that still sees the child running. A queued turn and
+/// pending mail are delivered together as one turn.
 pub fn wake_waiting_parent(
     factory: &TurnFactory,
     launcher: &Launcher,
@@ -557,12 +559,6 @@ pub fn wake_waiting_parent(
         return;
     };
     if row.state != AgentState::Working || crate::host::is_hosted_session(&row) {
-        return;
-    }
-    let has_mail = MailClient::open(&factory.layout)
-        .and_then(|c| c.peek_unread(parent))
-        .is_ok_and(|m| !m.is_empty());
-    if has_mail {
         return;
     }
     let text = format!(
