@@ -12,7 +12,7 @@ use overstory_core::events::{EventLevel, EventStore, EventType, NewEvent, filter
 use overstory_core::process::{self, Sig};
 use overstory_core::{AgentName, Capability, Layout, clock, env};
 use overstory_mail::protocol::{TerminatedBy, WorkerDied};
-use overstory_mail::{MailStore, MessageType, NewMessage, Priority};
+use overstory_mail::{ListFilter, MailStore, MessageType, NewMessage, Priority};
 use overstory_sessions::budget::BudgetExceeded;
 use overstory_sessions::metrics::TurnUsage;
 use overstory_sessions::{AgentState, SessionStore, Transition, TransitionOutcome};
@@ -985,10 +985,27 @@ fn has_outstanding_work(
     let unread = mail
         .and_then(|m| m.unread_count(agent).ok())
         .is_some_and(|n| n > 0);
+    // A dispatch nobody picked up counts, unless its recipient has ended
+    // (a killed builder never reads its dispatch; waiting on it is forever).
     let dispatched = mail
         .and_then(|m| {
             m.has_unread_from(agent, MessageType::Dispatch.as_str())
                 .ok()
+                .filter(|any| *any)
+                .map(|_| {
+                    let to_ended = |to: &str| {
+                        sessions
+                            .and_then(|s| s.get(to).ok().flatten())
+                            .is_some_and(|row| row.state.is_terminal())
+                    };
+                    m.list(&ListFilter {
+                        from: Some(agent.to_owned()),
+                        unread: Some(true),
+                        kind: Some(MessageType::Dispatch),
+                        ..ListFilter::default()
+                    })
+                    .map_or(true, |l| l.iter().any(|d| !to_ended(&d.to)))
+                })
         })
         .unwrap_or(false);
     live_children || unread || dispatched

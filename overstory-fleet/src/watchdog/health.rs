@@ -27,6 +27,10 @@
 //! | T4 | stalled (recovered) | working | none |
 //! | T5 | otherwise | unchanged (booting stays booting: only the agent's own first turn promotes it) | none |
 //!
+//! The tick exempts one case from the time rules: a spawn-per-turn agent
+//! with an active child is waiting, not stalled, so T2/T3 do not apply to
+//! it (the child is judged on its own, and its end wakes the parent).
+//!
 //! An empty `tmux_session` means "no tmux": no rule ever probes or kills
 //! an empty tmux target. A spawn-per-turn agent has no process between
 //! turns and is judged by its activity alone (its turn's process group is

@@ -15,7 +15,7 @@ use overstory_core::events::{EventFilter, EventLevel, EventStore, EventType, New
 use overstory_core::{Config, Layout, clock, process};
 use overstory_mail::protocol::{TerminatedBy, WorkerDied};
 use overstory_mail::{ListFilter, MailStore, MessageType, NewMessage, Priority};
-use overstory_sessions::{AgentState, RunStore, Session, SessionStore, Transition};
+use overstory_sessions::{AgentState, RunMode, RunStore, Session, SessionStore, Transition};
 use serde::Serialize;
 
 use super::health::{HealthAction, HealthCheck, Probe, Thresholds, Topology, evaluate};
@@ -225,8 +225,9 @@ pub fn tick(
         triages: 0,
     };
     let recent = recent_activity(&cx, &sessions);
+    let waiting = parents_of_active_children(&sessions);
     for s in sessions.iter().filter(|s| s.state != AgentState::Completed) {
-        if let Err(e) = judge(&mut cx, s, &recent, &mut report) {
+        if let Err(e) = judge(&mut cx, s, &recent, &waiting, &mut report) {
             report.errors.push(SessionFailure {
                 agent_name: s.agent_name.to_string(),
                 error: chain_text(&e),
@@ -323,10 +324,29 @@ fn judge(
     cx: &mut Ctx<'_>,
     s: &Session,
     recent: &HashMap<String, i64>,
+    waiting: &HashSet<String>,
     report: &mut TickReport,
 ) -> Result<(), FleetError> {
     let p = probe(cx, s, recent);
-    let check = evaluate(s, &p, &cx.opts.thresholds, cx.now_ms, &cx.stamp);
+    let mut check = evaluate(s, &p, &cx.opts.thresholds, cx.now_ms, &cx.stamp);
+    // A headless parent between turns is judged by its activity alone; while
+    // a child of its is still active it is waiting, not stalled (the child
+    // is judged on its own, and its end wakes the parent).
+    if s.mode() == RunMode::SpawnPerTurn
+        && waiting.contains(s.agent_name.as_str())
+        && matches!(
+            check.action,
+            HealthAction::Escalate | HealthAction::Terminate
+        )
+        && s.state.is_active()
+    {
+        check.action = HealthAction::None;
+        check.state = if s.state == AgentState::Stalled {
+            AgentState::Working
+        } else {
+            s.state
+        };
+    }
     let note = check.reconciliation_note.clone().unwrap_or_default();
     match check.action {
         HealthAction::None => {
@@ -351,6 +371,15 @@ fn judge(
     }
     report.checks.push(check);
     Ok(())
+}
+
+/// The agents with at least one active child (booting, working, stalled).
+fn parents_of_active_children(sessions: &[Session]) -> HashSet<String> {
+    sessions
+        .iter()
+        .filter(|s| s.state.is_active())
+        .filter_map(|s| s.parent_agent.as_ref().map(|p| p.as_str().to_owned()))
+        .collect()
 }
 
 /// A spawn-per-turn zombie has no business running a turn: one alive is

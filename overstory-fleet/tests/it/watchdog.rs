@@ -483,3 +483,37 @@ fn a_finished_run_is_marked_notified_only_once_the_coordinator_was_told() {
         "{data}"
     );
 }
+
+/// A headless lead between turns with a child still at work is waiting, not
+/// dead: it is neither stalled nor terminated however long it has been
+/// quiet; once its children are done, the usual rules apply again. (The
+/// 100-agent soak found leads declared dead while their builders ran.)
+#[test]
+fn a_headless_parent_waiting_on_an_active_child_is_not_stalled_or_killed() {
+    let p = project();
+    // lead-1 idle past the zombie threshold; its child working (and fresh).
+    let mut lead = Session::new("lead-1".parse().unwrap(), Capability::Lead);
+    lead.state = AgentState::Working;
+    lead.task_id = Some("task-l".parse().unwrap());
+    lead.last_activity = clock::format_millis(clock::now_millis() - 11 * MIN);
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .upsert(&lead)
+        .unwrap();
+    put(&p, "builder-1", AgentState::Working, 0);
+    let mut m = WatchdogMemory::default();
+    let r = run(&p, &opts(), &mut m);
+    assert_eq!(get(&p, "lead-1").state, AgentState::Working, "{r:?}");
+    assert!(r.worker_died.is_empty());
+
+    // The child finishes: now the quiet lead is judged by the time rules.
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .transition(
+            "builder-1",
+            &overstory_sessions::Transition::to(AgentState::Completed),
+        )
+        .unwrap();
+    run(&p, &opts(), &mut m);
+    assert_eq!(get(&p, "lead-1").state, AgentState::Zombie);
+}
