@@ -4,12 +4,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use overstory_core::Layout;
 use overstory_core::config::BudgetConfig;
+use overstory_core::{Config, Layout};
+use overstory_runtime::registry::Registry;
 use overstory_sessions::metrics::report::{self, BudgetUse, Totals};
-use overstory_sessions::metrics::{
-    MetricsStore, SessionMetrics, estimate_cost, project_key, read_transcript,
-};
+use overstory_sessions::metrics::{MetricsStore, SessionMetrics, estimate_cost, read_transcript};
 use overstory_sessions::observe::text::thousands;
 use overstory_sessions::{SessionStore, observe};
 use serde_json::{Value, json};
@@ -50,7 +49,7 @@ pub fn run(ctx: &Context, args: CostsArgs) -> Result<Output, CliError> {
     let layout = ctx.layout()?;
     let config = ctx.config()?;
     if args.self_ {
-        return self_cost(ctx, &layout);
+        return self_cost(ctx, &layout, &config);
     }
     let store = open_if_exists(&layout.metrics_db())?;
     if args.live {
@@ -254,16 +253,27 @@ fn live(
         .raw(text.trim_end().to_owned()))
 }
 
-/// `--self`: the newest transcript of this project's Claude Code sessions.
-fn self_cost(ctx: &Context, layout: &Layout) -> Result<Output, CliError> {
-    let dir = claude_projects_dir().map(|d| d.join(project_key(layout.root())));
+/// `--self`: the newest transcript in the configured runtime's transcript
+/// directory for this project.
+fn self_cost(ctx: &Context, layout: &Layout, config: &Config) -> Result<Output, CliError> {
+    let runtime = Registry::default().get(None, Some(config), None)?;
+    let dir = runtime.transcript_dir(layout.root());
     let newest = dir.as_deref().and_then(newest_jsonl);
     let Some(path) = newest else {
         let hint = dir.map_or_else(
-            || "set HOME so the transcripts under ~/.claude/projects can be found".to_owned(),
+            || {
+                format!(
+                    "runtime '{}' keeps no transcripts overstory can read",
+                    runtime.id()
+                )
+            },
             |d| format!("looked in {}", d.display()),
         );
-        return Err(CliError::new("No transcript found for runtime 'claude'").hint(hint));
+        return Err(CliError::new(format!(
+            "No transcript found for runtime '{}'",
+            runtime.id()
+        ))
+        .hint(hint));
     };
     let usage = read_transcript(&path).unwrap_or_default();
     let cost = estimate_cost(&usage);
@@ -294,15 +304,6 @@ fn self_cost(ctx: &Context, layout: &Layout) -> Result<Output, CliError> {
             "estimatedCostUsd": cost,
         }))
         .raw(text.trim_end().to_owned()))
-}
-
-fn claude_projects_dir() -> Option<PathBuf> {
-    let config = overstory_core::env::var_os("CLAUDE_CONFIG_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            overstory_core::env::var_os("HOME").map(|h| PathBuf::from(h).join(".claude"))
-        })?;
-    Some(config.join("projects"))
 }
 
 fn newest_jsonl(dir: &Path) -> Option<PathBuf> {
