@@ -8,10 +8,9 @@ use std::time::Duration;
 use overstory_core::{AgentName, Layout};
 use overstory_mail::{ListFilter, MailStore, MessageType};
 use overstory_sessions::metrics::{MetricsStore, TokenUsage, TurnUsage};
-use overstory_sessions::{AgentState, Session, SessionStore};
+use overstory_sessions::{AgentState, SessionStore};
 use overstory_testkit::mock_api::{MockApi, Reply};
 use overstory_testkit::{TempRepo, wait_until};
-use overstory_turn::factory::RuntimeChoice;
 
 use crate::support::{command, initialized_repo, ov, run};
 
@@ -39,22 +38,15 @@ impl Project {
     }
 
     fn agent(&self, name: &str, parent: Option<&str>, state: AgentState, runtime: &str) {
-        let mut s = Session::new(name.parse().unwrap(), "builder".parse().unwrap());
-        s.worktree_path = self.path().display().to_string();
-        s.branch_name = "main".into();
-        s.task_id = Some(format!("task-{name}").parse().unwrap());
-        s.parent_agent = parent.map(|p| p.parse().unwrap());
-        s.state = state;
-        SessionStore::open(&self.layout.sessions_db())
-            .unwrap()
-            .upsert(&s)
-            .unwrap();
-        RuntimeChoice {
-            runtime: runtime.into(),
-            script: None,
-        }
-        .save(&self.layout, &AgentName::new(name).unwrap())
-        .unwrap();
+        crate::support::register_headless(
+            &self.layout,
+            self.path(),
+            name,
+            "builder",
+            parent,
+            state,
+            runtime,
+        );
     }
 
     fn charge(&self, agent: &str, capability: &str, run: &str, input: i64, cost: f64) {

@@ -13,7 +13,6 @@ use overstory_mail::{ListFilter, MailStore, MessageType};
 use overstory_sessions::{AgentState, Session, SessionStore};
 use overstory_testkit::mock_api::{MockApi, Reply};
 use overstory_testkit::{TempRepo, wait_until};
-use overstory_turn::factory::RuntimeChoice;
 use overstory_turn::lock::read_turn_lock;
 
 use crate::support::{command, initialized_repo, path_without_claude, run};
@@ -43,22 +42,15 @@ impl Project {
         state: AgentState,
         runtime: &str,
     ) {
-        let mut s = Session::new(name.parse().unwrap(), capability.parse().unwrap());
-        s.worktree_path = self.path().display().to_string();
-        s.branch_name = "main".into();
-        s.task_id = Some(format!("task-{name}").parse().unwrap());
-        s.parent_agent = parent.map(|p| p.parse().unwrap());
-        s.state = state;
-        SessionStore::open(&self.layout.sessions_db())
-            .unwrap()
-            .upsert(&s)
-            .unwrap();
-        RuntimeChoice {
-            runtime: runtime.into(),
-            script: None,
-        }
-        .save(&self.layout, &AgentName::new(name).unwrap())
-        .unwrap();
+        crate::support::register_headless(
+            &self.layout,
+            self.path(),
+            name,
+            capability,
+            parent,
+            state,
+            runtime,
+        );
     }
 
     fn script(&self, agent: &str, json: &serde_json::Value) {

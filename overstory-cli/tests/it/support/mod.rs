@@ -104,3 +104,33 @@ pub fn path_without_claude() -> tempfile::TempDir {
     std::os::unix::fs::symlink(git, dir.path().join("git")).unwrap();
     dir
 }
+
+/// Registers a headless session named `name` working in `root` (branch
+/// `main`, task `task-<name>`) that runs on `runtime`.
+pub fn register_headless(
+    layout: &overstory_core::Layout,
+    root: &Path,
+    name: &str,
+    capability: &str,
+    parent: Option<&str>,
+    state: overstory_sessions::AgentState,
+    runtime: &str,
+) {
+    let mut s =
+        overstory_sessions::Session::new(name.parse().unwrap(), capability.parse().unwrap());
+    s.worktree_path = root.display().to_string();
+    s.branch_name = "main".into();
+    s.task_id = Some(format!("task-{name}").parse().unwrap());
+    s.parent_agent = parent.map(|p| p.parse().unwrap());
+    s.state = state;
+    overstory_sessions::SessionStore::open(&layout.sessions_db())
+        .unwrap()
+        .upsert(&s)
+        .unwrap();
+    overstory_turn::factory::RuntimeChoice {
+        runtime: runtime.into(),
+        script: None,
+    }
+    .save(layout, &overstory_core::AgentName::new(name).unwrap())
+    .unwrap();
+}
