@@ -77,6 +77,29 @@ impl MailStore {
             .map_err(|e| MailError::Db(DbError::query("count unread messages", self.path(), e)))
     }
 
+    /// Returns how many messages to `agent` are still unread, not counting
+    /// those whose id is in `except` (mail a turn is delivering right now).
+    /// A row whose id is not text always counts.
+    ///
+    /// # Errors
+    /// [`MailError::Db`].
+    pub fn unread_count_except(&self, agent: &str, except: &[String]) -> Result<usize, MailError> {
+        let query = |e| MailError::Db(DbError::query("list unread message ids", self.path(), e));
+        let conn = self.connection();
+        let mut stmt = conn
+            .prepare_cached("SELECT id FROM messages WHERE to_agent = ?1 AND read = 0")
+            .map_err(query)?;
+        let mut rows = stmt.query([agent]).map_err(query)?;
+        let mut n = 0;
+        while let Some(row) = rows.next().map_err(query)? {
+            let id = row.get_ref(0).map_err(query)?;
+            if !id.as_str().is_ok_and(|id| except.iter().any(|e| e == id)) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Returns whether any message `from` sent of type `kind` is still unread
     /// by its recipient (work it dispatched that nobody has picked up).
     ///
@@ -158,5 +181,39 @@ mod tests {
         store.mark_read(&m.id).unwrap();
         assert!(!store.has_unread_from("lead", "dispatch").unwrap());
         assert_eq!(store.unread_count("b1").unwrap(), 0);
+    }
+
+    #[test]
+    fn unread_count_except_leaves_out_the_mail_being_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MailStore::open(dir.path().join("mail.db")).unwrap();
+        let a = store
+            .insert(&msg("b1", "lead", MessageType::WorkerDone))
+            .unwrap();
+        let b = store
+            .insert(&msg("b2", "lead", MessageType::WorkerDone))
+            .unwrap();
+        store
+            .insert(&msg("b3", "other", MessageType::Status))
+            .unwrap();
+        assert_eq!(store.unread_count_except("lead", &[]).unwrap(), 2);
+        assert_eq!(
+            store.unread_count_except("lead", &[a.id.clone()]).unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .unread_count_except("lead", &[a.id.clone(), b.id.clone()])
+                .unwrap(),
+            0
+        );
+        store.mark_read(&b.id).unwrap();
+        assert_eq!(store.unread_count_except("lead", &[]).unwrap(), 1);
+        // A row another writer stored with a non-text id still counts.
+        store
+            .connection()
+            .execute("UPDATE messages SET id = x'00ff' WHERE id = ?1", [&a.id])
+            .unwrap();
+        assert_eq!(store.unread_count_except("lead", &[a.id]).unwrap(), 1);
     }
 }

@@ -426,7 +426,8 @@ pub async fn run_dispatcher(
             continue;
         }
         let text = turn_text(&queued, &mail);
-        let turn = factory.turn_options(&session, runtime.encode_user_turn(&text))?;
+        let mut turn = factory.turn_options(&session, runtime.encode_user_turn(&text))?;
+        turn.delivering = mail.iter().map(|m| m.id.clone()).collect();
         let result = run_turn(turn).await;
         report.turns += 1;
         if let (Ok(r), Some(launcher)) = (&result, &opts.launcher)

@@ -104,6 +104,12 @@ pub struct RunTurnOptions {
     /// has live children, unread mail or unpicked dispatches, instead of
     /// completing it.
     pub wait_for_outstanding_work: bool,
+    /// Ids of the mail this turn carries. Whoever delivers it marks it read
+    /// only after the turn ends (the dispatcher does), so while the turn
+    /// settles that mail is still unread; it is not outstanding work. Mail
+    /// that arrived during the turn is not listed here and keeps the agent
+    /// waiting for its next turn.
+    pub delivering: Vec<String>,
     /// Spending limits: a turn is refused ([`TurnError::OverBudget`]) once
     /// the agent or its run has reached one (default: unlimited).
     pub budget: BudgetConfig,
@@ -153,6 +159,7 @@ impl RunTurnOptions {
             stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
             lock_timeout: lock::DEFAULT_TIMEOUT,
             wait_for_outstanding_work: true,
+            delivering: Vec::new(),
             budget: BudgetConfig::default(),
         }
     }
@@ -541,7 +548,7 @@ async fn drive(
         .and_then(|m| m.has_sent_since(agent, terminal_types, baseline).ok())
         .unwrap_or(false);
     let outstanding_work = opts.wait_for_outstanding_work
-        && has_outstanding_work(agent, sessions.as_ref(), mail.as_ref());
+        && has_outstanding_work(agent, &opts.delivering, sessions.as_ref(), mail.as_ref());
     let facts = TurnFacts {
         aborted: drain.aborted,
         stall_aborted: drain.stall_aborted,
@@ -975,6 +982,7 @@ fn touch_last_activity(opts: &RunTurnOptions, sessions: Option<&SessionStore>, s
 /// finished, mail it has not read, or a dispatch nobody has picked up.
 fn has_outstanding_work(
     agent: &str,
+    delivering: &[String],
     sessions: Option<&SessionStore>,
     mail: Option<&MailStore>,
 ) -> bool {
@@ -982,8 +990,10 @@ fn has_outstanding_work(
         all.iter()
             .any(|s| s.parent_agent.as_deref() == Some(agent) && !s.state.is_terminal())
     });
+    // The mail this turn carries is still unread until its deliverer
+    // acknowledges it after the turn: only other unread mail counts.
     let unread = mail
-        .and_then(|m| m.unread_count(agent).ok())
+        .and_then(|m| m.unread_count_except(agent, delivering).ok())
         .is_some_and(|n| n > 0);
     // A dispatch nobody picked up counts, unless its recipient has ended
     // (a killed builder never reads its dispatch; waiting on it is forever).

@@ -220,6 +220,49 @@ async fn all_unread_mail_goes_into_one_turn_and_is_marked_read() {
     assert_eq!(p.unread("b1"), 0);
 }
 
+/// A lead whose last builder has finished reads that builder's report in
+/// one dispatched turn and ends there: the report it is reading is not
+/// "unread mail outstanding", so the lead completes instead of waiting for
+/// a turn nothing would start.
+#[tokio::test]
+async fn a_lead_reading_its_last_report_completes() {
+    let p = Project::new();
+    let mut lead = p.session("lead-r", "lead", AgentState::Working);
+    lead.parent_agent = Some("coordinator".parse().unwrap());
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .upsert(&lead)
+        .unwrap();
+    let mut builder = p.session("builder-r", "builder", AgentState::Completed);
+    builder.parent_agent = Some("lead-r".parse().unwrap());
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .upsert(&builder)
+        .unwrap();
+    MailStore::open(p.layout.mail_db())
+        .unwrap()
+        .insert(&NewMessage {
+            from: "builder-r".into(),
+            to: "lead-r".into(),
+            subject: "done".into(),
+            body: "ok".into(),
+            kind: MessageType::WorkerDone,
+            ..NewMessage::default()
+        })
+        .unwrap();
+    let report = run_dispatcher(
+        &p.factory(turns_exiting(0, Arc::default())),
+        &AgentName::new("lead-r").unwrap(),
+        &quick(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.turns, 1);
+    assert_eq!(report.delivered.len(), 1);
+    assert_eq!(p.unread("lead-r"), 0);
+    assert_eq!(p.state("lead-r"), AgentState::Completed);
+}
+
 #[tokio::test]
 async fn a_failed_turn_leaves_mail_unread_and_gives_up_after_the_limit() {
     let p = Project::new();

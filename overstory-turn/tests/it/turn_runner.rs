@@ -853,6 +853,52 @@ async fn mail_that_arrived_during_the_turn_keeps_the_agent_working() {
     assert_eq!(r.final_state, AgentState::Working);
 }
 
+/// The soak's stuck leads: the mail a turn carries is marked read only after
+/// the turn, so at settle time it is still unread. It must not count as
+/// work outstanding, or a lead reading its last builder's `worker_done`
+/// waits for a next turn that nothing will ever start.
+#[tokio::test]
+async fn the_mail_a_turn_delivers_is_not_outstanding_work() {
+    let ctx = Ctx::new();
+    ctx.seed("lead-d", AgentState::Working, |s| {
+        s.capability = "lead".parse().unwrap();
+        s.parent_agent = Some("coordinator".parse().unwrap());
+    });
+    ctx.seed("builder-d", AgentState::Completed, |s| {
+        s.parent_agent = Some("lead-d".parse().unwrap())
+    });
+    ctx.send("builder-d", "lead-d", MessageType::WorkerDone);
+    let carried: Vec<String> = ctx
+        .mail()
+        .list(&overstory_mail::ListFilter {
+            to: Some("lead-d".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(carried.len(), 1);
+
+    // Without the ids, the same unread mail keeps the lead waiting.
+    let fake = clean_turn_fake("s").await;
+    let mut o = ctx.opts("lead-d", FakeSpawner::one(&fake));
+    o.capability = "lead".into();
+    let r = run(o.clone()).await;
+    assert!(
+        r.waiting,
+        "unread mail not carried by the turn is outstanding"
+    );
+
+    let fake = clean_turn_fake("s").await;
+    o.spawner = FakeSpawner::one(&fake);
+    o.delivering = carried;
+    let r = run(o).await;
+    assert!(!r.waiting);
+    assert_eq!(r.final_state, AgentState::Completed);
+    assert_eq!(ctx.row("lead-d").state, AgentState::Completed);
+}
+
 #[tokio::test]
 async fn unclean_turn_with_events_from_booting_is_working() {
     let ctx = Ctx::new();
