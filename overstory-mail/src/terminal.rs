@@ -198,7 +198,9 @@ mod tests {
             .unwrap();
         assert_eq!(store.unread_count_except("lead", &[]).unwrap(), 2);
         assert_eq!(
-            store.unread_count_except("lead", &[a.id.clone()]).unwrap(),
+            store
+                .unread_count_except("lead", std::slice::from_ref(&a.id))
+                .unwrap(),
             1
         );
         assert_eq!(

@@ -459,7 +459,14 @@ pub async fn run_dispatcher(
             Err(e) if e.is_start_failure() => {
                 let reason = start_failure_reason(&e, runtime.as_ref());
                 tracing::error!(agent = %agent, reason = %reason, "the agent cannot start; settling it as zombie");
-                settle_unstartable(&factory.layout, &session, &reason);
+                let told = settle_unstartable(&factory.layout, &session, &reason);
+                // The parent's `worker_died` is mail like any other: wake it,
+                // or a lead waiting on this child would never hear of it.
+                if let (Some(parent), Some(launcher)) = (told, &opts.launcher)
+                    && let Err(e) = wake(factory, launcher, &parent)
+                {
+                    tracing::warn!(parent = %parent, error = %e, "could not wake the parent");
+                }
                 return Err(DispatchError::CannotStart {
                     agent: agent.to_string(),
                     reason,
@@ -498,8 +505,9 @@ fn start_failure_reason(e: &TurnError, runtime: &dyn AgentRuntime) -> String {
 
 /// Settles an agent that cannot start: `zombie` (from an active state only),
 /// and, when that landed and it has a parent, a `worker_died` mail to the
-/// parent. Failures are logged: the dispatcher fails with the reason anyway.
-fn settle_unstartable(layout: &Layout, session: &Session, reason: &str) {
+/// parent, whose name is returned when the mail was stored. Failures are
+/// logged: the dispatcher fails with the reason anyway.
+fn settle_unstartable(layout: &Layout, session: &Session, reason: &str) -> Option<AgentName> {
     let agent = session.agent_name.as_str();
     let landed = SessionStore::open(&layout.sessions_db())
         .and_then(|mut store| store.transition(agent, &Transition::died().touch_activity()));
@@ -507,16 +515,14 @@ fn settle_unstartable(layout: &Layout, session: &Session, reason: &str) {
         Ok(outcome) if outcome.applied() => {}
         Ok(outcome) => {
             tracing::warn!(agent, state = ?outcome.current(), "not settled as zombie: the agent is no longer active");
-            return;
+            return None;
         }
         Err(e) => {
             tracing::warn!(agent, error = %e, "failed to settle the agent as zombie");
-            return;
+            return None;
         }
     }
-    let Some(parent) = &session.parent_agent else {
-        return;
-    };
+    let parent = session.parent_agent.as_ref()?;
     let task_id = session.task_str();
     let died = RunnerWorkerDied {
         agent,
@@ -529,8 +535,12 @@ fn settle_unstartable(layout: &Layout, session: &Session, reason: &str) {
     };
     let sent =
         overstory_mail::MailStore::open(layout.mail_db()).and_then(|m| m.insert(&died.message()));
-    if let Err(e) = sent {
-        tracing::warn!(agent, error = %e, "failed to send worker_died mail to parent");
+    match sent {
+        Ok(_) => Some(parent.clone()),
+        Err(e) => {
+            tracing::warn!(agent, error = %e, "failed to send worker_died mail to parent");
+            None
+        }
     }
 }
 

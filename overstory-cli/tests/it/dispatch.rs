@@ -606,3 +606,33 @@ fn a_lead_waiting_on_a_builder_is_woken_when_the_builder_completes() {
     assert_eq!(done.len(), 1, "the lead's second turn ran once");
     assert_eq!(done[0].from, "lead-w");
 }
+
+#[test]
+fn a_waiting_lead_is_woken_by_the_worker_died_of_a_builder_that_cannot_start() {
+    let p = Project::new();
+    p.agent("lead-u", "lead", None, AgentState::Working, "scripted");
+    p.script(
+        "lead-u",
+        &serde_json::json!({"steps": [{"say": "my builder is gone; done"}]}),
+    );
+    // The builder has no script, so it cannot start.
+    p.agent(
+        "builder-u",
+        "builder",
+        Some("lead-u"),
+        AgentState::Booting,
+        "scripted",
+    );
+    p.post("builder-u");
+    assert_eq!(p.dispatch("builder-u", None).code, 1);
+    assert_eq!(p.mail("lead-u", MessageType::WorkerDied).len(), 1);
+    wait_until(
+        Duration::from_secs(60),
+        "the lead to read the worker_died and finish",
+        || {
+            p.unread("lead-u") == 0
+                && p.session("lead-u").state == AgentState::Completed
+                && !p.dispatching("lead-u")
+        },
+    );
+}

@@ -546,13 +546,14 @@ fn pid_files(dir: &Path) -> Vec<std::path::PathBuf> {
 /// The full-shape soak of issue 12 (ignored by default; CI runs it with
 /// `cargo test -p overstory-cli --test it soak -- --ignored --nocapture`,
 /// or every ignored soak with `-- --ignored soak`): a scripted coordinator,
-/// 10 scripted leads each parenting 9 scripted builders (90), `ov watch`
-/// ticking every 500 ms with stale/zombie thresholds of a few seconds.
-/// A seeded random few builders play a turn that sleeps; each is killed
-/// -9 mid-turn (its dispatcher and its turn's whole process group). Every
-/// surviving builder commits and sends `worker_done` to its lead exactly
-/// once; every killed one is reported to its lead by exactly one
-/// `worker_died`; at the end no process runs in the project, no pid file
+/// 10 scripted leads, each slinging its own 9 scripted builders (90) from
+/// inside its first turn, `ov watch` ticking every 500 ms with stale and
+/// zombie thresholds of 15 s and 30 s. A seeded random few builders play a
+/// turn that sleeps; each is killed -9 mid-turn (its dispatcher and its
+/// turn's whole process group). Every surviving builder commits and sends
+/// `worker_done` to its lead exactly once; every killed one is reported to
+/// its lead by exactly one `worker_died`; every lead completes once its
+/// builders have; at the end no process runs in the project, no pid file
 /// is left, no turn lock is held, and the watchdog stopped. Prints the
 /// wall time, the peak memory and the counts.
 #[test]
@@ -587,12 +588,6 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         serde_json::json!({"turns": [{"steps": [{"say": "coordinating"}]}]}).to_string(),
     )
     .unwrap();
-    let lead_script = scripts.join("soak-lead.json");
-    std::fs::write(
-        &lead_script,
-        serde_json::json!({"turns": [{"steps": [{"say": "waiting on my builders"}]}]}).to_string(),
-    )
-    .unwrap();
     let marks = layout.dir().join("marks");
     std::fs::create_dir_all(&marks).unwrap();
     let m = marks.display();
@@ -622,6 +617,42 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
     let victims = SeededRng(SEED).pick(n_killed, leads * per_lead);
     let builder = |i: usize| format!("soak-b{}-{}", i / per_lead, i % per_lead);
     let lead = |l: usize| format!("soak-lead-{l}");
+    let victim_arg = victim_script.display().to_string();
+    // A lead does what a real one does: its first turn slings its builders
+    // (`ov sling` from inside its worktree, parented to itself), so they are
+    // its live children when that turn settles; every later turn (a
+    // builder's report or death) only says it is waiting.
+    let ov_exe = format!("'{}'", env!("CARGO_BIN_EXE_ov"));
+    let lead_script = |l: usize| {
+        let own = builder_script(&lead(l));
+        let slings: Vec<String> = (0..per_lead)
+            .map(|j| {
+                let i = l * per_lead + j;
+                let script = if victims.contains(&i) {
+                    &victim_arg
+                } else {
+                    &own
+                };
+                format!(
+                    "{ov_exe} sling task-b{i} --name {} --capability builder \
+                     --parent \"$OVERSTORY_AGENT_NAME\" --runtime scripted --script '{script}' \
+                     --json >/dev/null || exit 1",
+                    builder(i)
+                )
+            })
+            .collect();
+        let path = scripts.join(format!("soak-lead-{l}.json"));
+        std::fs::write(
+            &path,
+            serde_json::json!({"turns": [
+                {"steps": [{"run": slings.join("\n")}, {"say": "builders slung; waiting"}]},
+                {"steps": [{"say": "waiting on my builders"}]}
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
 
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let peak_procs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -670,8 +701,6 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         ]))
         .ok();
     };
-    let lead_arg = lead_script.display().to_string();
-    let victim_arg = victim_script.display().to_string();
     let mut pending: Vec<usize> = victims.clone();
     let mut killed: Vec<usize> = Vec::new();
     // Kills every victim that is mid-turn (its script touched its mark).
@@ -693,26 +722,24 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         });
     };
     for l in 0..leads {
-        let lead_name = lead(l);
         sling(
             &format!("task-l{l}"),
-            &lead_name,
+            &lead(l),
             "lead",
             "coordinator",
-            &lead_arg,
+            &lead_script(l),
         );
-        let script = builder_script(&lead_name);
-        for j in 0..per_lead {
-            let i = l * per_lead + j;
-            let s = if victims.contains(&i) {
-                &victim_arg
-            } else {
-                &script
-            };
-            sling(&format!("task-b{i}"), &builder(i), "builder", &lead_name, s);
-            strike(&mut pending, &mut killed);
-        }
+        strike(&mut pending, &mut killed);
     }
+    let sessions = SessionStore::open(&layout.sessions_db()).unwrap();
+    wait_until(
+        Duration::from_secs(120),
+        "every lead slings its builders",
+        || {
+            strike(&mut pending, &mut killed);
+            (0..leads * per_lead).all(|i| sessions.get(&builder(i)).unwrap().is_some())
+        },
+    );
     let slung = started.elapsed();
     wait_until(
         Duration::from_secs(120),
@@ -740,11 +767,22 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
     let survivors: Vec<usize> = (0..leads * per_lead)
         .filter(|i| !killed.contains(i))
         .collect();
-    wait_until(Duration::from_secs(300), "every survivor reports", || {
+    let all_reported = overstory_testkit::holds_within(Duration::from_secs(300), || {
         survivors
             .iter()
             .all(|&i| count(&parent_of(i), &builder(i), MessageType::WorkerDone) >= 1)
     });
+    if !all_reported {
+        let sessions = SessionStore::open(&layout.sessions_db()).unwrap();
+        for &i in &survivors {
+            if count(&parent_of(i), &builder(i), MessageType::WorkerDone) == 0 {
+                let state = sessions.get(&builder(i)).unwrap().map(|s| s.state);
+                eprintln!("soak: {} never reported (state {state:?})", builder(i));
+                print_agent_history(&layout, &builder(i));
+            }
+        }
+        panic!("timed out after 300 s waiting for every survivor's worker_done");
+    }
     let delivered = started.elapsed();
     wait_until(
         Duration::from_secs(120),
@@ -886,6 +924,9 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         let s = sessions.get(&lead(l)).unwrap().unwrap();
         let hit = killed.iter().filter(|&&i| i / per_lead == l).count();
         eprintln!("soak: {} ({hit} killed builders): {}", lead(l), s.state);
+        if s.state != AgentState::Completed {
+            print_agent_history(&layout, &lead(l));
+        }
     }
     eprintln!(
         "soak: 1 coordinator, {leads} leads, {} builders; seed {SEED:#x}; killed {:?}\n\
@@ -910,4 +951,71 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         peak_procs.load(std::sync::atomic::Ordering::Relaxed),
         status_kb("self", "VmHWM:") / 1024,
     );
+    // Every lead ends once its builders have: it read the last report (or
+    // the last death) and completed. Its script never sends terminal mail,
+    // so each lead is reported to the coordinator exactly once, as a
+    // contract violation, never as a stall or a kill.
+    assert_eq!(
+        by_state("lead", AgentState::Completed),
+        leads,
+        "every lead completed"
+    );
+    let lead_deaths = MailStore::open(layout.mail_db())
+        .unwrap()
+        .list(&ListFilter {
+            to: Some("coordinator".into()),
+            kind: Some(MessageType::WorkerDied),
+            ..ListFilter::default()
+        })
+        .unwrap();
+    let mut reported: Vec<&str> = lead_deaths.iter().map(|m| m.from.as_str()).collect();
+    reported.sort_unstable();
+    reported.dedup();
+    assert_eq!(
+        reported.len(),
+        leads,
+        "each lead reported once: {reported:?}"
+    );
+    assert_eq!(lead_deaths.len(), leads, "no lead reported twice");
+    for m in &lead_deaths {
+        assert!(
+            m.body.contains("without terminal mail"),
+            "{}: {}",
+            m.from,
+            m.body
+        );
+    }
+}
+
+/// Prints an agent's events, dispatcher log, queued turns and unread mail:
+/// what the soak shows about an agent that did not finish.
+fn print_agent_history(layout: &Layout, name: &str) {
+    let agent = AgentName::new(name).unwrap();
+    let events = overstory_core::events::EventStore::open(&layout.events_db()).unwrap();
+    for e in events
+        .by_agent(
+            agent.as_str(),
+            &overstory_core::events::EventFilter::default(),
+        )
+        .unwrap()
+    {
+        eprintln!(
+            "  event {} {} {}",
+            e.created_at,
+            e.event_type,
+            e.data.unwrap_or_default()
+        );
+    }
+    let log = std::fs::read_to_string(layout.agent_dispatch_log(&agent)).unwrap_or_default();
+    eprintln!("  dispatch.log:\n{log}");
+    eprintln!(
+        "  queued: {:?}",
+        overstory_turn::queue::queued_turns(layout, &agent)
+    );
+    let unread: Vec<_> = mail(layout, name, None)
+        .into_iter()
+        .filter(|m| !m.read)
+        .map(|m| (m.from, m.subject))
+        .collect();
+    eprintln!("  unread: {unread:?}");
 }

@@ -853,6 +853,37 @@ async fn mail_that_arrived_during_the_turn_keeps_the_agent_working() {
     assert_eq!(r.final_state, AgentState::Working);
 }
 
+/// A dispatch nobody picked up keeps its sender waiting, until its
+/// recipient has ended: a builder killed before reading its dispatch never
+/// will, and its lead must not wait on it forever.
+#[tokio::test]
+async fn a_dispatch_to_an_ended_recipient_is_not_outstanding_work() {
+    let ctx = Ctx::new();
+    ctx.seed("lead-e", AgentState::Working, |s| {
+        s.capability = "lead".parse().unwrap();
+    });
+    // Not the lead's child: only the dispatch can keep the lead waiting.
+    ctx.seed("builder-e", AgentState::Working, |_| {});
+    ctx.send("lead-e", "builder-e", MessageType::Dispatch);
+
+    let fake = clean_turn_fake("s").await;
+    let mut o = ctx.opts("lead-e", FakeSpawner::one(&fake));
+    o.capability = "lead".into();
+    let r = run(o.clone()).await;
+    assert!(
+        r.waiting,
+        "an unpicked dispatch to a live agent is outstanding"
+    );
+
+    // The builder was killed before it read its dispatch.
+    ctx.seed("builder-e", AgentState::Zombie, |_| {});
+    let fake = clean_turn_fake("s").await;
+    o.spawner = FakeSpawner::one(&fake);
+    let r = run(o).await;
+    assert!(!r.waiting);
+    assert_eq!(r.final_state, AgentState::Completed);
+}
+
 /// The soak's stuck leads: the mail a turn carries is marked read only after
 /// the turn, so at settle time it is still unread. It must not count as
 /// work outstanding, or a lead reading its last builder's `worker_done`
