@@ -468,7 +468,7 @@ pub async fn run_host(
     };
     state.intake.charge_to(crate::spend::Ledger::open(
         layout,
-        persistent_usage(&session),
+        overstory_sessions::metrics::TurnUsage::of_session(&session),
         &state.sink,
     ));
     let end = state
@@ -831,19 +831,6 @@ async fn terminate(child: &mut dyn TurnChild, delay: Duration) -> Option<i32> {
 
 async fn stop_child(child: &mut dyn TurnChild, delay: Duration) {
     let _ = terminate(child, delay).await;
-}
-
-/// Whom a hosted agent's tokens are charged to.
-fn persistent_usage(session: &Session) -> overstory_sessions::metrics::TurnUsage {
-    let mut t = overstory_sessions::metrics::TurnUsage::new(
-        session.agent_name.as_str(),
-        session.capability.as_str(),
-    );
-    t.task_id = session.task_str().to_owned();
-    t.run_id.clone_from(&session.run_id);
-    t.parent_agent = session.parent_agent.as_ref().map(|p| p.as_str().to_owned());
-    t.started_at.clone_from(&session.started_at);
-    t
 }
 
 #[cfg(test)]

@@ -433,6 +433,8 @@ struct RowFacts {
     prior_session_id: Option<String>,
     parent: Option<String>,
     last_activity: Option<String>,
+    /// Whom the turn's usage is charged to, from the row.
+    usage: Option<TurnUsage>,
 }
 
 fn read_row(store: Option<&SessionStore>, agent: &AgentName) -> RowFacts {
@@ -441,6 +443,7 @@ fn read_row(store: Option<&SessionStore>, agent: &AgentName) -> RowFacts {
     };
     match store.get(agent.as_str()) {
         Ok(Some(s)) => RowFacts {
+            usage: Some(TurnUsage::of_session(&s)),
             state: Some(s.state),
             prior_session_id: s.claude_session_id.filter(|id| !id.is_empty()),
             parent: s.parent_agent.map(AgentName::into_string),
@@ -1097,11 +1100,16 @@ impl RunnerWorkerDied<'_> {
 }
 
 /// Whom this turn's tokens are charged to.
+/// The row says whom (and since when); the options, which an embedder may
+/// set without a row, win for the agent's capability, task and run.
 fn turn_usage(opts: &RunTurnOptions, row: &RowFacts) -> TurnUsage {
-    let mut t = TurnUsage::new(opts.agent.as_str(), opts.capability.as_str());
+    let mut t = row
+        .usage
+        .clone()
+        .unwrap_or_else(|| TurnUsage::new(opts.agent.as_str(), opts.capability.as_str()));
+    t.capability.clone_from(&opts.capability);
     t.task_id.clone_from(&opts.task_id);
     t.run_id.clone_from(&opts.run_id);
-    t.parent_agent.clone_from(&row.parent);
     t
 }
 

@@ -50,6 +50,18 @@ impl TurnUsage {
         }
     }
 
+    /// Starts a record charged to `session`'s agent: its capability, task,
+    /// run, parent and start time, with no tokens. The one place both the
+    /// turn runner and the agent host learn whom a turn is charged to.
+    pub fn of_session(session: &crate::Session) -> Self {
+        let mut t = Self::new(session.agent_name.as_str(), session.capability.as_str());
+        t.task_id = session.task_str().to_owned();
+        t.run_id.clone_from(&session.run_id);
+        t.parent_agent = session.parent_agent.as_ref().map(|p| p.as_str().to_owned());
+        t.started_at.clone_from(&session.started_at);
+        t
+    }
+
     /// Returns the turn's cost: the runtime's figure, else an estimate
     /// from the model's price (`None` for an unknown model).
     pub fn cost_usd(&self) -> Option<f64> {
