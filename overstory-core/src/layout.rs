@@ -102,6 +102,10 @@ impl Layout {
         nudge_state => "nudge-state.json");
     file!(/// Returns `.overstory/sling.lock`: held while sling admits an agent.
         sling_lock => "sling.lock");
+    file!(/// Returns `.overstory/worktrees.lock`: held while a worktree is
+        /// added (with its push block) or removed, so no git command in one
+        /// worktree reads another's half-written admin directory.
+        worktrees_lock => "worktrees.lock");
     file!(/// Returns `.overstory/mail-check-state.json`.
         mail_check_state => "mail-check-state.json");
     file!(/// Returns `.overstory/watchdog.pid`.

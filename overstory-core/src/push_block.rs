@@ -229,6 +229,55 @@ mod tests {
         (tmp, root, remote, created.path)
     }
 
+    /// Two leads slinging at once: each `git worktree add` writes its admin
+    /// directory in steps, and `git config --worktree` in another new
+    /// worktree read one half-written ("failed to read …/commondir"). With
+    /// the project's worktrees lock every concurrent creation succeeds and
+    /// every worktree gets its push block.
+    #[test]
+    fn worktrees_created_at_once_all_get_their_push_block() {
+        let (_tmp, root, _remote, _first) = project();
+        std::fs::create_dir_all(root.join(".overstory")).unwrap();
+        const N: usize = 12;
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(N));
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let (root, barrier) = (root.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Worktrees::new(&root).create(
+                        Path::new(".overstory/worktrees"),
+                        &AgentName::new(&format!("builder-c{i}")).unwrap(),
+                        &TaskId::new(&format!("task-c{i}")).unwrap(),
+                        "main",
+                    )
+                })
+            })
+            .collect();
+        for h in handles {
+            let created = h.join().unwrap().unwrap_or_else(|e| {
+                panic!(
+                    "{e}: {:?}",
+                    std::error::Error::source(&e).map(ToString::to_string)
+                )
+            });
+            assert_eq!(
+                ok(
+                    &created.path,
+                    &["config", "--worktree", "--get", REFUSED_PUSH_URL_KEY]
+                ),
+                ""
+            );
+            assert!(
+                ok(
+                    &created.path,
+                    &["config", "--worktree", "--get", "core.hooksPath"]
+                )
+                .ends_with(HOOKS_DIR)
+            );
+        }
+    }
+
     #[test]
     fn agent_worktrees_refuse_pushes_and_the_project_root_still_pushes() {
         let (_tmp, root, remote, wt) = project();

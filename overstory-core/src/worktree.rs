@@ -251,6 +251,7 @@ impl Worktrees {
             let _ = std::fs::create_dir_all(parent);
         }
         let path_s = path.to_string_lossy().into_owned();
+        let admin = self.admin_lock();
         self.git
             .run(&[
                 "worktree",
@@ -267,7 +268,10 @@ impl Worktrees {
                 source,
             })?;
         // The backstop behind the guard: this worktree refuses pushes.
-        if let Err(source) = crate::push_block::install(&path) {
+        let installed = crate::push_block::install(&path);
+        // Released before a rollback, which takes the lock itself.
+        drop(admin);
+        if let Err(source) = installed {
             self.rollback(&path, branch.as_str());
             return Err(WorktreeError::PushBlock { path, source });
         }
@@ -299,6 +303,7 @@ impl Worktrees {
     /// git failures are ignored, so it is safe to call on a half-made one.
     pub fn rollback(&self, path: &Path, branch: &str) {
         let path_s = path.to_string_lossy().into_owned();
+        let _admin = self.admin_lock();
         let _ = self.git.run(&["worktree", "remove", "--force", &path_s]);
         if path.exists() {
             let _ = std::fs::remove_dir_all(path);
@@ -307,6 +312,22 @@ impl Worktrees {
         if !branch.is_empty() {
             let _ = self.git.run(&["branch", "-D", branch]);
         }
+    }
+
+    /// Takes the project's worktrees lock ([`crate::Layout::worktrees_lock`])
+    /// for adding or removing a worktree. Git writes a new worktree's admin
+    /// directory (`.git/worktrees/<name>/`) in steps, and a git command run
+    /// meanwhile in another worktree may read it half-written and fail (`git
+    /// config --worktree` does: "failed to read …/commondir"); two leads
+    /// slinging builders at once did exactly that. `None` when the project
+    /// has no `.overstory/` (nothing is created for the lock) or the lock
+    /// cannot be taken: the operation then runs unserialised, as before.
+    fn admin_lock(&self) -> Option<crate::lockfile::FileLock> {
+        let layout = crate::Layout::new(&self.root);
+        if !layout.dir().is_dir() {
+            return None;
+        }
+        crate::lockfile::FileLock::acquire(&layout.worktrees_lock()).ok()
     }
 
     /// Lists every worktree, the main one first.
@@ -467,7 +488,10 @@ impl Worktrees {
             args.push("--force");
         }
         args.push(&path_s);
-        self.git.run(&args).map_err(|source| WorktreeError::Git {
+        let admin = self.admin_lock();
+        let removed = self.git.run(&args);
+        drop(admin);
+        removed.map_err(|source| WorktreeError::Git {
             action: "remove",
             path: path.to_owned(),
             branch: branch.clone(),
