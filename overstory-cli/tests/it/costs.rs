@@ -233,6 +233,9 @@ fn real_claude_turns_are_charged_and_a_spent_agent_gets_no_more_turns() {
     };
     let p = Project::new();
     p.agent("builder-c", Some("lead-c"), AgentState::Booting, "claude");
+    // A live child keeps the builder waiting (working) between its turns,
+    // so the second mail finds it still active.
+    p.agent("scout-c", Some("builder-c"), AgentState::Working, "claude");
     let mock = MockApi::start();
     mock.push([Reply::text("Looked at it; nothing to change yet.")]);
     let home = tempfile::tempdir().unwrap();
