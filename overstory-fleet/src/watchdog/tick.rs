@@ -197,6 +197,10 @@ impl Ctx<'_> {
 
 /// Runs one tick over every session of the project.
 ///
+/// It takes no lock itself: a caller that may run beside a daemon holds
+/// the project's [`TickLock`](super::TickLock) around it, as
+/// [`run_daemon`](super::run_daemon) and `ov watch --once` do.
+///
 /// # Errors
 /// [`FleetError::Db`] when `sessions.db` cannot be opened or read. Errors
 /// about one session are in [`TickReport::errors`].
