@@ -600,3 +600,38 @@ fn a_dead_hosts_pid_reused_by_a_stranger_is_never_signalled() {
     other.wait().unwrap();
     let _ = d;
 }
+
+/// The watchdog tick settles a dead host's agent the same way, whether its
+/// reconciler does it first or (reconciler off) the health rules do, and
+/// tells the parent once either way.
+#[test]
+fn a_tick_settles_a_dead_hosts_agent_once_with_or_without_its_reconciler() {
+    use overstory_fleet::watchdog::{WatchdogMemory, WatchdogOptions, tick};
+    for reconcile_first in [true, false] {
+        let p = project();
+        let d = dead_host(&p, Some("orchestrator"), true);
+        let mut o = WatchdogOptions::from_config(&p.config, None);
+        o.kill_grace = Duration::from_millis(300);
+        o.reconcile = reconcile_first;
+        let mut memory = WatchdogMemory::default();
+
+        let first = tick(&p.layout, &p.config, &o, &mut memory).unwrap();
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        let settled_by_reconciler = first
+            .reconcile
+            .as_ref()
+            .is_some_and(|r| r.of_kind(ActionKind::HostDied).any(|a| a.applied));
+        assert_eq!(settled_by_reconciler, reconcile_first, "{first:?}");
+        assert_eq!(row(&p, "coordinator").unwrap().state, AgentState::Zombie);
+        assert!(process::group_members(d.pgid).is_empty(), "{first:?}");
+        assert!(host_files(&p, &d.agent).is_empty());
+        assert_eq!(worker_died_to(&p, "orchestrator"), 1);
+
+        let second = tick(&p.layout, &p.config, &o, &mut memory).unwrap();
+        assert!(
+            second.changes.is_empty() && second.killed.is_empty(),
+            "{second:?}"
+        );
+        assert_eq!(worker_died_to(&p, "orchestrator"), 1, "told once");
+    }
+}
