@@ -113,6 +113,10 @@ impl Layout {
     file!(/// Returns `.overstory/watchdog.lock`: OS-locked by the one `ov watch`
         /// daemon of the project while it runs.
         watchdog_lock => "watchdog.lock");
+    file!(/// Returns `.overstory/watchdog-tick.lock`: OS-locked by whoever runs
+        /// a watchdog tick (the daemon or `ov watch --once`) for the tick's
+        /// duration, so two ticks of one project never overlap.
+        watchdog_tick_lock => "watchdog-tick.lock");
     file!(/// Returns `.overstory/serve.json`.
         serve_state => "serve.json");
     file!(/// Returns `.overstory/orchestrator-tmux.json`.

@@ -121,6 +121,7 @@
 pub mod beacon;
 pub mod clean;
 pub mod dashboard;
+mod dead_host;
 pub mod demo;
 pub mod doctor;
 mod error;
@@ -132,6 +133,7 @@ pub mod prime;
 pub mod profile;
 pub mod reconcile;
 pub mod root_hooks;
+mod settle;
 pub mod sling;
 pub mod spec;
 pub mod status_sources;

@@ -11,6 +11,7 @@
 //! | 1 | a session whose sling died mid-way (its `sling.pid` marker names a dead process) | roll back: tmux session killed, queued turns and unread dispatch mail removed, worktree and branch removed unless the branch holds commits not on the canonical branch, the row deleted ([`ActionKind::SlingRolledBack`]) |
 //! | 2 | a task-scoped headless agent, active, with no live turn and no dispatcher, and unread mail or queued turns | a dispatcher started through [`overstory_turn::dispatch::wake`] ([`ActionKind::DispatcherStarted`]) |
 //! | 3 | `turn.pid` names a process group that is alive while its runner is gone (turn lock free) or its shim is gone, and one of its processes carries the agent's `OVERSTORY_AGENT_NAME` | the group terminated ([`ActionKind::OrphanKilled`]) |
+//! | 3b | a hosted agent (coordinator, monitor…) still active whose agent host died (nobody holds `host.lock`, no start of it in progress, and a host once ran: the row has a pid or `host.pid` is there) | its process group killed if something of it still runs (verified to carry the agent's name and this project), `host.pid`, `host.sock` and `host.owner` removed, the row settled `zombie` as the watchdog's terminate does: a `state_change` event and `worker_died` to its parent once ([`ActionKind::HostDied`]) |
 //! | 4 | `turn.pid`, `host.pid`, `host.sock`, `sling.pid` or `watchdog.pid` whose owner is gone | the file removed ([`ActionKind::StaleFileRemoved`]) |
 //! | 5 | `current-run.txt` naming a run that is completed or failed | the file removed ([`ActionKind::CurrentRunCleared`]) |
 //! | 6 | a worktree under `worktrees.baseDir` with no session | reported only ([`ActionKind::OrphanWorktree`]) |
@@ -28,6 +29,7 @@ use overstory_core::error::chain_text;
 use overstory_core::lockfile;
 use overstory_core::worktree::{RemoveOptions, Worktrees};
 use overstory_core::{AgentName, Config, FsError, Layout, env, process};
+use overstory_mail::protocol::TerminatedBy;
 use overstory_mail::{ListFilter, MailStore, MessageType};
 use overstory_sessions::{RunMode, RunStatus, RunStore, Session, SessionStore};
 use overstory_turn::dispatch::{Launcher, WakeOutcome, wake};
@@ -99,6 +101,9 @@ pub enum ActionKind {
     CurrentRunCleared,
     /// A worktree has no session (reported only, never removed).
     OrphanWorktree,
+    /// A hosted agent's host died: what it left was cleared and the agent
+    /// settled `zombie`.
+    HostDied,
 }
 
 /// One finding and what was done about it.
@@ -209,6 +214,13 @@ pub fn reconcile(
         }
     }
     kill_orphaned_groups(layout, &live, opts, &mut report.actions);
+    let mut dead_hosts = Vec::new();
+    for s in &live {
+        if let Some(a) = settle_dead_host(layout, config, s, opts) {
+            dead_hosts.push(s.agent_name.clone());
+            report.actions.push(a);
+        }
+    }
     let unread = unread_by_recipient(layout);
     for s in &live {
         if let Some(a) = deliver_stranded(layout, config, s, &unread, opts) {
@@ -216,7 +228,8 @@ pub fn reconcile(
         }
     }
     for s in &sessions {
-        stale_agent_files(layout, s, opts, &mut report.actions);
+        let host_files = !dead_hosts.contains(&s.agent_name);
+        stale_agent_files(layout, s, host_files, opts, &mut report.actions);
     }
     stale_watchdog_pid(layout, opts, &mut report.actions);
     finished_current_run(layout, opts, &mut report.actions);
@@ -660,6 +673,88 @@ fn kill_orphaned_groups(
 }
 
 // ---------------------------------------------------------------------------
+// Step 3b: hosted agents whose host died.
+
+/// Step 3b for one row: `None` unless it is a hosted agent whose host died
+/// ([`crate::dead_host`]).
+fn settle_dead_host(
+    layout: &Layout,
+    config: &Config,
+    s: &Session,
+    opts: &ReconcileOptions,
+) -> Option<Action> {
+    let dead = crate::dead_host::find(layout, s)?;
+    let name = s.agent_name.as_str();
+    let mut detail = format!(
+        "The agent host{} of \"{name}\" died and left it {}",
+        dead.host_pid
+            .map(|p| format!(" (pid {p})"))
+            .unwrap_or_default(),
+        s.state
+    );
+    if let Some(g) = dead.group {
+        detail.push_str(&format!("; its process group {g} still runs"));
+    }
+    if !dead.files.is_empty() {
+        let names: Vec<String> = dead
+            .files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        detail.push_str(&format!("; it left {}", names.join(", ")));
+    }
+    let mut a = Action::new(ActionKind::HostDied, Some(name), detail)
+        .path(&layout.agent_dir(&s.agent_name));
+    if opts.dry_run {
+        return Some(a);
+    }
+    let mut errors = Vec::new();
+    match dead.clear(layout, s, opts.kill_grace) {
+        Ok(true) => a.detail.push_str("; group killed"),
+        Ok(false) => {}
+        Err(e) => errors.push(e),
+    }
+    match SessionStore::open(&layout.sessions_db()) {
+        Ok(mut store) => {
+            let mail = MailStore::open(layout.mail_db()).ok();
+            let events = overstory_core::events::EventStore::open_if_exists(&layout.events_db())
+                .ok()
+                .flatten();
+            let run_id = overstory_sessions::current_run_id(layout);
+            let mut settle = crate::settle::Settle {
+                layout,
+                config,
+                store: &mut store,
+                mail: mail.as_ref(),
+                events: events.as_ref(),
+                run_id: run_id.as_deref(),
+                ov_program: opts.ov_program.as_deref(),
+                notify_parent: config.watchdog.notify_parent_on_death,
+                by: "reconciler",
+            };
+            match settle.died(s, &dead.reason(s), TerminatedBy::Tier0) {
+                Ok(died) => {
+                    if died.changed.is_some() {
+                        a.detail.push_str("; marked zombie");
+                    }
+                    if died.worker_died {
+                        a.detail.push_str("; its parent was sent worker_died");
+                    }
+                }
+                Err(e) => errors.push(chain_text(&e)),
+            }
+        }
+        Err(e) => errors.push(chain_text(&e)),
+    }
+    if errors.is_empty() {
+        a.applied = true;
+    } else {
+        a.error = Some(errors.join("; "));
+    }
+    Some(a)
+}
+
+// ---------------------------------------------------------------------------
 // Step 4: files whose owner is gone.
 
 fn stale_file(
@@ -684,6 +779,7 @@ fn stale_file(
 fn stale_agent_files(
     layout: &Layout,
     s: &Session,
+    host_files: bool,
     opts: &ReconcileOptions,
     actions: &mut Vec<Action>,
 ) {
@@ -703,7 +799,7 @@ fn stale_agent_files(
         );
     }
     let host_alive = is_locked(&layout.agent_host_lock(agent));
-    if !host_alive {
+    if host_files && !host_alive {
         let host_pid = layout.agent_host_pid(agent);
         if let Some(pid) = process::read_pid_file(&host_pid)
             && !process::is_alive(pid)

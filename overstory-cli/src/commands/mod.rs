@@ -100,6 +100,17 @@ pub enum Command {
     /// Stop an agent and mark it completed
     Stop(stop::StopArgs),
     /// Watch agent health and heal the fleet (the Tier 0 watchdog)
+    ///
+    /// Each tick first runs the reconciler (rolls back dead slings, starts
+    /// dispatchers for stranded mail, kills orphaned turns, settles agents
+    /// whose host died, removes stale pid files), then judges every session
+    /// by watchdog.staleThresholdMs and watchdog.zombieThresholdMs.
+    ///
+    /// One daemon per project: a second one is refused. Ticks never overlap:
+    /// the daemon sleeps its interval after each tick, and every tick (the
+    /// daemon's and --once's) holds .overstory/watchdog-tick.lock while it
+    /// runs. So --once may run while a daemon does, from scripts or cron: it
+    /// waits (up to --wait) for a tick in progress to end, then ticks.
     Watch(watch::WatchArgs),
     /// List and clean agent worktrees
     Worktree(worktree::WorktreeArgs),

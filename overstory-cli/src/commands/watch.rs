@@ -4,7 +4,9 @@
 //! its pid is in `.overstory/watchdog.pid` while it runs. SIGTERM and SIGINT
 //! stop it after the current tick and remove the pid file. `--background`
 //! starts a detached copy (a new session, no terminal) that logs to
-//! `.overstory/logs/watchdog.log`.
+//! `.overstory/logs/watchdog.log`. Every tick runs under the project's tick
+//! lock (`.overstory/watchdog-tick.lock`), so `--once` may run beside a
+//! daemon: it waits (bounded by `--wait`) for the daemon's tick to end.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -12,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use overstory_core::{Layout, process};
 use overstory_fleet::watchdog::{
-    self, DaemonLock, HealthAction, HealthCheck, TickReport, WatchdogMemory, WatchdogOptions,
+    self, DaemonLock, HealthAction, HealthCheck, TickLock, TickReport, WatchdogMemory,
+    WatchdogOptions,
 };
 use serde_json::json;
 
@@ -20,13 +23,7 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{self, Output};
 
-/// Watch agent health and heal the fleet (the Tier 0 watchdog)
-///
-/// Each tick first runs the reconciler (rolls back dead slings, starts
-/// dispatchers for stranded mail, kills orphaned turns, removes stale pid
-/// files), then judges every session by `watchdog.staleThresholdMs` and
-/// `watchdog.zombieThresholdMs`. Ticks never overlap: the interval is slept
-/// after each one. A second watchdog of the same project is refused.
+/// The arguments of `ov watch` (its help text is on `Command::Watch`).
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
     /// Milliseconds between ticks [default: watchdog.tier0IntervalMs, 30000]
@@ -38,9 +35,12 @@ pub struct WatchArgs {
     /// Stop this project's running watchdog first (other projects' are never touched)
     #[arg(long)]
     pub kill_others: bool,
-    /// Run one tick and exit
+    /// Run one tick and exit (also while a daemon runs)
     #[arg(long)]
     pub once: bool,
+    /// With --once: milliseconds to wait for a tick in progress to end
+    #[arg(long, value_name = "MS", requires = "once", default_value_t = 60_000)]
+    pub wait: u64,
     /// Internal: the detached child started by --background
     #[arg(long, hide = true)]
     pub detached: bool,
@@ -81,13 +81,10 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<Output, CliError> {
         // Best effort: without a new session the daemon still runs.
         let _ = process::detach_session();
     }
-    let lock = match DaemonLock::try_acquire(&layout)? {
-        Ok(lock) => lock,
-        Err(pid) => return Err(already_running(pid)),
-    };
     if args.once {
+        let ticking = tick_lock(&layout, Duration::from_millis(args.wait))?;
         let report = watchdog::tick(&layout, &config, &opts, &mut WatchdogMemory::default())?;
-        drop(lock);
+        drop(ticking);
         let text = report_lines(&report);
         return Ok(Output::new("watch")
             .data_of(&report)?
@@ -97,6 +94,10 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<Output, CliError> {
                 text
             }));
     }
+    let lock = match DaemonLock::try_acquire(&layout)? {
+        Ok(lock) => lock,
+        Err(pid) => return Err(already_running(pid)),
+    };
     let stop = watchdog::stop_on_signals()
         .map_err(|e| CliError::new("Failed to install the signal handlers").caused_by(e))?;
     let pid = std::process::id();
@@ -137,6 +138,41 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<Output, CliError> {
     Ok(Output::new("watch")
         .field("stopped", true)
         .raw("Watchdog stopped."))
+}
+
+/// Takes the project's tick lock for `--once`: at once when no tick runs,
+/// else after saying so on stderr and waiting up to `wait` for it to end.
+fn tick_lock(layout: &Layout, wait: Duration) -> Result<TickLock, CliError> {
+    let busy = match TickLock::acquire(layout, Duration::ZERO, None)? {
+        Ok(lock) => return Ok(lock),
+        Err(pid) => pid,
+    };
+    let who = busy.map_or_else(String::new, |p| format!(" (PID {p})"));
+    output::eprint_line(&format!(
+        "Waiting up to {}ms for the watchdog tick in progress{who} to finish…",
+        wait.as_millis()
+    ));
+    match TickLock::acquire(layout, wait, None)? {
+        Ok(lock) => Ok(lock),
+        Err(pid) => {
+            let shown = pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+            Err(CliError::with_code(
+                "WATCHDOG_ERROR",
+                format!(
+                    "Another watchdog tick of this project is still running after {}ms",
+                    wait.as_millis()
+                ),
+            )
+            .field(
+                "pid",
+                pid.map_or(serde_json::Value::Null, serde_json::Value::from),
+            )
+            .hint(format!(
+                "PID {shown} holds {}; try again later, or wait longer with --wait <ms>",
+                layout.watchdog_tick_lock().display()
+            )))
+        }
+    }
 }
 
 fn already_running(pid: Option<i32>) -> CliError {

@@ -394,3 +394,145 @@ fn merge_category_reports_a_held_lock_and_a_killed_merges_worktree() {
     );
     lock.release();
 }
+
+/// Kills what a failed assertion of the dead-host test left: the wedged
+/// agent group and any coordinator started after it.
+struct Cleanup<'a>(&'a TempRepo, i32);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = overstory_core::process::signal_group(self.1, overstory_core::process::Sig::Kill);
+        let _ = ov(self.0.path(), &["coordinator", "stop"]);
+    }
+}
+
+/// Issue 12: a real hosted coordinator whose agent host and shim are killed
+/// -9 together, leaving a tool of the agent running in its group. Without
+/// any watchdog, `ov doctor` reports it, `--fix` kills the orphaned group,
+/// removes the host's files and settles the row, a second `--fix` finds
+/// nothing, and the coordinator starts again.
+#[test]
+fn fix_settles_a_coordinator_whose_host_was_killed_and_kills_what_it_left() {
+    use crate::support::live_group_members;
+    use overstory_core::{AgentName, process};
+    use overstory_sessions::{AgentState, SessionStore};
+
+    let repo = initialized_repo();
+    let layout = Layout::new(repo.path());
+    std::fs::create_dir_all(layout.scripts_dir()).unwrap();
+    std::fs::write(
+        layout.scripts_dir().join("coordinator.json"),
+        // A tool the agent started: it outlives the agent in its group.
+        serde_json::json!({"turns": [{"steps": [
+            {"run": "sleep 300 >/dev/null 2>&1 & echo $! > tool.pid"},
+            {"say": "hi"}
+        ]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let start = || {
+        ov(
+            repo.path(),
+            &["coordinator", "start", "--runtime", "scripted", "--json"],
+        )
+        .ok()
+        .json()
+    };
+    let first = start();
+    let host = i32::try_from(first["hostPid"].as_i64().unwrap()).unwrap();
+    let pgid = i32::try_from(first["pid"].as_i64().unwrap()).unwrap();
+    let _cleanup = Cleanup(&repo, pgid);
+    let agent = AgentName::new("coordinator").unwrap();
+    let state = || {
+        SessionStore::open(&layout.sessions_db())
+            .unwrap()
+            .get("coordinator")
+            .unwrap()
+            .unwrap()
+            .state
+    };
+
+    let tool = repo.path().join("tool.pid");
+    overstory_testkit::wait_until(
+        std::time::Duration::from_secs(10),
+        "the agent's tool to start",
+        || process::read_pid_file(&tool).is_some_and(process::is_alive),
+    );
+    // The host and its shim die together (the host stopped first, so it
+    // cannot react to the shim's death): nothing is left to take the
+    // agent's group down.
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &host.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    process::signal_process(pgid, process::Sig::Kill).unwrap();
+    process::signal_process(host, process::Sig::Kill).unwrap();
+    overstory_testkit::wait_until(
+        std::time::Duration::from_secs(10),
+        "the host lock to be free",
+        || overstory_turn::host::live_host(&layout, &agent).is_none(),
+    );
+    assert!(
+        !live_group_members(pgid).is_empty(),
+        "the agent group runs on"
+    );
+    assert!(layout.agent_host_socket(&agent).exists());
+
+    let before = doctor(&repo, &[]).json();
+    let dead = find(&before, "consistency", "fleet repair: dead agent host");
+    assert_eq!(dead["status"], "warn", "{before:#}");
+    let message = dead["message"].as_str().unwrap();
+    assert!(
+        message.contains("still runs") && message.contains("ov doctor --fix"),
+        "{dead}"
+    );
+    assert!(
+        !live_group_members(pgid).is_empty(),
+        "a report changes nothing"
+    );
+    assert_eq!(state(), AgentState::Working);
+
+    let after = doctor(&repo, &["--fix"]).json();
+    let dead = find(&after, "consistency", "fleet repair: dead agent host");
+    assert_eq!(
+        (&dead["status"], &dead["fixed"]),
+        (&"pass".into(), &true.into()),
+        "{after:#}"
+    );
+    assert!(
+        live_group_members(pgid).is_empty(),
+        "no process left in the agent's group"
+    );
+    assert_eq!(state(), AgentState::Zombie);
+    for f in [
+        layout.agent_host_pid(&agent),
+        layout.agent_host_socket(&agent),
+        layout.agent_host_owner(&agent),
+    ] {
+        assert!(f.symlink_metadata().is_err(), "{} is left", f.display());
+    }
+    assert_eq!(
+        find(&after, "consistency", "dead processes")["status"],
+        "pass",
+        "the checks are taken after the repair"
+    );
+
+    let again = doctor(&repo, &["--fix"]).json();
+    assert!(
+        checks(&again).iter().all(|c| c.get("fixed").is_none()),
+        "nothing left to fix: {again:#}"
+    );
+    assert_eq!(
+        find(&again, "consistency", "fleet repair")["status"],
+        "pass"
+    );
+
+    let second = start();
+    assert_ne!(second["pid"], first["pid"]);
+    let status = ov(repo.path(), &["coordinator", "status", "--json"])
+        .ok()
+        .json();
+    assert_eq!(status["running"], true, "{status}");
+    ov(repo.path(), &["coordinator", "stop"]).ok();
+}

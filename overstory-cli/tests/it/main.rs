@@ -50,6 +50,7 @@ mod stop;
 mod support;
 mod trace;
 mod watch;
+mod watch_once;
 mod worktree;
 
 /// The `ov` binary under test.

@@ -118,8 +118,8 @@ pub(super) fn findings(p: &Probe<'_>) -> Vec<Finding> {
                 CATEGORY,
                 "dead processes",
                 format!(
-                    "Active agents whose process is gone: {}; restart them (ov coordinator start reclaims a dead one) \
-                     or stop them",
+                    "Active agents whose process is gone: {}; run ov doctor --fix to settle them, then restart \
+                     them (ov coordinator start reclaims a dead one) or stop them",
                     dead.join(", ")
                 ),
             )

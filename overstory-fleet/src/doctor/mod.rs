@@ -313,6 +313,13 @@ pub fn run(layout: &Layout, opts: &DoctorOptions) -> DoctorReport {
             repaired.push(f.check.clone());
         }
     }
+    // The fleet repair runs before the checks are taken again, so they
+    // show the repaired fleet (a settled dead agent no longer warns).
+    let repairs = if categories.contains(&Category::Consistency) {
+        fleet_repair(layout, opts)
+    } else {
+        Vec::new()
+    };
     let mut checks: Vec<Check> = collect(layout, &categories)
         .into_iter()
         .map(|f| f.check)
@@ -326,16 +333,13 @@ pub fn run(layout: &Layout, opts: &DoctorOptions) -> DoctorReport {
         }
     }
     checks.extend(failed_fixes);
-    if categories.contains(&Category::Consistency) {
-        let repairs = fleet_repair(layout, opts);
-        fixed.extend(
-            repairs
-                .iter()
-                .filter(|c| c.fixed)
-                .map(|c| c.message.clone()),
-        );
-        checks.extend(repairs);
-    }
+    fixed.extend(
+        repairs
+            .iter()
+            .filter(|c| c.fixed)
+            .map(|c| c.message.clone()),
+    );
+    checks.extend(repairs);
     DoctorReport::new(checks, fixed)
 }
 
@@ -424,6 +428,7 @@ fn kind_name(kind: crate::reconcile::ActionKind) -> &'static str {
         K::StaleFileRemoved => "stale file",
         K::CurrentRunCleared => "finished current run",
         K::OrphanWorktree => "worktree without a session",
+        K::HostDied => "dead agent host",
     }
 }
 

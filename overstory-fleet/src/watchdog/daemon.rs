@@ -9,7 +9,13 @@
 //! next one (the lock, not the file, decides).
 //!
 //! [`run_daemon`] ticks one after another: it sleeps the interval *after*
-//! each tick, so ticks never overlap however long one takes.
+//! each tick, so its own ticks never overlap however long one takes.
+//!
+//! Ticks of one project never overlap either, whoever runs them: every
+//! tick — the daemon's and `ov watch --once`'s, which may run while a
+//! daemon does — is run under the project's [`TickLock`] (an OS lock on
+//! `.overstory/watchdog-tick.lock`, held for the tick's duration). The
+//! daemon lock says who *the* daemon is; the tick lock says who ticks now.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +71,62 @@ impl Drop for DaemonLock {
     }
 }
 
+/// The held tick lock of a project: whoever holds it is running a tick, so
+/// no other tick of the project starts until it is dropped (or its holder
+/// dies: the kernel frees the lock). The holder's pid is noted in the file.
+#[derive(Debug)]
+pub struct TickLock {
+    lock: Option<FileLock>,
+}
+
+impl TickLock {
+    /// Takes the project's tick lock, waiting up to `wait` for the tick
+    /// that holds it to end (`Duration::MAX`: as long as it takes), and
+    /// giving up early once `stop` is set. Returns `Err(pid)` with the
+    /// holder's pid (when it can be read) if the lock is still held.
+    ///
+    /// # Errors
+    /// [`FsError`] when the lock file cannot be created or locked.
+    pub fn acquire(
+        layout: &Layout,
+        wait: Duration,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Result<Self, Option<i32>>, FsError> {
+        let path = layout.watchdog_tick_lock();
+        let deadline = Instant::now().checked_add(wait);
+        loop {
+            if let Some(lock) = FileLock::try_acquire(&path)? {
+                lock.record_pid();
+                return Ok(Ok(Self { lock: Some(lock) }));
+            }
+            let stopped = stop.is_some_and(|s| s.load(Ordering::Relaxed));
+            let now = Instant::now();
+            if stopped || deadline.is_some_and(|d| now >= d) {
+                return Ok(Err(lockfile::holder_pid(&path)));
+            }
+            let left = deadline.map_or(TICK_LOCK_POLL, |d| d - now);
+            std::thread::sleep(left.min(TICK_LOCK_POLL));
+        }
+    }
+
+    /// Returns the pid of the process running a tick of the project now,
+    /// if one does (and its pid can be read).
+    pub fn holder(layout: &Layout) -> Option<i32> {
+        lockfile::holder_pid(&layout.watchdog_tick_lock())
+    }
+}
+
+impl Drop for TickLock {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            lock.release_clearing();
+        }
+    }
+}
+
+/// How often a waiter looks whether the running tick has ended.
+const TICK_LOCK_POLL: Duration = Duration::from_millis(20);
+
 /// Returns the pid of the project's running daemon, if one runs (it holds
 /// the lock; its pid comes from the lock, else the pid file).
 pub fn running_pid(layout: &Layout) -> Option<i32> {
@@ -118,9 +180,11 @@ pub fn stop_on_signals() -> std::io::Result<Arc<AtomicBool>> {
 }
 
 /// Runs ticks until `stop` is set: a tick, then `interval` of sleep
-/// (checked for `stop` every 50 ms), then the next. Each report goes to
-/// `on_tick`; a tick that fails as a whole is reported as an error string
-/// to `on_error` and the loop goes on.
+/// (checked for `stop` every 50 ms), then the next. Each tick runs under
+/// the project's [`TickLock`] (waiting, as long as it takes or until
+/// `stop`, for a tick someone else runs). Each report goes to `on_tick`; a
+/// tick that fails as a whole is reported to `on_error` and the loop goes
+/// on.
 ///
 /// The caller holds the [`DaemonLock`].
 pub fn run_daemon(
@@ -134,9 +198,14 @@ pub fn run_daemon(
 ) {
     let mut memory = WatchdogMemory::default();
     while !stop.load(Ordering::Relaxed) {
-        match tick(layout, config, opts, &mut memory) {
-            Ok(report) => on_tick(&report),
-            Err(e) => on_error(&e),
+        match TickLock::acquire(layout, Duration::MAX, Some(stop)) {
+            Ok(Ok(_ticking)) => match tick(layout, config, opts, &mut memory) {
+                Ok(report) => on_tick(&report),
+                Err(e) => on_error(&e),
+            },
+            // Only `stop` ends an unbounded wait.
+            Ok(Err(_)) => break,
+            Err(e) => on_error(&FleetError::Fs(e)),
         }
         let until = Instant::now() + interval;
         while !stop.load(Ordering::Relaxed) {

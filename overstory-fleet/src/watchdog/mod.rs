@@ -18,7 +18,9 @@
 //!   current run's workers are all done.
 //! - [`triage`]: Tier 1, a model's one-word verdict on a stalled agent.
 //! - [`daemon`]: one daemon per project under an OS lock, its pid file,
-//!   and the sequential loop ([`run_daemon`]).
+//!   the sequential loop ([`run_daemon`]), and the tick lock
+//!   ([`TickLock`]) every tick runs under, so ticks of one project never
+//!   overlap (the daemon's and `ov watch --once`'s).
 //!
 //! # Caveats
 //!
@@ -32,7 +34,7 @@ pub mod health;
 mod tick;
 pub mod triage;
 
-pub use daemon::{DaemonLock, run_daemon, running_pid, stop_on_signals, stop_running};
+pub use daemon::{DaemonLock, TickLock, run_daemon, running_pid, stop_on_signals, stop_running};
 pub use health::{HealthAction, HealthCheck, Probe, Thresholds, Topology, evaluate};
 pub use tick::{
     Escalation, SessionFailure, StateChange, TickReport, WatchdogMemory, WatchdogOptions,

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use overstory_core::error::chain_text;
-use overstory_core::events::{EventFilter, EventLevel, EventStore, EventType, NewEvent};
+use overstory_core::events::{EventFilter, EventLevel, EventStore, NewEvent};
 use overstory_core::{Config, Layout, clock, process};
-use overstory_mail::protocol::{TerminatedBy, WorkerDied};
-use overstory_mail::{ListFilter, MailStore, MessageType, NewMessage, Priority};
+use overstory_mail::protocol::TerminatedBy;
+use overstory_mail::{ListFilter, MailStore, MessageType};
 use overstory_sessions::{AgentState, RunMode, RunStore, Session, SessionStore, Transition};
 use serde::Serialize;
 
@@ -22,6 +22,7 @@ use super::health::{HealthAction, HealthCheck, Probe, Thresholds, Topology, eval
 use crate::error::FleetError;
 use crate::nudge::{NudgeOptions, nudge_agent};
 use crate::reconcile::{ReconcileOptions, ReconcileReport, group_belongs_to, reconcile};
+use crate::settle::Settle;
 use crate::tmux::Tmux;
 
 /// The nudge a stalled agent gets at escalation level 1.
@@ -177,7 +178,28 @@ struct Ctx<'a> {
     triages: usize,
 }
 
+impl Ctx<'_> {
+    /// The settler of this tick's state changes.
+    fn settle(&mut self) -> Settle<'_> {
+        Settle {
+            layout: self.layout,
+            config: self.config,
+            store: &mut self.store,
+            mail: self.mail.as_ref(),
+            events: self.events.as_ref(),
+            run_id: self.run_id.as_deref(),
+            ov_program: self.opts.ov_program.as_deref(),
+            notify_parent: self.opts.notify_parent_on_death,
+            by: "watchdog",
+        }
+    }
+}
+
 /// Runs one tick over every session of the project.
+///
+/// It takes no lock itself: a caller that may run beside a daemon holds
+/// the project's [`TickLock`](super::TickLock) around it, as
+/// [`run_daemon`](super::run_daemon) and `ov watch --once` do.
 ///
 /// # Errors
 /// [`FleetError::Db`] when `sessions.db` cannot be opened or read. Errors
@@ -405,41 +427,22 @@ fn change(
     reason: &str,
     report: &mut TickReport,
 ) -> Result<Option<AgentState>, FleetError> {
-    let outcome = cx.store.transition(s.agent_name.as_str(), t)?;
-    let overstory_sessions::TransitionOutcome::Applied { prev, next } = outcome else {
+    let Some(c) = cx.settle().transition(s.agent_name.as_str(), t, reason)? else {
         return Ok(None);
     };
-    if prev != next {
-        let level = if next == AgentState::Zombie {
-            EventLevel::Warn
-        } else {
-            EventLevel::Info
-        };
-        record(
-            cx,
-            NewEvent::custom(
-                s.agent_name.as_str(),
-                "state_change",
-                serde_json::json!({"from": prev, "to": next, "reason": reason, "by": "watchdog"}),
-            )
-            .level(level),
-        );
+    if c.prev != c.next {
         report.changes.push(StateChange {
             agent_name: s.agent_name.to_string(),
-            from: prev,
-            to: next,
+            from: c.prev,
+            to: c.next,
             reason: reason.to_owned(),
         });
     }
-    Ok(Some(prev))
+    Ok(Some(c.prev))
 }
 
 fn record(cx: &Ctx<'_>, e: NewEvent) {
-    if let Some(events) = &cx.events {
-        let _ = events.insert(&e.run(cx.run_id.clone()));
-    } else if let Ok(events) = EventStore::open(&cx.layout.events_db()) {
-        let _ = events.insert(&e.run(cx.run_id.clone()));
-    }
+    crate::settle::record(cx.layout, cx.events.as_ref(), cx.run_id.as_deref(), e);
 }
 
 /// Kills the agent's processes by its topology; returns whether something
@@ -452,7 +455,11 @@ fn kill(cx: &Ctx<'_>, s: &Session) -> bool {
             .tmux
             .kill_session(&s.tmux_session, grace)
             .unwrap_or(false),
-        Topology::Headless => crate::stop::kill_headless(cx.layout, &s.agent_name, s, grace),
+        Topology::Headless => match crate::dead_host::find(cx.layout, s) {
+            // Its host died: only a group verified to be the agent's is hit.
+            Some(dead) => dead.clear(cx.layout, s, grace).unwrap_or(false),
+            None => crate::stop::kill_headless(cx.layout, &s.agent_name, s, grace),
+        },
         Topology::SpawnPerTurn => match live_turn_group(cx.layout, s) {
             Some(pgid) => {
                 let _ = process::terminate_group(pgid, grace);
@@ -464,7 +471,7 @@ fn kill(cx: &Ctx<'_>, s: &Session) -> bool {
 }
 
 /// Kills the agent, marks it zombie and tells its parent (once: only when
-/// this tick moved it to zombie).
+/// this tick moved it to zombie), through [`crate::settle`].
 fn terminate(
     cx: &mut Ctx<'_>,
     s: &Session,
@@ -475,73 +482,19 @@ fn terminate(
     if kill(cx, s) {
         report.killed.push(s.agent_name.to_string());
     }
-    let t = Transition::died().reset_escalation();
-    let prev = change(cx, s, &t, reason, report)?;
-    if prev.is_some_and(|p| p != AgentState::Zombie)
-        && cx.opts.notify_parent_on_death
-        && let Some(parent) = &s.parent_agent
-    {
-        send_worker_died(cx, s, parent.as_str(), reason, by, report);
+    let died = cx.settle().died(s, reason, by)?;
+    if let Some(c) = died.changed {
+        report.changes.push(StateChange {
+            agent_name: s.agent_name.to_string(),
+            from: c.prev,
+            to: c.next,
+            reason: reason.to_owned(),
+        });
+    }
+    if died.worker_died {
+        report.worker_died.push(s.agent_name.to_string());
     }
     Ok(())
-}
-
-fn send_worker_died(
-    cx: &Ctx<'_>,
-    s: &Session,
-    parent: &str,
-    reason: &str,
-    by: TerminatedBy,
-    report: &mut TickReport,
-) {
-    let agent = s.agent_name.as_str();
-    let Some(mail) = &cx.mail else {
-        return;
-    };
-    let payload = WorkerDied {
-        agent_name: agent.to_owned(),
-        capability: s.capability.as_str().to_owned(),
-        task_id: s.task_str().to_owned(),
-        reason: reason.to_owned(),
-        last_activity: s.last_activity.clone(),
-        terminated_by: by,
-    };
-    let body = format!(
-        "Worker \"{agent}\" ({}) on task {} was terminated by the watchdog. Reason: {reason}. Last activity: {}. Retry the work, escalate, or report the failure upstream.",
-        s.capability,
-        s.task_str(),
-        s.last_activity
-    );
-    let msg = NewMessage {
-        from: agent.to_owned(),
-        to: parent.to_owned(),
-        subject: format!("[WATCHDOG] worker_died: {agent}"),
-        body,
-        kind: MessageType::WorkerDied,
-        priority: Priority::High,
-        payload: serde_json::to_string(&payload).ok(),
-        ..NewMessage::default()
-    };
-    if mail.insert(&msg).is_err() {
-        return;
-    }
-    report.worker_died.push(agent.to_owned());
-    let tier = match by {
-        TerminatedBy::Tier1 => "tier1",
-        _ => "tier0",
-    };
-    record(
-        cx,
-        NewEvent::new(agent, EventType::MailSent)
-            .level(EventLevel::Warn)
-            .data(&serde_json::json!({"type": "worker_died", "parent": parent, "reason": reason, "tier": tier})),
-    );
-    // A headless parent has no process to read it: wake it.
-    if let Some(ov) = &cx.opts.ov_program {
-        let waker = overstory_turn::wake::Waker::new(cx.layout.clone(), ov.clone())
-            .with_config(cx.config.clone());
-        let _ = waker.wake(&[parent.to_owned()]);
-    }
 }
 
 /// Returns whether the agent waits on a decision gate nobody answered: its

@@ -398,3 +398,240 @@ fn a_dead_slings_marker_on_an_agent_that_already_took_a_turn_is_only_cleared() {
     assert!(row(&p, "builder-r").is_some());
     assert!(std::path::Path::new(&s.worktree_path).is_dir());
 }
+
+/// What an agent host killed -9 leaves: an active hosted row naming the
+/// agent's process group, `host.pid` naming the dead host, its socket and
+/// owner file, and a free host lock. With `orphan`, something of the
+/// agent's group still runs (its shim was killed with the host).
+struct DeadHost {
+    agent: AgentName,
+    pgid: i32,
+}
+
+fn dead_host(p: &Project, parent: Option<&str>, orphan: bool) -> DeadHost {
+    let agent = AgentName::new("coordinator").unwrap();
+    let mut group = process::command("sh")
+        .args(["-c", "sleep 300 & echo ready; wait"])
+        .env("OVERSTORY_AGENT_NAME", "coordinator")
+        .env("OVERSTORY_PROJECT_ROOT", p.layout.root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(group.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let pgid = group.id() as i32;
+    if orphan {
+        process::signal_process(pgid, process::Sig::Kill).unwrap();
+    } else {
+        process::signal_group(pgid, process::Sig::Kill).unwrap();
+    }
+    group.wait().unwrap();
+    if orphan {
+        assert!(process::is_group_alive(pgid));
+    } else {
+        wait_until(Duration::from_secs(5), "the group to die", || {
+            process::group_members(pgid).is_empty()
+        });
+    }
+
+    let mut s =
+        overstory_sessions::Session::new(agent.clone(), overstory_core::Capability::Coordinator);
+    s.state = AgentState::Working;
+    s.pid = Some(i64::from(pgid));
+    s.parent_agent = parent.map(|p| p.parse().unwrap());
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .upsert(&s)
+        .unwrap();
+    assert_eq!(s.mode(), RunMode::Hosted);
+    let dir = p.layout.agent_dir(&agent);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(p.layout.agent_host_lock(&agent), "").unwrap();
+    process::write_pid_file(
+        &p.layout.agent_host_pid(&agent),
+        dead_marker("x").pid as u32,
+    )
+    .unwrap();
+    process::write_pid_file(&p.layout.agent_host_owner(&agent), std::process::id()).unwrap();
+    drop(std::os::unix::net::UnixDatagram::bind(p.layout.agent_host_socket(&agent)).unwrap());
+    DeadHost { agent, pgid }
+}
+
+fn host_files(p: &Project, agent: &AgentName) -> Vec<std::path::PathBuf> {
+    [
+        p.layout.agent_host_pid(agent),
+        p.layout.agent_host_socket(agent),
+        p.layout.agent_host_owner(agent),
+    ]
+    .into_iter()
+    .filter(|f| f.symlink_metadata().is_ok())
+    .collect()
+}
+
+fn worker_died_to(p: &Project, parent: &str) -> usize {
+    MailStore::open(p.layout.mail_db())
+        .unwrap()
+        .list(&overstory_mail::ListFilter {
+            to: Some(parent.into()),
+            kind: Some(MessageType::WorkerDied),
+            ..overstory_mail::ListFilter::default()
+        })
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn a_hosted_agent_whose_host_died_is_cleared_and_settled_once() {
+    let p = project();
+    let d = dead_host(&p, Some("orchestrator"), true);
+    let mut opts = ReconcileOptions::dry_run();
+    opts.kill_grace = Duration::from_millis(300);
+
+    // A dry run says what it would do and does nothing.
+    let seen = reconcile(&p.layout, &p.config, &opts).unwrap();
+    let a = seen.of_kind(ActionKind::HostDied).next().expect("{seen:?}");
+    assert!(!a.applied);
+    assert!(a.detail.contains("still runs"), "{a:?}");
+    assert_eq!(
+        seen.of_kind(ActionKind::StaleFileRemoved).count(),
+        0,
+        "the host's files are part of the one finding: {seen:?}"
+    );
+    assert!(process::is_group_alive(d.pgid));
+    assert_eq!(host_files(&p, &d.agent).len(), 3);
+    assert_eq!(row(&p, "coordinator").unwrap().state, AgentState::Working);
+
+    opts.dry_run = false;
+    let done = reconcile(&p.layout, &p.config, &opts).unwrap();
+    let a = done.of_kind(ActionKind::HostDied).next().expect("{done:?}");
+    assert!(a.applied, "{a:?}");
+    assert!(
+        process::group_members(d.pgid).is_empty(),
+        "the orphaned group is gone"
+    );
+    assert_eq!(host_files(&p, &d.agent), Vec::<std::path::PathBuf>::new());
+    assert!(
+        p.layout.agent_host_lock(&d.agent).exists(),
+        "a lock file is never stale"
+    );
+    let settled = row(&p, "coordinator").unwrap();
+    assert_eq!(settled.state, AgentState::Zombie);
+    assert_eq!(worker_died_to(&p, "orchestrator"), 1);
+    let events = overstory_core::events::EventStore::open(&p.layout.events_db())
+        .unwrap()
+        .by_agent(
+            "coordinator",
+            &overstory_core::events::EventFilter::default(),
+        )
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .data
+            .as_deref()
+            .is_some_and(|d| d.contains("state_change") && d.contains("zombie"))),
+        "{events:?}"
+    );
+
+    // Nothing is left to do, and the parent is not told twice.
+    let again = reconcile(&p.layout, &p.config, &opts).unwrap();
+    assert!(again.is_clean(), "{again:?}");
+    assert_eq!(worker_died_to(&p, "orchestrator"), 1);
+}
+
+#[test]
+fn a_dead_host_whose_group_is_gone_still_settles_its_agent() {
+    let p = project();
+    let d = dead_host(&p, None, false);
+    let done = reconcile(&p.layout, &p.config, &ReconcileOptions::default()).unwrap();
+    let a = done.of_kind(ActionKind::HostDied).next().expect("{done:?}");
+    assert!(a.applied && !a.detail.contains("still runs"), "{a:?}");
+    assert_eq!(row(&p, "coordinator").unwrap().state, AgentState::Zombie);
+    assert!(host_files(&p, &d.agent).is_empty());
+}
+
+#[test]
+fn a_live_host_or_a_start_in_progress_is_left_alone() {
+    let p = project();
+    let d = dead_host(&p, None, false);
+    // A start holds the start lock while it launches the host.
+    let start =
+        overstory_core::lockfile::FileLock::acquire(&p.layout.agent_start_lock(&d.agent)).unwrap();
+    let r = reconcile(&p.layout, &p.config, &ReconcileOptions::default()).unwrap();
+    assert_eq!(r.of_kind(ActionKind::HostDied).count(), 0, "{r:?}");
+    drop(start);
+    // A host holding its lock is alive, whatever its files say.
+    let host =
+        overstory_core::lockfile::FileLock::acquire(&p.layout.agent_host_lock(&d.agent)).unwrap();
+    let r = reconcile(&p.layout, &p.config, &ReconcileOptions::default()).unwrap();
+    assert_eq!(r.of_kind(ActionKind::HostDied).count(), 0, "{r:?}");
+    assert_eq!(row(&p, "coordinator").unwrap().state, AgentState::Working);
+    drop(host);
+}
+
+#[test]
+fn a_dead_hosts_pid_reused_by_a_stranger_is_never_signalled() {
+    let p = project();
+    let d = dead_host(&p, None, false);
+    // The row's pid now leads someone else's group.
+    let mut other = process::command("sleep").arg("300").spawn().unwrap();
+    let mut s = row(&p, "coordinator").unwrap();
+    s.pid = Some(i64::from(other.id()));
+    SessionStore::open(&p.layout.sessions_db())
+        .unwrap()
+        .upsert(&s)
+        .unwrap();
+
+    let done = reconcile(&p.layout, &p.config, &ReconcileOptions::default()).unwrap();
+
+    assert!(
+        done.of_kind(ActionKind::HostDied).any(|a| a.applied),
+        "{done:?}"
+    );
+    assert!(
+        process::is_alive(other.id() as i32),
+        "not the agent's: untouched"
+    );
+    assert_eq!(row(&p, "coordinator").unwrap().state, AgentState::Zombie);
+    other.kill().unwrap();
+    other.wait().unwrap();
+    let _ = d;
+}
+
+/// The watchdog tick settles a dead host's agent the same way, whether its
+/// reconciler does it first or (reconciler off) the health rules do, and
+/// tells the parent once either way.
+#[test]
+fn a_tick_settles_a_dead_hosts_agent_once_with_or_without_its_reconciler() {
+    use overstory_fleet::watchdog::{WatchdogMemory, WatchdogOptions, tick};
+    for reconcile_first in [true, false] {
+        let p = project();
+        let d = dead_host(&p, Some("orchestrator"), true);
+        let mut o = WatchdogOptions::from_config(&p.config, None);
+        o.kill_grace = Duration::from_millis(300);
+        o.reconcile = reconcile_first;
+        let mut memory = WatchdogMemory::default();
+
+        let first = tick(&p.layout, &p.config, &o, &mut memory).unwrap();
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        let settled_by_reconciler = first
+            .reconcile
+            .as_ref()
+            .is_some_and(|r| r.of_kind(ActionKind::HostDied).any(|a| a.applied));
+        assert_eq!(settled_by_reconciler, reconcile_first, "{first:?}");
+        assert_eq!(row(&p, "coordinator").unwrap().state, AgentState::Zombie);
+        assert!(process::group_members(d.pgid).is_empty(), "{first:?}");
+        assert!(host_files(&p, &d.agent).is_empty());
+        assert_eq!(worker_died_to(&p, "orchestrator"), 1);
+
+        let second = tick(&p.layout, &p.config, &o, &mut memory).unwrap();
+        assert!(
+            second.changes.is_empty() && second.killed.is_empty(),
+            "{second:?}"
+        );
+        assert_eq!(worker_died_to(&p, "orchestrator"), 1, "told once");
+    }
+}
