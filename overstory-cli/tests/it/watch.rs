@@ -54,7 +54,8 @@ fn a_second_watchdog_is_refused_and_a_killed_ones_leftovers_never_block() {
         process::read_pid_file(&layout.watchdog_pid()) == Some(pid)
     });
 
-    let refused = ov(repo.path(), &["watch", "--once", "--json"])
+    // A second daemon is refused (`--once` is not: it ticks beside it).
+    let refused = ov(repo.path(), &["watch", "--interval", "60000", "--json"])
         .fails()
         .json();
     assert_eq!(refused["running"], true);
@@ -633,10 +634,12 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
                 } else {
                     &own
                 };
+                // A failed sling's output becomes the tool result, so the
+                // lead's events say why.
                 format!(
-                    "{ov_exe} sling task-b{i} --name {} --capability builder \
+                    "out=$({ov_exe} sling task-b{i} --name {} --capability builder \
                      --parent \"$OVERSTORY_AGENT_NAME\" --runtime scripted --script '{script}' \
-                     --json >/dev/null || exit 1",
+                     --json 2>&1) || {{ echo \"$out\"; exit 1; }}",
                     builder(i)
                 )
             })
@@ -732,14 +735,19 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         strike(&mut pending, &mut killed);
     }
     let sessions = SessionStore::open(&layout.sessions_db()).unwrap();
-    wait_until(
-        Duration::from_secs(120),
-        "every lead slings its builders",
-        || {
-            strike(&mut pending, &mut killed);
-            (0..leads * per_lead).all(|i| sessions.get(&builder(i)).unwrap().is_some())
-        },
-    );
+    let all_slung = overstory_testkit::holds_within(Duration::from_secs(120), || {
+        strike(&mut pending, &mut killed);
+        (0..leads * per_lead).all(|i| sessions.get(&builder(i)).unwrap().is_some())
+    });
+    if !all_slung {
+        for l in 0..leads {
+            if (0..per_lead).any(|j| sessions.get(&builder(l * per_lead + j)).unwrap().is_none()) {
+                eprintln!("soak: {} did not sling all its builders", lead(l));
+                print_agent_history(&layout, &lead(l));
+            }
+        }
+        panic!("timed out after 120 s waiting for every lead to sling its builders");
+    }
     let slung = started.elapsed();
     wait_until(
         Duration::from_secs(120),
