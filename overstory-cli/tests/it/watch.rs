@@ -878,32 +878,9 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
                 );
             }
         }
-        let events = overstory_core::events::EventStore::open(&layout.events_db()).unwrap();
         for &i in &killed {
-            let agent = AgentName::new(&builder(i)).unwrap();
-            for e in events
-                .by_agent(
-                    agent.as_str(),
-                    &overstory_core::events::EventFilter::default(),
-                )
-                .unwrap()
-            {
-                eprintln!(
-                    "event {}: {} {} {}",
-                    builder(i),
-                    e.created_at,
-                    e.event_type,
-                    e.data.unwrap_or_default()
-                );
-            }
-            for f in std::fs::read_dir(layout.agent_logs_dir(&agent))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-                eprintln!("== {}\n{text}", f.path().display());
-            }
+            eprintln!("soak: killed {}", builder(i));
+            print_agent_history(&layout, &builder(i));
         }
         panic!("processes were left running");
     }
@@ -995,7 +972,7 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
     }
 }
 
-/// Prints an agent's events, dispatcher log, queued turns and unread mail:
+/// Prints an agent's events, log files, queued turns and unread mail:
 /// what the soak shows about an agent that did not finish.
 fn print_agent_history(layout: &Layout, name: &str) {
     let agent = AgentName::new(name).unwrap();
@@ -1014,8 +991,14 @@ fn print_agent_history(layout: &Layout, name: &str) {
             e.data.unwrap_or_default()
         );
     }
-    let log = std::fs::read_to_string(layout.agent_dispatch_log(&agent)).unwrap_or_default();
-    eprintln!("  dispatch.log:\n{log}");
+    for f in std::fs::read_dir(layout.agent_logs_dir(&agent))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+        eprintln!("  == {}\n{text}", f.path().display());
+    }
     eprintln!(
         "  queued: {:?}",
         overstory_turn::queue::queued_turns(layout, &agent)
