@@ -18,8 +18,8 @@ use std::path::Path;
 
 use overstory_core::events::{EventLevel, EventStore, EventType, NewEvent};
 use overstory_core::{Config, DbError, Layout};
+use overstory_mail::MailStore;
 use overstory_mail::protocol::{TerminatedBy, WorkerDied};
-use overstory_mail::{MailStore, MessageType, NewMessage, Priority};
 use overstory_sessions::{AgentState, Session, SessionStore, Transition, TransitionOutcome};
 
 /// What settling works with: the stores (opened once by the caller) and
@@ -155,30 +155,15 @@ impl Settle<'_> {
                 Err(_) => return false,
             },
         };
-        let payload = WorkerDied {
+        let msg = WorkerDied {
             agent_name: agent.to_owned(),
             capability: s.capability.as_str().to_owned(),
             task_id: s.task_str().to_owned(),
             reason: reason.to_owned(),
             last_activity: s.last_activity.clone(),
             terminated_by: by,
-        };
-        let body = format!(
-            "Worker \"{agent}\" ({}) on task {} was terminated by the watchdog. Reason: {reason}. Last activity: {}. Retry the work, escalate, or report the failure upstream.",
-            s.capability,
-            s.task_str(),
-            s.last_activity
-        );
-        let msg = NewMessage {
-            from: agent.to_owned(),
-            to: parent.to_owned(),
-            subject: format!("[WATCHDOG] worker_died: {agent}"),
-            body,
-            kind: MessageType::WorkerDied,
-            priority: Priority::High,
-            payload: serde_json::to_string(&payload).ok(),
-            ..NewMessage::default()
-        };
+        }
+        .to_parent(parent, "was terminated by the watchdog");
         if mail.insert(&msg).is_err() {
             return false;
         }

@@ -74,6 +74,43 @@ pub struct WorkerDied {
 }
 bind!(WorkerDied => WorkerDied);
 
+impl WorkerDied {
+    /// The `worker_died` mail from the dead worker to `parent`: priority
+    /// `high`, subject `[RUNNER] worker_died: <agent>` or `[WATCHDOG] …` by
+    /// [`terminated_by`](Self::terminated_by), and the body `Worker "<agent>"
+    /// (<capability>) on task <task> <what>. Reason: … Last activity: …`
+    /// asking the parent to retry, escalate or report. `what` says what
+    /// happened ("ended without sending its terminal mail", "was terminated
+    /// by the watchdog"). The turn runner, the dispatcher and the watchdog
+    /// all send theirs through here.
+    pub fn to_parent(&self, parent: &str, what: &str) -> crate::message::NewMessage {
+        let tag = match self.terminated_by {
+            TerminatedBy::Runner => "RUNNER",
+            TerminatedBy::Tier0 | TerminatedBy::Tier1 => "WATCHDOG",
+        };
+        let Self {
+            agent_name: agent,
+            capability,
+            task_id,
+            reason,
+            last_activity,
+            ..
+        } = self;
+        crate::message::NewMessage {
+            from: agent.clone(),
+            to: parent.to_owned(),
+            subject: format!("[{tag}] worker_died: {agent}"),
+            body: format!(
+                "Worker \"{agent}\" ({capability}) on task {task_id} {what}. Reason: {reason}. Last activity: {last_activity}. Decide whether to retry the work, escalate, or report the failure upstream."
+            ),
+            kind: MessageType::WorkerDied,
+            priority: crate::message::Priority::High,
+            payload: serde_json::to_string(self).ok(),
+            ..crate::message::NewMessage::default()
+        }
+    }
+}
+
 /// `merge_ready`: a branch is ready for the merger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -379,6 +416,47 @@ pub fn validate_payload(kind: MessageType, text: &str) -> Result<(), MailError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_died_mail_to_the_parent_follows_the_spec() {
+        let died = WorkerDied {
+            agent_name: "builder-1".into(),
+            capability: "builder".into(),
+            task_id: "task-7".into(),
+            reason: "Parser stalled (no events within timeout)".into(),
+            last_activity: "2026-01-01T00:00:00.000Z".into(),
+            terminated_by: TerminatedBy::Runner,
+        };
+        let m = died.to_parent("lead-1", "ended without sending its terminal mail");
+        assert_eq!((m.from.as_str(), m.to.as_str()), ("builder-1", "lead-1"));
+        assert_eq!(m.subject, "[RUNNER] worker_died: builder-1");
+        assert_eq!(
+            m.body,
+            "Worker \"builder-1\" (builder) on task task-7 ended without sending its terminal mail. \
+             Reason: Parser stalled (no events within timeout). Last activity: 2026-01-01T00:00:00.000Z. \
+             Decide whether to retry the work, escalate, or report the failure upstream."
+        );
+        assert_eq!(m.kind, MessageType::WorkerDied);
+        assert_eq!(m.priority, crate::message::Priority::High);
+        let payload: serde_json::Value =
+            serde_json::from_str(m.payload.as_deref().unwrap()).unwrap();
+        assert_eq!(payload["terminatedBy"], "runner");
+        assert_eq!(payload["agentName"], "builder-1");
+        for by in [TerminatedBy::Tier0, TerminatedBy::Tier1] {
+            let w = WorkerDied {
+                terminated_by: by,
+                ..died.clone()
+            };
+            let m = w.to_parent("lead-1", "was terminated by the watchdog");
+            assert_eq!(m.subject, "[WATCHDOG] worker_died: builder-1");
+            assert!(
+                m.body
+                    .contains("task-7 was terminated by the watchdog. Reason:"),
+                "{}",
+                m.body
+            );
+        }
+    }
 
     #[test]
     fn worker_done_uses_the_original_keys() {

@@ -12,7 +12,7 @@ use overstory_core::events::{EventLevel, EventStore, EventType, NewEvent, filter
 use overstory_core::process::{self, Sig};
 use overstory_core::{AgentName, Capability, Layout, clock, env};
 use overstory_mail::protocol::{TerminatedBy, WorkerDied};
-use overstory_mail::{ListFilter, MailStore, MessageType, NewMessage, Priority};
+use overstory_mail::{ListFilter, MailStore, MessageType, NewMessage};
 use overstory_sessions::budget::BudgetExceeded;
 use overstory_sessions::metrics::TurnUsage;
 use overstory_sessions::{AgentState, SessionStore, Transition, TransitionOutcome};
@@ -1075,27 +1075,15 @@ impl RunnerWorkerDied<'_> {
             reason,
             last_activity,
         } = *self;
-        let payload = WorkerDied {
+        WorkerDied {
             agent_name: agent.to_owned(),
             capability: capability.to_owned(),
             task_id: task_id.to_owned(),
             reason: reason.to_owned(),
             last_activity: last_activity.to_owned(),
             terminated_by: TerminatedBy::Runner,
-        };
-        let body = format!(
-            "Worker \"{agent}\" ({capability}) on task {task_id} {what}. Reason: {reason}. Last activity: {last_activity}. Decide whether to retry the work, escalate, or report the failure upstream.",
-        );
-        NewMessage {
-            from: agent.to_owned(),
-            to: parent.to_owned(),
-            subject: format!("[RUNNER] worker_died: {agent}"),
-            body,
-            kind: MessageType::WorkerDied,
-            priority: Priority::High,
-            payload: serde_json::to_string(&payload).ok(),
-            ..NewMessage::default()
         }
+        .to_parent(parent, what)
     }
 }
 
