@@ -89,8 +89,8 @@ mod repo;
 mod scratch;
 
 pub use engine::{
-    AiOptions, Engine, MergeOptions, MergeReport, Prediction, PrintCommand, agent_and_task,
-    default_target,
+    AiOptions, Engine, MAX_ARGV_PROMPT, MergeOptions, MergeReport, Prediction, PrintCommand,
+    agent_and_task, default_target,
 };
 pub use error::MergeError;
 pub use lock::{LockWait, MergeLock, any_held as any_lock_held, holder as lock_holder, lock_path};

@@ -376,8 +376,49 @@ fn fake_model(dir: &Path, body: &str) -> AiOptions {
         command: Arc::new(move |prompt: &str| {
             vec![script.to_string_lossy().into_owned(), prompt.to_owned()]
         }),
+        stdin_command: None,
         timeout: Duration::from_secs(20),
     }
+}
+
+/// A model that takes its prompt on stdin (like `claude --print`): it
+/// refuses any argument, records the prompt it read in `prompt` next to
+/// itself, and answers with the conflicted file minus its markers.
+fn stdin_model(dir: &Path) -> AiOptions {
+    let script = dir.join("stdin-model.sh");
+    let prompt = dir.join("prompt");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh
+[ $# -eq 0 ] || exit 7
+cat > '{p}'
+             sed -n '/^--- f.txt (with conflict markers) ---$/,$p' '{p}' | sed 1d | \
+             grep -v -e '^<<<<<<<' -e '^=======' -e '^>>>>>>>' -e '^|||||||'
+",
+            p = prompt.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let argv_script = script.clone();
+    AiOptions {
+        command: Arc::new(move |prompt: &str| {
+            vec![
+                argv_script.to_string_lossy().into_owned(),
+                prompt.to_owned(),
+            ]
+        }),
+        stdin_command: Some(vec![script.to_string_lossy().into_owned()]),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+/// `lines` numbered lines of about 40 bytes each, starting with `side`.
+fn many_lines(side: &str, lines: usize) -> String {
+    (0..lines)
+        .map(|i| format!("{side} line {i:05} ..........................\n"))
+        .collect()
 }
 
 fn conflicting(p: &Project) {
@@ -432,6 +473,76 @@ fn ai_answers_that_drop_lines_or_are_prose_fail_the_tier() {
     let r = p.merge("feature", opts);
     assert!(r.error_message.unwrap().contains("timed out"));
     assert_eq!(p.read("f.txt"), "target line\n");
+    p.assert_no_scratch();
+}
+
+#[test]
+fn a_conflict_larger_than_one_argument_goes_to_the_model_on_stdin() {
+    let mut p = Project::new();
+    let (ours, theirs) = (many_lines("target", 2800), many_lines("branch", 2800));
+    p.commit_on("main", "main", &[("f.txt", Some("one\n"))], "base");
+    p.commit_on("feature", "main", &[("f.txt", Some(&theirs))], "b");
+    p.commit_on("main", "main", &[("f.txt", Some(&ours))], "t");
+    let tools = tempfile::tempdir().unwrap();
+    let mut opts = main_opts();
+    opts.ai_resolve = true;
+    opts.ai = Some(stdin_model(tools.path()));
+    let r = p.merge("feature", opts);
+    assert!(r.success, "{r:#?}");
+    assert_eq!(r.tier, Some(MergeTier::AiResolve));
+    let sent = std::fs::read_to_string(tools.path().join("prompt")).unwrap();
+    assert!(
+        sent.len() > 200 * 1024 && sent.contains(&ours) && sent.contains(&theirs),
+        "the whole conflict went in: {} bytes",
+        sent.len()
+    );
+    assert_eq!(p.read("f.txt"), format!("{ours}{theirs}"));
+    assert_eq!(parents(&p, "main"), 2);
+    p.assert_no_scratch();
+}
+
+#[test]
+fn a_small_conflict_goes_on_stdin_too() {
+    let mut p = Project::new();
+    conflicting(&p);
+    let tools = tempfile::tempdir().unwrap();
+    let mut opts = main_opts();
+    opts.ai_resolve = true;
+    opts.ai = Some(stdin_model(tools.path()));
+    let r = p.merge("feature", opts);
+    assert!(r.success, "{r:#?}");
+    assert_eq!(p.read("f.txt"), "target line\nbranch line\n");
+    let sent = std::fs::read_to_string(tools.path().join("prompt")).unwrap();
+    assert!(sent.contains("<<<<<<<"), "{sent}");
+    p.assert_no_scratch();
+}
+
+#[test]
+fn an_argv_only_model_refuses_a_prompt_too_large_for_one_argument() {
+    let mut p = Project::new();
+    let (ours, theirs) = (many_lines("target", 2000), many_lines("branch", 2000));
+    p.commit_on("main", "main", &[("f.txt", Some("one\n"))], "base");
+    p.commit_on("feature", "main", &[("f.txt", Some(&theirs))], "b");
+    p.commit_on("main", "main", &[("f.txt", Some(&ours))], "t");
+    let before = p.git(&["rev-parse", "main"]);
+    let tools = tempfile::tempdir().unwrap();
+    let mut opts = main_opts();
+    opts.ai_resolve = true;
+    opts.ai = Some(fake_model(
+        tools.path(),
+        &format!("touch '{}'", tools.path().join("ran").display()),
+    ));
+    let r = p.merge("feature", opts);
+    assert!(!r.success);
+    let msg = r.error_message.unwrap();
+    assert!(
+        msg.contains("more than one command-line argument can hold (128 KiB)")
+            && msg.contains("runtime.printCommand"),
+        "{msg}"
+    );
+    assert!(!tools.path().join("ran").exists(), "no model was started");
+    assert_eq!(p.git(&["rev-parse", "main"]), before);
+    assert_eq!(p.read("f.txt"), ours);
     p.assert_no_scratch();
 }
 

@@ -339,6 +339,67 @@ fn ai_resolve_goes_through_the_runtime_print_command() {
     );
 }
 
+/// Issue: a conflict larger than one argv argument (128 KiB on Linux)
+/// made the AI tier fail with E2BIG; `claude --print` now gets the prompt
+/// on stdin, whatever its size.
+#[test]
+fn a_conflict_over_200_kib_reaches_claude_on_stdin() {
+    let repo = project("[]");
+    std::fs::write(
+        repo.path().join(".overstory/config.local.yaml"),
+        "project:\n  qualityGates: []\nmerge:\n  aiResolveEnabled: true\n",
+    )
+    .unwrap();
+    let lines = |side: &str| -> String {
+        (0..2800)
+            .map(|i| format!("{side} line {i:05} ..........................\n"))
+            .collect()
+    };
+    let (ours, theirs) = (lines("target"), lines("branch"));
+    commit_main(&repo, "f.txt", "base\n");
+    branch_with(&repo, "feature", "f.txt", &theirs);
+    commit_main(&repo, "f.txt", &ours);
+    // A fake `claude` that takes no prompt argument: it records how much it
+    // read on stdin and answers with the file minus its markers.
+    let bin = tempfile::tempdir().unwrap();
+    let size = bin.path().join("stdin-bytes");
+    let fake = bin.path().join("claude");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n[ \"$*\" = --print ] || exit 2\ncat > \"$0.prompt\"\n\
+             wc -c < \"$0.prompt\" > '{}'\n\
+             sed -n '/^--- f.txt (with conflict markers) ---$/,$p' \"$0.prompt\" | sed 1d | \
+             grep -v -e '^<<<<<<<' -e '^=======' -e '^>>>>>>>'\n",
+            size.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let v = run(command(repo.path())
+        .args(["merge", "--branch", "feature", "--json"])
+        .env("PATH", path))
+    .ok()
+    .json();
+    assert_eq!(v["tier"], "ai-resolve", "{v}");
+    let read: usize = std::fs::read_to_string(&size)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(read > 200 * 1024, "claude read {read} bytes on stdin");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("f.txt")).unwrap(),
+        format!("{ours}{theirs}")
+    );
+    assert_eq!(worktree_count(&repo), 1);
+}
+
 #[test]
 fn into_moves_a_branch_that_is_not_checked_out_by_compare_and_swap() {
     let repo = project("[]");
