@@ -683,3 +683,96 @@ fn a_union_attribute_brought_by_the_branch_is_honoured_by_auto_resolve() {
     );
     assert!(!overstory_merge::conflict::has_markers(&log));
 }
+
+/// Makes a scratch worktree the way a merge run does, owned by a process
+/// that is gone (a merge killed with SIGKILL).
+fn leftover_scratch(p: &Project) -> std::path::PathBuf {
+    let root = overstory_merge::scratch_root(&p.layout);
+    std::fs::create_dir_all(&root).unwrap();
+    let dir = root.join("merge-2147483632-dead00");
+    std::fs::write(root.join("merge-2147483632-dead00.owner"), "2147483632\n").unwrap();
+    std::fs::write(root.join("merge-2147483632-dead00.gate-1.out"), "").unwrap();
+    p.git(&[
+        "worktree",
+        "add",
+        "--detach",
+        "--quiet",
+        &dir.to_string_lossy(),
+        "main",
+    ]);
+    dir
+}
+
+#[test]
+fn sweep_idle_removes_only_dead_scratch_worktrees_and_never_while_a_merge_runs() {
+    let mut p = Project::new();
+    p.commit_on("main", "main", &[("a.txt", Some("a\n"))], "base");
+    p.commit_on("feature", "main", &[("b.txt", Some("b\n"))], "b");
+    let id = p.enqueue("feature");
+    assert!(p.queue.claim(id).unwrap().is_some(), "interrupted: merging");
+    let dead = leftover_scratch(&p);
+    // Things that are not merge scratch: an agent worktree, a look-alike
+    // symlink into it, an unrelated directory under the scratch root.
+    let agent = p.layout.dir().join("worktrees/builder-1");
+    p.git(&[
+        "worktree",
+        "add",
+        "--quiet",
+        "-b",
+        "overstory/builder-1/t",
+        &agent.to_string_lossy(),
+        "main",
+    ]);
+    let root = overstory_merge::scratch_root(&p.layout);
+    std::os::unix::fs::symlink(&agent, root.join("merge-link")).unwrap();
+    std::fs::create_dir_all(root.join("notes")).unwrap();
+    assert_eq!(
+        overstory_merge::leftovers(&p.layout),
+        std::slice::from_ref(&dead)
+    );
+
+    // A merge into another target is running: nothing is touched.
+    let lock =
+        overstory_merge::MergeLock::acquire(&p.layout, "dev", overstory_merge::LockWait::NoWait)
+            .unwrap();
+    match overstory_merge::sweep_idle(&p.layout, "main").unwrap() {
+        overstory_merge::IdleSweep::Busy { lock: held, holder } => {
+            assert!(held.ends_with("merge-dev.lock"), "{}", held.display());
+            assert!(holder.starts_with("pid "), "{holder}");
+        }
+        other => panic!("swept while a merge runs: {other:?}"),
+    }
+    assert!(dead.is_dir());
+    assert_eq!(
+        p.queue.get(id).unwrap().unwrap().status,
+        MergeStatus::Merging
+    );
+    lock.release();
+
+    let swept = overstory_merge::sweep_idle(&p.layout, "main").unwrap();
+    assert_eq!(
+        swept,
+        overstory_merge::IdleSweep::Swept(overstory_merge::Swept {
+            worktrees: 1,
+            children_killed: 0,
+            requeued: 1,
+        })
+    );
+    assert!(!dead.exists());
+    assert!(!root.join("merge-2147483632-dead00.owner").exists());
+    assert!(!root.join("merge-2147483632-dead00.gate-1.out").exists());
+    let list = p.git(&["worktree", "list"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(agent.join("a.txt").exists(), "the agent worktree stays");
+    assert!(root.join("merge-link").exists() && root.join("notes").is_dir());
+    assert_eq!(
+        p.queue.get(id).unwrap().unwrap().status,
+        MergeStatus::Pending
+    );
+    assert!(overstory_merge::leftovers(&p.layout).is_empty());
+    // The retried entry lands.
+    let r = Engine::new(&p.layout, main_opts())
+        .merge(&p.queue, &[id])
+        .unwrap();
+    assert!(r[0].success, "{r:#?}");
+}
