@@ -1,8 +1,9 @@
 //! Running a quality gate or a print-mode model call as a child process.
 //!
 //! Every child leads its own process group ([`overstory_core::process`]),
-//! writes its output to files next to the merge worktree (no pipe can fill
-//! up and stall it), is killed with its whole group when it outlives its
+//! reads its input from and writes its output to files next to the merge
+//! worktree (no pipe can fill up and stall it, and a prompt of any size
+//! goes in without the 128 KiB limit the kernel puts on one argument), is killed with its whole group when it outlives its
 //! timeout, and is always reaped. While it runs, its group id sits in a pid
 //! file, so a later run can kill a child whose `ov merge` was killed
 //! ([`crate::scratch`]).
@@ -49,8 +50,11 @@ pub struct ChildSpec<'a> {
     pub cwd: &'a Path,
     /// Kill it after this long.
     pub timeout: Option<Duration>,
-    /// Files for its output and pid: `<scratch>.out`, `.err`, `.pid`.
+    /// Files for its input, output and pid: `<scratch>.in`, `.out`,
+    /// `.err`, `.pid`.
     pub scratch: PathBuf,
+    /// What it reads on stdin (`None`: stdin is `/dev/null`).
+    pub stdin: Option<&'a str>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
 }
@@ -63,7 +67,8 @@ pub fn run(spec: &ChildSpec<'_>) -> ChildOutcome {
         p.push(ext);
         PathBuf::from(p)
     };
-    let (out_path, err_path, pid_path) = (with(".out"), with(".err"), with(".pid"));
+    let (in_path, out_path, err_path, pid_path) =
+        (with(".in"), with(".out"), with(".err"), with(".pid"));
     let failed = |why: String| ChildOutcome {
         code: Some(127),
         timed_out: false,
@@ -80,16 +85,30 @@ pub fn run(spec: &ChildSpec<'_>) -> ChildOutcome {
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => return failed(format!("cannot create output files: {e}")),
     };
+    let stdin = match spec.stdin {
+        None => Stdio::null(),
+        Some(text) => match write_input(&in_path, text) {
+            Ok(f) => Stdio::from(f),
+            Err(e) => {
+                let _ = std::fs::remove_file(&in_path);
+                return failed(format!("cannot write the input file: {e}"));
+            }
+        },
+    };
     let mut cmd = process::command(program);
     cmd.args(args)
         .current_dir(spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(out)
         .stderr(err);
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
-    let mut child = match cmd.spawn() {
+    let spawned = cmd.spawn();
+    // The child holds its own descriptor; the name is no longer needed.
+    drop(cmd);
+    let _ = std::fs::remove_file(&in_path);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => return failed(format!("cannot start \"{program}\": {e}")),
     };
@@ -129,6 +148,22 @@ pub fn run(spec: &ChildSpec<'_>) -> ChildOutcome {
     }
 }
 
+/// Writes `text` to `path` (owner-only) and reopens it for reading from
+/// the start.
+fn write_input(path: &Path, text: &str) -> std::io::Result<std::fs::File> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    drop(f);
+    std::fs::File::open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +179,7 @@ mod tests {
             cwd: dir.path(),
             timeout: None,
             scratch: dir.path().join("a"),
+            stdin: None,
             env: vec![],
         });
         assert_eq!(o.code, Some(3));
@@ -154,10 +190,29 @@ mod tests {
             cwd: dir.path(),
             timeout: Some(Duration::from_millis(100)),
             scratch: dir.path().join("b"),
+            stdin: None,
             env: vec![],
         });
         assert!(o.timed_out);
         assert!(!o.success());
         assert!(!dir.path().join("b.pid").exists());
+    }
+
+    #[test]
+    fn stdin_of_any_size_arrives_whole_and_its_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = "x".repeat(300 * 1024);
+        let argv: Vec<String> = ["sh", "-c", "wc -c"].map(String::from).to_vec();
+        let o = run(&ChildSpec {
+            argv: &argv,
+            cwd: dir.path(),
+            timeout: None,
+            scratch: dir.path().join("c"),
+            stdin: Some(&big),
+            env: vec![],
+        });
+        assert!(o.success(), "{o:?}");
+        assert_eq!(o.stdout.trim(), (300 * 1024).to_string());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -30,11 +30,25 @@ use crate::scratch::{self, Scratch};
 /// (for Claude: `claude --print -p <prompt>`).
 pub type PrintCommand = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
 
+/// The longest prompt that may go in argv: Linux refuses to start a
+/// program with one argument of 128 KiB or more (`MAX_ARG_STRLEN`, with
+/// its terminating NUL) with `E2BIG`.
+pub const MAX_ARGV_PROMPT: usize = 128 * 1024 - 1;
+
 /// How the AI tiers call a model.
+///
+/// When [`AiOptions::stdin_command`] is set, every prompt goes to the
+/// model on its stdin, so a conflict of any size can be sent. Otherwise the
+/// prompt is one argument of [`AiOptions::command`], and a prompt longer
+/// than [`MAX_ARGV_PROMPT`] fails the tier with a message saying so instead
+/// of an `E2BIG` from the kernel.
 #[derive(Clone)]
 pub struct AiOptions {
-    /// Builds the command for a prompt.
+    /// Builds the command for a prompt passed as an argument.
     pub command: PrintCommand,
+    /// The command of a call that reads its prompt from stdin, when the
+    /// runtime's print mode can (`claude --print`).
+    pub stdin_command: Option<Vec<String>>,
     /// Kills a call that runs longer.
     pub timeout: Duration,
 }
@@ -42,6 +56,7 @@ pub struct AiOptions {
 impl std::fmt::Debug for AiOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AiOptions")
+            .field("stdin_command", &self.stdin_command)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -762,17 +777,32 @@ impl Engine {
         write_and_add(scratch, file, &answer).map_err(|e| format!("{file}: {e}"))
     }
 
-    /// Runs the print command and validates its answer.
+    /// Runs the print command (the prompt on its stdin when it reads
+    /// stdin, else as an argument) and validates its answer.
     fn ask(&self, scratch: &Scratch, prompt: &str) -> Result<String, String> {
         let Some(ai) = &self.opts.ai else {
             return Err("no print command configured".into());
         };
-        let argv = (ai.command)(prompt);
+        let (argv, stdin) = match &ai.stdin_command {
+            Some(argv) => (argv.clone(), Some(prompt)),
+            None if prompt.len() <= MAX_ARGV_PROMPT => ((ai.command)(prompt), None),
+            None => {
+                return Err(format!(
+                    "the prompt is {} KiB, more than one command-line argument can hold \
+                     ({} KiB), and the print runtime cannot read its prompt from stdin; \
+                     resolve the conflict by hand, or set runtime.printCommand to a runtime \
+                     that reads stdin (claude)",
+                    prompt.len().div_ceil(1024),
+                    (MAX_ARGV_PROMPT + 1) / 1024
+                ));
+            }
+        };
         let out = child::run(&ChildSpec {
             argv: &argv,
             cwd: scratch.dir(),
             timeout: Some(ai.timeout),
             scratch: scratch.child_files("ai"),
+            stdin,
             env: Vec::new(),
         });
         if out.timed_out {
@@ -804,6 +834,7 @@ impl Engine {
                 cwd: scratch.dir(),
                 timeout: self.opts.gate_timeout,
                 scratch: scratch.child_files("gate"),
+                stdin: None,
                 env: vec![(
                     "OVERSTORY_MERGE_TARGET".to_owned(),
                     self.opts.target.clone(),

@@ -75,6 +75,12 @@
 //! - Gates and model calls run as children in their own process groups,
 //!   killed on timeout; if this process is killed, the next run's sweep
 //!   kills them, removes the worktree and puts the entry back to `pending`.
+//!   [`sweep_idle`] does the same from outside a run (`ov doctor --fix`),
+//!   only while no merge lock is held.
+//! - The AI tiers send their prompt on the model's stdin when the runtime's
+//!   print mode reads stdin ([`AiOptions::stdin_command`]), so a conflict
+//!   of any size fits; an argv-only runtime gets prompts up to
+//!   [`MAX_ARGV_PROMPT`] bytes and a clear tier failure beyond.
 #![deny(missing_docs)]
 
 mod child;
@@ -89,8 +95,8 @@ mod repo;
 mod scratch;
 
 pub use engine::{
-    AiOptions, Engine, MergeOptions, MergeReport, Prediction, PrintCommand, agent_and_task,
-    default_target,
+    AiOptions, Engine, MAX_ARGV_PROMPT, MergeOptions, MergeReport, Prediction, PrintCommand,
+    agent_and_task, default_target,
 };
 pub use error::MergeError;
 pub use lock::{LockWait, MergeLock, any_held as any_lock_held, holder as lock_holder, lock_path};
@@ -101,4 +107,4 @@ pub use queue::{
     MergeTier, QueueCounts, tier_str,
 };
 pub use repo::{AdvanceError, Repo};
-pub use scratch::{Swept, leftovers, scratch_root, sweep};
+pub use scratch::{IdleSweep, Swept, leftovers, scratch_root, sweep, sweep_idle};

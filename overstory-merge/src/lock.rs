@@ -114,16 +114,21 @@ pub fn any_held(layout: &Layout) -> bool {
 /// Returns whether any merge lock other than the one at `except` is held
 /// right now.
 pub fn any_held_except(layout: &Layout, except: &Path) -> bool {
-    let Ok(dir) = std::fs::read_dir(layout.dir()) else {
-        return false;
-    };
-    dir.flatten().any(|e| {
+    held_except(layout, except).is_some()
+}
+
+/// Returns a merge lock other than the one at `except` that is held right
+/// now, with who holds it ([`holder`]).
+pub(crate) fn held_except(layout: &Layout, except: &Path) -> Option<(PathBuf, String)> {
+    let dir = std::fs::read_dir(layout.dir()).ok()?;
+    dir.flatten().find_map(|e| {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        name.starts_with("merge-")
-            && name.ends_with(".lock")
-            && e.path() != except
-            && lockfile::holder_note(&e.path()).is_some()
+        if !(name.starts_with("merge-") && name.ends_with(".lock")) || e.path() == except {
+            return None;
+        }
+        let who = holder(&e.path())?;
+        Some((e.path(), who))
     })
 }
 

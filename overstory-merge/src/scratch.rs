@@ -6,6 +6,13 @@
 //! `<dir>.owner` holding the owning pid and `<dir>.*.pid` files naming the
 //! process group of a gate or model call while one runs. The user's
 //! checkout is never used for merge work.
+//!
+//! A scratch worktree is a real directory (never a symlink) named
+//! `merge-…` directly under that root ([`is_scratch_dir`]); nothing else —
+//! not the user's checkout, not an agent's worktree — is ever removed here.
+//! Leftovers are swept at the start of every merge run ([`sweep`], under
+//! the run's lock) and by `ov doctor --fix` ([`sweep_idle`], only while no
+//! merge is running).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +21,7 @@ use overstory_core::git::Git;
 use overstory_core::{Layout, ids, process};
 
 use crate::error::MergeError;
-use crate::lock;
+use crate::lock::{self, LockWait, MergeLock};
 use crate::queue::MergeQueue;
 use crate::repo::Repo;
 
@@ -116,6 +123,13 @@ fn remove_dir_and_sidecars(repo: &Repo, dir: &Path) {
     }
 }
 
+/// Returns whether `entry` (read from [`scratch_root`]) is a merge
+/// scratch worktree: a real directory named `merge-…`.
+fn is_scratch_dir(entry: &std::fs::DirEntry) -> bool {
+    entry.file_type().is_ok_and(|t| t.is_dir())
+        && entry.file_name().to_string_lossy().starts_with("merge-")
+}
+
 /// Returns the temporary worktrees under [`scratch_root`] whose merge
 /// process is gone (what the next [`sweep`] removes), sorted. Read-only.
 pub fn leftovers(layout: &Layout) -> Vec<PathBuf> {
@@ -124,8 +138,8 @@ pub fn leftovers(layout: &Layout) -> Vec<PathBuf> {
     };
     let mut out: Vec<PathBuf> = rd
         .flatten()
+        .filter(is_scratch_dir)
         .map(|e| e.path())
-        .filter(|p| p.is_dir())
         .filter(|p| !process::read_pid_file(&sidecar(p, ".owner")).is_some_and(process::is_alive))
         .collect();
     out.sort();
@@ -161,10 +175,10 @@ pub fn sweep(
     if let Ok(rd) = std::fs::read_dir(&root) {
         let me = i32::try_from(std::process::id()).unwrap_or(0);
         for e in rd.flatten() {
-            let path = e.path();
-            if !path.is_dir() {
+            if !is_scratch_dir(&e) {
                 continue;
             }
+            let path = e.path();
             let owner = process::read_pid_file(&sidecar(&path, ".owner"));
             if owner.is_some_and(|p| p == me || process::is_alive(p)) {
                 continue;
@@ -192,6 +206,61 @@ pub fn sweep(
         swept.requeued = queue.requeue_stale()?;
     }
     Ok(swept)
+}
+
+/// What [`sweep_idle`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdleSweep {
+    /// No merge was running: what the start of a merge run sweeps was
+    /// swept.
+    Swept(Swept),
+    /// A merge is running (it holds `lock`): nothing was touched.
+    Busy {
+        /// The held lock file.
+        lock: PathBuf,
+        /// Who holds it (`pid 42, acquired …`).
+        holder: String,
+    },
+}
+
+/// Sweeps up after killed merges from outside a merge run (`ov doctor
+/// --fix`): when no merge lock of the project is held, takes the lock for
+/// `target` (so no merge into it starts meanwhile) and runs [`sweep`] —
+/// killing the leftover gate and model process groups, removing the
+/// leftover worktrees and putting interrupted `merging` entries back to
+/// `pending`. While any merge runs it touches nothing and says who runs it.
+///
+/// # Errors
+/// [`MergeError::Fs`] when the lock file cannot be opened; [`MergeError::Db`]
+/// when the queue cannot be opened or updated.
+pub fn sweep_idle(layout: &Layout, target: &str) -> Result<IdleSweep, MergeError> {
+    let held = match MergeLock::acquire(layout, target, LockWait::NoWait) {
+        Ok(l) => l,
+        Err(MergeError::Locked { holder, path, .. }) => {
+            return Ok(IdleSweep::Busy { lock: path, holder });
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some((lock, holder)) = lock::held_except(layout, held.path()) {
+        held.release();
+        return Ok(IdleSweep::Busy { lock, holder });
+    }
+    let repo = Repo::new(layout.root());
+    let swept = if layout.merge_queue_db().exists() {
+        MergeQueue::open_in(layout).and_then(|q| sweep(layout, &repo, &q, held.path()))
+    } else {
+        // No queue, nothing to requeue: only the worktrees (and their
+        // children) go, without creating merge-queue.db.
+        let mut swept = Swept::default();
+        for dir in leftovers(layout) {
+            swept.children_killed += kill_children(&dir);
+            remove_dir_and_sidecars(&repo, &dir);
+            swept.worktrees += 1;
+        }
+        Ok(swept)
+    };
+    held.release();
+    swept.map(IdleSweep::Swept)
 }
 
 fn kill_children(dir: &Path) -> usize {

@@ -376,8 +376,49 @@ fn fake_model(dir: &Path, body: &str) -> AiOptions {
         command: Arc::new(move |prompt: &str| {
             vec![script.to_string_lossy().into_owned(), prompt.to_owned()]
         }),
+        stdin_command: None,
         timeout: Duration::from_secs(20),
     }
+}
+
+/// A model that takes its prompt on stdin (like `claude --print`): it
+/// refuses any argument, records the prompt it read in `prompt` next to
+/// itself, and answers with the conflicted file minus its markers.
+fn stdin_model(dir: &Path) -> AiOptions {
+    let script = dir.join("stdin-model.sh");
+    let prompt = dir.join("prompt");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh
+[ $# -eq 0 ] || exit 7
+cat > '{p}'
+             sed -n '/^--- f.txt (with conflict markers) ---$/,$p' '{p}' | sed 1d | \
+             grep -v -e '^<<<<<<<' -e '^=======' -e '^>>>>>>>' -e '^|||||||'
+",
+            p = prompt.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let argv_script = script.clone();
+    AiOptions {
+        command: Arc::new(move |prompt: &str| {
+            vec![
+                argv_script.to_string_lossy().into_owned(),
+                prompt.to_owned(),
+            ]
+        }),
+        stdin_command: Some(vec![script.to_string_lossy().into_owned()]),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+/// `lines` numbered lines of about 40 bytes each, starting with `side`.
+fn many_lines(side: &str, lines: usize) -> String {
+    (0..lines)
+        .map(|i| format!("{side} line {i:05} ..........................\n"))
+        .collect()
 }
 
 fn conflicting(p: &Project) {
@@ -432,6 +473,76 @@ fn ai_answers_that_drop_lines_or_are_prose_fail_the_tier() {
     let r = p.merge("feature", opts);
     assert!(r.error_message.unwrap().contains("timed out"));
     assert_eq!(p.read("f.txt"), "target line\n");
+    p.assert_no_scratch();
+}
+
+#[test]
+fn a_conflict_larger_than_one_argument_goes_to_the_model_on_stdin() {
+    let mut p = Project::new();
+    let (ours, theirs) = (many_lines("target", 2800), many_lines("branch", 2800));
+    p.commit_on("main", "main", &[("f.txt", Some("one\n"))], "base");
+    p.commit_on("feature", "main", &[("f.txt", Some(&theirs))], "b");
+    p.commit_on("main", "main", &[("f.txt", Some(&ours))], "t");
+    let tools = tempfile::tempdir().unwrap();
+    let mut opts = main_opts();
+    opts.ai_resolve = true;
+    opts.ai = Some(stdin_model(tools.path()));
+    let r = p.merge("feature", opts);
+    assert!(r.success, "{r:#?}");
+    assert_eq!(r.tier, Some(MergeTier::AiResolve));
+    let sent = std::fs::read_to_string(tools.path().join("prompt")).unwrap();
+    assert!(
+        sent.len() > 200 * 1024 && sent.contains(&ours) && sent.contains(&theirs),
+        "the whole conflict went in: {} bytes",
+        sent.len()
+    );
+    assert_eq!(p.read("f.txt"), format!("{ours}{theirs}"));
+    assert_eq!(parents(&p, "main"), 2);
+    p.assert_no_scratch();
+}
+
+#[test]
+fn a_small_conflict_goes_on_stdin_too() {
+    let mut p = Project::new();
+    conflicting(&p);
+    let tools = tempfile::tempdir().unwrap();
+    let mut opts = main_opts();
+    opts.ai_resolve = true;
+    opts.ai = Some(stdin_model(tools.path()));
+    let r = p.merge("feature", opts);
+    assert!(r.success, "{r:#?}");
+    assert_eq!(p.read("f.txt"), "target line\nbranch line\n");
+    let sent = std::fs::read_to_string(tools.path().join("prompt")).unwrap();
+    assert!(sent.contains("<<<<<<<"), "{sent}");
+    p.assert_no_scratch();
+}
+
+#[test]
+fn an_argv_only_model_refuses_a_prompt_too_large_for_one_argument() {
+    let mut p = Project::new();
+    let (ours, theirs) = (many_lines("target", 2000), many_lines("branch", 2000));
+    p.commit_on("main", "main", &[("f.txt", Some("one\n"))], "base");
+    p.commit_on("feature", "main", &[("f.txt", Some(&theirs))], "b");
+    p.commit_on("main", "main", &[("f.txt", Some(&ours))], "t");
+    let before = p.git(&["rev-parse", "main"]);
+    let tools = tempfile::tempdir().unwrap();
+    let mut opts = main_opts();
+    opts.ai_resolve = true;
+    opts.ai = Some(fake_model(
+        tools.path(),
+        &format!("touch '{}'", tools.path().join("ran").display()),
+    ));
+    let r = p.merge("feature", opts);
+    assert!(!r.success);
+    let msg = r.error_message.unwrap();
+    assert!(
+        msg.contains("more than one command-line argument can hold (128 KiB)")
+            && msg.contains("runtime.printCommand"),
+        "{msg}"
+    );
+    assert!(!tools.path().join("ran").exists(), "no model was started");
+    assert_eq!(p.git(&["rev-parse", "main"]), before);
+    assert_eq!(p.read("f.txt"), ours);
     p.assert_no_scratch();
 }
 
@@ -571,4 +682,97 @@ fn a_union_attribute_brought_by_the_branch_is_honoured_by_auto_resolve() {
         "{log}"
     );
     assert!(!overstory_merge::conflict::has_markers(&log));
+}
+
+/// Makes a scratch worktree the way a merge run does, owned by a process
+/// that is gone (a merge killed with SIGKILL).
+fn leftover_scratch(p: &Project) -> std::path::PathBuf {
+    let root = overstory_merge::scratch_root(&p.layout);
+    std::fs::create_dir_all(&root).unwrap();
+    let dir = root.join("merge-2147483632-dead00");
+    std::fs::write(root.join("merge-2147483632-dead00.owner"), "2147483632\n").unwrap();
+    std::fs::write(root.join("merge-2147483632-dead00.gate-1.out"), "").unwrap();
+    p.git(&[
+        "worktree",
+        "add",
+        "--detach",
+        "--quiet",
+        &dir.to_string_lossy(),
+        "main",
+    ]);
+    dir
+}
+
+#[test]
+fn sweep_idle_removes_only_dead_scratch_worktrees_and_never_while_a_merge_runs() {
+    let mut p = Project::new();
+    p.commit_on("main", "main", &[("a.txt", Some("a\n"))], "base");
+    p.commit_on("feature", "main", &[("b.txt", Some("b\n"))], "b");
+    let id = p.enqueue("feature");
+    assert!(p.queue.claim(id).unwrap().is_some(), "interrupted: merging");
+    let dead = leftover_scratch(&p);
+    // Things that are not merge scratch: an agent worktree, a look-alike
+    // symlink into it, an unrelated directory under the scratch root.
+    let agent = p.layout.dir().join("worktrees/builder-1");
+    p.git(&[
+        "worktree",
+        "add",
+        "--quiet",
+        "-b",
+        "overstory/builder-1/t",
+        &agent.to_string_lossy(),
+        "main",
+    ]);
+    let root = overstory_merge::scratch_root(&p.layout);
+    std::os::unix::fs::symlink(&agent, root.join("merge-link")).unwrap();
+    std::fs::create_dir_all(root.join("notes")).unwrap();
+    assert_eq!(
+        overstory_merge::leftovers(&p.layout),
+        std::slice::from_ref(&dead)
+    );
+
+    // A merge into another target is running: nothing is touched.
+    let lock =
+        overstory_merge::MergeLock::acquire(&p.layout, "dev", overstory_merge::LockWait::NoWait)
+            .unwrap();
+    match overstory_merge::sweep_idle(&p.layout, "main").unwrap() {
+        overstory_merge::IdleSweep::Busy { lock: held, holder } => {
+            assert!(held.ends_with("merge-dev.lock"), "{}", held.display());
+            assert!(holder.starts_with("pid "), "{holder}");
+        }
+        other => panic!("swept while a merge runs: {other:?}"),
+    }
+    assert!(dead.is_dir());
+    assert_eq!(
+        p.queue.get(id).unwrap().unwrap().status,
+        MergeStatus::Merging
+    );
+    lock.release();
+
+    let swept = overstory_merge::sweep_idle(&p.layout, "main").unwrap();
+    assert_eq!(
+        swept,
+        overstory_merge::IdleSweep::Swept(overstory_merge::Swept {
+            worktrees: 1,
+            children_killed: 0,
+            requeued: 1,
+        })
+    );
+    assert!(!dead.exists());
+    assert!(!root.join("merge-2147483632-dead00.owner").exists());
+    assert!(!root.join("merge-2147483632-dead00.gate-1.out").exists());
+    let list = p.git(&["worktree", "list"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(agent.join("a.txt").exists(), "the agent worktree stays");
+    assert!(root.join("merge-link").exists() && root.join("notes").is_dir());
+    assert_eq!(
+        p.queue.get(id).unwrap().unwrap().status,
+        MergeStatus::Pending
+    );
+    assert!(overstory_merge::leftovers(&p.layout).is_empty());
+    // The retried entry lands.
+    let r = Engine::new(&p.layout, main_opts())
+        .merge(&p.queue, &[id])
+        .unwrap();
+    assert!(r[0].success, "{r:#?}");
 }

@@ -149,6 +149,15 @@ impl AgentRuntime for ClaudeRuntime {
         argv
     }
 
+    fn print_command_stdin(&self, model: Option<&str>) -> Option<Vec<String>> {
+        // `claude --print` with no prompt argument reads the prompt from stdin.
+        let mut argv = vec!["claude".to_owned(), "--print".to_owned()];
+        if let Some(m) = model {
+            argv.extend(["--model".to_owned(), m.to_owned()]);
+        }
+        Some(argv)
+    }
+
     fn deploy_config(
         &self,
         worktree: &Path,
@@ -360,6 +369,18 @@ mod tests {
         assert_eq!(
             claude().print_command("hi", Some("haiku")),
             ["claude", "--print", "-p", "hi", "--model", "haiku"]
+        );
+    }
+
+    #[test]
+    fn stdin_print_argv_has_no_prompt_argument() {
+        assert_eq!(
+            claude().print_command_stdin(None),
+            Some(vec!["claude".to_owned(), "--print".to_owned()])
+        );
+        assert_eq!(
+            claude().print_command_stdin(Some("haiku")).unwrap(),
+            ["claude", "--print", "--model", "haiku"]
         );
     }
 

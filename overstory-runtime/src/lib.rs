@@ -26,7 +26,9 @@
 //! - [`AgentRuntime`] is one coding-agent CLI. It builds spawn specs for the
 //!   three modes — a shell command for a tmux pane
 //!   ([`AgentRuntime::spawn_command`]), a one-shot print argv
-//!   ([`AgentRuntime::print_command`]) and a headless child
+//!   ([`AgentRuntime::print_command`], or
+//!   [`AgentRuntime::print_command_stdin`] for a prompt too large for one
+//!   argument, when the CLI reads it from stdin) and a headless child
 //!   ([`AgentRuntime::direct_spawn`], whose presence makes `--headless`
 //!   legal) — plus provider environment, readiness of a tmux pane, transcript
 //!   lookups, per-agent config deployment and an [`EventReader`] over the

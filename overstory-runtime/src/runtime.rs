@@ -344,6 +344,15 @@ pub trait AgentRuntime: Send + Sync + std::fmt::Debug {
     /// Returns the argv of a one-shot "print" call (merge resolver, triage).
     fn print_command(&self, prompt: &str, model: Option<&str>) -> Vec<String>;
 
+    /// Returns the argv of a one-shot "print" call that reads its prompt
+    /// from stdin, when this runtime's print mode can (`None`, the default:
+    /// the prompt must go in argv through [`AgentRuntime::print_command`],
+    /// where Linux caps one argument at 128 KiB).
+    fn print_command_stdin(&self, model: Option<&str>) -> Option<Vec<String>> {
+        let _ = model;
+        None
+    }
+
     /// Writes the instruction file (when `overlay` is given) and the
     /// runtime's hook/guard configuration.
     ///

@@ -160,6 +160,7 @@ fn print_model(ctx: &Context, config: &overstory_core::Config) -> Result<AiOptio
     let name = Registry::resolve_print_name(Some(config)).to_owned();
     let runtime = registry.get(Some(&name), Some(config), None)?;
     Ok(AiOptions {
+        stdin_command: runtime.print_command_stdin(None),
         command: Arc::new(move |prompt: &str| runtime.print_command(prompt, None)),
         timeout: AI_TIMEOUT,
     })

@@ -302,6 +302,112 @@ fn a_merge_killed_mid_gate_leaves_nothing_behind_and_retries() {
     assert!(repo.path().join("a.txt").exists());
 }
 
+/// The `merge worktrees` check of `ov doctor --category merge --json`.
+fn doctor_worktrees_check(repo: &TempRepo, fix: bool) -> serde_json::Value {
+    let mut args = vec!["doctor", "--category", "merge", "--json"];
+    if fix {
+        args.push("--fix");
+    }
+    let v = ov(repo.path(), &args).ok().json();
+    let checks = v["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks: {v:#}"));
+    checks
+        .iter()
+        .find(|c| c["category"] == "merge" && c["name"] == "merge worktrees")
+        .unwrap_or_else(|| panic!("no merge worktrees check: {v:#}"))
+        .clone()
+}
+
+#[test]
+fn doctor_fix_sweeps_a_killed_merge_but_never_a_running_one() {
+    let marker = tempfile::tempdir().unwrap();
+    let started = marker.path().join("started");
+    let repo = project(&format!(
+        "[{{name: Block, command: \"touch {}; sleep 600\", description: d}}]",
+        started.display()
+    ));
+    branch_with(&repo, "feature", "a.txt", "a\n");
+    let mut child = command(repo.path())
+        .args(["merge", "--branch", "feature"])
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(30), "the gate to start", || {
+        started.exists() && gate_pid_file(repo.path()).is_some()
+    });
+    let gate_pgid: i32 = std::fs::read_to_string(gate_pid_file(repo.path()).unwrap())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let scratch: Vec<std::path::PathBuf> =
+        std::fs::read_dir(repo.path().join(".overstory/merge-worktrees"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+    assert_eq!(scratch.len(), 1, "{scratch:?}");
+    let scratch = scratch[0].clone();
+
+    // While the merge runs, its worktree is not a leftover and --fix
+    // leaves it (and its gate) alone.
+    let c = doctor_worktrees_check(&repo, true);
+    assert_eq!(c["status"], "pass", "{c}");
+    assert!(scratch.is_dir());
+    assert!(!crate::support::live_group_members(gate_pgid).is_empty());
+
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let c = doctor_worktrees_check(&repo, false);
+    assert_eq!(c["status"], "warn", "{c}");
+    let name = scratch.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        c["message"].as_str().unwrap().contains(&name)
+            && c["message"].as_str().unwrap().contains("ov doctor --fix"),
+        "{c}"
+    );
+    assert_eq!(worktree_count(&repo), 2);
+
+    // Another merge holds a lock: --fix touches nothing.
+    let layout = overstory_core::Layout::new(repo.path());
+    let lock =
+        overstory_merge::MergeLock::acquire(&layout, "dev", overstory_merge::LockWait::NoWait)
+            .unwrap();
+    let c = doctor_worktrees_check(&repo, true);
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("a merge is running"),
+        "{c}"
+    );
+    assert!(scratch.is_dir());
+    assert_eq!(worktree_count(&repo), 2);
+    lock.release();
+
+    let c = doctor_worktrees_check(&repo, true);
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["fixed"], true, "{c}");
+    assert!(!scratch.exists(), "the directory is gone");
+    assert_eq!(worktree_count(&repo), 1, "git no longer lists it");
+    assert!(
+        crate::support::live_group_members(gate_pgid).is_empty(),
+        "the orphaned gate was killed"
+    );
+    assert!(gate_pid_file(repo.path()).is_none());
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    // The interrupted entry is pending again and lands.
+    let v = ov(
+        repo.path(),
+        &["merge", "--branch", "feature", "--skip-gates", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(v["entry"]["status"], "merged", "{v}");
+}
+
 #[test]
 fn ai_resolve_goes_through_the_runtime_print_command() {
     let repo = project("[]");
@@ -337,6 +443,67 @@ fn ai_resolve_goes_through_the_runtime_print_command() {
         std::fs::read_to_string(repo.path().join("f.txt")).unwrap(),
         "target\nbranch\n"
     );
+}
+
+/// Issue: a conflict larger than one argv argument (128 KiB on Linux)
+/// made the AI tier fail with E2BIG; `claude --print` now gets the prompt
+/// on stdin, whatever its size.
+#[test]
+fn a_conflict_over_200_kib_reaches_claude_on_stdin() {
+    let repo = project("[]");
+    std::fs::write(
+        repo.path().join(".overstory/config.local.yaml"),
+        "project:\n  qualityGates: []\nmerge:\n  aiResolveEnabled: true\n",
+    )
+    .unwrap();
+    let lines = |side: &str| -> String {
+        (0..2800)
+            .map(|i| format!("{side} line {i:05} ..........................\n"))
+            .collect()
+    };
+    let (ours, theirs) = (lines("target"), lines("branch"));
+    commit_main(&repo, "f.txt", "base\n");
+    branch_with(&repo, "feature", "f.txt", &theirs);
+    commit_main(&repo, "f.txt", &ours);
+    // A fake `claude` that takes no prompt argument: it records how much it
+    // read on stdin and answers with the file minus its markers.
+    let bin = tempfile::tempdir().unwrap();
+    let size = bin.path().join("stdin-bytes");
+    let fake = bin.path().join("claude");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n[ \"$*\" = --print ] || exit 2\ncat > \"$0.prompt\"\n\
+             wc -c < \"$0.prompt\" > '{}'\n\
+             sed -n '/^--- f.txt (with conflict markers) ---$/,$p' \"$0.prompt\" | sed 1d | \
+             grep -v -e '^<<<<<<<' -e '^=======' -e '^>>>>>>>'\n",
+            size.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let v = run(command(repo.path())
+        .args(["merge", "--branch", "feature", "--json"])
+        .env("PATH", path))
+    .ok()
+    .json();
+    assert_eq!(v["tier"], "ai-resolve", "{v}");
+    let read: usize = std::fs::read_to_string(&size)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(read > 200 * 1024, "claude read {read} bytes on stdin");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("f.txt")).unwrap(),
+        format!("{ours}{theirs}")
+    );
+    assert_eq!(worktree_count(&repo), 1);
 }
 
 #[test]

@@ -2,10 +2,18 @@
 //! (checked against overstory-merge's own migrations), no active entry is
 //! stale (over 24 h), which merge locks are held right now, and whether a
 //! killed merge left temporary worktrees behind.
+//!
+//! `--fix` removes those worktrees (killing any gate or model call they
+//! left running, and putting their interrupted entries back to `pending`)
+//! through [`overstory_merge::sweep_idle`] — the same sweep every merge run
+//! starts with — and only while no merge lock is held, so a running
+//! `ov merge` is never disturbed. Nothing outside `.overstory/merge-worktrees/`
+//! is touched.
 
 use overstory_core::doctor::{
     Check, CheckStatus, Finding, Fix, database_findings, open_for_inspection,
 };
+use overstory_core::{Config, Layout};
 
 use super::Probe;
 
@@ -13,6 +21,9 @@ const CATEGORY: &str = "merge";
 const FILE: &str = "merge-queue.db";
 
 const ACTIVE: &str = "status IN ('pending','merging')";
+
+/// The check about leftover worktrees (the one `--fix` repairs).
+pub(super) const WORKTREES_CHECK: &str = "merge worktrees";
 
 pub(super) fn findings(p: &Probe<'_>) -> Vec<Finding> {
     let path = p.layout.merge_queue_db();
@@ -87,7 +98,7 @@ fn run_findings(p: &Probe<'_>) -> Vec<Finding> {
     let scratch = if left.is_empty() {
         Check::pass(
             CATEGORY,
-            "merge worktrees",
+            WORKTREES_CHECK,
             "No temporary merge worktree was left behind",
         )
     } else {
@@ -98,12 +109,19 @@ fn run_findings(p: &Probe<'_>) -> Vec<Finding> {
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
             })
             .collect();
+        let what = if held.is_empty() {
+            "run ov doctor --fix (or the next ov merge) to remove them and retry their entries"
+                .to_owned()
+        } else {
+            "a merge is running, so ov doctor --fix leaves them alone until it ends; \
+             the next ov merge removes them and retries their entries"
+                .to_owned()
+        };
         Check::warn(
             CATEGORY,
-            "merge worktrees",
+            WORKTREES_CHECK,
             format!(
-                "{} temporary merge worktree(s) left by a killed merge under {} ({}): \
-                 the next ov merge removes them and retries their entries",
+                "{} temporary merge worktree(s) left by a killed merge under {} ({}): {what}",
                 left.len(),
                 overstory_merge::scratch_root(p.layout).display(),
                 names.join(", ")
@@ -111,6 +129,59 @@ fn run_findings(p: &Probe<'_>) -> Vec<Finding> {
         )
     };
     vec![locks.into(), scratch.into()]
+}
+
+/// What [`repair`] did.
+pub(super) enum Repair {
+    /// Nothing was left over, or a merge is running (the re-probe says so).
+    Nothing,
+    /// Leftovers were swept; what was done, in words.
+    Done(String),
+    /// The sweep failed: a failed check saying so.
+    Failed(Check),
+}
+
+/// `--fix` for the leftover worktrees: sweeps them when no merge runs.
+pub(super) fn repair(layout: &Layout) -> Repair {
+    if overstory_merge::leftovers(layout).is_empty() {
+        return Repair::Nothing;
+    }
+    let config = Config::load(layout.root())
+        .map(|l| l.config)
+        .unwrap_or_else(|_| Config::defaults_for(layout.root()));
+    let target = overstory_merge::default_target(layout, &config);
+    match overstory_merge::sweep_idle(layout, &target) {
+        Ok(overstory_merge::IdleSweep::Busy { .. }) => Repair::Nothing,
+        Ok(overstory_merge::IdleSweep::Swept(s)) => {
+            let mut what = format!(
+                "remove {} leftover merge worktree(s) under {}",
+                s.worktrees,
+                overstory_merge::scratch_root(layout).display()
+            );
+            if s.children_killed > 0 {
+                what.push_str(&format!(
+                    ", killing {} orphaned gate or model call(s)",
+                    s.children_killed
+                ));
+            }
+            if s.requeued > 0 {
+                what.push_str(&format!(
+                    ", putting {} interrupted merge-queue entries back to pending",
+                    s.requeued
+                ));
+            }
+            Repair::Done(what)
+        }
+        Err(e) => Repair::Failed(Check::fail(
+            CATEGORY,
+            &format!("{WORKTREES_CHECK} (fix)"),
+            format!(
+                "Could not remove the leftover merge worktrees: {}; remove them with \
+                 git worktree remove --force <dir> once no merge runs",
+                overstory_core::error::chain_text(&e)
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +285,80 @@ mod tests {
         assert_eq!(
             check(&f, "merge locks").check.message,
             "No merge is running"
+        );
+    }
+
+    #[test]
+    fn fix_removes_dead_merge_worktrees_only_while_no_merge_runs() {
+        use crate::doctor::{Category, DoctorOptions, run};
+        let dir = tempfile::tempdir().unwrap();
+        let git = overstory_core::git::Git::new(dir.path());
+        git.run(&["init", "-q", "-b", "main"]).unwrap();
+        git.run(&[
+            "-c",
+            "user.email=a@b.c",
+            "-c",
+            "user.name=A",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ])
+        .unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.dir()).unwrap();
+        let root = overstory_merge::scratch_root(&layout);
+        std::fs::create_dir_all(&root).unwrap();
+        let dead = root.join("merge-2147483632-dead00");
+        std::fs::write(root.join("merge-2147483632-dead00.owner"), "2147483632\n").unwrap();
+        git.run(&[
+            "worktree",
+            "add",
+            "--detach",
+            "--quiet",
+            &dead.to_string_lossy(),
+            "main",
+        ])
+        .unwrap();
+        let opts = DoctorOptions {
+            category: Some(Category::Merge),
+            fix: true,
+            ..DoctorOptions::default()
+        };
+
+        let lock =
+            overstory_merge::MergeLock::acquire(&layout, "main", overstory_merge::LockWait::NoWait)
+                .unwrap();
+        let report = run(&layout, &opts);
+        assert!(dead.is_dir(), "a running merge keeps its neighbours");
+        let wt = report
+            .checks
+            .iter()
+            .find(|c| c.name == WORKTREES_CHECK)
+            .unwrap();
+        assert_eq!(wt.status, CheckStatus::Warn);
+        assert!(wt.message.contains("a merge is running"), "{}", wt.message);
+        assert!(!wt.fixed && report.fixed.is_empty(), "{report:?}");
+        lock.release();
+
+        let report = run(&layout, &opts);
+        assert!(!dead.exists());
+        assert_eq!(git.run(&["worktree", "list"]).unwrap().lines().count(), 1);
+        let wt = report
+            .checks
+            .iter()
+            .find(|c| c.name == WORKTREES_CHECK)
+            .unwrap();
+        assert_eq!(wt.status, CheckStatus::Pass);
+        assert!(wt.fixed, "{wt:?}");
+        assert!(
+            report
+                .fixed
+                .iter()
+                .any(|f| f.starts_with("remove 1 leftover merge worktree")),
+            "{:?}",
+            report.fixed
         );
     }
 }

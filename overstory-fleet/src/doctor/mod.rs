@@ -8,7 +8,8 @@
 //! the [`Fix`](overstory_core::doctor::Fix)es of every check that did not
 //! pass — file-level repairs only: missing directories, stale pid files,
 //! missing `.gitignore` entries, leftover temp files, database migrations,
-//! stale merge-queue rows — and probes again, marking `fixed` on the checks
+//! stale merge-queue rows, the temporary worktrees of a killed `ov merge`
+//! (only while no merge runs) — and probes again, marking `fixed` on the checks
 //! whose finding changed.
 //!
 //! A config that does not load is a failed `config` check, not an abort:
@@ -311,6 +312,22 @@ pub fn run(layout: &Layout, opts: &DoctorOptions) -> DoctorReport {
         }
         if all_applied {
             repaired.push(f.check.clone());
+        }
+    }
+    if categories.contains(&Category::Merge) {
+        match merge::repair(layout) {
+            merge::Repair::Nothing => {}
+            merge::Repair::Done(what) => {
+                fixed.push(what);
+                repaired.extend(
+                    first
+                        .iter()
+                        .filter(|f| f.check.category == Category::Merge.as_str())
+                        .filter(|f| f.check.name == merge::WORKTREES_CHECK)
+                        .map(|f| f.check.clone()),
+                );
+            }
+            merge::Repair::Failed(check) => failed_fixes.push(check),
         }
     }
     // The fleet repair runs before the checks are taken again, so they
