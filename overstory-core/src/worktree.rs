@@ -323,11 +323,7 @@ impl Worktrees {
     /// has no `.overstory/` (nothing is created for the lock) or the lock
     /// cannot be taken: the operation then runs unserialised, as before.
     fn admin_lock(&self) -> Option<crate::lockfile::FileLock> {
-        let layout = crate::Layout::new(&self.root);
-        if !layout.dir().is_dir() {
-            return None;
-        }
-        crate::lockfile::FileLock::acquire(&layout.worktrees_lock()).ok()
+        admin_lock(&self.root)
     }
 
     /// Lists every worktree, the main one first.
@@ -634,6 +630,21 @@ pub fn parse_porcelain(text: &str) -> Vec<WorktreeInfo> {
         }
     }
     out
+}
+
+/// Takes the worktrees lock of the project at `root` (see
+/// [`Layout::worktrees_lock`](crate::Layout::worktrees_lock)); every code
+/// path that adds or removes a linked worktree of the project holds it
+/// meanwhile (agent worktrees here, the merge queue's scratch worktrees in
+/// `overstory-merge`). Blocks until the lock is free. `None` when the
+/// project has no `.overstory/` (no lock file is created there) or the lock
+/// cannot be taken; the caller then goes on unserialised.
+pub fn admin_lock(root: &Path) -> Option<crate::lockfile::FileLock> {
+    let layout = crate::Layout::new(root);
+    if !layout.dir().is_dir() {
+        return None;
+    }
+    crate::lockfile::FileLock::acquire(&layout.worktrees_lock()).ok()
 }
 
 #[cfg(test)]

@@ -162,6 +162,9 @@ impl Repo {
     /// [`MergeError::Git`].
     pub fn add_worktree(&self, path: &Path, commit: &str) -> Result<(), MergeError> {
         let p = path.to_string_lossy();
+        // Serialised with every other worktree change of the project, so a
+        // sling installing its push block never reads this one half-made.
+        let _admin = overstory_core::worktree::admin_lock(self.git.dir());
         self.git
             .run(&["worktree", "add", "--detach", "--quiet", &p, commit])?;
         Ok(())
@@ -171,6 +174,7 @@ impl Repo {
     /// scratch), then prunes git's record of it. Best effort.
     pub fn remove_worktree(&self, path: &Path) {
         let p = path.to_string_lossy();
+        let _admin = overstory_core::worktree::admin_lock(self.git.dir());
         let _ = self
             .git
             .run(&["worktree", "remove", "--force", "--force", &p]);
