@@ -13,7 +13,7 @@ use overstory_core::clock;
 use overstory_core::events::{EventFilter, EventStore, StoredEvent, ToolStat};
 use overstory_mail::{ListFilter, MailMessage, MailStore};
 use overstory_sessions::metrics::MetricsStore;
-use overstory_sessions::observe::text::{self, TurnResult};
+use overstory_sessions::observe::text::{self, TurnResult, Usage};
 use overstory_sessions::{AgentState, RunMode, Session, SessionError, open_sessions};
 use serde::Serialize;
 use serde_json::Value;
@@ -95,7 +95,11 @@ pub struct HeadlessTurnInfo {
     /// Turns finished (one `result` event each) among the events read, plus
     /// one when a turn is under way.
     pub current_turn: usize,
-    /// Share of the context window in use; not known from stream-json (null).
+    /// Share of the model's context window the agent's newest call used
+    /// (0.0–1.0): the input, cache-read and cache-creation tokens of its
+    /// newest assistant message (else of its newest turn result) over the
+    /// model's window ([`overstory_runtime::model::context_window`]). Null
+    /// when no usage was recorded or the model's window is unknown.
     pub context_utilization: Option<f64>,
     /// Whether the newest tool call has no result yet.
     pub is_mid_tool: bool,
@@ -249,7 +253,10 @@ pub fn inspect(
             .is_some_and(|e| e.event_type != "result");
         HeadlessTurnInfo {
             current_turn: finished + usize::from(under_way),
-            context_utilization: None,
+            context_utilization: context_utilization(
+                &events,
+                token_usage.as_ref().and_then(|t| t.model_used.as_deref()),
+            ),
             is_mid_tool: text::is_mid_tool(&events),
         }
     });
@@ -390,6 +397,37 @@ fn event_tokens(store: &EventStore, agent: &str) -> Result<Option<InspectTokens>
         }
     }
     Ok(any.then_some(t))
+}
+
+/// The share of the context window used by the newest call among `events`
+/// (oldest first): the newest assistant message's usage, else the newest
+/// turn result's, over the window of the newest model named in an assistant
+/// message (else `model_hint`).
+fn context_utilization(events: &[StoredEvent], model_hint: Option<&str>) -> Option<f64> {
+    let assistant: Vec<Value> = events
+        .iter()
+        .rev()
+        .filter(|e| e.event_type == "progress")
+        .filter_map(StoredEvent::data_json)
+        .filter(|d| d.get("type").and_then(Value::as_str) == Some("assistant_message"))
+        .collect();
+    let usage = assistant
+        .iter()
+        .find_map(|d| d.get("usage").and_then(Usage::from_json))
+        .or_else(|| {
+            events
+                .iter()
+                .rev()
+                .find_map(|e| TurnResult::of(e).and_then(|r| r.usage))
+        })?;
+    let model = assistant
+        .iter()
+        .find_map(|d| d.get("model").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| model_hint.map(str::to_owned))?;
+    let window = overstory_runtime::model::context_window(&model)?;
+    let used = usage.input + usage.cache_read + usage.cache_creation;
+    #[allow(clippy::cast_precision_loss, reason = "a share, not a count")]
+    Some(used.max(0) as f64 / window as f64)
 }
 
 /// The newest assistant text or turn result among `events`.

@@ -115,4 +115,4 @@ pub use group::{
     valid_groups_list,
 };
 pub use message::{MailMessage, MessageType, NewMessage, Priority};
-pub use store::{COLUMNS, ListFilter, MailStore, PurgeFilter, create_table_sql};
+pub use store::{COLUMNS, ListFilter, MailPage, MailStore, PageKey, PurgeFilter, create_table_sql};

@@ -34,6 +34,9 @@ use crate::decode::{Decoded, MailBatch, SELECT, decode_row};
 use crate::error::{InsertFailure, MailError};
 use crate::message::{MailMessage, MessageType, NewMessage, Priority};
 
+mod page;
+pub use page::{MailPage, PageKey};
+
 /// The columns in the original's order.
 pub const COLUMNS: [&str; 11] = [
     "id",
@@ -80,7 +83,34 @@ CREATE INDEX IF NOT EXISTS idx_thread ON messages(thread_id);
 CREATE INDEX IF NOT EXISTS idx_inbox_time ON messages(to_agent, read, created_at);
 CREATE INDEX IF NOT EXISTS idx_from_type_time ON messages(from_agent, type, created_at);
 CREATE INDEX IF NOT EXISTS idx_created_at ON messages(created_at);
+CREATE INDEX IF NOT EXISTS idx_time_id ON messages(created_at, id);
+CREATE INDEX IF NOT EXISTS idx_to_time_id ON messages(to_agent, created_at, id);
+CREATE INDEX IF NOT EXISTS idx_from_time_id ON messages(from_agent, created_at, id);
 ";
+
+/// The indexes [`INDEXES`] adds to the original's two: a database missing
+/// any (made by an older version, or rebuilt by the original since) gets
+/// them on open.
+const OUR_INDEXES: [&str; 6] = [
+    "idx_inbox_time",
+    "idx_from_type_time",
+    "idx_created_at",
+    "idx_time_id",
+    "idx_to_time_id",
+    "idx_from_time_id",
+];
+
+fn has_our_indexes(conn: &Connection) -> rusqlite::Result<bool> {
+    let names = quoted(OUR_INDEXES.iter().copied());
+    let n: usize = conn.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' AND name IN ({names})"
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n == OUR_INDEXES.len())
+}
 
 fn quoted<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items
@@ -231,9 +261,10 @@ impl MailStore {
         let mut conn = db::open(&path, MIGRATIONS)?;
         // A database already at our version may still have been rebuilt by an
         // older program since; the check is one read of the schema table.
+        // Likewise a database from before an index was added lacks it.
         let current = generation(&conn)
-            .map_err(|e| DbError::query("read the messages schema", &path, e))?
-            == Generation::Current;
+            .and_then(|g| Ok(g == Generation::Current && has_our_indexes(&conn)?))
+            .map_err(|e| DbError::query("read the messages schema", &path, e))?;
         if !current {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

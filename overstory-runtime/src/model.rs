@@ -45,6 +45,33 @@ pub fn resolve_model(
     resolved
 }
 
+/// The context window of Claude models, in tokens, unless the model asks
+/// for the long one.
+pub const CLAUDE_CONTEXT_WINDOW: u64 = 200_000;
+
+/// The context window of a Claude model run with the `[1m]` suffix
+/// (`sonnet[1m]`, `claude-sonnet-4-5[1m]`).
+pub const CLAUDE_LONG_CONTEXT_WINDOW: u64 = 1_000_000;
+
+/// Returns the context window, in tokens, of `model` as a runtime reports
+/// or accepts it: a Claude alias (`sonnet`, `opus`, `haiku`) or id
+/// (`claude-…`) has [`CLAUDE_CONTEXT_WINDOW`], or
+/// [`CLAUDE_LONG_CONTEXT_WINDOW`] with the `[1m]` suffix; any other model is
+/// unknown (`None`). This is the one home of that fact.
+pub fn context_window(model: &str) -> Option<u64> {
+    let m = model.trim().to_ascii_lowercase();
+    let (base, long) = match m.strip_suffix("[1m]") {
+        Some(b) => (b, true),
+        None => (m.as_str(), false),
+    };
+    let claude = ALIASES.contains(&base) || base.starts_with("claude-");
+    claude.then_some(if long {
+        CLAUDE_LONG_CONTEXT_WINDOW
+    } else {
+        CLAUDE_CONTEXT_WINDOW
+    })
+}
+
 /// Reads a variable from the process environment (trimmed, blank ⇒ `None`).
 pub fn process_env(name: &str) -> Option<String> {
     env::var(name)
@@ -106,6 +133,30 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn claude_models_have_a_context_window_and_others_none() {
+        for m in [
+            "sonnet",
+            "opus",
+            "haiku",
+            "claude-sonnet-4-5",
+            "Claude-Opus-4-1 ",
+        ] {
+            assert_eq!(context_window(m), Some(CLAUDE_CONTEXT_WINDOW), "{m}");
+        }
+        assert_eq!(
+            context_window("claude-sonnet-4-5[1m]"),
+            Some(CLAUDE_LONG_CONTEXT_WINDOW)
+        );
+        assert_eq!(
+            context_window("sonnet[1m]"),
+            Some(CLAUDE_LONG_CONTEXT_WINDOW)
+        );
+        for m in ["gpt-5", "", "gw/some-model", "[1m]"] {
+            assert_eq!(context_window(m), None, "{m}");
+        }
     }
 
     fn gateway_config() -> Config {

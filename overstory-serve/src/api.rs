@@ -143,6 +143,10 @@ pub fn parse_limit(raw: Option<&str>) -> Result<usize, ApiError> {
 
 /// Sorts `items` by `(ts, id)` (descending when `desc`), keeps those after
 /// `cursor`, and cuts a page of `limit`; returns it with the next cursor.
+///
+/// For the small tables (one row per agent or run) only: mail, which grows
+/// without bound, is paged in SQL by [`overstory_mail::MailStore::page`]
+/// with the same cursor.
 pub fn keyset<T>(
     mut items: Vec<T>,
     key: impl Fn(&T) -> (String, String),

@@ -13,13 +13,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use overstory_core::{AgentName, Layout};
 use overstory_mail::{
-    Address, ListFilter, MailClient, MailError, MailMessage, MailStore, MessageType, Priority,
+    Address, ListFilter, MailClient, MailError, MailStore, MessageType, PageKey, Priority,
     ROLE_NAMES, ReplyRequest, SendRequest, is_group_address,
 };
 use overstory_turn::wake::{reply_and_wake, send_and_wake};
 use serde_json::{Map, Value, json};
 
-use crate::api::{self, ApiError, Cursor, blocking, keyset, parse_limit};
+use crate::api::{self, ApiError, Cursor, blocking, parse_limit};
 use crate::state::ServeState;
 
 /// The sender when a request names none.
@@ -98,16 +98,30 @@ pub(crate) async fn list(
         unread: (q.get("unread").map(String::as_str) == Some("true")).then_some(true),
         ..ListFilter::default()
     };
+    let after = cursor.map(|c| PageKey {
+        created_at: c.ts,
+        id: c.id,
+    });
     let layout = state.layout().clone();
-    let all = blocking(move || store(&layout)?.list(&filter).map_err(mail_err)).await?;
-    let (items, next) = keyset(
-        all,
-        |m: &MailMessage| (m.created_at.clone(), m.id.clone()),
-        true,
-        limit,
-        cursor.as_ref(),
-    );
-    Ok(api::page(items, next))
+    // The page is cut in SQL (an indexed keyset query), so a request reads
+    // about `limit` rows however much mail the project holds.
+    let page = blocking(move || {
+        store(&layout)?
+            .page(&filter, after.as_ref(), limit)
+            .map_err(mail_err)
+    })
+    .await?;
+    for u in &page.undecodable {
+        tracing::warn!(seq = u.seq, id = ?u.id, problem = %u.problem, "list mail: skipped a mail row that cannot be read");
+    }
+    let next = page.next_key().map(|k| {
+        Cursor {
+            ts: k.created_at,
+            id: k.id,
+        }
+        .encode()
+    });
+    Ok(api::page(page.messages, next))
 }
 
 /// `GET /api/mail/:id`: the message and its whole thread, root included.

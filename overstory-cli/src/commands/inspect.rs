@@ -18,6 +18,13 @@ use crate::output::{self, Output, Style};
 /// Reads sessions.db, events.db, mail.db and metrics.db without creating
 /// them; the last output is the tmux pane for tmux agents, else the last
 /// thing the agent said.
+///
+/// For headless agents, `--json` has `headlessTurnInfo.contextUtilization`:
+/// the share (0.0-1.0) of the model's context window its newest call used
+/// (input + cache-read + cache-creation tokens of the newest assistant
+/// message, else of the newest turn result, over 200k tokens for Claude
+/// models, 1M with a `[1m]` model); null when no usage was recorded or the
+/// model's window is unknown.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     /// The agent to inspect

@@ -407,3 +407,216 @@ fn errors_read_as_text() {
         "{out}"
     );
 }
+
+/// Records a `progress` (assistant message) row of `agent`, with `usage`
+/// when given, as the turn runner stores it.
+fn assistant_row(
+    events: &EventStore,
+    agent: &str,
+    at: &str,
+    model: &str,
+    usage: Option<serde_json::Value>,
+) {
+    let mut data =
+        serde_json::json!({"type": "assistant_message", "text": "working", "model": model});
+    if let Some(u) = usage {
+        data["usage"] = u;
+    }
+    events
+        .insert(&NewEvent::new(agent, EventType::Progress).data(&data).at(at))
+        .unwrap();
+}
+
+fn result_row(events: &EventStore, agent: &str, at: &str, usage: serde_json::Value) {
+    events
+        .insert(
+            &NewEvent::new(agent, EventType::Result)
+                .data(&serde_json::json!({"type": "result", "subtype": "success", "usage": usage}))
+                .at(at),
+        )
+        .unwrap();
+}
+
+#[test]
+fn context_utilization_is_the_newest_calls_context_over_the_models_window() {
+    let p = sessions_support::Project::new();
+    for name in ["builder-1", "builder-2", "builder-3", "builder-4"] {
+        p.add(&session(name, None, AgentState::Working));
+    }
+    let events = EventStore::open(&p.layout.events_db()).unwrap();
+    // builder-1: the newest assistant message counts (input + cache read +
+    // cache creation), not an older one nor the turn's summed result.
+    assistant_row(
+        &events,
+        "builder-1",
+        "2026-01-01T00:00:01.000Z",
+        "claude-sonnet-4-5",
+        Some(
+            serde_json::json!({"input_tokens": 10, "cache_read_input_tokens": 100, "output_tokens": 3}),
+        ),
+    );
+    assistant_row(
+        &events,
+        "builder-1",
+        "2026-01-01T00:00:02.000Z",
+        "claude-sonnet-4-5",
+        Some(
+            serde_json::json!({"input_tokens": 2000, "cache_read_input_tokens": 40000,
+                                "cache_creation_input_tokens": 8000, "output_tokens": 900}),
+        ),
+    );
+    result_row(
+        &events,
+        "builder-1",
+        "2026-01-01T00:00:03.000Z",
+        serde_json::json!({"input_tokens": 150_000, "cache_read_input_tokens": 150_000}),
+    );
+    // builder-2: no usage on its messages, so the turn result's counts, on
+    // the long-context window its model names.
+    assistant_row(
+        &events,
+        "builder-2",
+        "2026-01-01T00:00:01.000Z",
+        "claude-opus-4-1[1m]",
+        None,
+    );
+    result_row(
+        &events,
+        "builder-2",
+        "2026-01-01T00:00:02.000Z",
+        serde_json::json!({"input_tokens": 100, "cache_creation_input_tokens": 99_900}),
+    );
+    // builder-3: a model whose window is unknown.
+    assistant_row(
+        &events,
+        "builder-3",
+        "2026-01-01T00:00:01.000Z",
+        "gpt-5",
+        Some(serde_json::json!({"input_tokens": 5000})),
+    );
+    // builder-4 recorded nothing.
+    drop(events);
+
+    let util = |agent: &str| {
+        let v = json(&p.ov(&["inspect", agent, "--json"]));
+        assert_eq!(v["success"], true, "{v}");
+        v["headlessTurnInfo"]["contextUtilization"].clone()
+    };
+    assert_eq!(util("builder-1"), serde_json::json!(0.25));
+    assert_eq!(util("builder-2"), serde_json::json!(0.1));
+    assert_eq!(util("builder-3"), serde_json::Value::Null, "unknown window");
+    assert_eq!(util("builder-4"), serde_json::Value::Null, "no usage");
+}
+
+/// A tmux server on a socket of its own: the default server name `ov`
+/// uses, under a private `TMUX_TMPDIR`, so neither the test nor `ov` can
+/// touch any other server. Killed (and its socket directory removed) on drop.
+struct PrivateTmux {
+    dir: tempfile::TempDir,
+}
+
+impl PrivateTmux {
+    fn start(session: &str, script: &str) -> Option<Self> {
+        if std::process::Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_err()
+        {
+            overstory_testkit::skip_notice(
+                "SKIPPED inspect_of_a_tmux_agent_shows_its_pane: tmux is not installed",
+            );
+            return None;
+        }
+        let t = Self {
+            dir: tempfile::Builder::new()
+                .prefix("ovt")
+                .tempdir_in("/tmp")
+                .unwrap(),
+        };
+        let o = t
+            .tmux()
+            .args(["new-session", "-d", "-s", session, "-x", "100", "-y", "20"])
+            .args(["sh", "-c", script])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Some(t)
+    }
+
+    /// `tmux` on this server, as `ov` would run it.
+    fn tmux(&self) -> std::process::Command {
+        let mut c = std::process::Command::new("tmux");
+        c.arg("-L")
+            .arg(overstory_fleet::tmux::DEFAULT_SERVER)
+            .env("TMUX_TMPDIR", self.dir.path())
+            .env_remove("TMUX");
+        c
+    }
+
+    fn pane(&self, session: &str) -> String {
+        let o = self
+            .tmux()
+            .args(["capture-pane", "-p", "-t", &format!("={session}:")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for PrivateTmux {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").output();
+    }
+}
+
+#[test]
+fn inspect_of_a_tmux_agent_shows_its_pane() {
+    const MARKER: &str = "ov-inspect-pane-marker-5501";
+    let p = sessions_support::Project::new();
+    let name = "overstory-inspect-tmux-1";
+    // The marker is built by the shell, so only the pane's output (not the
+    // command line tmux was given) can hold it whole.
+    let Some(tmux) = PrivateTmux::start(
+        name,
+        "printf '%s-%s\\n' ov-inspect-pane-marker 5501; exec cat",
+    ) else {
+        return;
+    };
+    let mut s = session("tmux-1", None, AgentState::Working);
+    s.tmux_session = name.to_owned();
+    p.add(&s);
+    wait_until(Duration::from_secs(10), "the marker in the pane", || {
+        tmux.pane(name).contains(MARKER)
+    });
+
+    let inspect = |args: &[&str]| {
+        p.cmd()
+            .args(args)
+            .env("TMUX_TMPDIR", tmux.dir.path())
+            .env_remove("TMUX")
+            .output()
+            .unwrap()
+    };
+    let v = json(&inspect(&["inspect", "tmux-1", "--json"]));
+    assert_eq!(v["success"], true, "{v}");
+    let pane = v["tmuxOutput"].as_str().unwrap_or_default();
+    assert!(pane.contains(MARKER), "tmuxOutput: {v}");
+    assert!(
+        v["lastOutput"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(MARKER),
+        "{v}"
+    );
+    assert_eq!(v["headlessTurnInfo"], serde_json::Value::Null);
+    let text = stdout(&inspect(&["inspect", "tmux-1"]));
+    assert!(text.contains(MARKER), "{text}");
+    let v = json(&inspect(&["inspect", "tmux-1", "--no-tmux", "--json"]));
+    assert_eq!(v["tmuxOutput"], serde_json::Value::Null, "--no-tmux");
+
+    drop(tmux);
+}

@@ -7,6 +7,7 @@ mod support;
 mod browser;
 mod guard_file;
 mod mail;
+mod mail_paging;
 mod rest;
 mod security;
 mod ws;
