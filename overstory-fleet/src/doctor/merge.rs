@@ -142,14 +142,11 @@ pub(super) enum Repair {
 }
 
 /// `--fix` for the leftover worktrees: sweeps them when no merge runs.
-pub(super) fn repair(layout: &Layout) -> Repair {
+pub(super) fn repair(layout: &Layout, config: &Config) -> Repair {
     if overstory_merge::leftovers(layout).is_empty() {
         return Repair::Nothing;
     }
-    let config = Config::load(layout.root())
-        .map(|l| l.config)
-        .unwrap_or_else(|_| Config::defaults_for(layout.root()));
-    let target = overstory_merge::default_target(layout, &config);
+    let target = overstory_merge::default_target(layout, config);
     match overstory_merge::sweep_idle(layout, &target) {
         Ok(overstory_merge::IdleSweep::Busy { .. }) => Repair::Nothing,
         Ok(overstory_merge::IdleSweep::Swept(s)) => {

@@ -262,8 +262,7 @@ impl<'a> Probe<'a> {
     }
 }
 
-fn collect(layout: &Layout, categories: &[Category]) -> Vec<Finding> {
-    let probe = Probe::new(layout);
+fn collect(probe: &Probe<'_>, categories: &[Category]) -> Vec<Finding> {
     categories.iter().flat_map(|c| probe.findings(*c)).collect()
 }
 
@@ -273,11 +272,14 @@ pub fn run(layout: &Layout, opts: &DoctorOptions) -> DoctorReport {
     let categories: Vec<Category> = opts
         .category
         .map_or_else(|| Category::ALL.to_vec(), |c| vec![c]);
-    let first = collect(layout, &categories);
+    // One load of the config serves the checks and the repairs; the checks
+    // after a fix load it again (a fix may have rewritten it).
+    let probe = Probe::new(layout);
+    let first = collect(&probe, &categories);
     if !opts.fix {
         let mut checks: Vec<Check> = first.into_iter().map(|f| f.check).collect();
         if categories.contains(&Category::Consistency) {
-            checks.extend(fleet_repair(layout, opts));
+            checks.extend(fleet_repair(layout, &probe.config, opts));
         }
         return DoctorReport::new(checks, Vec::new());
     }
@@ -315,7 +317,7 @@ pub fn run(layout: &Layout, opts: &DoctorOptions) -> DoctorReport {
         }
     }
     if categories.contains(&Category::Merge) {
-        match merge::repair(layout) {
+        match merge::repair(layout, &probe.config) {
             merge::Repair::Nothing => {}
             merge::Repair::Done(what) => {
                 fixed.push(what);
@@ -333,11 +335,11 @@ pub fn run(layout: &Layout, opts: &DoctorOptions) -> DoctorReport {
     // The fleet repair runs before the checks are taken again, so they
     // show the repaired fleet (a settled dead agent no longer warns).
     let repairs = if categories.contains(&Category::Consistency) {
-        fleet_repair(layout, opts)
+        fleet_repair(layout, &probe.config, opts)
     } else {
         Vec::new()
     };
-    let mut checks: Vec<Check> = collect(layout, &categories)
+    let mut checks: Vec<Check> = collect(&Probe::new(layout), &categories)
         .into_iter()
         .map(|f| f.check)
         .collect();
@@ -363,18 +365,15 @@ pub fn run(layout: &Layout, opts: &DoctorOptions) -> DoctorReport {
 /// The fleet-level half: rows, processes and worktrees a kill -9 left
 /// inconsistent, through the reconciler (the same one every watchdog tick
 /// runs). Without `fix` it only says what it would do.
-fn fleet_repair(layout: &Layout, opts: &DoctorOptions) -> Vec<Check> {
+fn fleet_repair(layout: &Layout, config: &Config, opts: &DoctorOptions) -> Vec<Check> {
     use crate::reconcile::{self, ActionKind, ReconcileOptions};
     const CATEGORY: &str = "consistency";
-    let config = Config::load(layout.root())
-        .map(|l| l.config)
-        .unwrap_or_else(|_| Config::defaults_for(layout.root()));
     let mut ropts = opts
         .ov_program
         .as_ref()
         .map_or_else(ReconcileOptions::default, ReconcileOptions::new);
     ropts.dry_run = !opts.fix;
-    let report = match reconcile::reconcile(layout, &config, &ropts) {
+    let report = match reconcile::reconcile(layout, config, &ropts) {
         Ok(r) => r,
         Err(e) => {
             // The unreadable database is already a failed `databases` check.
