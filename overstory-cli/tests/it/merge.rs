@@ -260,8 +260,9 @@ fn gate_pid_file(root: &Path) -> Option<std::path::PathBuf> {
         .find(|p| p.to_string_lossy().ends_with(".pid"))
 }
 
-#[test]
-fn a_merge_killed_mid_gate_leaves_nothing_behind_and_retries() {
+/// A project whose gate blocks, and an `ov merge --branch feature` waiting
+/// in that gate: the repository, the merge process and the gate's group.
+fn merge_blocked_in_its_gate() -> (TempRepo, std::process::Child, i32) {
     let marker = tempfile::tempdir().unwrap();
     let started = marker.path().join("started");
     let repo = project(&format!(
@@ -269,7 +270,7 @@ fn a_merge_killed_mid_gate_leaves_nothing_behind_and_retries() {
         started.display()
     ));
     branch_with(&repo, "feature", "a.txt", "a\n");
-    let mut child = command(repo.path())
+    let child = command(repo.path())
         .args(["merge", "--branch", "feature"])
         .spawn()
         .unwrap();
@@ -281,6 +282,12 @@ fn a_merge_killed_mid_gate_leaves_nothing_behind_and_retries() {
         .trim()
         .parse()
         .unwrap();
+    (repo, child, gate_pgid)
+}
+
+#[test]
+fn a_merge_killed_mid_gate_leaves_nothing_behind_and_retries() {
+    let (repo, mut child, gate_pgid) = merge_blocked_in_its_gate();
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(
@@ -321,25 +328,7 @@ fn doctor_worktrees_check(repo: &TempRepo, fix: bool) -> serde_json::Value {
 
 #[test]
 fn doctor_fix_sweeps_a_killed_merge_but_never_a_running_one() {
-    let marker = tempfile::tempdir().unwrap();
-    let started = marker.path().join("started");
-    let repo = project(&format!(
-        "[{{name: Block, command: \"touch {}; sleep 600\", description: d}}]",
-        started.display()
-    ));
-    branch_with(&repo, "feature", "a.txt", "a\n");
-    let mut child = command(repo.path())
-        .args(["merge", "--branch", "feature"])
-        .spawn()
-        .unwrap();
-    wait_until(Duration::from_secs(30), "the gate to start", || {
-        started.exists() && gate_pid_file(repo.path()).is_some()
-    });
-    let gate_pgid: i32 = std::fs::read_to_string(gate_pid_file(repo.path()).unwrap())
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (repo, mut child, gate_pgid) = merge_blocked_in_its_gate();
     let scratch: Vec<std::path::PathBuf> =
         std::fs::read_dir(repo.path().join(".overstory/merge-worktrees"))
             .unwrap()
