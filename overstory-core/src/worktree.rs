@@ -484,10 +484,10 @@ impl Worktrees {
             args.push("--force");
         }
         args.push(&path_s);
-        let admin = self.admin_lock();
-        let removed = self.git.run(&args);
-        drop(admin);
-        removed.map_err(|source| WorktreeError::Git {
+        // Held through the branch deletion too: `git branch -d` looks at
+        // every worktree's admin directory.
+        let _admin = self.admin_lock();
+        self.git.run(&args).map_err(|source| WorktreeError::Git {
             action: "remove",
             path: path.to_owned(),
             branch: branch.clone(),
@@ -636,16 +636,42 @@ pub fn parse_porcelain(text: &str) -> Vec<WorktreeInfo> {
 /// [`Layout::worktrees_lock`](crate::Layout::worktrees_lock)); every code
 /// path that adds or removes a linked worktree of the project holds it
 /// meanwhile (agent worktrees here, the merge queue's scratch worktrees in
-/// `overstory-merge`). Blocks until the lock is free. `None` when the
-/// project has no `.overstory/` (no lock file is created there) or the lock
-/// cannot be taken; the caller then goes on unserialised.
+/// `overstory-merge`). Waits at most [`ADMIN_LOCK_WAIT`] for it: a holder
+/// whose `git worktree add` hangs (a checkout hook, an LFS download) must
+/// not block every sling of the project forever. `None` when the project
+/// has no `.overstory/` (no lock file is created there), or the lock cannot
+/// be taken or is still held after the wait (logged); the caller then goes
+/// on unserialised.
 pub fn admin_lock(root: &Path) -> Option<crate::lockfile::FileLock> {
     let layout = crate::Layout::new(root);
     if !layout.dir().is_dir() {
         return None;
     }
-    crate::lockfile::FileLock::acquire(&layout.worktrees_lock()).ok()
+    let path = layout.worktrees_lock();
+    let deadline = std::time::Instant::now() + ADMIN_LOCK_WAIT;
+    loop {
+        match crate::lockfile::FileLock::try_acquire(&path) {
+            Ok(Some(held)) => {
+                held.record_pid();
+                return Some(held);
+            }
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                tracing::warn!(lock = %path.display(), holder = ?crate::lockfile::holder_pid(&path), "the worktrees lock is still held; going on without it");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(lock = %path.display(), error = %e, "cannot take the worktrees lock; going on without it");
+                return None;
+            }
+        }
+    }
 }
+
+/// How long [`admin_lock`] waits for another worktree change to finish.
+pub const ADMIN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[cfg(test)]
 mod tests {

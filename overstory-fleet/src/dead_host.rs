@@ -22,7 +22,7 @@
 //!   that stops cleanly leaves it too), and unlinking one a new host is
 //!   opening would let two hosts hold "the" lock.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use overstory_core::lockfile::FileLock;
@@ -30,8 +30,12 @@ use overstory_core::{Layout, env, process};
 use overstory_sessions::Session;
 use overstory_turn::host;
 
-/// What the dead host of one agent left.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the dead host of one agent left. While it lives it holds the
+/// agent's start lock, so no `ov coordinator start` (or monitor start) can
+/// reclaim the agent and launch a new host between finding the dead one and
+/// settling it: the new host's files would be removed and its fresh row
+/// marked zombie. A start meanwhile waits, then finds the agent settled.
+#[derive(Debug)]
 pub(crate) struct DeadHost {
     /// The host's pid, as `host.pid` recorded it.
     pub(crate) host_pid: Option<i32>,
@@ -40,12 +44,8 @@ pub(crate) struct DeadHost {
     pub(crate) group: Option<i32>,
     /// The host's files still on disk.
     pub(crate) files: Vec<PathBuf>,
-}
-
-/// Returns whether the lock file at `path` is held by someone; a missing
-/// file is free (and is not created).
-fn is_locked(path: &Path) -> bool {
-    path.is_file() && matches!(FileLock::try_acquire(path), Ok(None))
+    /// The agent's start lock, held until this is dropped.
+    _start: Option<FileLock>,
 }
 
 /// Returns whether process `pid` runs for this project (its
@@ -75,7 +75,18 @@ pub(crate) fn find(layout: &Layout, s: &Session) -> Option<DeadHost> {
         return None;
     }
     let agent = &s.agent_name;
-    if is_locked(&layout.agent_start_lock(agent)) || host::live_host(layout, agent).is_some() {
+    // Held from here on: a start in progress makes this `None`, and no
+    // start begins until the dead host is settled. The lock file is not
+    // created where the agent has no directory (a start would create it).
+    let start = if layout.agent_dir(agent).is_dir() {
+        match FileLock::try_acquire(&layout.agent_start_lock(agent)) {
+            Ok(Some(held)) => Some(held),
+            Ok(None) | Err(_) => return None,
+        }
+    } else {
+        None
+    };
+    if host::live_host(layout, agent).is_some() {
         return None;
     }
     let pid_file = layout.agent_host_pid(agent);
@@ -98,6 +109,7 @@ pub(crate) fn find(layout: &Layout, s: &Session) -> Option<DeadHost> {
         host_pid: process::read_pid_file(&pid_file),
         group,
         files,
+        _start: start,
     })
 }
 
@@ -148,5 +160,50 @@ impl DeadHost {
             "the agent host{pid} of \"{}\" died while the agent was {}",
             s.agent_name, s.state
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use overstory_sessions::AgentState;
+
+    /// A coordinator row whose host died: its pid file is left, no host
+    /// holds the host lock.
+    fn dead_coordinator(layout: &Layout) -> Session {
+        let mut s = Session::new(
+            "coordinator".parse().unwrap(),
+            "coordinator".parse().unwrap(),
+        );
+        s.state = AgentState::Working;
+        std::fs::create_dir_all(layout.agent_dir(&s.agent_name)).unwrap();
+        std::fs::write(layout.agent_host_pid(&s.agent_name), "999999\n").unwrap();
+        s
+    }
+
+    #[test]
+    fn a_found_dead_host_holds_off_a_start_until_it_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let s = dead_coordinator(&layout);
+        let start_lock = layout.agent_start_lock(&s.agent_name);
+
+        let dead = find(&layout, &s).expect("the host is dead");
+        assert_eq!(dead.files, vec![layout.agent_host_pid(&s.agent_name)]);
+        assert!(
+            FileLock::try_acquire(&start_lock).unwrap().is_none(),
+            "a start waits while the dead host is being settled"
+        );
+        drop(dead);
+        assert!(FileLock::try_acquire(&start_lock).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_start_in_progress_is_not_a_dead_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let s = dead_coordinator(&layout);
+        let _starting = FileLock::acquire(&layout.agent_start_lock(&s.agent_name)).unwrap();
+        assert!(find(&layout, &s).is_none());
     }
 }

@@ -98,8 +98,9 @@ pub struct HeadlessTurnInfo {
     /// Share of the model's context window the agent's newest call used
     /// (0.0–1.0): the input, cache-read and cache-creation tokens of its
     /// newest assistant message (else of its newest turn result) over the
-    /// model's window ([`overstory_runtime::model::context_window`]). Null
-    /// when no usage was recorded or the model's window is unknown.
+    /// model's window ([`overstory_runtime::model::context_window`]), at most
+    /// 1.0 (a turn result sums its calls). Null when no usage was recorded
+    /// or the model's window is unknown.
     pub context_utilization: Option<f64>,
     /// Whether the newest tool call has no result yet.
     pub is_mid_tool: bool,
@@ -427,7 +428,8 @@ fn context_utilization(events: &[StoredEvent], model_hint: Option<&str>) -> Opti
     let window = overstory_runtime::model::context_window(&model)?;
     let used = usage.input + usage.cache_read + usage.cache_creation;
     #[allow(clippy::cast_precision_loss, reason = "a share, not a count")]
-    Some(used.max(0) as f64 / window as f64)
+    // A turn result sums its calls, so its share can pass the window.
+    Some((used.max(0) as f64 / window as f64).min(1.0))
 }
 
 /// The newest assistant text or turn result among `events`.

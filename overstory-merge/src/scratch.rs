@@ -201,7 +201,10 @@ pub fn sweep(
             }
         }
     }
-    let _ = repo.git_in(repo.root()).run(&["worktree", "prune"]);
+    {
+        let _admin = overstory_core::worktree::admin_lock(repo.root());
+        let _ = repo.git_in(repo.root()).run(&["worktree", "prune"]);
+    }
     if !lock::any_held_except(layout, held) {
         swept.requeued = queue.requeue_stale()?;
     }

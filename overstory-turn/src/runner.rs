@@ -105,10 +105,11 @@ pub struct RunTurnOptions {
     /// completing it.
     pub wait_for_outstanding_work: bool,
     /// Ids of the mail this turn carries. Whoever delivers it marks it read
-    /// only after the turn ends (the dispatcher does), so while the turn
-    /// settles that mail is still unread; it is not outstanding work. Mail
-    /// that arrived during the turn is not listed here and keeps the agent
-    /// waiting for its next turn.
+    /// only after a turn whose child exited 0 (the dispatcher does), so
+    /// while such a turn settles that mail is still unread; it is not
+    /// outstanding work. After any other exit it is (it stays unread and
+    /// will be delivered again). Mail that arrived during the turn is not
+    /// listed here and keeps the agent waiting for its next turn.
     pub delivering: Vec<String>,
     /// Spending limits: a turn is refused ([`TurnError::OverBudget`]) once
     /// the agent or its run has reached one (default: unlimited).
@@ -551,7 +552,19 @@ async fn drive(
         .and_then(|m| m.has_sent_since(agent, terminal_types, baseline).ok())
         .unwrap_or(false);
     let outstanding_work = opts.wait_for_outstanding_work
-        && has_outstanding_work(agent, &opts.delivering, sessions.as_ref(), mail.as_ref());
+        && has_outstanding_work(
+            agent,
+            // The deliverer acknowledges the carried mail only after a turn
+            // that exited 0; after any other exit it stays unread and is
+            // still work to do.
+            if exit_code == Some(0) {
+                &opts.delivering
+            } else {
+                &[]
+            },
+            sessions.as_ref(),
+            mail.as_ref(),
+        );
     let facts = TurnFacts {
         aborted: drain.aborted,
         stall_aborted: drain.stall_aborted,

@@ -446,26 +446,33 @@ fn record(cx: &Ctx<'_>, e: NewEvent) {
 }
 
 /// Kills the agent's processes by its topology; returns whether something
-/// was killed. Never uses an empty tmux target.
-fn kill(cx: &Ctx<'_>, s: &Session) -> bool {
+/// was killed, and the agent's dead host when that is what it found (kept
+/// by the caller until the agent is settled: it holds the start lock).
+/// Never uses an empty tmux target.
+fn kill(cx: &Ctx<'_>, s: &Session) -> (bool, Option<crate::dead_host::DeadHost>) {
     let grace = cx.opts.kill_grace;
     match Topology::of(s) {
-        Topology::Tmux => cx
-            .opts
-            .tmux
-            .kill_session(&s.tmux_session, grace)
-            .unwrap_or(false),
+        Topology::Tmux => (
+            cx.opts
+                .tmux
+                .kill_session(&s.tmux_session, grace)
+                .unwrap_or(false),
+            None,
+        ),
         Topology::Headless => match crate::dead_host::find(cx.layout, s) {
             // Its host died: only a group verified to be the agent's is hit.
-            Some(dead) => dead.clear(cx.layout, s, grace).unwrap_or(false),
-            None => crate::stop::kill_headless(cx.layout, &s.agent_name, s, grace),
+            Some(dead) => (dead.clear(cx.layout, s, grace).unwrap_or(false), Some(dead)),
+            None => (
+                crate::stop::kill_headless(cx.layout, &s.agent_name, s, grace),
+                None,
+            ),
         },
         Topology::SpawnPerTurn => match live_turn_group(cx.layout, s) {
             Some(pgid) => {
                 let _ = process::terminate_group(pgid, grace);
-                true
+                (true, None)
             }
-            None => false,
+            None => (false, None),
         },
     }
 }
@@ -479,7 +486,8 @@ fn terminate(
     by: TerminatedBy,
     report: &mut TickReport,
 ) -> Result<(), FleetError> {
-    if kill(cx, s) {
+    let (killed, _dead_host) = kill(cx, s);
+    if killed {
         report.killed.push(s.agent_name.to_string());
     }
     let died = cx.settle().died(s, reason, by)?;

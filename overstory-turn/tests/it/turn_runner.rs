@@ -921,6 +921,20 @@ async fn the_mail_a_turn_delivers_is_not_outstanding_work() {
         "unread mail not carried by the turn is outstanding"
     );
 
+    // A clean result but a failed exit: the deliverer leaves the mail
+    // unread, so it is still work and the lead waits for it again.
+    let fake = Fake::new();
+    fake.turn("s", false).await;
+    fake.exit_with(Some(1)).await;
+    o.spawner = FakeSpawner::one(&fake);
+    o.delivering = carried.clone();
+    let r = run(o.clone()).await;
+    assert!(r.clean_result);
+    assert!(
+        r.waiting,
+        "carried mail of a failed exit is still outstanding"
+    );
+
     let fake = clean_turn_fake("s").await;
     o.spawner = FakeSpawner::one(&fake);
     o.delivering = carried;
