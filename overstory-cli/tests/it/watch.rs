@@ -551,10 +551,11 @@ fn pid_files(dir: &Path) -> Vec<std::path::PathBuf> {
 /// inside its first turn, `ov watch` ticking every 500 ms with stale and
 /// zombie thresholds of 15 s and 30 s. A seeded random few builders play a
 /// turn that sleeps; each is killed -9 mid-turn (its dispatcher and its
-/// turn's whole process group). Every surviving builder commits and sends
-/// `worker_done` to its lead exactly once; every killed one is reported to
-/// its lead by exactly one `worker_died`; every lead completes once its
-/// builders have; at the end no process runs in the project, no pid file
+/// turn's whole process group), and so are two leads in one of their
+/// waiting turns. Every surviving builder commits and sends `worker_done`
+/// to its lead exactly once; every killed one is reported to its lead by
+/// exactly one `worker_died`; every lead completes once its builders have
+/// (a killed lead gets the mail its killed turn carried again); at the end no process runs in the project, no pid file
 /// is left, no turn lock is held, and the watchdog stopped. Prints the
 /// wall time, the peak memory and the counts.
 #[test]
@@ -566,10 +567,11 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let (leads, per_lead, n_killed) = (
+    let (leads, per_lead, n_killed, n_leads_killed) = (
         scale("SOAK_LEADS", 10),
         scale("SOAK_BUILDERS_PER_LEAD", 9),
         scale("SOAK_KILLED", 4),
+        scale("SOAK_LEADS_KILLED", 2),
     );
     const SEED: u64 = 0x5EED_0012;
     let started = std::time::Instant::now();
@@ -615,14 +617,18 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         .unwrap();
         path.display().to_string()
     };
-    let victims = SeededRng(SEED).pick(n_killed, leads * per_lead);
+    let mut rng = SeededRng(SEED);
+    let victims = rng.pick(n_killed, leads * per_lead);
+    let lead_victims = rng.pick(n_leads_killed, leads);
     let builder = |i: usize| format!("soak-b{}-{}", i / per_lead, i % per_lead);
     let lead = |l: usize| format!("soak-lead-{l}");
     let victim_arg = victim_script.display().to_string();
     // A lead does what a real one does: its first turn slings its builders
     // (`ov sling` from inside its worktree, parented to itself), so they are
     // its live children when that turn settles; every later turn (a
-    // builder's report or death) only says it is waiting.
+    // builder's report or death) only says it is waiting. A victim lead's
+    // waiting turns take a while, and one of them is killed -9 (dispatcher
+    // and turn group): the mail it carried must come back in a later turn.
     let ov_exe = format!("'{}'", env!("CARGO_BIN_EXE_ov"));
     let lead_script = |l: usize| {
         let own = builder_script(&lead(l));
@@ -644,12 +650,20 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
                 )
             })
             .collect();
+        let waiting = if lead_victims.contains(&l) {
+            serde_json::json!({"steps": [
+                {"run": format!("touch '{m}'/$OVERSTORY_AGENT_NAME.waiting; sleep 2")},
+                {"say": "waiting on my builders"}
+            ]})
+        } else {
+            serde_json::json!({"steps": [{"say": "waiting on my builders"}]})
+        };
         let path = scripts.join(format!("soak-lead-{l}.json"));
         std::fs::write(
             &path,
             serde_json::json!({"turns": [
                 {"steps": [{"run": slings.join("\n")}, {"say": "builders slung; waiting"}]},
-                {"steps": [{"say": "waiting on my builders"}]}
+                waiting
             ]})
             .to_string(),
         )
@@ -706,22 +720,41 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
     };
     let mut pending: Vec<usize> = victims.clone();
     let mut killed: Vec<usize> = Vec::new();
-    // Kills every victim that is mid-turn (its script touched its mark).
+    let mut leads_pending: Vec<usize> = lead_victims.clone();
+    let mut leads_killed: Vec<usize> = Vec::new();
+    // Kills -9 the agent's dispatcher and turn group when it is mid-turn
+    // (its script touched `mark` and a turn runs); returns whether it did.
+    let hit = |name: &str, mark: &str| {
+        let agent = AgentName::new(name).unwrap();
+        if !marks.join(format!("{name}.{mark}")).exists() {
+            return false;
+        }
+        let Some(group) = process::read_pid_file(&layout.agent_turn_pid(&agent)) else {
+            return false;
+        };
+        if let Some(pid) = overstory_turn::dispatch::dispatcher_pid(&layout, &agent) {
+            let _ = process::signal_process(pid, process::Sig::Kill);
+        }
+        let _ = process::signal_group(group, process::Sig::Kill);
+        true
+    };
+    // Kills every victim that is mid-turn, once.
     let strike = |pending: &mut Vec<usize>, killed: &mut Vec<usize>| {
         pending.retain(|&i| {
-            let agent = AgentName::new(&builder(i)).unwrap();
-            if !marks.join(format!("{}.started", builder(i))).exists() {
-                return true;
+            if hit(&builder(i), "started") {
+                killed.push(i);
+                return false;
             }
-            let Some(group) = process::read_pid_file(&layout.agent_turn_pid(&agent)) else {
-                return true;
-            };
-            if let Some(pid) = overstory_turn::dispatch::dispatcher_pid(&layout, &agent) {
-                let _ = process::signal_process(pid, process::Sig::Kill);
+            true
+        });
+    };
+    let strike_leads = |pending: &mut Vec<usize>, killed: &mut Vec<usize>| {
+        pending.retain(|&l| {
+            if hit(&lead(l), "waiting") {
+                killed.push(l);
+                return false;
             }
-            let _ = process::signal_group(group, process::Sig::Kill);
-            killed.push(i);
-            false
+            true
         });
     };
     for l in 0..leads {
@@ -733,10 +766,12 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
             &lead_script(l),
         );
         strike(&mut pending, &mut killed);
+        strike_leads(&mut leads_pending, &mut leads_killed);
     }
     let sessions = SessionStore::open(&layout.sessions_db()).unwrap();
     let all_slung = overstory_testkit::holds_within(Duration::from_secs(120), || {
         strike(&mut pending, &mut killed);
+        strike_leads(&mut leads_pending, &mut leads_killed);
         (0..leads * per_lead).all(|i| sessions.get(&builder(i)).unwrap().is_some())
     });
     if !all_slung {
@@ -754,10 +789,12 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         "every victim is hit mid-turn",
         || {
             strike(&mut pending, &mut killed);
-            pending.is_empty()
+            strike_leads(&mut leads_pending, &mut leads_killed);
+            pending.is_empty() && leads_pending.is_empty()
         },
     );
     assert_eq!(killed.len(), n_killed);
+    assert_eq!(leads_killed.len(), n_leads_killed);
 
     let count = |to: &str, from: &str, kind: MessageType| {
         MailStore::open(layout.mail_db())
@@ -908,19 +945,29 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
     for l in 0..leads {
         let s = sessions.get(&lead(l)).unwrap().unwrap();
         let hit = killed.iter().filter(|&&i| i / per_lead == l).count();
-        eprintln!("soak: {} ({hit} killed builders): {}", lead(l), s.state);
+        let itself = if leads_killed.contains(&l) {
+            ", killed mid-turn itself"
+        } else {
+            ""
+        };
+        eprintln!(
+            "soak: {} ({hit} killed builders{itself}): {}",
+            lead(l),
+            s.state
+        );
         if s.state != AgentState::Completed {
             print_agent_history(&layout, &lead(l));
         }
     }
     eprintln!(
-        "soak: 1 coordinator, {leads} leads, {} builders; seed {SEED:#x}; killed {:?}\n\
+        "soak: 1 coordinator, {leads} leads, {} builders; seed {SEED:#x}; killed {:?} and leads {:?}\n\
          soak: {} worker_done delivered (each once), {} worker_died to leads (each once), {to_coordinator} worker_died to the coordinator\n\
          soak: builders completed {}, zombie {}; leads completed {}, working {}, zombie {}\n\
          soak: wall {:.1?} (slung {:.1?}, all done {:.1?}, all dead reported {:.1?})\n\
          soak: peak fleet RSS {} MiB over at most {} processes (sampled every 500 ms); test process VmHWM {} MiB",
         leads * per_lead,
         killed.iter().map(|&i| builder(i)).collect::<Vec<_>>(),
+        leads_killed.iter().map(|&l| lead(l)).collect::<Vec<_>>(),
         survivors.len(),
         killed.len(),
         by_state("builder", AgentState::Completed),
@@ -945,6 +992,15 @@ fn soak_coordinator_ten_leads_ninety_builders_with_killed_agents() {
         leads,
         "every lead completed"
     );
+    let mail_store = MailStore::open(layout.mail_db()).unwrap();
+    for l in 0..leads {
+        assert_eq!(
+            mail_store.unread_count(&lead(l)).unwrap(),
+            0,
+            "{}: every report was read, a killed turn's too",
+            lead(l)
+        );
+    }
     let lead_deaths = MailStore::open(layout.mail_db())
         .unwrap()
         .list(&ListFilter {
