@@ -248,7 +248,9 @@ pub struct WatchdogConfig {
     pub zombie_threshold_ms: u64,
     /// Interval between nudges, ms.
     pub nudge_interval_ms: u64,
-    /// RPC timeout, ms (1000–30000).
+    /// How long the watchdog waits for a hosted agent's live host to settle
+    /// it after SIGTERM before killing it, ms (1000–30000; the original
+    /// declared this key and ignored it).
     pub rpc_timeout_ms: u64,
     /// Triage timeout, ms (5000–120000).
     pub triage_timeout_ms: u64,

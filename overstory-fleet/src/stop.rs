@@ -161,8 +161,20 @@ pub(crate) fn kill_headless(
     session: &Session,
     grace: Duration,
 ) -> bool {
+    kill_headless_within(layout, agent, session, grace, grace * 3)
+}
+
+/// [`kill_headless`], waiting at most `host_wait` for a persistent agent's
+/// live host to settle it after SIGTERM (then SIGKILL).
+pub(crate) fn kill_headless_within(
+    layout: &Layout,
+    agent: &AgentName,
+    session: &Session,
+    grace: Duration,
+    host_wait: Duration,
+) -> bool {
     // A persistent agent's host settles it and takes its process down.
-    if overstory_turn::host::stop_host(layout, agent, grace * 3) {
+    if overstory_turn::host::stop_host(layout, agent, host_wait) {
         return true;
     }
     let pid_file = layout.agent_turn_pid(agent);

@@ -59,6 +59,11 @@ pub struct WatchdogOptions {
     pub tmux: Tmux,
     /// Grace between SIGTERM and SIGKILL when killing an agent.
     pub kill_grace: Duration,
+    /// How long a hosted agent's live host gets to settle it after SIGTERM
+    /// before it is killed (`watchdog.rpcTimeoutMs`: the host is the one
+    /// process the watchdog talks to; the original declared the key and
+    /// used a hard-coded 5 s).
+    pub host_stop_wait: Duration,
     /// Run the reconciler at the start of each tick.
     pub reconcile: bool,
     /// The time to judge at (epoch ms); `None` ⇒ now. For tests.
@@ -84,6 +89,7 @@ impl WatchdogOptions {
             ov_program,
             tmux: Tmux::default(),
             kill_grace: Duration::from_secs(2),
+            host_stop_wait: Duration::from_millis(w.rpc_timeout_ms.max(1)),
             reconcile: true,
             now_ms: None,
         }
@@ -463,7 +469,13 @@ fn kill(cx: &Ctx<'_>, s: &Session) -> (bool, Option<crate::dead_host::DeadHost>)
             // Its host died: only a group verified to be the agent's is hit.
             Some(dead) => (dead.clear(cx.layout, s, grace).unwrap_or(false), Some(dead)),
             None => (
-                crate::stop::kill_headless(cx.layout, &s.agent_name, s, grace),
+                crate::stop::kill_headless_within(
+                    cx.layout,
+                    &s.agent_name,
+                    s,
+                    grace,
+                    cx.opts.host_stop_wait,
+                ),
                 None,
             ),
         },
@@ -816,6 +828,18 @@ pub fn completion_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_honour_the_keys_the_original_ignores() {
+        let mut config = Config::defaults_for("/");
+        config.watchdog.rpc_timeout_ms = 1500;
+        config.watchdog.triage_timeout_ms = 7000;
+        config.watchdog.max_escalation_level = 9;
+        let o = WatchdogOptions::from_config(&config, None);
+        assert_eq!(o.host_stop_wait, Duration::from_millis(1500));
+        assert_eq!(o.triage_timeout, Duration::from_millis(7000));
+        assert_eq!(o.max_escalation_level, 5, "clamped to the documented range");
+    }
 
     #[test]
     fn completion_messages_name_the_phase() {
