@@ -410,28 +410,30 @@ fn ai_resolve_goes_through_the_runtime_print_command() {
     commit_main(&repo, "f.txt", "target\n");
     // A fake `claude` on PATH answers print-mode calls.
     let bin = tempfile::tempdir().unwrap();
-    let fake = bin.path().join("claude");
-    std::fs::write(
-        &fake,
+    let v = merge_with_fake_claude(
+        &repo,
+        bin.path(),
         "#!/bin/sh\n[ \"$1\" = --print ] || exit 2\nprintf 'target\\nbranch\\n'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap()
     );
-    let v = run(command(repo.path())
-        .args(["merge", "--branch", "feature", "--json"])
-        .env("PATH", path))
-    .ok()
-    .json();
     assert_eq!(v["tier"], "ai-resolve");
     assert_eq!(
         std::fs::read_to_string(repo.path().join("f.txt")).unwrap(),
         "target\nbranch\n"
     );
+}
+
+/// Runs `ov merge --branch feature --json` with a fake `claude` (the shell
+/// `script`, written into `bin`) first on `PATH`; returns the JSON.
+fn merge_with_fake_claude(repo: &TempRepo, bin: &Path, script: &str) -> serde_json::Value {
+    let fake = bin.join("claude");
+    std::fs::write(&fake, script).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    run(command(repo.path())
+        .args(["merge", "--branch", "feature", "--json"])
+        .env("PATH", path))
+    .ok()
+    .json()
 }
 
 /// Issue: a conflict larger than one argv argument (128 KiB on Linux)
@@ -458,29 +460,17 @@ fn a_conflict_over_200_kib_reaches_claude_on_stdin() {
     // read on stdin and answers with the file minus its markers.
     let bin = tempfile::tempdir().unwrap();
     let size = bin.path().join("stdin-bytes");
-    let fake = bin.path().join("claude");
-    std::fs::write(
-        &fake,
-        format!(
+    let v = merge_with_fake_claude(
+        &repo,
+        bin.path(),
+        &format!(
             "#!/bin/sh\n[ \"$*\" = --print ] || exit 2\ncat > \"$0.prompt\"\n\
-             wc -c < \"$0.prompt\" > '{}'\n\
-             sed -n '/^--- f.txt (with conflict markers) ---$/,$p' \"$0.prompt\" | sed 1d | \
-             grep -v -e '^<<<<<<<' -e '^=======' -e '^>>>>>>>'\n",
+         wc -c < \"$0.prompt\" > '{}'\n\
+         sed -n '/^--- f.txt (with conflict markers) ---$/,$p' \"$0.prompt\" | sed 1d | \
+         grep -v -e '^<<<<<<<' -e '^=======' -e '^>>>>>>>'\n",
             size.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap()
     );
-    let v = run(command(repo.path())
-        .args(["merge", "--branch", "feature", "--json"])
-        .env("PATH", path))
-    .ok()
-    .json();
     assert_eq!(v["tier"], "ai-resolve", "{v}");
     let read: usize = std::fs::read_to_string(&size)
         .unwrap()
