@@ -195,6 +195,24 @@ impl Engine {
         &self.opts
     }
 
+    /// The target branch's commit.
+    fn target_oid(&self) -> Result<String, MergeError> {
+        self.repo
+            .branch_oid(&self.opts.target)
+            .ok_or_else(|| MergeError::TargetNotFound {
+                target: self.opts.target.clone(),
+            })
+    }
+
+    /// `branch`'s commit.
+    fn branch_oid(&self, branch: &str) -> Result<String, MergeError> {
+        self.repo
+            .branch_oid(branch)
+            .ok_or_else(|| MergeError::BranchNotFound {
+                branch: branch.to_owned(),
+            })
+    }
+
     /// Predicts merging `branch` into the target without touching any
     /// working tree, index or queue entry.
     ///
@@ -203,18 +221,8 @@ impl Engine {
     /// [`MergeError::Git`] when git refuses the merge outright.
     pub fn predict(&self, branch: &str) -> Result<Prediction, MergeError> {
         let target = &self.opts.target;
-        let t = self
-            .repo
-            .branch_oid(target)
-            .ok_or_else(|| MergeError::TargetNotFound {
-                target: target.clone(),
-            })?;
-        let b = self
-            .repo
-            .branch_oid(branch)
-            .ok_or_else(|| MergeError::BranchNotFound {
-                branch: branch.to_owned(),
-            })?;
+        let t = self.target_oid()?;
+        let b = self.branch_oid(branch)?;
         let already = self.repo.is_ancestor(&b, &t)?;
         let ff = !already && self.repo.is_ancestor(&t, &b)?;
         let conflicts = if already || ff {
@@ -244,19 +252,8 @@ impl Engine {
         queue: &mut MergeQueue,
         branch: &str,
     ) -> Result<MergeReport, MergeError> {
-        let target = &self.opts.target;
-        let oid = self
-            .repo
-            .branch_oid(branch)
-            .ok_or_else(|| MergeError::BranchNotFound {
-                branch: branch.to_owned(),
-            })?;
-        let target_oid =
-            self.repo
-                .branch_oid(target)
-                .ok_or_else(|| MergeError::TargetNotFound {
-                    target: target.clone(),
-                })?;
+        let oid = self.branch_oid(branch)?;
+        let target_oid = self.target_oid()?;
         let latest = queue.latest_for(branch)?;
         if let Some(e) = &latest
             && e.status == MergeStatus::Merged
@@ -318,12 +315,7 @@ impl Engine {
         let target = &self.opts.target;
         let lock = MergeLock::acquire(&self.layout, target, self.opts.lock_wait)?;
         scratch::sweep(&self.layout, &self.repo, queue, lock.path())?;
-        let target_oid =
-            self.repo
-                .branch_oid(target)
-                .ok_or_else(|| MergeError::TargetNotFound {
-                    target: target.clone(),
-                })?;
+        let target_oid = self.target_oid()?;
         let ids: Vec<i64> = match ids {
             Some(v) => v.to_vec(),
             None => queue
@@ -464,12 +456,7 @@ impl Engine {
         reports: &mut Vec<MergeReport>,
     ) -> Result<(), MergeError> {
         let target = &self.opts.target;
-        let base = self
-            .repo
-            .branch_oid(target)
-            .ok_or_else(|| MergeError::TargetNotFound {
-                target: target.clone(),
-            })?;
+        let base = self.target_oid()?;
         scratch.reset(&base)?;
         let mut landed = Vec::new();
         for item in items {

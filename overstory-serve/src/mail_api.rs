@@ -22,12 +22,25 @@ use serde_json::{Map, Value, json};
 use crate::api::{self, ApiError, Cursor, blocking, parse_limit};
 use crate::state::ServeState;
 
+/// 404 for a message id that names no row.
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("Message not found: {id}"))
+}
+
+/// The message `id`, or 404.
+fn existing(store: &MailStore, id: &str) -> Result<overstory_mail::MailMessage, ApiError> {
+    store
+        .get(id)
+        .map_err(mail_err)?
+        .ok_or_else(|| not_found(id))
+}
+
 /// The sender when a request names none.
 const OPERATOR: &str = "operator";
 
 pub(crate) fn mail_err(e: MailError) -> ApiError {
     match &e {
-        MailError::NotFound { id } => ApiError::not_found(format!("Message not found: {id}")),
+        MailError::NotFound { id } => not_found(id),
         MailError::TerminalRecipient { .. }
         | MailError::UnknownGroup { .. }
         | MailError::EmptyGroup { .. }
@@ -132,10 +145,7 @@ pub(crate) async fn get(
     let layout = state.layout().clone();
     let data = blocking(move || {
         let store = store(&layout)?;
-        let message = store
-            .get(&id)
-            .map_err(mail_err)?
-            .ok_or_else(|| ApiError::not_found(format!("Message not found: {id}")))?;
+        let message = existing(&store, &id)?;
         let root = message
             .thread_id
             .clone()
@@ -229,7 +239,7 @@ pub(crate) async fn reply(
     let probe = id.clone();
     let exists = blocking(move || store(&layout)?.get(&probe).map_err(mail_err)).await?;
     if exists.is_none() {
-        return Err(ApiError::not_found(format!("Message not found: {id}")));
+        return Err(not_found(&id));
     }
     let map = object_body(&body)?;
     let text = required(&map, "body")?;
@@ -260,10 +270,7 @@ pub(crate) async fn mark_read(
     let feed = state.feed().publisher();
     let data = blocking(move || {
         let store = store(&layout)?;
-        let message = store
-            .get(&id)
-            .map_err(mail_err)?
-            .ok_or_else(|| ApiError::not_found(format!("Message not found: {id}")))?;
+        let message = existing(&store, &id)?;
         store.mark_read(&id).map_err(mail_err)?;
         feed.mail_update(&message, json!({"id": id, "read": true}));
         Ok(json!({"id": id, "read": true}))
@@ -281,12 +288,9 @@ pub(crate) async fn delete(
     let feed = state.feed().publisher();
     let data = blocking(move || {
         let store = store(&layout)?;
-        let message = store
-            .get(&id)
-            .map_err(mail_err)?
-            .ok_or_else(|| ApiError::not_found(format!("Message not found: {id}")))?;
+        let message = existing(&store, &id)?;
         if !store.delete(&id).map_err(mail_err)? {
-            return Err(ApiError::not_found(format!("Message not found: {id}")));
+            return Err(not_found(&id));
         }
         feed.mail_update(&message, json!({"id": id, "deleted": true}));
         Ok(json!({"id": id, "deleted": true}))
