@@ -337,20 +337,15 @@ fn reclaim_one(
     let name = agent.as_str();
     if marker.session_id != s.id {
         // Left by a sling that died before it reserved this row.
-        let mut a = Action::new(
-            ActionKind::StaleFileRemoved,
-            Some(name),
+        return Some(remove_marker(
+            layout,
+            agent,
             format!(
                 "Sling marker of a dead sling (pid {}) for another session",
                 marker.pid
             ),
-        )
-        .path(&layout.agent_sling_marker(agent));
-        if !opts.dry_run {
-            SlingMarker::remove(layout, agent);
-            a.applied = true;
-        }
-        return Some(a);
+            opts,
+        ));
     }
     // The sling got as far as starting the agent (its turn runs, or it has
     // taken one: only a sling that died mid-way leaves a booting row):
@@ -359,20 +354,15 @@ fn reclaim_one(
         || is_locked(&layout.agent_dispatch_lock(agent))
         || turn_lock_held(layout, agent)
     {
-        let mut a = Action::new(
-            ActionKind::StaleFileRemoved,
-            Some(name),
+        return Some(remove_marker(
+            layout,
+            agent,
             format!(
                 "Sling (pid {}) died after starting the agent; its marker is removed",
                 marker.pid
             ),
-        )
-        .path(&layout.agent_sling_marker(agent));
-        if !opts.dry_run {
-            SlingMarker::remove(layout, agent);
-            a.applied = true;
-        }
-        return Some(a);
+            opts,
+        ));
     }
     let mut a = Action::new(
         ActionKind::SlingRolledBack,
@@ -424,6 +414,22 @@ fn reclaim_one(
 
 /// Removes the worktree and branch a dead sling created, keeping a branch
 /// that holds commits not on the canonical branch (and its worktree).
+/// Removes the dead sling's marker of `agent` (unless a dry run) and says so.
+fn remove_marker(
+    layout: &Layout,
+    agent: &AgentName,
+    detail: String,
+    opts: &ReconcileOptions,
+) -> Action {
+    let mut a = Action::new(ActionKind::StaleFileRemoved, Some(agent.as_str()), detail)
+        .path(&layout.agent_sling_marker(agent));
+    if !opts.dry_run {
+        SlingMarker::remove(layout, agent);
+        a.applied = true;
+    }
+    a
+}
+
 fn remove_sling_worktree(
     layout: &Layout,
     config: &Config,

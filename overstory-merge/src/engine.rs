@@ -167,6 +167,24 @@ struct Refused {
     gate_output: Option<String>,
 }
 
+impl Landed {
+    /// Splits a branch that merged into the scratch tree but cannot land
+    /// (its gates failed, or the target moved) into its entry and why.
+    fn failed(self, message: String, gate_output: Option<String>) -> (MergeEntry, Refused) {
+        (
+            self.item.entry,
+            Refused {
+                status: MergeStatus::Failed,
+                tier: Some(self.tier),
+                conflict_files: self.conflict_files,
+                message,
+                warnings: self.warnings,
+                gate_output,
+            },
+        )
+    }
+}
+
 /// Merges queue entries into one target branch.
 #[derive(Debug)]
 pub struct Engine {
@@ -472,19 +490,8 @@ impl Engine {
         let head = scratch.git().run(&["rev-parse", "HEAD"])?;
         if let Err(gate) = self.run_gates(scratch) {
             if landed.len() == 1 {
-                let l = landed.remove(0);
-                reports.push(self.settle_refused(
-                    queue,
-                    l.item.entry,
-                    Refused {
-                        status: MergeStatus::Failed,
-                        tier: Some(l.tier),
-                        conflict_files: l.conflict_files,
-                        message: gate.0,
-                        warnings: l.warnings,
-                        gate_output: Some(gate.1),
-                    },
-                )?);
+                let (entry, refused) = landed.remove(0).failed(gate.0, Some(gate.1));
+                reports.push(self.settle_refused(queue, entry, refused)?);
                 return Ok(());
             }
             let second = landed.split_off(landed.len() / 2);
@@ -510,18 +517,8 @@ impl Engine {
             }
             Err(e) => {
                 for l in landed {
-                    reports.push(self.settle_refused(
-                        queue,
-                        l.item.entry,
-                        Refused {
-                            status: MergeStatus::Failed,
-                            tier: Some(l.tier),
-                            conflict_files: l.conflict_files,
-                            message: e.to_string(),
-                            warnings: l.warnings,
-                            gate_output: None,
-                        },
-                    )?);
+                    let (entry, refused) = l.failed(e.to_string(), None);
+                    reports.push(self.settle_refused(queue, entry, refused)?);
                 }
             }
         }

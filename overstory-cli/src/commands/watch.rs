@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<Output, CliError> {
     let ov = ctx.ov_exe()?;
     let opts = WatchdogOptions::from_config(&config, Some(ov.clone()));
     if args.background && !args.detached {
-        return start_background(ctx, &layout, &ov, interval_ms, killed);
+        return start_background(&layout, &ov, interval_ms, killed);
     }
     if args.detached {
         // Best effort: without a new session the daemon still runs.
@@ -190,7 +190,6 @@ fn already_running(pid: Option<i32>) -> CliError {
 
 /// Starts the detached daemon and waits until it holds the lock.
 fn start_background(
-    ctx: &Context,
     layout: &Layout,
     ov: &PathBuf,
     interval_ms: u64,
@@ -266,7 +265,6 @@ fn start_background(
     if !killed.is_empty() {
         out = out.field("killed", killed);
     }
-    let _ = ctx;
     Ok(out)
 }
 
