@@ -14,6 +14,23 @@ use crate::ids;
 /// # Errors
 /// [`FsError`] naming the directory, temporary file or target that failed.
 pub fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), FsError> {
+    write_via_temp(path, bytes.as_ref(), false)
+}
+
+/// Like [`write_atomic`], for a secret (a bearer token): the temporary file
+/// is created readable by its owner only (mode 0600) before any byte is
+/// written, and synced before the rename, so `path` is never readable by
+/// others, not even for an instant.
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn write_atomic_private(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), FsError> {
+    write_via_temp(path, bytes.as_ref(), true)
+}
+
+fn write_via_temp(path: &Path, bytes: &[u8], private: bool) -> Result<(), FsError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -28,7 +45,17 @@ pub fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), FsError>
         std::process::id(),
         ids::random_alnum(6)
     ));
-    let written = std::fs::write(&tmp, bytes).map_err(|e| FsError::new("write", &tmp, e));
+    let written = if private {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+    } else {
+        std::fs::write(&tmp, bytes)
+    }
+    .map_err(|e| FsError::new("write", &tmp, e));
     let renamed = written
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| FsError::new("write", path, e)));
     if renamed.is_err() {
@@ -68,5 +95,22 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["taken"]);
+    }
+
+    #[test]
+    fn a_private_file_is_owner_only_and_replaces_the_old_one() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.json");
+        std::fs::write(&path, "old").unwrap();
+        super::write_atomic_private(&path, "secret").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "secret");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 }

@@ -7,8 +7,6 @@
 //! token. Dropping the [`Instance`] removes `serve.json` before it releases
 //! the lock.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use overstory_core::Layout;
@@ -102,9 +100,11 @@ impl Instance {
             source: std::io::Error::other(e),
         })?;
         text.push('\n');
-        write_private(&self.state, text.as_bytes()).map_err(|source| ServeError::State {
-            path: self.state.clone(),
-            source,
+        overstory_core::fsio::write_atomic_private(&self.state, text).map_err(|e| {
+            ServeError::State {
+                path: e.path,
+                source: e.source,
+            }
         })
     }
 
@@ -121,34 +121,6 @@ impl Drop for Instance {
             lock.release_clearing();
         }
     }
-}
-
-/// Writes `bytes` to `path` through a 0600 temporary file and a rename.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        overstory_core::ids::random_alnum(6)
-    ));
-    let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 /// Returns a new random token: 32 bytes as 64 hex digits.
