@@ -1013,27 +1013,23 @@ fn has_outstanding_work(
         .is_some_and(|n| n > 0);
     // A dispatch nobody picked up counts, unless its recipient has ended
     // (a killed builder never reads its dispatch; waiting on it is forever).
-    let dispatched = mail
-        .and_then(|m| {
-            m.has_unread_from(agent, MessageType::Dispatch.as_str())
-                .ok()
-                .filter(|any| *any)
-                .map(|_| {
-                    let to_ended = |to: &str| {
-                        sessions
-                            .and_then(|s| s.get(to).ok().flatten())
-                            .is_some_and(|row| row.state.is_terminal())
-                    };
-                    m.list(&ListFilter {
-                        from: Some(agent.to_owned()),
-                        unread: Some(true),
-                        kind: Some(MessageType::Dispatch),
-                        ..ListFilter::default()
-                    })
-                    .map_or(true, |l| l.iter().any(|d| !to_ended(&d.to)))
-                })
-        })
-        .unwrap_or(false);
+    let ended = |to: &str| {
+        sessions
+            .and_then(|s| s.get(to).ok().flatten())
+            .is_some_and(|row| row.state.is_terminal())
+    };
+    let dispatched = mail.is_some_and(|m| {
+        m.has_unread_from(agent, MessageType::Dispatch.as_str())
+            .unwrap_or(false)
+            && m.list(&ListFilter {
+                from: Some(agent.to_owned()),
+                unread: Some(true),
+                kind: Some(MessageType::Dispatch),
+                ..ListFilter::default()
+            })
+            // Unlistable: assume the dispatch is still wanted.
+            .map_or(true, |l| l.iter().any(|d| !ended(&d.to)))
+    });
     live_children || unread || dispatched
 }
 
